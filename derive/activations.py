@@ -1,0 +1,201 @@
+"""Activation functions: one registry entry each.
+
+An entry carries everything the rest of the tool needs to know about a function: its
+explicit SymPy form (the oracle in the tests differentiates this), its textbook derivative
+(what the key writes), its LaTeX name and definition, and plain-float versions for the
+numbers. Adding an activation is adding one entry to ``ACTIVATIONS``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable
+
+import sympy as sp
+
+T = sp.Symbol("t")
+
+
+def _sigmoid(t: float) -> float:
+    # Two branches so that neither exp() can overflow for large |t|.
+    if t >= 0:
+        return 1.0 / (1.0 + math.exp(-t))
+    e = math.exp(t)
+    return e / (1.0 + e)
+
+
+@dataclass(frozen=True)
+class Activation:
+    key: str
+    title: str
+    symbol: str  # LaTeX name of the function, e.g. r"\sigma"
+    definition_tex: str  # right-hand side of "f(t) = ..." in LaTeX
+    derivative_tex: str  # right-hand side of "f'(t) = ..." in LaTeX
+    explicit: Callable[[sp.Expr, float], sp.Expr]  # f(t) in SymPy, for the oracle
+    numeric: Callable[[float, float], float]  # f(t) with floats
+    numeric_prime: Callable[[float, float], float]  # f'(t) with floats
+    # Textbook derivative written with the unit's own quantities: ``f`` is the applied
+    # function class (so σ'(t) can be written σ(t)(1 − σ(t))), ``t`` the pre-activation,
+    # ``a`` the activation.  ``by_input`` is what the key shows, ``by_output`` what a
+    # student computes from the value already on the page (h1(1 − h1)).
+    by_input: Callable[[type, sp.Expr, sp.Expr], sp.Expr]
+    by_output: Callable[[type, sp.Expr, sp.Expr], sp.Expr]
+    elementwise: bool = True
+    has_slope: bool = False
+    saturates: bool = False  # whether the derivative vanishes for large |t|
+
+
+def _relu_prime(t: float, slope: float) -> float:
+    return 1.0 if t > 0 else slope
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.key: a
+    for a in (
+        Activation(
+            key="identity",
+            title="identity",
+            symbol=r"\mathrm{id}",
+            definition_tex="t",
+            derivative_tex="1",
+            explicit=lambda t, s: t,
+            numeric=lambda t, s: t,
+            numeric_prime=lambda t, s: 1.0,
+            by_input=lambda f, t, a: sp.Integer(1),
+            by_output=lambda f, t, a: sp.Integer(1),
+        ),
+        Activation(
+            key="sigmoid",
+            title="logistic sigmoid",
+            symbol=r"\sigma",
+            definition_tex=r"\frac{1}{1 + e^{-t}}",
+            derivative_tex=r"\sigma(t)\,\bigl(1 - \sigma(t)\bigr)",
+            explicit=lambda t, s: 1 / (1 + sp.exp(-t)),
+            numeric=lambda t, s: _sigmoid(t),
+            numeric_prime=lambda t, s: _sigmoid(t) * (1.0 - _sigmoid(t)),
+            by_input=lambda f, t, a: sp.Mul(f(t), sp.Add(1, -f(t), evaluate=False), evaluate=False),
+            by_output=lambda f, t, a: sp.Mul(a, sp.Add(1, -a, evaluate=False), evaluate=False),
+            saturates=True,
+        ),
+        Activation(
+            key="tanh",
+            title="hyperbolic tangent",
+            symbol=r"\tanh",
+            definition_tex=r"\frac{e^{t} - e^{-t}}{e^{t} + e^{-t}}",
+            derivative_tex=r"1 - \tanh^2(t)",
+            explicit=lambda t, s: (sp.exp(t) - sp.exp(-t)) / (sp.exp(t) + sp.exp(-t)),
+            numeric=lambda t, s: math.tanh(t),
+            numeric_prime=lambda t, s: 1.0 - math.tanh(t) ** 2,
+            by_input=lambda f, t, a: sp.Add(1, -sp.Pow(f(t), 2, evaluate=False), evaluate=False),
+            by_output=lambda f, t, a: sp.Add(1, -sp.Pow(a, 2, evaluate=False), evaluate=False),
+            saturates=True,
+        ),
+        Activation(
+            key="relu",
+            title="rectified linear unit",
+            symbol=r"\mathrm{ReLU}",
+            definition_tex=r"\max(0, t)",
+            derivative_tex=r"\begin{cases} 1 & t > 0 \\ 0 & t \le 0 \end{cases}",
+            explicit=lambda t, s: sp.Piecewise((t, t > 0), (0, True)),
+            numeric=lambda t, s: t if t > 0 else 0.0,
+            numeric_prime=lambda t, s: 1.0 if t > 0 else 0.0,
+            by_input=lambda f, t, a: prime_of(f)(t),
+            by_output=lambda f, t, a: prime_of(f)(t),
+        ),
+        Activation(
+            key="leaky_relu",
+            title="leaky rectified linear unit",
+            symbol=r"\mathrm{LReLU}",
+            definition_tex=r"\begin{cases} t & t > 0 \\ \alpha t & t \le 0 \end{cases}",
+            derivative_tex=r"\begin{cases} 1 & t > 0 \\ \alpha & t \le 0 \end{cases}",
+            explicit=lambda t, s: sp.Piecewise((t, t > 0), (sp.Float(s) * t, True)),
+            numeric=lambda t, s: t if t > 0 else s * t,
+            numeric_prime=_relu_prime,
+            by_input=lambda f, t, a: prime_of(f)(t),
+            by_output=lambda f, t, a: prime_of(f)(t),
+            has_slope=True,
+        ),
+        Activation(
+            key="softmax",
+            title="softmax",
+            symbol=r"\mathrm{softmax}",
+            definition_tex=r"\frac{e^{t_k}}{\sum_j e^{t_j}}",
+            derivative_tex=r"\hat y_k\,(\mathbb{1}[k=j] - \hat y_j)",
+            explicit=lambda t, s: t,  # vector function: composed in derivation
+            numeric=lambda t, s: t,
+            numeric_prime=lambda t, s: 1.0,
+            by_input=lambda f, t, a: sp.Integer(1),
+            by_output=lambda f, t, a: sp.Integer(1),
+            elementwise=False,
+        ),
+    )
+}
+
+
+@cache
+def function_class(key: str, symbol: str, slope: float = 0.0) -> type:
+    """The SymPy function that stands for this activation in formulas.
+
+    It prints as ``symbol(arg)`` in LaTeX, compiles to the float version in Python code,
+    and rewrites to the explicit form (``expr.rewrite("explicit")``) for the oracle.
+    """
+    act = ACTIVATIONS[key]
+    name = f"act_{key}_{abs(hash((symbol, slope)))}"
+
+    def _latex(self, printer, exp=None):
+        body = rf"{symbol}\left({printer._print(self.args[0])}\right)"
+        return body if exp is None else rf"{body}^{{{exp}}}"
+
+    def _pythoncode(self, printer):
+        return f"{name}({printer._print(self.args[0])})"
+
+    cls = type(
+        name,
+        (sp.Function,),
+        {
+            "nargs": 1,
+            "_latex": _latex,
+            "_pythoncode": _pythoncode,
+            "_eval_rewrite_as_explicit": lambda self, t, **kw: act.explicit(t, slope),
+            "_imp_": staticmethod(lambda t: act.numeric(float(t), slope)),
+            "numeric": staticmethod(lambda t: act.numeric(t, slope)),
+            "activation": act,
+            "symbol": symbol,
+            "slope": slope,
+        },
+    )
+    return cls
+
+
+@cache
+def prime_of(f: type) -> type:
+    """The derivative f' as a function of its own, for activations whose derivative is
+    a case distinction (ReLU) rather than an expression in f."""
+    act: Activation = f.activation
+    slope = f.slope
+    name = f"{f.__name__}_prime"
+
+    def _latex(self, printer, exp=None):
+        body = rf"{f.symbol}'\left({printer._print(self.args[0])}\right)"
+        return body if exp is None else rf"{body}^{{{exp}}}"
+
+    def _pythoncode(self, printer):
+        return f"{name}({printer._print(self.args[0])})"
+
+    def explicit(self, t, **kw):
+        return sp.diff(act.explicit(T, slope), T).subs(T, t)
+
+    return type(
+        name,
+        (sp.Function,),
+        {
+            "nargs": 1,
+            "_latex": _latex,
+            "_pythoncode": _pythoncode,
+            "_eval_rewrite_as_explicit": explicit,
+            "_imp_": staticmethod(lambda t: act.numeric_prime(float(t), slope)),
+            "numeric": staticmethod(lambda t: act.numeric_prime(t, slope)),
+        },
+    )

@@ -1,0 +1,369 @@
+"""The symbolic derivation: every named quantity of the key and its formula.
+
+Each quantity's formula is written in terms of the quantities it is computed from directly
+(``h1 = a(h1_in)``, ``dL/dw7 = dL/dyhat · dyhat/dyhat_in · h1``, ``w7* = w7 − η dL/dw7``).
+That one graph serves the key (symbolic and "numbers put in" forms), the numbers (compiled
+once, see ``evaluate``), and the checker (a student's values put in for the inputs).
+
+Gradients are the chain rule applied locally: each unit has its own local partials, and
+a parameter's gradient is the product of the factors along each path from the loss down
+to it, summed over paths. Where paths multiply (deep or wide networks) the key switches to
+error terms δ, each defined once and reused, so the graph grows linearly with the network.
+The composed loss is differentiated only in the tests, as the oracle.
+
+Built once per network structure: the same Derivation serves every variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable
+
+import sympy as sp
+
+from .activations import ACTIVATIONS, function_class
+from .latex import latex_name
+from .losses import LOSSES
+from .network import Layer, Network, Param
+from .spec import LossSpec
+
+# Stages, in the order the key presents them.
+GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = (
+    "given", "forward", "loss", "local", "delta", "gradient", "updates", "forward_after", "loss_after",
+)
+CHAIN_PATH_LIMIT = 2  # "auto" writes out a parameter's chain when it has at most this many paths
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor of a chain-rule product: the partial it stands for and the quantity
+    (or given value) that is its value."""
+
+    partial: str  # LaTeX, e.g. \frac{\partial \hat{y}_{in}}{\partial h_1}
+    symbol: sp.Expr  # a Symbol, or the number 1
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str
+    symbol: sp.Symbol
+    formula: sp.Expr | None  # None for given values
+    stage: str
+    example: int | None = None  # 1-based, when the exercise has several examples
+    closed: sp.Expr | None = None  # a textbook form the key shows before the formula
+    expanded: sp.Expr | None = None  # the function written out, e.g. 1/(1 + e^{-t})
+    chain: tuple[tuple[Factor, ...], ...] = ()  # paths, for gradients written as chains
+    unit: str | None = None
+    param: str | None = None
+    note: str = ""
+
+    @property
+    def latex(self) -> str:
+        return latex_name(self.name)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    network: Network
+    loss: LossSpec
+    n_examples: int
+    quantities: tuple[Quantity, ...]
+    chain_params: frozenset[str]
+    uses_delta: bool
+    cancels: bool  # dL/dŷ_in collapsed to ŷ − y (sigmoid + BCE, softmax + CE)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {q.name: i for i, q in enumerate(self.quantities)}
+
+    @cached_property
+    def by_symbol(self) -> dict[sp.Symbol, int]:
+        return {q.symbol: i for i, q in enumerate(self.quantities)}
+
+    def __getitem__(self, name: str) -> Quantity:
+        return self.quantities[self.index[name]]
+
+    @cached_property
+    def givens(self) -> tuple[Quantity, ...]:
+        return tuple(q for q in self.quantities if q.formula is None)
+
+    def stage(self, stage: str) -> tuple[Quantity, ...]:
+        return tuple(q for q in self.quantities if q.stage == stage)
+
+    @cached_property
+    def inputs_of(self) -> dict[str, tuple[str, ...]]:
+        """For each quantity, the names of the quantities its formula uses directly."""
+        names = {q.symbol: q.name for q in self.quantities}
+        return {
+            q.name: tuple(sorted((names[s] for s in q.formula.free_symbols), key=self.index.get))
+            if q.formula is not None else ()
+            for q in self.quantities
+        }
+
+
+def sfx(example: int | None) -> str:
+    return f"[{example}]" if example is not None else ""
+
+
+@dataclass
+class _Builder:
+    net: Network
+    loss: LossSpec
+    n_examples: int
+    chains: str | tuple[str, ...]
+    out: list[Quantity] = field(default_factory=list)
+
+    def add(self, name: str, formula: sp.Expr | None, stage: str, **kw) -> sp.Symbol:
+        sym = sp.Symbol(name)
+        self.out.append(Quantity(name, sym, formula, stage, **kw))
+        return sym
+
+    # --- structure helpers -------------------------------------------------------------
+
+    def fn(self, layer: Layer) -> type:
+        act = ACTIVATIONS[layer.activation]
+        return function_class(layer.activation, layer.symbol or act.symbol, layer.slope)
+
+    def examples(self) -> Iterable[int | None]:
+        return [None] if self.n_examples == 1 else range(1, self.n_examples + 1)
+
+    def value_of(self, source: str | None, e: int | None, after: bool) -> sp.Expr:
+        """The symbol a parameter multiplies: a unit's activation, an input, a bias unit."""
+        if source is None:
+            return sp.Integer(1)
+        if source in self.net.bias_units:
+            return sp.Symbol(source)
+        if source in self.net.inputs:
+            return sp.Symbol(source + sfx(e))
+        return sp.Symbol(source + ("'" if after else "") + sfx(e))
+
+    # --- the stages --------------------------------------------------------------------
+
+    def givens(self) -> None:
+        for e in self.examples():
+            for x in self.net.inputs:
+                self.add(x + sfx(e), None, GIVEN, example=e)
+            for y in self.net.targets:
+                self.add(y + sfx(e), None, GIVEN, example=e)
+        for layer in self.net.layers:
+            if layer.bias_unit:
+                self.add(layer.bias_unit, None, GIVEN)
+        for p in self.net.params:
+            self.add(p.name, None, GIVEN, param=p.name)
+        self.add("eta", None, GIVEN)
+
+    def forward(self, e: int | None, after: bool) -> None:
+        tick = "'" if after else ""
+        stage = FORWARD_AFTER if after else FORWARD
+        for layer in self.net.layers:
+            for u in layer.units:
+                terms = []
+                for p in self.net.incoming(u):
+                    w = sp.Symbol(p.name + ("*" if after else ""))
+                    src = self.value_of(p.source, e, after)
+                    terms.append(w if p.source is None else sp.Mul(src, w, evaluate=False))
+                z = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+                self.add(f"{u}_in{tick}{sfx(e)}", z, stage, example=e, unit=u)
+            f = self.fn(layer)
+            act = ACTIVATIONS[layer.activation]
+            zs = [sp.Symbol(f"{u}_in{tick}{sfx(e)}") for u in layer.units]
+            for u, z in zip(layer.units, zs):
+                if layer.activation == "softmax":
+                    den = sp.Add(*[sp.exp(t) for t in zs], evaluate=False)
+                    formula = sp.Mul(sp.exp(z), sp.Pow(den, -1, evaluate=False), evaluate=False)
+                    self.add(f"{u}{tick}{sfx(e)}", formula, stage, example=e, unit=u)
+                elif layer.activation == "identity":
+                    self.add(f"{u}{tick}{sfx(e)}", z, stage, example=e, unit=u)
+                else:
+                    self.add(f"{u}{tick}{sfx(e)}", f(z), stage, example=e, unit=u,
+                             expanded=act.explicit(z, layer.slope))
+
+    def loss_of(self, e: int | None, after: bool) -> None:
+        tick = "'" if after else ""
+        entry = LOSSES[self.loss.kind]
+        terms = [
+            entry.term(sp.Symbol(f"{o}{tick}{sfx(e)}"), sp.Symbol(y + sfx(e)), self.loss.half)
+            for o, y in zip(self.net.outputs, self.net.targets)
+        ]
+        total = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+        if self.loss.outputs == "mean" and len(terms) > 1:
+            total = sp.Mul(sp.Rational(1, len(terms)), total, evaluate=False)
+        stage = LOSS_AFTER if after else LOSS
+        self.add(f"L{tick}{sfx(e)}", total, stage, example=e)
+
+    def total_loss(self, after: bool) -> None:
+        if self.n_examples == 1:
+            return
+        tick = "'" if after else ""
+        total = sp.Add(*[sp.Symbol(f"L{tick}[{e}]") for e in self.examples()], evaluate=False)
+        if self.loss.examples == "mean":
+            total = sp.Mul(sp.Rational(1, self.n_examples), total, evaluate=False)
+        self.add(f"L{tick}", total, LOSS_AFTER if after else LOSS)
+
+    def local(self, e: int | None) -> None:
+        """Local partials: ∂L/∂ŷ and ∂ŷ/∂ŷ_in at the outputs (or ∂L/∂ŷ_in where they
+        collapse), ∂h/∂h_in at every hidden unit."""
+        entry = LOSSES[self.loss.kind]
+        out = self.net.layers[-1]
+        scale = sp.Rational(1, len(out.units)) if self.loss.outputs == "mean" and len(out.units) > 1 else None
+
+        def scaled(expr):
+            return sp.Mul(scale, expr, evaluate=False) if scale is not None else expr
+
+        ys = {o: sp.Symbol(y + sfx(e)) for o, y in zip(out.units, out.targets)}
+        os_ = {o: sp.Symbol(o + sfx(e)) for o in out.units}
+        if self.cancels:
+            for o in out.units:
+                self.add(f"dL/d{o}_in{sfx(e)}", scaled(sp.Add(os_[o], -ys[o], evaluate=False)),
+                         LOCAL, example=e, unit=o, note="cancel")
+        else:
+            for o in out.units:
+                self.add(f"dL/d{o}{sfx(e)}", scaled(entry.gradient(os_[o], ys[o], self.loss.half)),
+                         LOCAL, example=e, unit=o)
+            if out.activation == "softmax":
+                for k in out.units:
+                    terms = [
+                        sp.Mul(sp.Symbol(f"dL/d{j}{sfx(e)}"), os_[j],
+                               sp.Add(int(j == k), -os_[k], evaluate=False), evaluate=False)
+                        for j in out.units
+                    ]
+                    self.add(f"dL/d{k}_in{sfx(e)}", sp.Add(*terms, evaluate=False), LOCAL, example=e, unit=k)
+            else:
+                self.activation_partials(out, e)
+        for layer in self.net.layers[:-1]:
+            self.activation_partials(layer, e)
+
+    def activation_partials(self, layer: Layer, e: int | None) -> None:
+        f = self.fn(layer)
+        act = ACTIVATIONS[layer.activation]
+        for u in layer.units:
+            t, a = sp.Symbol(f"{u}_in{sfx(e)}"), sp.Symbol(u + sfx(e))
+            closed = act.by_input(f, t, a)
+            formula = act.by_output(f, t, a)
+            self.add(f"d{u}/d{u}_in{sfx(e)}", formula, LOCAL, example=e, unit=u,
+                     closed=closed if closed != formula else None)
+
+    @property
+    def cancels(self) -> bool:
+        return self.net.layers[-1].activation in LOSSES[self.loss.kind].cancels_with
+
+    # --- chains and deltas -------------------------------------------------------------
+
+    def paths(self, unit: str, e: int | None) -> list[list[Factor]]:
+        """Every chain of local partials from the loss down to ``unit``'s pre-activation."""
+        layer = self.net.layer_of(unit)
+        s = sfx(e)
+        if layer is self.net.layers[-1]:
+            if self.cancels or layer.activation == "softmax":
+                return [[Factor(latex_name(f"dL/d{unit}_in"), sp.Symbol(f"dL/d{unit}_in{s}"))]]
+            return [[Factor(latex_name(f"dL/d{unit}"), sp.Symbol(f"dL/d{unit}{s}")),
+                     Factor(latex_name(f"d{unit}/d{unit}_in"), sp.Symbol(f"d{unit}/d{unit}_in{s}"))]]
+        result = []
+        for q in self.net.outgoing(unit):
+            (v,) = q.targets
+            for path in self.paths(v, e):
+                result.append(path + [
+                    Factor(latex_name(f"d{v}_in/d{unit}"), sp.Symbol(q.name)),
+                    Factor(latex_name(f"d{unit}/d{unit}_in"), sp.Symbol(f"d{unit}/d{unit}_in{s}")),
+                ])
+        return result
+
+    def count_paths(self, unit: str) -> int:
+        layer = self.net.layer_of(unit)
+        if layer is self.net.layers[-1]:
+            return 1
+        return sum(self.count_paths(q.targets[0]) for q in self.net.outgoing(unit))
+
+    def chain_params(self) -> frozenset[str]:
+        if self.chains == "all":
+            return frozenset(p.name for p in self.net.params)
+        if self.chains == "none":
+            return frozenset()
+        if self.chains == "auto":
+            return frozenset(
+                p.name for p in self.net.params
+                if sum(self.count_paths(t) for t in p.targets) <= CHAIN_PATH_LIMIT
+            )
+        return frozenset(self.chains)
+
+    def deltas(self, e: int | None) -> None:
+        s = sfx(e)
+        out = self.net.layers[-1]
+        for o in out.units:
+            (path,) = self.paths(o, e)
+            self.add(f"delta_{o}{s}", _product([f.symbol for f in path]), DELTA, example=e, unit=o)
+        for layer in reversed(self.net.layers[:-1]):
+            for u in layer.units:
+                back = [sp.Mul(sp.Symbol(q.name), sp.Symbol(f"delta_{q.targets[0]}{s}"), evaluate=False)
+                        for q in self.net.outgoing(u)]
+                total = sp.Add(*back, evaluate=False) if len(back) > 1 else back[0]
+                self.add(f"delta_{u}{s}", sp.Mul(total, sp.Symbol(f"d{u}/d{u}_in{s}"), evaluate=False),
+                         DELTA, example=e, unit=u)
+
+    def gradient(self, p: Param, e: int | None, chained: bool) -> None:
+        s = sfx(e)
+        src = self.value_of(p.source, e, after=False)
+        if chained:
+            paths = tuple(
+                tuple(path + [Factor(latex_name(f"d{t}_in/d{p.name}"), src)])
+                for t in p.targets for path in self.paths(t, e)
+            )
+            formula = _sum([_product([f.symbol for f in path]) for path in paths])
+            self.add(f"dL/d{p.name}{s}", formula, GRADIENT, example=e, param=p.name, chain=paths)
+        else:
+            terms = [_product([sp.Symbol(f"delta_{t}{s}"), src]) for t in p.targets]
+            self.add(f"dL/d{p.name}{s}", _sum(terms), GRADIENT, example=e, param=p.name)
+
+    def gradients(self, chain: frozenset[str]) -> None:
+        for e in self.examples():
+            for p in self.net.params:
+                self.gradient(p, e, p.name in chain)
+        if self.n_examples > 1:
+            for p in self.net.params:
+                total = _sum([sp.Symbol(f"dL/d{p.name}[{e}]") for e in self.examples()])
+                if self.loss.examples == "mean":
+                    total = sp.Mul(sp.Rational(1, self.n_examples), total, evaluate=False)
+                self.add(f"dL/d{p.name}", total, GRADIENT, param=p.name)
+
+    def updates(self) -> None:
+        eta = sp.Symbol("eta")
+        for p in self.net.params:
+            w = sp.Symbol(p.name)
+            if p.name in self.net.frozen:
+                self.add(f"{p.name}*", w, UPDATE, param=p.name, note="frozen")
+            else:
+                step = sp.Mul(-1, eta, sp.Symbol(f"dL/d{p.name}"), evaluate=False)
+                self.add(f"{p.name}*", sp.Add(w, step, evaluate=False), UPDATE, param=p.name)
+
+
+def _product(factors: list[sp.Expr]) -> sp.Expr:
+    return sp.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
+
+
+def _sum(terms: list[sp.Expr]) -> sp.Expr:
+    return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+
+
+def derive(net: Network, loss: LossSpec, n_examples: int = 1,
+           chains: str | tuple[str, ...] = "auto") -> Derivation:
+    """Build the quantity graph for one network structure."""
+    b = _Builder(net, loss, n_examples, chains)
+    chain = b.chain_params()
+    b.givens()
+    for e in b.examples():
+        b.forward(e, after=False)
+        b.loss_of(e, after=False)
+    b.total_loss(after=False)
+    uses_delta = len(chain) < len(net.params)
+    for e in b.examples():
+        b.local(e)
+        if uses_delta:
+            b.deltas(e)
+    b.gradients(chain)
+    b.updates()
+    for e in b.examples():
+        b.forward(e, after=True)
+        b.loss_of(e, after=True)
+    b.total_loss(after=True)
+    return Derivation(net, loss, n_examples, tuple(b.out), chain, uses_delta, b.cancels)

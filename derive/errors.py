@@ -1,0 +1,18 @@
+"""The one exception family of the tool.
+
+Anything the user can fix (a wrong spec, a bad answers file, an unusable output folder)
+raises a ``DeriveError``; the command line prints its one-line message and exits with
+status 2. Anything else is a bug and keeps its traceback.
+"""
+
+
+class DeriveError(Exception):
+    """A problem with the user's input, told in one line."""
+
+
+class SpecError(DeriveError):
+    """A field of an input file is missing or not what was expected."""
+
+    def __init__(self, source: str, field: str, expected: str):
+        self.source, self.field, self.expected = source, field, expected
+        super().__init__(f"{source}: {field}: {expected}")

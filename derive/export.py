@@ -1,0 +1,93 @@
+"""Writers: each output format is one small function and one entry in ``WRITERS``.
+
+A writer takes the Solutions it is given and returns the text of its file; writing to
+disk happens in one place (``write_files``), after every text has been made, so that a
+failure never leaves half a set of files behind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .derivation import GIVEN
+from .errors import DeriveError
+from .solution import Solution
+
+MARKER = "answers.json"  # the file that says which exercise a folder holds
+
+
+def _plain(value):
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def answers(solution: Solution) -> dict:
+    """One variant's answers as data: every quantity of the key at full precision."""
+    spec = solution.spec
+    return {
+        "exercise": spec.title,
+        "variant": solution.variant,
+        "seed": solution.seed,
+        "settings": {
+            "loss": {"kind": spec.loss.kind, "half": spec.loss.half, "outputs": spec.loss.outputs,
+                     "examples": spec.loss.examples},
+            "bias": spec.bias,
+            "train_bias": spec.train_bias,
+            "learning_rate": solution.givens["eta"],
+            "frozen": sorted(solution.network.frozen),
+            "update": spec.update,
+            "decimals": spec.decimals,
+        },
+        "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
+        "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities
+                       if q.stage != GIVEN},
+        "spec": _plain(spec.raw),
+    }
+
+
+def write_json(solutions: Sequence[Solution]) -> str:
+    data = answers(solutions[0]) if len(solutions) == 1 else {"variants": [answers(s) for s in solutions]}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+WRITERS: dict[str, tuple[str, Callable[[Sequence[Solution]], str]]] = {
+    "json": ("answers.json", write_json),
+}
+
+
+def check_out_dir(out: Path, exercise: str, force: bool = False) -> None:
+    """Refuse a folder that holds another exercise's files (or files we did not write)."""
+    if force or not out.exists():
+        return
+    if not out.is_dir():
+        raise DeriveError(f"{out}: --out: expected a folder, found a file")
+    marker = out / MARKER
+    if marker.exists():
+        try:
+            held = json.loads(marker.read_text(encoding="utf-8")).get("exercise")
+        except (json.JSONDecodeError, AttributeError):
+            held = None
+        if held != exercise:
+            raise DeriveError(f"{out}: --out: the folder holds the files of another exercise "
+                              f"({held!r}); choose another folder or pass --force to overwrite")
+    elif any(out.iterdir()):
+        raise DeriveError(f"{out}: --out: the folder is not empty and holds no {MARKER}; "
+                          "choose another folder or pass --force to overwrite")
+
+
+def write_files(out: Path, files: dict[str, str]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written

@@ -1,0 +1,115 @@
+"""The one LaTeX printer, and how quantity names are written in the key.
+
+Names follow the reference sheet (``h1_in`` is h_{1,in}, ``yhat`` is ŷ, ``dL/dw1`` is
+∂L/∂w_1, ``w1*`` is w_1^*, ``h1'`` is h_1'); everything that turns a SymPy expression into
+LaTeX goes through ``Printer`` so the whole key uses one notation.
+
+For speed, an expression "with the numbers put in" is printed once per network structure
+with a marker in place of every symbol, and each variant only fills the markers with its
+numbers (``fill``): no SymPy printing happens per variant.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Callable, Mapping
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
+}
+MARK = "\x00"
+
+
+@cache
+def latex_name(name: str) -> str:
+    """LaTeX for a quantity name (see the module docstring)."""
+    m = re.fullmatch(r"(.*)\[(\d+)\]", name)
+    if m:  # per-example quantity: h1[2] is h_1^{(2)}
+        return rf"{latex_name(m.group(1))}^{{({m.group(2)})}}"
+    m = re.fullmatch(r"d([^/]+)/d(.+)", name)
+    if m:
+        return rf"\frac{{\partial {latex_name(m.group(1))}}}{{\partial {latex_name(m.group(2))}}}"
+    if name.endswith("'"):
+        return latex_name(name[:-1]) + "'"
+    if name.endswith("*"):
+        return latex_name(name[:-1]) + "^*"
+    if name.startswith("delta_"):
+        return rf"\delta_{{{latex_name(name[6:])}}}"
+    if name.endswith("_in"):
+        head, sub = _split(name[:-3])
+        return f"{head}_{{{sub + ',' if sub else ''}\\mathrm{{in}}}}"
+    head, sub = _split(name)
+    return f"{head}_{{{sub}}}" if sub else head
+
+
+def _split(name: str) -> tuple[str, str]:
+    """Head and subscript of a plain name: h1 -> (h, 1), yhat2 -> (\\hat{y}, 2)."""
+    if name == "L":
+        return r"\mathcal{L}", ""
+    if name.isdigit():  # units named by number, as in some textbooks: o_4
+        return "o", name
+    if "_" in name:
+        head, rest = name.split("_", 1)
+        return _split(head)[0] if head else head, latex_name(rest)
+    m = re.fullmatch(r"([A-Za-z]+?)(\d*)", name)
+    if not m:
+        return rf"\mathrm{{{name}}}", ""
+    letters, digits = m.groups()
+    if letters == "yhat":
+        head = r"\hat{y}"
+    elif letters in GREEK:
+        head = "\\" + letters
+    elif len(letters) == 1:
+        head = letters
+    else:
+        head = rf"\mathit{{{letters}}}"
+    return head, digits
+
+
+class Printer(LatexPrinter):
+    """SymPy's LaTeX printer with the sheet's names, sums and products in the order they
+    were built, and ½ written in front of its factor."""
+
+    def __init__(self, markers: Mapping[sp.Symbol, int] | None = None):
+        super().__init__({"order": "none", "mul_symbol": "dot" if markers is not None else None})
+        self.markers = markers
+
+    def _print_Symbol(self, expr, style="plain"):
+        if self.markers is not None and expr in self.markers:
+            return f"{MARK}{self.markers[expr]}{MARK}"
+        return latex_name(expr.name)
+
+    def _print_Mul(self, expr):
+        first = expr.args[0]
+        if isinstance(first, sp.Rational) and not first.is_Integer and len(expr.args) > 1:
+            rest = sp.Mul(*expr.args[1:], evaluate=False)
+            sep = r" \cdot " if self.markers is not None else " "
+            body = self._print(rest)
+            if isinstance(rest, sp.Add):
+                body = rf"\left({body}\right)"
+            return rf"\frac{{{first.p}}}{{{first.q}}}{sep}{body}"
+        return super()._print_Mul(expr)
+
+
+def tex(expr: sp.Expr) -> str:
+    """The symbolic form of an expression, in the key's notation."""
+    return Printer().doprint(expr)
+
+
+def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:
+    """The expression printed with a marker for every symbol, to be filled per variant."""
+    return Printer(index).doprint(expr)
+
+
+_MARKER = re.compile(f"{MARK}(\\d+){MARK}")
+
+
+def fill(template: str, shown: Callable[[int], str]) -> str:
+    """Put numbers into a template from ``numeric_template``; ``shown(i)`` is the number
+    for symbol ``i`` as the key writes it."""
+    return _MARKER.sub(lambda m: shown(int(m.group(1))), template)
