@@ -8,6 +8,7 @@ numbers. Adding an activation is adding one entry to ``ACTIVATIONS``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -142,7 +143,8 @@ def function_class(key: str, symbol: str, slope: float = 0.0) -> type:
     and rewrites to the explicit form (``expr.rewrite("explicit")``) for the oracle.
     """
     act = ACTIVATIONS[key]
-    name = f"act_{key}_{abs(hash((symbol, slope)))}"
+    tag = hashlib.sha1(f"{symbol}|{slope!r}".encode()).hexdigest()[:8]
+    name = f"act_{key}_{tag}"  # one class per (function, symbol, slope); stable across runs
 
     def _latex(self, printer, exp=None):
         body = rf"{symbol}\left({printer._print(self.args[0])}\right)"

@@ -83,7 +83,17 @@ class Network:
 
 
 def build(spec: Spec) -> Network:
-    """The network a spec describes, with every name checked for clashes."""
+    """The network a spec describes, with every name and value checked."""
+    layers, params = structure(spec)
+    _check_values(spec, params, layers)
+    frozen = set(spec.frozen)
+    if not spec.train_bias:
+        frozen |= {p.name for p in params if p.is_bias}
+    return Network(spec.inputs, layers, params, spec.bias, frozenset(frozen))
+
+
+def structure(spec: Spec) -> tuple[tuple[Layer, ...], tuple[Param, ...]]:
+    """Layers and named parameters, before any value is looked at."""
     layers = tuple(
         Layer(i + 1, l.units, l.activation, l.slope, l.symbol, l.bias_unit, l.bias_value, l.targets)
         for i, l in enumerate(spec.layers)
@@ -104,13 +114,7 @@ def build(spec: Spec) -> Network:
         elif spec.bias == "layer":
             default.append(Param(f"b{layer.index}", None, layer.units, True, f"bias -> layer {layer.index}"))
         previous = layer.units
-
-    params = _rename(spec, default)
-    _check_values(spec, params, layers)
-    frozen = set(spec.frozen)
-    if not spec.train_bias:
-        frozen |= {p.name for p in params if p.is_bias}
-    return Network(spec.inputs, layers, params, spec.bias, frozenset(frozen))
+    return layers, _rename(spec, default)
 
 
 def _check_unit_names(spec: Spec, layers: tuple[Layer, ...]) -> None:
