@@ -15,8 +15,8 @@ from pathlib import Path
 from .errors import DeriveError
 
 INSTALL_HINT = (
-    "PDFs not made: latexmk was not found. The .tex files are written; to get the PDFs, run "
-    "`make tex` (Debian: apt-get install latexmk texlive-latex-base texlive-latex-recommended "
+    "PDFs not made: latexmk was not found; the .tex files are written. For the PDFs install TeX Live "
+    "(Debian, as root: apt-get install latexmk texlive-latex-base texlive-latex-recommended "
     "texlive-pictures texlive-fonts-recommended lmodern) or pass --no-pdf."
 )
 
