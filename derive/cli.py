@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import export, pdf, render, spec as spec_mod
+from . import export, pdf, render, spec as spec_mod, training
 from .errors import DeriveError
 from .solution import Exercise
 
@@ -55,6 +55,26 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
             click.echo(result.skipped, err=True)
         else:
             click.echo(f"wrote {', '.join(str(p) for p in result.made)}")
+
+
+@cli.command()
+@SPEC_ARG
+@click.option("--eta", "etas", multiple=True, metavar="ETA",
+              help="Learning rate of a run; repeat for several runs (default: the spec's runs).")
+@click.option("--steps", metavar="N", help="Gradient steps per run (default: the spec's, or 10).")
+@click.option("--freeze", multiple=True, metavar="NAME", help="Hold this parameter fixed; repeatable.")
+def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freeze: tuple[str, ...]) -> None:
+    """Run gradient descent on SPEC and print the loss before every step."""
+    exercise = Exercise(spec_mod.load(spec_path))
+    runs = training.option_runs(exercise.spec, exercise.network, etas, steps, freeze)
+    results = training.runs_for(exercise.solve(), runs)
+    for i, run in enumerate(results):
+        if i:
+            click.echo()
+        click.echo(training.describe(run))
+        for loss in run.losses:
+            click.echo(f"Error: {training.loss_text(loss, exercise.policy)}")
+        click.echo(training.verdict_line(run, exercise.policy))
 
 
 def main() -> None:

@@ -7,12 +7,16 @@ failure never leaves half a set of files behind.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import training
 from .derivation import GIVEN
 from .errors import DeriveError
+from .moodle import write_moodle
 from .solution import Solution
 
 MARKER = "answers.json"  # the file that says which exercise a folder holds
@@ -46,17 +50,40 @@ def answers(solution: Solution) -> dict:
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities
                        if q.stage != GIVEN},
+        "training": training.answers(solution),
         "spec": _plain(spec.raw),
     }
 
 
 def write_json(solutions: Sequence[Solution]) -> str:
-    data = answers(solutions[0]) if len(solutions) == 1 else {"variants": [answers(s) for s in solutions]}
+    if len(solutions) == 1 and solutions[0].variant is None:
+        data = answers(solutions[0])
+    else:
+        # Variants share one spec: written once, beside the exercise title the folder check reads.
+        data = {"exercise": solutions[0].spec.title, "spec": _plain(solutions[0].spec.raw),
+                "variants": [{k: v for k, v in answers(s).items() if k != "spec"} for s in solutions]}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_csv(solutions: Sequence[Solution]) -> str:
+    """One row per variant: its id and seed, the given values, then every quantity, under
+    the names of answers.json, at full precision (the grader rounds, not the file)."""
+    der = solutions[0].derivation
+    givens = [q.name for q in der.givens]
+    names = [q.name for q in der.quantities if q.stage != GIVEN]
+    out = io.StringIO()
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(["variant", "seed", *givens, *names])
+    for s in solutions:
+        rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
+                       *(repr(s.givens[n]) for n in givens), *(repr(s.values[n]) for n in names)])
+    return out.getvalue()
 
 
 WRITERS: dict[str, tuple[str, Callable[[Sequence[Solution]], str]]] = {
     "json": ("answers.json", write_json),
+    "csv": ("answers.csv", write_csv),
+    "moodle": ("moodle.xml", write_moodle),
 }
 
 

@@ -1,0 +1,327 @@
+"""Training runs: gradient descent repeated for a number of steps, and what the losses say.
+
+A run is the compiled quantity graph evaluated once per step: the loss before the step,
+the gradients, then the update ``w ← w − η ∂L/∂w`` for every parameter that is not held
+fixed. No SymPy is involved, so a run of the reference network costs microseconds per step.
+
+The spec asks for runs in ``[[training.runs]]`` (learning_rate, steps, frozen); the command
+line can ask for others (``derive train --eta 1 --steps 10 --freeze w5``). A run whose loss
+overflows stops there and is reported as diverging.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .errors import DeriveError, SpecError
+from .evaluate import Evaluator
+from .latex import latex_name
+from .network import Network
+from .rounding import NumberPolicy, given_text
+from .spec import Fields, Spec
+
+DEFAULT_STEPS = 10
+CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
+LOG_SPAN = 100.0  # the loss plot switches to a log axis when max/min exceeds this (two decades)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    learning_rate: float
+    steps: int
+    frozen: tuple[str, ...] = ()  # held fixed in this run, beside the network's own frozen set
+
+
+@dataclass(frozen=True)
+class Run:
+    learning_rate: float
+    steps: int
+    frozen: tuple[str, ...]  # every parameter held fixed, in the network's order
+    losses: tuple[float, ...]  # the loss before each update; shorter than steps after an overflow
+    after: float  # the loss after the last update (inf after an overflow)
+    overflow_at: int | None  # 1-based step at which the loss stopped being a finite number
+    verdict: str
+
+
+# --- what is asked for ------------------------------------------------------------------
+
+
+def _check_frozen(names: Sequence[str], network: Network, fail) -> tuple[str, ...]:
+    known = [p.name for p in network.params]
+    for name in names:
+        if name not in known:
+            raise fail(f"no parameter named '{name}'; the network has {', '.join(known)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _steps(value: Any, fail) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise fail(f"expected a whole number of steps, at least 1, got {value!r}")
+    return value
+
+
+def spec_runs(spec: Spec, network: Network) -> tuple[RunSpec, ...]:
+    """The runs ``[[training.runs]]`` asks for (none when the section is absent)."""
+    training = spec.raw.get("training") or {}
+    raw = training.get("runs") if isinstance(training, Mapping) else None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise SpecError(spec.source, "training.runs",
+                        "expected one or more [[training.runs]] tables (learning_rate, steps, frozen)")
+    runs = []
+    for i, table in enumerate(raw):
+        where = f"training.runs[{i}]"
+        if not isinstance(table, Mapping):
+            raise SpecError(spec.source, where, f"expected a table, got {table!r}")
+        f = Fields(spec.source, table, where + ".")
+        f.only("learning_rate", "steps", "frozen")
+        rate = f.number("learning_rate", spec.learning_rate, positive=True)
+        steps = _steps(f.get("steps", DEFAULT_STEPS), lambda msg: f.fail("steps", msg))
+        frozen = _check_frozen(f.names("frozen", (), nonempty=False), network,
+                               lambda msg: f.fail("frozen", msg))
+        runs.append(RunSpec(rate, steps, frozen))
+    return tuple(runs)
+
+
+def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | None,
+                freeze: Sequence[str]) -> tuple[RunSpec, ...]:
+    """The runs of ``derive train``: one per ``--eta`` (each with ``--steps`` and every
+    ``--freeze``); without ``--eta`` the spec's runs, with ``--steps``/``--freeze`` replacing
+    theirs; a spec without runs gives one run at its own learning rate."""
+
+    def fail(option: str):
+        return lambda msg: DeriveError(f"{spec.source}: {option}: {msg}")
+
+    n = DEFAULT_STEPS
+    if steps is not None:
+        try:
+            n = int(steps)
+        except ValueError:
+            raise fail("--steps")(f"expected a whole number of steps, at least 1, got '{steps}'") from None
+        _steps(n, fail("--steps"))
+    frozen = _check_frozen(freeze, network, fail("--freeze")) if freeze else None
+    rates = []
+    for text in etas:
+        try:
+            rate = float(text)
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and rate > 0):
+            raise fail("--eta")(f"expected a positive learning rate, got '{text}'")
+        rates.append(rate)
+    if rates:
+        return tuple(RunSpec(r, n, frozen or ()) for r in rates)
+    runs = spec_runs(spec, network) or (RunSpec(spec.learning_rate, DEFAULT_STEPS),)
+    return tuple(RunSpec(r.learning_rate, n if steps is not None else r.steps,
+                         frozen if frozen is not None else r.frozen) for r in runs)
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Runs gradient descent on one compiled derivation, from given starting values."""
+
+    def __init__(self, evaluator: Evaluator, update: str = "batch"):
+        der = evaluator.derivation
+        self.evaluator = evaluator
+        self.network = der.network
+        self.n_examples = der.n_examples
+        self.online = update == "online" and der.n_examples > 1
+        self.loss_slot = der.index["L"]
+        self.grad_slot = {p.name: der.index[f"dL/d{p.name}"] for p in self.network.params}
+        self.example_grad_slot = {
+            e: {p.name: der.index[f"dL/d{p.name}[{e}]"] for p in self.network.params}
+            for e in range(1, der.n_examples + 1)
+        } if self.online else {}
+
+    def _values(self, givens: Mapping[str, float]) -> list[float] | None:
+        try:
+            values = self.evaluator.evaluate(givens)
+        except (OverflowError, ZeroDivisionError, ValueError):
+            return None  # exp/pow overflow, log of 0: the run has left the finite numbers
+        return values if math.isfinite(values[self.loss_slot]) else None
+
+    def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        order = [p.name for p in self.network.params]
+        held = set(run.frozen) | set(self.network.frozen)
+        free = [p for p in order if p not in held]
+        g = dict(givens)
+        g["eta"] = run.learning_rate
+        losses: list[float] = []
+        overflow_at = None
+        for step in range(1, run.steps + 1):
+            values = self._values(g)
+            if values is None:
+                losses.append(math.inf)
+                overflow_at = step
+                break
+            losses.append(values[self.loss_slot])
+            if not self._update(g, values, free, run.learning_rate):
+                overflow_at = step + 1
+                break
+        after = math.inf
+        if overflow_at is None:
+            values = self._values(g)
+            after = values[self.loss_slot] if values is not None else math.inf
+        frozen = tuple(p for p in order if p in held)
+        return Run(run.learning_rate, run.steps, frozen, tuple(losses), after, overflow_at,
+                   judge(losses, after))
+
+    def _update(self, g: dict, values: list[float], free: list[str], eta: float) -> bool:
+        if not self.online:
+            for p in free:
+                g[p] = g[p] - eta * values[self.grad_slot[p]]
+            return all(math.isfinite(g[p]) for p in free)
+        # Online: one update per example, in order, each from the weights as they stand.
+        for e, slots in self.example_grad_slot.items():
+            if e > 1:
+                values = self._values(g)
+                if values is None:
+                    return False
+            for p in free:
+                g[p] = g[p] - eta * values[slots[p]]
+        return all(math.isfinite(g[p]) for p in free)
+
+
+def judge(losses: Sequence[float], after: float = math.nan) -> str:
+    """Converging, oscillating or diverging, from the printed losses.
+
+    Converging: the loss never rises, or it ends below its start and is falling at the end
+    (a run that overshoots once and then settles). Diverging: a loss that overflows, one
+    that only rises, or one that ends at a new high above its start. Anything else (up
+    and down without settling below the start) is oscillating. A run of one step is judged
+    with the loss after its update as the second point.
+    """
+    seq = list(losses) if len(losses) > 1 else [*losses, after]
+    if not seq or not all(math.isfinite(v) for v in seq):
+        return DIVERGING
+    tol = 1e-12 * max(abs(v) for v in seq)  # rounding noise once the loss is near zero
+    diffs = [b - a for a, b in zip(seq, seq[1:])]
+    ups = sum(d > tol for d in diffs)
+    downs = sum(d < -tol for d in diffs)
+    if ups == 0:
+        return CONVERGING
+    if downs == 0 or (seq[-1] > seq[0] and seq[-1] > max(seq[:-1]) + tol):
+        return DIVERGING
+    if seq[-1] < seq[0] and diffs[-1] < -tol:
+        return CONVERGING
+    return OSCILLATING
+
+
+def runs_for(solution, runs: Sequence[RunSpec] | None = None) -> tuple[Run, ...]:
+    """The runs of one Solution (by default those its spec asks for), from its own values."""
+    der = solution.derivation
+    trainer = Trainer(_evaluator(der), solution.spec.update)
+    if runs is None:
+        runs = spec_runs(solution.spec, der.network)
+    return tuple(trainer.run(solution.givens, r) for r in runs)
+
+
+_COMPILED: dict[int, tuple[Any, Evaluator]] = {}
+
+
+def _evaluator(derivation) -> Evaluator:
+    # One compiled evaluator per derivation, so that many variants do not recompile it.
+    hit = _COMPILED.get(id(derivation))
+    if hit is None or hit[0] is not derivation:
+        hit = _COMPILED[id(derivation)] = (derivation, Evaluator(derivation))
+    return hit[1]
+
+
+# --- what the command line and the templates show ----------------------------------------
+
+
+def describe(run: Run) -> str:
+    """The run's heading line: learning rate, steps, and what is held fixed."""
+    fixed = f", {_names_text(run.frozen)} held fixed" if run.frozen else ""
+    steps = "1 step" if run.steps == 1 else f"{run.steps} steps"
+    return f"eta = {given_text(run.learning_rate)}, {steps}{fixed}"
+
+
+def loss_text(value: float, policy: NumberPolicy) -> str:
+    """A loss as the terminal prints it (the sheet's "Error: 0.0370"); a loss that has
+    blown up past a million is written with an exponent instead of hundreds of digits."""
+    if math.isfinite(value) and abs(value) >= 1e6:
+        return f"{value:.{policy.decimals}e}"
+    return policy.text(value)
+
+
+def verdict_line(run: Run, policy: NumberPolicy) -> str:
+    if run.overflow_at is not None:
+        return f"verdict: diverging (the loss overflowed at step {run.overflow_at})"
+    return (f"verdict: {run.verdict} (loss {loss_text(run.losses[0], policy)} at the first step, "
+            f"{loss_text(run.losses[-1], policy)} at the last)")
+
+
+def _names_text(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
+    """What training.tex.j2 receives for each run (see the README, "Templates")."""
+    if runs is None:
+        runs = runs_for(solution)
+    policy = solution.policy
+    first = runs[0] if runs else None
+    out = []
+    for i, run in enumerate(runs):
+        finite = [v for v in run.losses if math.isfinite(v)]
+        peak = max(range(len(finite)), key=finite.__getitem__) if finite else 0
+        curves = [_curve(run)] + ([_curve(first)] if i > 0 and first is not None else [])
+        out.append({
+            "index": i + 1,
+            "eta": given_text(run.learning_rate),
+            "steps": run.steps,
+            "frozen": [latex_name(n) for n in run.frozen],
+            "losses": [{"step": k, "value": policy.tex(v)} for k, v in enumerate(run.losses, 1)],
+            "first": policy.tex(run.losses[0]),
+            "last": policy.tex(run.losses[-1]),
+            "after": policy.tex(run.after),
+            "peak": policy.tex(finite[peak]) if finite else policy.tex(math.inf),
+            "peak_step": peak + 1,
+            "rises": sum(b > a for a, b in zip(finite, finite[1:])),
+            "verdict": run.verdict,
+            "overflow_at": run.overflow_at,
+            "plot": _plot(curves, run.steps),
+        })
+    return out
+
+
+def _curve(run: Run) -> dict:
+    return {"eta": given_text(run.learning_rate),
+            "points": [(k, v) for k, v in enumerate(run.losses, 1) if math.isfinite(v)]}
+
+
+def _plot(curves: list[dict], steps: int) -> dict:
+    """Axis settings and coordinates for the loss curve: a log axis when the losses span
+    more than two decades; zeros (and overflowed steps) are left out where a log axis
+    cannot show them."""
+    values = [v for c in curves for _, v in c["points"]]
+    positive = [v for v in values if v > 0]
+    log = bool(positive) and max(positive) / min(positive) > LOG_SPAN
+    drawn = []
+    for c in curves:
+        pts = [(k, v) for k, v in c["points"] if v > 0 or not log]
+        drawn.append({"eta": c["eta"],
+                      "coordinates": " ".join(f"({k},{v:.6e})" for k, v in pts)})
+    return {
+        "log": log,
+        "curves": drawn,
+        "xmax": steps,
+        "omitted": log and len(positive) < len(values),
+        "empty": not any(c["coordinates"] for c in drawn),
+    }
+
+
+def answers(solution) -> list[dict]:
+    """The runs as data for answers.json; a loss that overflowed is null (JSON has no inf)."""
+    return [
+        {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
+         "losses": [v if math.isfinite(v) else None for v in run.losses],
+         "verdict": run.verdict}
+        for run in runs_for(solution)
+    ]

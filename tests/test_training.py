@@ -1,0 +1,227 @@
+"""Training runs: the sheet's printed losses, an independent oracle, verdicts, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mpmath as mp
+import pytest
+
+from derive import spec as spec_mod
+from derive import questions, training
+from derive.errors import SpecError
+from derive.solution import Exercise
+
+# The course sheet's printed runs (w5 and w6 held fixed), and the issue's unfrozen run.
+SHEET_ETA_1 = "0.0370 0.0813 0.1745 0.3822 0.7823 1.6351 2.6870 4.0413 1.7092 0.6663".split()
+SHEET_ETA_02 = "0.0370 0.0093 0.0024 0.0006 0.0002 0.0000 0.0000 0.0000 0.0000 0.0000".split()
+FREE_ETA_02 = "0.0370 0.0092 0.0023 0.0006 0.0001 0.0000 0.0000 0.0000 0.0000 0.0000".split()
+
+START = {"w1": 0.7, "w2": 1.3, "w3": 1.5, "w4": 0.1, "w5": 0, "w6": 0, "w7": 0.7, "w8": 0.8, "w9": 0}
+ORDER = list(START)
+
+
+def oracle_loss(w, x1=1, x2=1, y=1):
+    """The reference network's loss written out by hand: ½(ŷ − y)² with sigmoid hidden
+    units, a linear output and constant-1 bias units."""
+    a = lambda t: 1 / (1 + mp.exp(-t))
+    h1 = a(x1 * w["w1"] + x2 * w["w3"] + w["w5"])
+    h2 = a(x1 * w["w2"] + x2 * w["w4"] + w["w6"])
+    yhat = h1 * w["w7"] + h2 * w["w8"] + w["w9"]
+    return (yhat - y) ** 2 / 2
+
+
+def oracle_run(eta, steps, frozen=(), loss=oracle_loss, start=START):
+    """Gradient descent with every gradient taken by mpmath finite differences at 30 digits."""
+    with mp.workdps(30):
+        w = {k: mp.mpf(v) for k, v in start.items()}
+        out = []
+        for _ in range(steps):
+            out.append(loss(w))
+            grad = {}
+            for name in w:
+                if name in frozen:
+                    continue
+                f = lambda t, name=name: loss({**w, name: t})
+                grad[name] = mp.diff(f, w[name])
+            for name, g in grad.items():
+                w[name] = w[name] - eta * g
+        return [float(v) for v in out]
+
+
+def test_sheet_runs_printed_to_four_decimals(cli):
+    result = cli("train", "--eta", "1", "--eta", "0.2", "--steps", "10", "--freeze", "w5", "--freeze", "w6")
+    assert result.returncode == 0, result.stderr
+    errors = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("Error:")]
+    assert errors == SHEET_ETA_1 + SHEET_ETA_02
+    verdicts = [line for line in result.stdout.splitlines() if line.startswith("verdict:")]
+    assert len(verdicts) == 2
+    assert verdicts[0].startswith("verdict: oscillating")
+    assert verdicts[1].startswith("verdict: converging")
+
+
+def test_unfrozen_run(cli):
+    result = cli("train", "--eta", "0.2", "--steps", "10")
+    errors = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("Error:")]
+    assert errors == FREE_ETA_02
+
+
+def test_builtin_spec_asks_for_the_sheets_runs(cli, reference):
+    runs = training.runs_for(reference)
+    assert [(r.learning_rate, r.steps, r.frozen) for r in runs] == [(0.2, 10, ("w5", "w6")), (1.0, 10, ("w5", "w6"))]
+    assert [f"{v:.4f}" for v in runs[1].losses] == SHEET_ETA_1
+    result = cli("train")  # no options: the spec's runs
+    errors = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("Error:")]
+    assert errors == SHEET_ETA_02 + SHEET_ETA_1
+
+
+@pytest.mark.parametrize("eta,frozen", [(0.2, ()), (1.0, ("w5", "w6")), (1.5, ("w9",))])
+def test_against_finite_difference_oracle(reference, eta, frozen):
+    (run,) = training.runs_for(reference, [training.RunSpec(eta, 10, frozen)])
+    expected = oracle_run(eta, 10, frozen)
+    assert run.losses == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_online_updates_follow_the_examples_in_order():
+    text = spec_mod.builtin_path().read_text().replace(
+        "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n",
+        "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n\n[[examples]]\nx1 = 0.5\nx2 = -1\ny = 0\n",
+    ).replace("learning_rate = 0.2\n\n#", 'learning_rate = 0.2\nupdate = "online"\n\n#', 1)
+    spec = spec_mod.parse(text, "online.toml")
+    assert spec.update == "online" and len(spec.examples) == 2
+    (run,) = training.runs_for(Exercise(spec).solve(), [training.RunSpec(0.5, 4)])
+
+    # By hand: an epoch is one update per example, each from the weights as they stand;
+    # the loss printed before the epoch is the mean over both examples.
+    with mp.workdps(30):
+        w = {k: mp.mpf(v) for k, v in START.items()}
+        first = lambda w: oracle_loss(w, 1, 1, 1)
+        second = lambda w: oracle_loss(w, 0.5, -1, 0)
+        expected = []
+        for _ in range(4):
+            expected.append(float((first(w) + second(w)) / 2))
+            for part in (first, second):
+                grad = {n: mp.diff(lambda t, n=n: part({**w, n: t}), w[n]) for n in w}
+                w = {n: w[n] - mp.mpf("0.5") * grad[n] for n in w}
+    assert run.losses == pytest.approx(expected, rel=1e-9)
+
+
+def test_overflow_is_diverging_not_a_crash(cli, reference):
+    (run,) = training.runs_for(reference, [training.RunSpec(1e6, 40)])
+    assert run.verdict == training.DIVERGING
+    assert run.overflow_at is not None and math.isinf(run.losses[-1])
+    result = cli("train", "--eta", "1e6", "--steps", "40")
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert result.stdout.splitlines()[-1] == f"verdict: diverging (the loss overflowed at step {run.overflow_at})"
+
+
+@pytest.mark.parametrize("losses,verdict", [
+    ([4, 2, 1, 0.5], "converging"),
+    ([1, 1, 1], "converging"),  # nothing left to learn
+    ([1, 0.5, 0, 0], "converging"),
+    ([1, 2, 4, 8], "diverging"),
+    ([1, 2, 1.5, 3, 2, 4], "diverging"),  # growing swings end at a new high
+    ([1, 2, 1, 2, 1, 2], "oscillating"),
+    ([0.04, 0.08, 0.17, 4.0, 1.7, 0.67], "oscillating"),  # the sheet's shape at η = 1
+    ([0.04, 0.3, 13, 1.5, 0.1, 0.02], "converging"),  # one overshoot, then settles below the start
+    ([1, math.inf], "diverging"),
+    ([1, math.nan], "diverging"),
+])
+def test_verdicts(losses, verdict):
+    assert training.judge(losses) == verdict
+
+
+def test_single_step_is_judged_with_the_loss_after_it():
+    assert training.judge([1.0], after=0.5) == "converging"
+    assert training.judge([1.0], after=2.0) == "diverging"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--eta", "0"], "--eta: expected a positive learning rate, got '0'"),
+    (["--eta", "-1"], "--eta: expected a positive learning rate, got '-1'"),
+    (["--eta", "fast"], "--eta: expected a positive learning rate, got 'fast'"),
+    (["--eta", "inf"], "--eta: expected a positive learning rate, got 'inf'"),
+    (["--steps", "0"], "--steps: expected a whole number of steps, at least 1, got 0"),
+    (["--steps", "-3"], "--steps: expected a whole number of steps, at least 1, got -3"),
+    (["--steps", "2.5"], "--steps: expected a whole number of steps, at least 1, got '2.5'"),
+    (["--freeze", "w10"], "--freeze: no parameter named 'w10'; the network has w1, w2, w3, w4, w5, w6, w7, w8, w9"),
+])
+def test_bad_options_one_line_exit_2(cli, args, message):
+    result = cli("train", *args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(message), result.stderr
+    assert "reference.toml" in lines[0]
+
+
+def _with_runs(runs: str) -> str:
+    return spec_mod.builtin_path().read_text().split("# Questions 4 and 5")[0] + runs + "\n[display]\ndecimals = 4\n"
+
+
+@pytest.mark.parametrize("runs,field,expected", [
+    ("[[training.runs]]\nlearning_rate = 0\n", "training.runs[0].learning_rate", "expected a positive number, got 0"),
+    ("[[training.runs]]\nlearning_rate = -0.5\n", "training.runs[0].learning_rate", "expected a positive number"),
+    ("[[training.runs]]\nlearning_rate = 'x'\n", "training.runs[0].learning_rate", "expected a number"),
+    ("[[training.runs]]\nsteps = 0\n", "training.runs[0].steps", "at least 1, got 0"),
+    ("[[training.runs]]\nsteps = 2.5\n", "training.runs[0].steps", "at least 1, got 2.5"),
+    ("[[training.runs]]\nsteps = 3\n[[training.runs]]\nfrozen = ['w5', 'v6']\n", "training.runs[1].frozen",
+     "no parameter named 'v6'"),
+    ("[[training.runs]]\nrate = 1\n", "training.runs[0].rate", "unknown field"),
+])
+def test_bad_runs_in_the_spec(tmp_path, cli, runs, field, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(_with_runs(runs))
+    spec = spec_mod.load(path)
+    with pytest.raises(SpecError) as info:
+        training.spec_runs(spec, Exercise(spec).network)
+    assert info.value.field == field and expected in info.value.expected
+    for command in (["train"], ["solve", "--no-pdf", "--out", tmp_path / "out"]):
+        result = cli(*command[:1], path, *command[1:])
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == f"derive: {path}: {field}: {info.value.expected}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_default_and_override(reference_spec, reference_exercise):
+    net = reference_exercise.network
+    runs = training.option_runs(reference_spec, net, (), "3", ())
+    assert [(r.learning_rate, r.steps, r.frozen) for r in runs] == [(0.2, 3, ("w5", "w6")), (1.0, 3, ("w5", "w6"))]
+    runs = training.option_runs(reference_spec, net, ("0.5",), None, ("w9",))
+    assert runs == (training.RunSpec(0.5, 10, ("w9",)),)
+    plain = spec_mod.parse(_with_runs(""), "plain.toml")
+    assert training.option_runs(plain, net, (), None, ()) == (training.RunSpec(0.2, 10, ()),)
+
+
+def test_answers_json_holds_the_runs(tmp_path, cli):
+    result = cli("solve", "--no-pdf", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads((tmp_path / "answers.json").read_text())["training"]
+    assert [(r["learning_rate"], r["steps"], r["frozen"]) for r in runs] == [(0.2, 10, ["w5", "w6"]), (1, 10, ["w5", "w6"])]
+    assert [f"{v:.4f}" for v in runs[0]["losses"]] == SHEET_ETA_02
+    assert [f"{v:.4f}" for v in runs[1]["losses"]] == SHEET_ETA_1
+
+
+def test_loss_plot_axis():
+    run = training.Run(1.0, 3, (), (0.04, 1e-5, 0.0), 0.0, None, "converging")
+    plot = training._plot([training._curve(run)], 3)
+    assert plot["log"] and plot["omitted"]  # five decades: log axis, the zero left out
+    assert plot["curves"][0]["coordinates"].count("(") == 2
+    flat = training._plot([training._curve(training.Run(1.0, 3, (), (0.5, 0.3, 0.2), 0.1, None, "converging"))], 3)
+    assert not flat["log"] and not flat["omitted"]
+
+
+def test_questions_section(reference_spec):
+    assert questions.included(reference_spec) == questions.QUESTIONS
+    base = _with_runs("")
+    assert questions.included(spec_mod.parse(base, "s.toml")) == ("nonlinearity", "vanishing", "calculation")
+    only = spec_mod.parse(base + '\n[questions]\ninclude = ["calculation"]\n', "s.toml")
+    assert questions.included(only) == ("calculation",)
+    for bad, expected in [('include = ["theory"]', "no question 'theory'"),
+                          ('include = ["training"]', "needs at least one [[training.runs]]"),
+                          ('pick = ["calculation"]', "unknown field")]:
+        spec = spec_mod.parse(base + f"\n[questions]\n{bad}\n", "s.toml")
+        with pytest.raises(SpecError) as info:
+            questions.included(spec)
+        assert expected in str(info.value)
