@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class NumberPolicy:
     decimals: int = 4
 
     def round(self, value: float) -> float:
-        return round(value, self.decimals)
+        return float(rounded(value, -self.decimals))
 
     def is_exact(self, value: float) -> bool:
         """Whether the value is written without loss at this many decimals."""
@@ -27,7 +28,7 @@ class NumberPolicy:
         """Plain text, as a terminal or a CSV shows it: always ``decimals`` places."""
         if not math.isfinite(value):
             return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
-        return f"{self._clean(value):.{self.decimals}f}"
+        return format(rounded(self._clean(value), -self.decimals), "f")
 
     def tex(self, value: float) -> str:
         """A computed value as the key writes it: exact values in their shortest form
@@ -40,7 +41,7 @@ class NumberPolicy:
             return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
         if self.is_exact(value):
             return given_text(self.round(value))
-        return f"{self._clean(value):.{self.decimals}f}"
+        return format(rounded(self._clean(value), -self.decimals), "f")
 
     def substituted(self, value: float, given: bool = False) -> str:
         """A value put into a formula: negatives in parentheses so that 0.2 · (−0.0034)
@@ -58,3 +59,72 @@ def given_text(value: float) -> str:
     if float(value).is_integer():
         return str(int(value))
     return repr(float(value))
+
+
+# --- the checker's side: numbers as a student writes them ---------------------------------
+#
+# One rounding rule for key and checker: half away from zero, applied to the exact binary
+# value (0.125 -> 0.13, as taught at school; Python's round() would give 0.12).
+
+
+def rounded(value: float, exponent: int) -> Decimal:
+    """``value`` rounded to the place 10^exponent (exponent -2: two decimals)."""
+    return Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A number as written, its text kept: 0.70 says more than 0.7."""
+
+    text: str
+    value: Decimal
+
+    @classmethod
+    def parse(cls, text: str) -> "Written":
+        """Raises ValueError unless ``text`` is a finite decimal number (1e-3 allowed)."""
+        clean = text.strip().replace("\u2212", "-")
+        try:
+            value = Decimal(clean)
+        except InvalidOperation:
+            raise ValueError(text) from None
+        if not value.is_finite() or not clean or "_" in clean:
+            raise ValueError(text)
+        return cls(text.strip(), value)
+
+    @property
+    def exponent(self) -> int:
+        """The place of the last written digit: -2 for 0.02, 0 for 5, -3 for 1e-3."""
+        return self.value.as_tuple().exponent
+
+    @property
+    def decimals(self) -> int:
+        return max(0, -self.exponent)
+
+    @property
+    def unit(self) -> float:
+        return 10.0 ** self.exponent
+
+    def is_rounding_of(self, value: float) -> bool:
+        """Whether this is ``value`` rounded to the digits written."""
+        return math.isfinite(value) and self.value == rounded(value, self.exponent)
+
+    def units_from(self, value: float) -> float:
+        """How far from ``value``, in units of the last written digit."""
+        return abs(float(self.value) - value) / self.unit
+
+    def accepts(self, value: float, allowance: float = 1.0, spread: float = 0.0) -> bool:
+        """Whether this stands for ``value`` at the precision written.
+
+        It does when it is ``value`` rounded to the digits written; or when it is off by
+        no more than ``allowance`` units of its last digit *and* no more than rounding
+        explains: half a unit of its own last digit plus ``spread``, the change that
+        rounding the intermediate values it was computed from (half a unit of their last
+        digit each) makes to it. So 0 - 0.2 * 0.02 = -0.004 stands for -0.0034 (the 0.02
+        was rounded), while 0.7 does not stand for 0.8 - 0.2 * 0.22 = 0.756.
+        """
+        if self.is_rounding_of(value):
+            return True
+        if not math.isfinite(value):
+            return False
+        limit = min(allowance, 0.5 + spread / self.unit)
+        return self.units_from(value) <= limit * (1 + 1e-9) + 1e-9
