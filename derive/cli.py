@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
 from . import export, pdf, render, spec as spec_mod, training
+from . import roster as roster_mod, stress as stress_mod, variants as variants_mod
 from .errors import DeriveError
 from .solution import Exercise
 
@@ -75,6 +77,77 @@ def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freez
         for loss in run.losses:
             click.echo(f"Error: {training.loss_text(loss, exercise.policy)}")
         click.echo(training.verdict_line(run, exercise.policy))
+
+
+LONG_RUN = 100  # items from which a progress bar is worth showing
+
+
+def _bar(n: int, label: str):
+    if n < LONG_RUN:
+        return contextlib.nullcontext(None)
+    return click.progressbar(length=n, label=label, file=sys.stderr)
+
+
+@cli.command()
+@SPEC_ARG
+@click.option("--count", type=int, metavar="N", help="Make N numbered variants (001, 002, …).")
+@click.option("--roster", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.csv",
+              help="Make one variant per student id in this CSV file (column 'id').")
+@click.option("--id-column", metavar="NAME", help="The roster column that holds the ids.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Base seed; every variant's own seed is derived from it.")
+@click.option("--stress", type=int, metavar="N",
+              help="Draw N variants without writing anything and report the statistics.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files (default: output/<spec name>-variants).")
+@click.option("--no-pdf", is_flag=True, help="Write the .tex files and the answer files only.")
+@click.option("--jobs", type=int, metavar="N", help="PDFs compiled at once (default: all cores).")
+@click.option("--force", is_flag=True, help="Overwrite a folder that holds other files.")
+@TEMPLATES_OPT
+def variants(spec_path: str | None, count: int | None, roster: Path | None, id_column: str | None, seed: int,
+             stress: int | None, out: Path | None, no_pdf: bool, jobs: int | None, force: bool,
+             templates: Path | None) -> None:
+    """Randomized variants of SPEC, each with its own sheet and key, plus answers.csv,
+    answers.json, moodle.xml and one PDF of all keys and one of all sheets. What varies
+    is declared in the spec's [vary] section."""
+    if sum(x is not None for x in (count, roster, stress)) != 1:
+        raise DeriveError("variants: expected exactly one of --count N, --roster FILE.csv or --stress N")
+    exercise = Exercise(spec_mod.load(spec_path))
+    sampler = variants_mod.Sampler(exercise)
+    if stress is not None:
+        with _bar(stress, "drawing") as bar:
+            report = stress_mod.run(sampler, stress, seed, bar.update if bar else None)
+        click.echo(stress_mod.text(report, sampler))
+        return
+    keys = variants_mod.for_students(roster_mod.read(roster, id_column)) if roster else variants_mod.numbered(count)
+    out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
+    export.check_out_dir(out, exercise.spec.title, force)
+    env = render.environment(templates)
+    with _bar(len(keys), "drawing and writing") as bar:
+        drawn = sampler.draw_many(keys, seed, bar.update if bar else None)
+        solutions = [exercise.solve(v.overrides, seed=v.seed, variant=v.id) for v in drawn]
+        files = variants_mod.documents(solutions, env)
+        for filename, writer in export.WRITERS.values():
+            files[filename] = writer(solutions)
+    for path in variants_mod.stale(out, files):
+        path.unlink()
+    export.write_files(out, files)
+    click.echo(f"wrote {out}/: {len(solutions)} sheets and keys in {variants_mod.SHEETS}/ and "
+               f"{variants_mod.KEYS}/, {', '.join(name for name, _ in export.WRITERS.values())}")
+    if no_pdf:
+        return
+    texs = [out / name for name in files if name.endswith(".tex")]
+    with _bar(len(texs), "compiling") as bar:
+        result = pdf.compile_all(texs, jobs, bar.update if bar else None, direct=True)
+    if result.skipped:
+        click.echo(result.skipped, err=True)
+        return
+    for folder, target in ((variants_mod.SHEETS, "sheets.pdf"), (variants_mod.KEYS, "keys.pdf")):
+        made = [p for p in result.made if p.parent.name == folder]
+        problem = pdf.unite(made, out / target)
+        if problem:
+            click.echo(problem, err=True)
+    click.echo(f"wrote {len(result.made)} PDFs, {out / 'sheets.pdf'} and {out / 'keys.pdf'}")
 
 
 def main() -> None:
