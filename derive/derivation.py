@@ -72,6 +72,7 @@ class Derivation:
     chain_params: frozenset[str]
     uses_delta: bool
     cancels: bool  # dL/dŷ_in collapsed to ŷ − y (sigmoid + BCE, softmax + CE)
+    online: bool = False  # parameters updated after each example, in order
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -112,7 +113,11 @@ class _Builder:
     loss: LossSpec
     n_examples: int
     chains: str | tuple[str, ...]
+    online: bool = False
     out: list[Quantity] = field(default_factory=list)
+    # The symbol each parameter has while an example is processed: w1 at first; in online
+    # mode, after example n, the value updated by it (w1*[n]).
+    current: dict[str, sp.Symbol] = field(default_factory=dict)
 
     def add(self, name: str, formula: sp.Expr | None, stage: str, **kw) -> sp.Symbol:
         sym = sp.Symbol(name)
@@ -160,7 +165,7 @@ class _Builder:
             for u in layer.units:
                 terms = []
                 for p in self.net.incoming(u):
-                    w = sp.Symbol(p.name + ("*" if after else ""))
+                    w = sp.Symbol(p.name + "*") if after else self.current[p.name]
                     src = self.value_of(p.source, e, after)
                     terms.append(w if p.source is None else sp.Mul(src, w, evaluate=False))
                 z = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
@@ -264,16 +269,18 @@ class _Builder:
             (v,) = q.targets
             for path in self.paths(v, e):
                 result.append(path + [
-                    Factor(latex_name(f"d{v}_in/d{unit}"), sp.Symbol(q.name)),
+                    Factor(latex_name(f"d{v}_in/d{unit}"), self.current[q.name]),
                     Factor(latex_name(f"d{unit}/d{unit}_in"), sp.Symbol(f"d{unit}/d{unit}_in{s}")),
                 ])
         return result
 
-    def count_paths(self, unit: str) -> int:
-        layer = self.net.layer_of(unit)
-        if layer is self.net.layers[-1]:
-            return 1
-        return sum(self.count_paths(q.targets[0]) for q in self.net.outgoing(unit))
+    def count_paths(self, unit: str, memo: dict | None = None) -> int:
+        memo = {} if memo is None else memo
+        if unit not in memo:
+            layer = self.net.layer_of(unit)
+            memo[unit] = 1 if layer is self.net.layers[-1] else sum(
+                self.count_paths(q.targets[0], memo) for q in self.net.outgoing(unit))
+        return memo[unit]
 
     def chain_params(self) -> frozenset[str]:
         if self.chains == "all":
@@ -281,9 +288,10 @@ class _Builder:
         if self.chains == "none":
             return frozenset()
         if self.chains == "auto":
+            memo: dict = {}
             return frozenset(
                 p.name for p in self.net.params
-                if sum(self.count_paths(t) for t in p.targets) <= CHAIN_PATH_LIMIT
+                if sum(self.count_paths(t, memo) for t in p.targets) <= CHAIN_PATH_LIMIT
             )
         return frozenset(self.chains)
 
@@ -295,7 +303,7 @@ class _Builder:
             self.add(f"delta_{o}{s}", _product([f.symbol for f in path]), DELTA, example=e, unit=o)
         for layer in reversed(self.net.layers[:-1]):
             for u in layer.units:
-                back = [sp.Mul(sp.Symbol(q.name), sp.Symbol(f"delta_{q.targets[0]}{s}"), evaluate=False)
+                back = [sp.Mul(self.current[q.name], sp.Symbol(f"delta_{q.targets[0]}{s}"), evaluate=False)
                         for q in self.net.outgoing(u)]
                 total = sp.Add(*back, evaluate=False) if len(back) > 1 else back[0]
                 self.add(f"delta_{u}{s}", sp.Mul(total, sp.Symbol(f"d{u}/d{u}_in{s}"), evaluate=False),
@@ -326,15 +334,20 @@ class _Builder:
                     total = sp.Mul(sp.Rational(1, self.n_examples), total, evaluate=False)
                 self.add(f"dL/d{p.name}", total, GRADIENT, param=p.name)
 
-    def updates(self) -> None:
+    def updates(self, e: int | None = None) -> None:
+        """w* = w − η ∂L/∂w for every parameter not held fixed. In online mode this runs
+        after each example, from the parameters as that example left them."""
         eta = sp.Symbol("eta")
+        last = e is None or e == self.n_examples
         for p in self.net.params:
-            w = sp.Symbol(p.name)
+            w = self.current[p.name]
+            name = f"{p.name}*" if last else f"{p.name}*[{e}]"
             if p.name in self.net.frozen:
-                self.add(f"{p.name}*", w, UPDATE, param=p.name, note="frozen")
+                self.add(name, w, UPDATE, param=p.name, example=e, note="frozen")
             else:
-                step = sp.Mul(-1, eta, sp.Symbol(f"dL/d{p.name}"), evaluate=False)
-                self.add(f"{p.name}*", sp.Add(w, step, evaluate=False), UPDATE, param=p.name)
+                step = sp.Mul(-1, eta, sp.Symbol(f"dL/d{p.name}{sfx(e)}"), evaluate=False)
+                self.add(name, sp.Add(w, step, evaluate=False), UPDATE, param=p.name, example=e)
+            self.current[p.name] = sp.Symbol(name)
 
 
 def _product(factors: list[sp.Expr]) -> sp.Expr:
@@ -346,24 +359,39 @@ def _sum(terms: list[sp.Expr]) -> sp.Expr:
 
 
 def derive(net: Network, loss: LossSpec, n_examples: int = 1,
-           chains: str | tuple[str, ...] = "auto") -> Derivation:
+           chains: str | tuple[str, ...] = "auto", update: str = "batch") -> Derivation:
     """Build the quantity graph for one network structure."""
-    b = _Builder(net, loss, n_examples, chains)
+    online = update == "online" and n_examples > 1
+    b = _Builder(net, loss, n_examples, chains, online)
+    b.current = {p.name: sp.Symbol(p.name) for p in net.params}
     chain = b.chain_params()
-    b.givens()
-    for e in b.examples():
-        b.forward(e, after=False)
-        b.loss_of(e, after=False)
-    b.total_loss(after=False)
     uses_delta = len(chain) < len(net.params)
-    for e in b.examples():
-        b.local(e)
-        if uses_delta:
-            b.deltas(e)
-    b.gradients(chain)
-    b.updates()
+    b.givens()
+    if online:
+        # Example by example: each one sees the parameters the previous one left.
+        for e in b.examples():
+            b.forward(e, after=False)
+            b.loss_of(e, after=False)
+            b.local(e)
+            if uses_delta:
+                b.deltas(e)
+            for p in net.params:
+                b.gradient(p, e, p.name in chain)
+            b.updates(e)
+        b.total_loss(after=False)
+    else:
+        for e in b.examples():
+            b.forward(e, after=False)
+            b.loss_of(e, after=False)
+        b.total_loss(after=False)
+        for e in b.examples():
+            b.local(e)
+            if uses_delta:
+                b.deltas(e)
+        b.gradients(chain)
+        b.updates()
     for e in b.examples():
         b.forward(e, after=True)
         b.loss_of(e, after=True)
     b.total_loss(after=True)
-    return Derivation(net, loss, n_examples, tuple(b.out), chain, uses_delta, b.cancels)
+    return Derivation(net, loss, n_examples, tuple(b.out), chain, uses_delta, b.cancels, online)

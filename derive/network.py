@@ -179,6 +179,8 @@ def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ..
             close = difflib.get_close_matches(name, names, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise SpecError(spec.source, f"weights.{name}", f"no such parameter{hint}; the network has {', '.join(names)}")
-    for name in spec.frozen:
-        if name not in names:
-            raise SpecError(spec.source, "training.frozen", f"no parameter named '{name}'; the network has {', '.join(names)}")
+    for field, listed in (("training.frozen", spec.frozen),
+                          ("display.chains", spec.chains if isinstance(spec.chains, tuple) else ())):
+        for name in listed:
+            if name not in names:
+                raise SpecError(spec.source, field, f"no parameter named '{name}'; the network has {', '.join(names)}")

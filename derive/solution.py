@@ -104,7 +104,7 @@ class Exercise:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.network: Network = build(spec)
-        self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains)
+        self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
         self.evaluator = Evaluator(self.derivation)
         self.policy = NumberPolicy(spec.decimals)
 

@@ -1,0 +1,117 @@
+"""Conventions that change the numbers or the key's form: online updates, names by
+connection, the ŷ − y simplifications, error terms δ for deep networks, chain selection."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from derive import spec as spec_mod
+from derive.errors import SpecError
+from derive.latex import latex_name, tex
+from derive.solution import Exercise
+
+import oracle
+import specs
+
+
+def test_online_updates_follow_the_examples_in_order():
+    raw = specs.table(n_examples=3, rng=random.Random(11), eta=0.7)
+    raw["training"]["update"] = "online"
+    sol = Exercise(specs.load(raw)).solve()
+
+    # Oracle: one plain gradient step per example, each from a single-example spec whose
+    # weights are the ones the previous step left, each gradient by finite differences.
+    weights = dict(raw["weights"])
+    for example in raw["examples"]:
+        single = dict(raw, examples=[example], weights=dict(weights), training={"learning_rate": 0.7})
+        ex = Exercise(specs.load(single))
+        loss = oracle.composed_loss(ex.derivation)
+        g = ex.givens()
+        weights = {w: v - 0.7 * oracle.finite_difference(loss, w, g) for w, v in weights.items()}
+    for w, v in weights.items():
+        assert sol.values[f"{w}*"] == pytest.approx(v, rel=1e-9, abs=1e-12)
+    assert "w1*[1]" in sol.values and "w1*[2]" in sol.values
+
+    # L' is the loss over all examples with the final parameters.
+    after = Exercise(specs.load(dict(raw, weights=weights, training={"learning_rate": 0.7})))
+    assert sol.values["L'"] == pytest.approx(after.solve().values["L"], rel=1e-9)
+
+
+def test_batch_sum_is_the_sum_of_the_examples_gradients():
+    raw = specs.table(n_examples=2, rng=random.Random(5), loss={"kind": "squared_error", "examples": "sum"})
+    sol = Exercise(specs.load(raw)).solve()
+    for p in ("w1", "w7", "w9"):
+        assert sol.values[f"dL/d{p}"] == pytest.approx(sol.values[f"dL/d{p}[1]"] + sol.values[f"dL/d{p}[2]"])
+
+
+def test_parameters_can_be_named_by_their_connection():
+    raw = specs.table(rng=random.Random(2))
+    raw["network"]["names"] = {"x1 -> h1": "w11", "x2->h1": "w21", "w9": "beta"}
+    raw["weights"]["w11"] = raw["weights"].pop("w1")
+    raw["weights"]["w21"] = raw["weights"].pop("w3")
+    raw["weights"]["beta"] = raw["weights"].pop("w9")
+    ex = Exercise(specs.load(raw))
+    assert ex.network.param("w11").connection == "x1 -> h1"
+    assert ex.network.param("w21").connection == "x2 -> h1"
+    sol = ex.solve()
+    assert "dL/dw11" in sol.values and "beta*" in sol.values
+    loss = oracle.composed_loss(ex.derivation)
+    assert sol.values["dL/dw21"] == pytest.approx(oracle.sympy_gradient(loss, "w21", ex.givens()), rel=1e-10)
+
+
+def test_a_name_used_twice_is_refused():
+    raw = specs.table(rng=random.Random(2))
+    raw["network"]["names"] = {"x1 -> h1": "w2"}
+    with pytest.raises(SpecError, match="used twice"):
+        Exercise(specs.load(raw))
+
+
+@pytest.mark.parametrize("output,loss", [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy")])
+def test_cross_entropy_collapses_to_yhat_minus_y(output, loss):
+    outputs = ("o1", "o2") if output == "softmax" else ("yhat",)
+    raw = specs.table(output_act=output, outputs=outputs, loss={"kind": loss}, rng=random.Random(4))
+    ex = Exercise(specs.load(raw))
+    o = outputs[0]
+    q = ex.derivation[f"dL/d{o}_in"]
+    y = ex.network.targets[0]
+    assert tex(q.formula) == f"{latex_name(o)} - {latex_name(y)}"  # what the key shows
+    sol = ex.solve()
+    assert sol.values[f"dL/d{o}_in"] == pytest.approx(sol.values[o] - raw["examples"][0][ex.network.targets[0]])
+
+
+def test_deep_networks_use_error_terms_and_grow_linearly():
+    sizes = []
+    for width in (3, 6):
+        raw = specs.table(inputs=("x1", "x2"), hidden=tuple(tuple(f"h{l}_{u}" for u in range(width)) for l in range(3)),
+                          outputs=("o1", "o2"), rng=random.Random(1))
+        ex = Exercise(specs.load(raw))
+        assert ex.derivation.uses_delta
+        # Deep parameters have many paths (δ form); output weights keep their short chain.
+        assert "w1" not in ex.derivation.chain_params
+        assert ex.network.params[-1].name in ex.derivation.chain_params
+        formulas = sum(q.formula.count_ops() for q in ex.derivation.quantities if q.formula is not None)
+        sizes.append((len(ex.network.params), formulas))
+    (p1, f1), (p2, f2) = sizes
+    # Formula size per parameter stays flat when the network widens (no path explosion).
+    assert f2 / p2 < 1.2 * f1 / p1
+
+
+def test_chains_can_be_chosen_per_parameter():
+    raw = specs.table(hidden=(("h1", "h2"), ("g1", "g2")), rng=random.Random(8))
+    raw["display"] = {"chains": ["w1", "w13"]}
+    ex = Exercise(specs.load(raw))
+    assert ex.derivation.chain_params == {"w1", "w13"}
+    assert ex.derivation["dL/dw1"].chain and not ex.derivation["dL/dw2"].chain
+    loss = oracle.composed_loss(ex.derivation)
+    sol = ex.solve()
+    for w in ("w1", "w2", "w13"):
+        assert sol.values[f"dL/d{w}"] == pytest.approx(oracle.sympy_gradient(loss, w, ex.givens()), rel=1e-10)
+
+
+def test_unknown_chain_name_is_refused():
+    raw = specs.table(rng=random.Random(8))
+    raw["display"] = {"chains": ["w99"]}
+    with pytest.raises(SpecError, match="display.chains"):
+        Exercise(specs.load(raw))
