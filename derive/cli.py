@@ -46,8 +46,8 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
         "sheet.tex": render.render(env, render.SHEET, render.context(solution, "Exercise sheet")),
         "solution.tex": render.render(env, render.KEY, render.context(solution, "Answer key")),
     }
-    for filename, writer in export.WRITERS.values():
-        files[filename] = writer([solution])
+    filename, writer = export.WRITERS["json"]
+    files[filename] = writer([solution])
     export.check_out_dir(out, exercise.spec.title, force)
     export.write_files(out, files)
     click.echo(f"wrote {out}/: {', '.join(files)}")
