@@ -50,7 +50,7 @@ class ChainLine:
     name: str
     lhs: str
     paths: tuple[tuple[Factor, ...], ...]
-    numbers: str
+    numbers: tuple[str, ...]  # the product of each path with its factors' values
     value: str
     relation: str
 
@@ -181,7 +181,7 @@ class Exercise:
                     tuple(Factor(p, c, put(s) if s is not None else "1") for p, c, s in path)
                     for path in forms.chain
                 )
-                numbers = " + ".join(r" \cdot ".join(f.value for f in path) for path in paths)
+                numbers = tuple(r" \cdot ".join(f.value for f in path) for path in paths)
                 line = ChainLine(q.name, forms.lhs, paths, numbers, policy.tex(value), policy.relation(value))
             else:
                 line = Line(q.name, forms.lhs, self._forms_of(q, forms, put), policy.tex(value),
