@@ -150,6 +150,57 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     click.echo(f"wrote {len(result.made)} PDFs, {out / 'sheets.pdf'} and {out / 'keys.pdf'}")
 
 
+@cli.command(name="check")
+@click.argument("paths", nargs=-1, metavar="[SPEC] ANSWERS")
+@click.option("--variant", metavar="ID", help="Check against this variant (made by `derive variants`).")
+@click.option("--key", "key", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="The answers.json that holds the variant (default: found under output/<spec name>-variants/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write an annotated feedback sheet (FILE and FILE's .tex).")
+@click.option("--allowance", type=float, default=1.0, show_default=True, metavar="K",
+              help="Units of the last written digit a value may be off where rounded earlier values explain it.")
+@TEMPLATES_OPT
+def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_json: bool, pdf_path: Path | None,
+              allowance: float, templates: Path | None) -> None:
+    """Check hand-computed values in ANSWERS (TOML, YAML or CSV with header name,value)
+    against SPEC (default: the built-in exercise). Exit status 0 when every value is
+    correct or carried, 1 when something is wrong or too coarse, 2 on bad input."""
+    import json
+
+    from . import check as check_mod, feedback
+
+    if len(paths) not in (1, 2):
+        raise click.UsageError("expected [SPEC] ANSWERS: an answers file, optionally after a spec")
+    spec_path, answers_path = (None, paths[0]) if len(paths) == 1 else paths
+    if not allowance >= 0:
+        raise DeriveError(f"--allowance: expected a number of units of at least 0, got {allowance}")
+    exercise = Exercise(spec_mod.load(spec_path))
+    answers = check_mod.read_answers(answers_path, list(exercise.derivation.index))
+    if variant is not None:
+        search = default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
+        solution = check_mod.variant_solution(exercise, variant, key, search)
+    else:
+        solution = exercise.solve()
+    report = check_mod.check(exercise, solution, answers, allowance, source=answers_path)
+    if pdf_path is not None:
+        env = render.environment(templates)
+        tex_text = render.render(env, feedback.TEMPLATE, feedback.feedback_context(report))
+        tex_path = pdf_path.with_suffix(".tex")
+        export.write_files(tex_path.parent, {tex_path.name: tex_text})
+    click.echo(json.dumps(feedback.as_data(report), indent=2, ensure_ascii=False) if as_json
+               else feedback.table(report))
+    if pdf_path is not None:
+        if not pdf.available():
+            click.echo(pdf.INSTALL_HINT, err=True)
+        else:
+            made = pdf.compile_one(tex_path)
+            if made != pdf_path.resolve():
+                made.replace(pdf_path)
+            click.echo(f"wrote {pdf_path}", err=as_json)
+    sys.exit(report.exit_code)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

@@ -1,0 +1,336 @@
+"""Checking hand calculations the way a careful teaching assistant marks a sheet.
+
+A student's values (an ANSWERS file: TOML, YAML or CSV, each number's text kept) are
+compared with a Solution, one quantity at a time, in the key's order:
+
+- ``correct``: the value at the precision written (the number policy's ``Written.accepts``);
+- ``coarse``: accepted, but written with too few digits to show it (0 for 0.0034);
+- ``carried``: not the true value, but what its formula gives from the student's own
+  earlier values (Evaluator.recompute with those values held fixed), so wrong only
+  because of an earlier error or an earlier rounding; ``because`` names it;
+- ``wrong``: neither. Each misconception's swapped graph is then evaluated from the
+  student's own values, and the one that gives the written number is named.
+
+The report lists the root errors first.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import yaml
+
+from .errors import SpecError
+from .misconceptions import Alternative, alternatives
+from .rounding import Written, rounded
+from .solution import Exercise, Solution
+
+VERDICTS = ("correct", "wrong", "carried", "coarse")
+OK = frozenset({"correct", "carried"})
+FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
+
+
+# --- reading an answers file ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Answer:
+    name: str
+    written: Written
+    line: int
+
+
+def read_answers(path: str | Path, names: Sequence[str]) -> tuple[Answer, ...]:
+    """The answers of ``path``, each name one of ``names``; bad input raises SpecError."""
+    path = Path(path)
+    source = str(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise SpecError(source, "ANSWERS", "expected a .toml, .yaml or .csv file of name = value lines")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(source, "ANSWERS", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(source, "ANSWERS", f"expected a readable UTF-8 text file ({exc})") from None
+    raw = {"toml": _toml, "yaml": _yaml, "csv": _csv}[kind](source, text)
+    seen: dict[str, int] = {}
+    out = []
+    for name, value, line in raw:
+        where = f"{source}:{line}"
+        if name in seen:
+            raise SpecError(where, name, f"given twice (also on line {seen[name]}); expected each name once")
+        seen[name] = line
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else f"names as in the key, such as {', '.join(names[-4:])}"
+            raise SpecError(where, name, f"not a quantity of this exercise; {hint}")
+        try:
+            written = Written.parse(value)
+        except ValueError:
+            raise SpecError(where, name, f"expected a number such as 0.02, got {value!r}") from None
+        out.append(Answer(name, written, line))
+    if not out:
+        raise SpecError(source, "ANSWERS", "no values found; expected lines such as \"dL/dw1\" = 0.02")
+    return tuple(out)
+
+
+_TOML_LINE = re.compile(r"""^\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=\s*(.*?)\s*$""")
+
+
+def _toml(source: str, text: str) -> list[tuple[str, str, int]]:
+    """TOML keeps no number's text, so each value's text is taken from its own line;
+    the file is still parsed by tomllib, which must agree."""
+    scanned = []
+    for no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _TOML_LINE.match(line)
+        if not m:
+            raise SpecError(f"{source}:{no}", "ANSWERS", 'expected a line NAME = NUMBER, such as "dL/dw1" = 0.02')
+        name = next(g for g in m.group(1, 2, 3) if g is not None)
+        value = re.sub(r"\s+#.*$", "", m.group(4))
+        scanned.append((name, value, no))
+    names = [n for n, _, _ in scanned]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise SpecError(f"{source}:{scanned[i][2]}", name,
+                            f"given twice (also on line {scanned[names.index(name)][2]}); expected each name once")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(source, "ANSWERS", f"not valid TOML ({exc}); expected lines such as \"dL/dw1\" = 0.02") from None
+    if len(data) != len(scanned):
+        raise SpecError(source, "ANSWERS", "expected only NAME = NUMBER lines at the top level (no tables)")
+    out = []
+    for (key, value), (_, token, no) in zip(data.items(), scanned):
+        if isinstance(value, str):
+            token = value
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            token = json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+        out.append((key, token.replace("_", "") if not isinstance(value, str) else token, no))
+    return out
+
+
+def _yaml(source: str, text: str) -> list[tuple[str, str, int]]:
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(source, "ANSWERS", f"not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(root, yaml.MappingNode):
+        raise SpecError(source, "ANSWERS", "expected a mapping of NAME: NUMBER lines")
+    out = []
+    for key, value in root.value:
+        no = key.start_mark.line + 1
+        if not isinstance(key, yaml.ScalarNode):
+            raise SpecError(f"{source}:{no}", "ANSWERS", "expected a quantity name as the key")
+        token = value.value if isinstance(value, yaml.ScalarNode) else "(a list or mapping)"
+        out.append((key.value, token, no))
+    return out
+
+
+def _csv(source: str, text: str) -> list[tuple[str, str, int]]:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header] != ["name", "value"]:
+        raise SpecError(f"{source}:1", "header", "expected the header line name,value")
+    out = []
+    for row in reader:
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) != 2:
+            raise SpecError(f"{source}:{reader.line_num}", "ANSWERS", f"expected two columns name,value; got {len(row)}")
+        out.append((row[0].strip(), row[1].strip(), reader.line_num))
+    return out
+
+
+# --- the variant a student worked -----------------------------------------------------------
+
+def variant_solution(exercise: Exercise, variant: str, key: Path | None, search: Path) -> Solution:
+    """The Solution of variant ``variant``, from the answers.json the variants command wrote
+    (``key``, or the first answers.json under ``search`` that holds the variant)."""
+    files = [key] if key is not None else sorted(search.glob("**/answers.json")) if search.is_dir() else []
+    known: list[str] = []
+    for file in files:
+        try:
+            data = json.loads(Path(file).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(str(file), "--key", "file not found; expected the answers.json of the variants") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SpecError(str(file), "--key", f"expected an answers.json written by derive ({exc})") from None
+        records = data.get("variants", [data]) if isinstance(data, dict) else []
+        for record in records:
+            if not isinstance(record, dict) or record.get("variant") is None:
+                continue
+            known.append(str(record["variant"]))
+            if str(record["variant"]) == variant and record.get("exercise") == exercise.spec.title:
+                given = {k: float(v) for k, v in record.get("given", {}).items() if k in exercise.derivation.index}
+                return exercise.solve(given, seed=record.get("seed"), variant=variant)
+    where = str(key) if key is not None else f"{search}/**/answers.json"
+    listed = ", ".join(known[:8]) + (", …" if len(known) > 8 else "")
+    expected = f"one of {listed}" if known else "a variant written by `derive variants` (none found there)"
+    raise SpecError(where, "--variant", f"no variant '{variant}' of '{exercise.spec.title}'; expected {expected}")
+
+
+# --- the check -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    given: str  # as written
+    expected: float  # the true value, full precision
+    verdict: str
+    because: tuple[str, ...] = ()  # earlier values it follows from
+    misconception: str | None = None
+    detail: str = ""  # e.g. which weight was taken for which
+    recomputed: float | None = None  # what its formula gives from the student's own values
+    rounding: bool = False  # carried or accepted only through rounded earlier values
+
+
+@dataclass(frozen=True)
+class Report:
+    solution: Solution
+    source: str
+    allowance: float
+    results: tuple[Result, ...]  # root errors first, then the key's order
+    written: Mapping[str, Written]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.verdict in OK for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(r.verdict == v for r in self.results) for v in VERDICTS}
+
+
+def _recompute(evaluator, givens, fixed) -> list[float]:
+    try:
+        return evaluator.recompute(givens, fixed)[1]
+    except (ArithmeticError, ValueError):  # a student's value outside a formula's domain
+        return [math.nan] * len(evaluator.derivation.quantities)
+
+
+def _spread(exercise: Exercise, givens, fixed, written: Mapping[str, Written], truth) -> list[float]:
+    """For each quantity, how much rounding the student's written inputs (half a unit of
+    their last digit each) can move what its formula gives; a written value equal to the
+    true one was not rounded."""
+    ev = exercise.evaluator
+    base = _recompute(ev, givens, fixed)
+    total = [0.0] * len(base)
+    for name, w in written.items():
+        if abs(fixed[name] - truth[name]) <= 1e-12 * max(1.0, abs(truth[name])):
+            continue
+        moved = [_recompute(ev, givens, {**fixed, name: fixed[name] + s * 0.5 * w.unit}) for s in (1, -1)]
+        for i, b in enumerate(base):
+            change = max(abs(m[i] - b) for m in moved)
+            if math.isfinite(change):
+                total[i] += change
+    return total
+
+
+def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], allowance: float = 1.0,
+          source: str = "") -> Report:
+    der = exercise.derivation
+    truth = solution.values
+    givens = dict(solution.givens)
+    written = {a.name: a.written for a in answers}
+    fixed = {n: float(w.value) for n, w in written.items()}
+    own = _recompute(exercise.evaluator, givens, fixed)
+    spread = _spread(exercise, givens, fixed, written, truth)
+    alts: list[tuple[Alternative, list[float]]] | None = None
+    results: dict[str, Result] = {}
+    for i, q in enumerate(der.quantities):
+        w = written.get(q.name)
+        if w is None:
+            continue
+        true = truth[q.name]
+        upstream = _written_inputs(der, q.name, written)
+        if q.formula is None:  # a given value copied: only the value itself counts
+            results[q.name] = Result(q.name, w.text, true, "correct" if w.accepts(true, allowance) else "wrong")
+            continue
+        rounded_in = tuple(n for n in upstream if abs(fixed[n] - truth[n]) > 1e-12 * max(1.0, abs(truth[n])))
+        if w.accepts(true, allowance, spread[i]):
+            verdict = "coarse" if w.value == 0 and true != 0 else "correct"
+            by_rounding = verdict == "correct" and not w.is_rounding_of(true)
+            results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
+                                     recomputed=own[i], rounding=by_rounding)
+            continue
+        if w.accepts(own[i], allowance, spread[i]):
+            roots = _roots(upstream, results)
+            results[q.name] = Result(q.name, w.text, true, "carried", roots or rounded_in, recomputed=own[i],
+                                     rounding=not roots)
+            continue
+        if alts is None:
+            alts = [(a, _recompute(a.evaluator, givens, fixed)) for a in alternatives(der)]
+        named, detail = _misconception(der, q.name, w, own[i], spread[i], allowance, alts)
+        results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named, detail=detail,
+                                 recomputed=own[i])
+    order = [r for r in results.values() if r.verdict == "wrong"]
+    order += [r for r in results.values() if r.verdict != "wrong"]
+    return Report(solution, source, allowance, tuple(order), written)
+
+
+def _written_inputs(der, name: str, written: Mapping[str, Written]) -> tuple[str, ...]:
+    """The student's values a quantity is computed from: its inputs, looking through the
+    ones the student did not write down."""
+    found: set[str] = set()
+    stack, seen = list(der.inputs_of[name]), set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in written:
+            found.add(n)
+        else:
+            stack.extend(der.inputs_of[n])
+    return tuple(sorted(found, key=der.index.get))
+
+
+def _roots(upstream: Sequence[str], results: Mapping[str, Result]) -> tuple[str, ...]:
+    out: list[str] = []
+    for n in upstream:
+        r = results.get(n)
+        if r is None:
+            continue
+        names = (n,) if r.verdict == "wrong" else r.because if r.verdict == "carried" and not r.rounding else ()
+        out += [m for m in names if m not in out]
+    return tuple(out)
+
+
+def _misconception(der, name: str, w: Written, own: float, spread: float, allowance: float,
+                   alts) -> tuple[str | None, str]:
+    for alt, values in alts:
+        j = alt.derivation.index[name]
+        if abs(values[j] - own) <= 1e-12 * max(1.0, abs(own)):
+            continue  # this mistake does not change the quantity, given the student's values
+        if w.accepts(values[j], allowance, spread):
+            detail = ""
+            if alt.misconception.key == "wrong_connection":
+                old, new = der[name].formula.free_symbols, alt.derivation[name].formula.free_symbols
+                took = sorted(s.name for s in new - old)
+                for_ = sorted(s.name for s in old - new)
+                detail = ", ".join(f"{a} in place of {b}" for a, b in zip(took, for_))
+            return alt.misconception.key, detail
+    return None, ""
+
+
+def truncated(w: Written, value: float) -> bool:
+    """Whether the written digits are ``value`` cut off rather than rounded."""
+    if not math.isfinite(value) or w.is_rounding_of(value):
+        return False
+    return Decimal(value).quantize(Decimal(1).scaleb(w.exponent), rounding=ROUND_DOWN) == w.value
+
