@@ -38,3 +38,14 @@ def included(spec: Spec) -> tuple[str, ...]:
     if "training" in names and not _has_runs(spec):
         raise f.fail("include", "the training question needs at least one [[training.runs]] table")
     return tuple(q for q in QUESTIONS if q in names)
+
+
+def context(spec: Spec, runs: int) -> dict:
+    """The questions in the order the sheet numbers them. The training runs make two
+    questions when there are several: the first run, then the others compared with it."""
+    parts: list[str] = []
+    for q in included(spec):
+        parts.append(q)
+        if q == "training" and runs > 1:
+            parts.append("comparison")
+    return {"asked": parts, "number": {q: i for i, q in enumerate(parts, 1)}}

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 import sympy as sp
 
+from . import questions, theory, training
 from .activations import ACTIVATIONS
 from .errors import DeriveError
 from .figure import layout
@@ -133,6 +134,7 @@ def context(solution, document: str) -> dict:
                 for stage, lines in solution.sections.items()}
     policy = solution.policy
     before, after = solution.loss_before, solution.loss_after
+    runs = training.runs_for(solution)
     return {
         "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant,
                      "seed": solution.seed},
@@ -172,6 +174,9 @@ def context(solution, document: str) -> dict:
             "decreased": after < before,
             "change": f"{abs(after - before) / before * 100:.1f}" if before else "0",
         },
+        "questions": questions.context(spec, len(runs)),
+        "theory": theory.context(solution),
+        "training": training.context(solution, runs),
     }
 
 

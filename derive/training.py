@@ -123,68 +123,67 @@ def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | 
 
 
 class Trainer:
-    """Runs gradient descent on one compiled derivation, from given starting values."""
+    """Runs gradient descent on one compiled derivation, from given starting values.
 
-    def __init__(self, evaluator: Evaluator, update: str = "batch"):
+    One evaluation of the graph is one step: its updated parameters ``w*`` start the next
+    step, and its loss after the update ``L'`` is the next step's loss before the update.
+    That holds in batch and in online mode alike (online, the graph itself goes through
+    the examples one by one). Parameters a run holds fixed beyond the network's own are
+    pinned to their values at every update of the graph.
+    """
+
+    def __init__(self, evaluator: Evaluator):
         der = evaluator.derivation
         self.evaluator = evaluator
         self.network = der.network
-        self.n_examples = der.n_examples
-        self.online = update == "online" and der.n_examples > 1
+        self.index = der.index
         self.loss_slot = der.index["L"]
-        self.grad_slot = {p.name: der.index[f"dL/d{p.name}"] for p in self.network.params}
-        self.example_grad_slot = {
-            e: {p.name: der.index[f"dL/d{p.name}[{e}]"] for p in self.network.params}
-            for e in range(1, der.n_examples + 1)
-        } if self.online else {}
+        self.after_slot = der.index["L'"]
+        self.star_slot = {p.name: der.index[f"{p.name}*"] for p in self.network.params}
+        # online mode has one w*[e] per example besides the final w*
+        self.star_names = {
+            p.name: [n for n in (f"{p.name}*", *(f"{p.name}*[{e}]" for e in range(1, der.n_examples + 1)))
+                     if n in der.index]
+            for p in self.network.params
+        }
 
-    def _values(self, givens: Mapping[str, float]) -> list[float] | None:
+    def _values(self, givens: Mapping[str, float], fixed: Mapping[str, float]) -> list[float] | None:
         try:
-            values = self.evaluator.evaluate(givens)
+            if fixed:
+                return self.evaluator.recompute(givens, fixed)[0]
+            return self.evaluator.evaluate(givens)
         except (OverflowError, ZeroDivisionError, ValueError):
             return None  # exp/pow overflow, log of 0: the run has left the finite numbers
-        return values if math.isfinite(values[self.loss_slot]) else None
 
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
         order = [p.name for p in self.network.params]
-        held = set(run.frozen) | set(self.network.frozen)
-        free = [p for p in order if p not in held]
+        pinned = [p for p in run.frozen if p not in self.network.frozen]
         g = dict(givens)
+        g["eta"] = 0.0  # no step at all: the loss at the starting values, in either mode
+        start = self._values(g, {})
+        loss = start[self.loss_slot] if start is not None else math.inf
         g["eta"] = run.learning_rate
         losses: list[float] = []
         overflow_at = None
         for step in range(1, run.steps + 1):
-            values = self._values(g)
-            if values is None:
+            if not math.isfinite(loss):
                 losses.append(math.inf)
                 overflow_at = step
                 break
-            losses.append(values[self.loss_slot])
-            if not self._update(g, values, free, run.learning_rate):
-                overflow_at = step + 1
-                break
-        after = math.inf
-        if overflow_at is None:
-            values = self._values(g)
-            after = values[self.loss_slot] if values is not None else math.inf
+            losses.append(loss)
+            fixed = {name: g[p] for p in pinned for name in self.star_names[p]}
+            values = self._values(g, fixed)
+            if values is None:
+                loss = math.inf
+                continue
+            for p in order:
+                g[p] = values[self.star_slot[p]]
+            loss = values[self.after_slot]
+        after = loss if overflow_at is None and math.isfinite(loss) else math.inf
+        held = set(run.frozen) | set(self.network.frozen)
         frozen = tuple(p for p in order if p in held)
         return Run(run.learning_rate, run.steps, frozen, tuple(losses), after, overflow_at,
                    judge(losses, after))
-
-    def _update(self, g: dict, values: list[float], free: list[str], eta: float) -> bool:
-        if not self.online:
-            for p in free:
-                g[p] = g[p] - eta * values[self.grad_slot[p]]
-            return all(math.isfinite(g[p]) for p in free)
-        # Online: one update per example, in order, each from the weights as they stand.
-        for e, slots in self.example_grad_slot.items():
-            if e > 1:
-                values = self._values(g)
-                if values is None:
-                    return False
-            for p in free:
-                g[p] = g[p] - eta * values[slots[p]]
-        return all(math.isfinite(g[p]) for p in free)
 
 
 def judge(losses: Sequence[float], after: float = math.nan) -> str:
@@ -215,7 +214,7 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
 def runs_for(solution, runs: Sequence[RunSpec] | None = None) -> tuple[Run, ...]:
     """The runs of one Solution (by default those its spec asks for), from its own values."""
     der = solution.derivation
-    trainer = Trainer(_evaluator(der), solution.spec.update)
+    trainer = Trainer(_evaluator(der))
     if runs is None:
         runs = spec_runs(solution.spec, der.network)
     return tuple(trainer.run(solution.givens, r) for r in runs)

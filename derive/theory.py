@@ -1,0 +1,142 @@
+"""Data for the theory answers: the activations the network uses, and vanishing gradients.
+
+Question 1 (what makes a network non-linear) shows each activation the spec uses, and the
+ReLU for contrast, with its definition, its derivative, its largest slope and sampled points
+for a small plot of both. Question 2 (vanishing gradients) gets the bound a sigmoid layer
+puts on a gradient, (1/4)^k after k layers, beside the ReLU's 1 and beside the factors the
+hidden units of this very network contribute in the calculation.
+
+Everything here is computed; the wording is in ``templates/theory.tex.j2``.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from .activations import ACTIVATIONS
+from .latex import latex_name
+from .rounding import given_text
+
+PLOT_RANGE = 4.0  # t from -4 to 4
+SAMPLES = 65  # an odd number, so that t = 0 is a sample
+LAYERS = 10  # rows of the vanishing-gradient table
+SIGMOID_MAX = Fraction(1, 4)  # σ'(0) = σ(0)(1 − σ(0)) = 1/4, its largest value
+
+
+def _formula(tex: str, symbol: str, slope: float) -> str:
+    return tex.replace(r"\sigma", symbol).replace(r"\alpha", given_text(slope))
+
+
+def _segments(f, kink: bool) -> list[str]:
+    """pgfplots coordinates of f on [-4, 4]; a jump at t = 0 splits the curve in two so
+    that no vertical line is drawn where the function has none."""
+    ts = [-PLOT_RANGE + 2 * PLOT_RANGE * i / (SAMPLES - 1) for i in range(SAMPLES)]
+    if not kink:
+        return [" ".join(f"({t:.4g},{f(t):.5g})" for t in ts)]
+    left = [t for t in ts if t < 0] + [0.0]
+    right = [0.0] + [t for t in ts if t > 0]
+    return [" ".join(f"({t:.4g},{f(t if t < 0 else -1e-12):.5g})" for t in left),
+            " ".join(f"({t:.4g},{f(t if t > 0 else 1e-12):.5g})" for t in right)]
+
+
+def _activation(key: str, symbol: str, slope: float, units: list[str], contrast: bool) -> dict:
+    act = ACTIVATIONS[key]
+    entry = {
+        "key": key,
+        "title": act.title,
+        "symbol": symbol,
+        "definition": _formula(act.definition_tex, symbol, slope),
+        "derivative": _formula(act.derivative_tex, symbol, slope),
+        "units": units,
+        "contrast": contrast,
+        "saturates": act.saturates,
+        "elementwise": act.elementwise,
+        "plot": None,
+        "max_slope": None,
+    }
+    if not act.elementwise:
+        return entry
+    f = lambda t: act.numeric(t, slope)
+    d = lambda t: act.numeric_prime(t, slope)
+    kink = d(-1e-12) != d(1e-12)
+    ts = [-PLOT_RANGE + 2 * PLOT_RANGE * i / (SAMPLES - 1) for i in range(SAMPLES)]
+    entry["max_slope"] = given_text(round(max(d(t) for t in ts), 6))
+    entry["plot"] = {"function": _segments(f, False), "derivative": _segments(d, kink),
+                     "xmin": -PLOT_RANGE, "xmax": PLOT_RANGE}
+    return entry
+
+
+def activations(network) -> list[dict]:
+    """Each activation the network uses (once per function and slope), then the ReLU."""
+    seen: dict[tuple, dict] = {}
+    for layer in network.layers:
+        act = ACTIVATIONS[layer.activation]
+        symbol = layer.symbol or act.symbol
+        key = (layer.activation, symbol, layer.slope if act.has_slope else None)
+        if key not in seen:
+            seen[key] = _activation(layer.activation, symbol, layer.slope, [], False)
+        seen[key]["units"].extend(latex_name(u) for u in layer.units)
+    out = list(seen.values())
+    if not any(a["key"] == "relu" for a in out):
+        out.append(_activation("relu", ACTIVATIONS["relu"].symbol, 0.0, [], True))
+    return out
+
+
+def scientific(value: float, digits: int = 3) -> str:
+    """A small positive number for the table, in LaTeX: 0.0625, 3.81 · 10^{-6}."""
+    if value == 0 or not math.isfinite(value):
+        return given_text(value) if math.isfinite(value) else r"\infty"
+    if value >= 1e-2:
+        return f"{value:.{digits}g}"
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+
+
+def _network_factors(solution) -> list[dict]:
+    """The local factors ∂h/∂h_in of this network's saturating hidden units (first example)."""
+    net = solution.network
+    suffix = "[1]" if solution.derivation.n_examples > 1 else ""
+    out = []
+    for layer in net.layers[:-1]:
+        if not ACTIVATIONS[layer.activation].saturates:
+            continue
+        for u in layer.units:
+            name = f"d{u}/d{u}_in"
+            value = solution.values.get(name + suffix)
+            if value is not None:
+                out.append({"tex": latex_name(name), "value": solution.policy.tex(value), "raw": value})
+    return out
+
+
+def vanishing(solution) -> dict:
+    factors = _network_factors(solution)
+    largest = max((f["raw"] for f in factors), default=None)
+    rows = []
+    for k in range(1, LAYERS + 1):
+        bound = SIGMOID_MAX ** k
+        rows.append({
+            "layers": k,
+            "fraction": f"1/{bound.denominator}",
+            "bound": scientific(float(bound)),
+            "exact": float(f"{float(bound):.3g}") == float(bound),
+            "network": scientific(largest ** k) if largest is not None else None,
+            "relu": "1",
+        })
+    return {
+        "rows": rows,
+        "sigmoid_max": "1/4",
+        "factors": [{"tex": f["tex"], "value": f["value"]} for f in factors],
+        "largest": solution.policy.tex(largest) if largest is not None else None,
+        "hidden_layers": len(solution.network.layers) - 1,
+    }
+
+
+def context(solution) -> dict:
+    """What theory.tex.j2 receives (see the README, "Templates")."""
+    net = solution.network
+    return {
+        "activations": activations(net),
+        "output_linear": net.layers[-1].activation == "identity",
+        "vanishing": vanishing(solution),
+    }
