@@ -64,13 +64,14 @@ def reasons(r: Result, report: Report) -> list[tuple[str, str]]:
         for k, pair in enumerate(r.detail.split(", ") if r.detail else []):
             took, instead = pair.split(" in place of ")
             out += [("t", "; " if k == 0 else ", "), ("n", took), ("t", " in place of "), ("n", instead)]
-        out.append(("t", ". "))
+        out.append(("t", "; "))
     elif r.recomputed is not None and truncated(w, r.recomputed):
-        out += [("t", "cut off instead of rounded: "), ("v", number(r.recomputed, d)), ("t", " rounds to "),
-                ("v", format(rounded(r.recomputed, w.exponent), "f")), ("t", ". ")]
-    out += [("t", "Expected "), ("v", number(r.expected, d))]
+        return out + [("t", "cut off instead of rounded: "), ("v", number(r.recomputed, d)),
+                      ("t", " rounds to "), ("v", format(rounded(r.recomputed, w.exponent), "f"))]
+    at_digits = format(rounded(r.expected, w.exponent), "f")
+    out += [("t", "should be "), ("v", at_digits if at_digits != r.given else number(r.expected, d))]
     if r.recomputed is not None and not w.accepts(r.recomputed) and abs(r.recomputed - r.expected) > 0.5 * w.unit:
-        out += [("t", "; from your own values "), ("v", number(r.recomputed, d))]
+        out += [("t", "; your own values give "), ("v", number(r.recomputed, d))]
     return out
 
 

@@ -1,0 +1,178 @@
+"""Each misconception of the registry, committed by hand and named by the checker.
+
+A student's answers are computed here independently, with plain-Python formulas of the
+2-2-1 network (sigmoid hidden units, linear output, bias units of value 1, L = ½(ŷ − y)²),
+making exactly one mistake; the checker must call the value wrong and name that mistake.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from derive import check as C
+from derive import spec as spec_mod
+from derive.misconceptions import MISCONCEPTIONS, alternatives
+from derive.solution import Exercise
+
+W = {"w1": 0.7, "w2": 1.3, "w3": 1.5, "w4": 0.1, "w5": 0.0, "w6": 0.0, "w7": 0.7, "w8": 0.8, "w9": 0.0}
+ETA = 0.2
+
+
+def sig(t: float) -> float:
+    return 1 / (1 + math.exp(-t))
+
+
+def fmt(value: float, decimals: int = 4) -> str:
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+def forward(w, x1=1.0, x2=1.0):
+    h1 = sig(x1 * w["w1"] + x2 * w["w3"] + w["w5"])
+    h2 = sig(x1 * w["w2"] + x2 * w["w4"] + w["w6"])
+    yhat = h1 * w["w7"] + h2 * w["w8"] + w["w9"]
+    return h1, h2, yhat
+
+
+def gradients(w, x1=1.0, x2=1.0, y=1.0):
+    """The correct gradients, written out."""
+    h1, h2, yhat = forward(w, x1, x2)
+    e = yhat - y
+    s1, s2 = h1 * (1 - h1), h2 * (1 - h2)
+    return {
+        "dL/dw1": e * w["w7"] * s1 * x1, "dL/dw3": e * w["w7"] * s1 * x2, "dL/dw5": e * w["w7"] * s1,
+        "dL/dw2": e * w["w8"] * s2 * x1, "dL/dw4": e * w["w8"] * s2 * x2, "dL/dw6": e * w["w8"] * s2,
+        "dL/dw7": e * h1, "dL/dw8": e * h2, "dL/dw9": e,
+    }
+
+
+def check(exercise, tmp_path: Path, values: dict[str, float | str]):
+    path = tmp_path / "answers.toml"
+    path.write_text("".join(f'"{k}" = {v if isinstance(v, str) else fmt(v)}\n' for k, v in values.items()))
+    answers = C.read_answers(path, list(exercise.derivation.index))
+    report = C.check(exercise, exercise.solve(), answers)
+    return {r.name: r for r in report.results}
+
+
+def assert_named(by, name, key, detail=None):
+    assert by[name].verdict == "wrong", (name, by[name])
+    assert by[name].misconception == key, (name, by[name])
+    if detail is not None:
+        assert by[name].detail == detail
+
+
+def test_every_entry_is_tested():
+    tested = {"sigma_prime_missing", "sigma_prime_of_activation", "sign_flipped", "eta_missing",
+              "half_forgotten", "sequential_update", "bias_not_updated", "wrong_connection"}
+    assert set(MISCONCEPTIONS) == tested
+
+
+def test_sigma_prime_missing(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    g1 = (yhat - 1) * W["w7"] * 1.0  # no h1(1 − h1): 0.2719 * 0.7 = 0.1903
+    g2 = (yhat - 1) * W["w8"] * 1.0
+    by = check(reference_exercise, tmp_path, {"dL/dw1": g1, "dL/dw2": g2, "w1*": W["w1"] - ETA * float(fmt(g1))})
+    assert_named(by, "dL/dw1", "sigma_prime_missing")
+    assert_named(by, "dL/dw2", "sigma_prime_missing")
+    assert by["w1*"].verdict == "carried" and by["w1*"].because == ("dL/dw1",)
+
+
+def test_sigma_prime_of_the_activation(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    wrong_s1 = sig(h1) * (1 - sig(h1))  # σ(0.9002)(1 − σ(0.9002)) = 0.2038 instead of 0.0898
+    g1 = (yhat - 1) * W["w7"] * wrong_s1
+    by = check(reference_exercise, tmp_path, {"dh1/dh1_in": wrong_s1, "dL/dw1": g1})
+    assert_named(by, "dh1/dh1_in", "sigma_prime_of_activation")
+    assert by["dL/dw1"].verdict == "carried"
+    # Written without the local value, the gradient itself carries the name.
+    by = check(reference_exercise, tmp_path, {"dL/dw1": g1})
+    assert_named(by, "dL/dw1", "sigma_prime_of_activation")
+
+
+def test_sign_flipped(reference_exercise, tmp_path):
+    g = gradients(W)
+    by = check(reference_exercise, tmp_path, {"dL/dw8": g["dL/dw8"], "w8*": W["w8"] + ETA * g["dL/dw8"]})
+    assert by["dL/dw8"].verdict == "correct"
+    assert_named(by, "w8*", "sign_flipped")
+
+
+def test_eta_left_out(reference_exercise, tmp_path):
+    g = gradients(W)
+    by = check(reference_exercise, tmp_path, {"w1*": W["w1"] - g["dL/dw1"], "w7*": W["w7"] - g["dL/dw7"]})
+    assert_named(by, "w1*", "eta_missing")
+    assert_named(by, "w7*", "eta_missing")
+
+
+def test_half_forgotten(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    # L = (ŷ − y)² = 0.0739 instead of 0.0370; ∂L/∂w7 = 2 (ŷ − y) h1 = 0.4896.
+    by = check(reference_exercise, tmp_path, {"L": (yhat - 1) ** 2, "dL/dw7": 2 * (yhat - 1) * h1})
+    assert_named(by, "L", "half_forgotten")
+    assert_named(by, "dL/dw7", "half_forgotten")
+
+
+def test_sequential_update(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    g = gradients(W)
+    w7_new = W["w7"] - ETA * g["dL/dw7"]  # 0.6510, then used in the chain for w1
+    g1 = (yhat - 1) * w7_new * h1 * (1 - h1)  # 0.0159 instead of 0.0171
+    by = check(reference_exercise, tmp_path, {"w7*": w7_new, "dL/dw1": g1})
+    assert by["w7*"].verdict == "correct"
+    assert_named(by, "dL/dw1", "sequential_update")
+
+
+def test_bias_not_updated(reference_exercise, tmp_path):
+    # w5* and w9* stay 0 (written with four decimals, so the digits could show -0.0034
+    # and -0.0544: wrong, not coarse).
+    g = gradients(W)
+    by = check(reference_exercise, tmp_path, {"dL/dw9": g["dL/dw9"], "w5*": "0.0000", "w9*": "0.0000"})
+    assert_named(by, "w5*", "bias_not_updated")
+    assert_named(by, "w9*", "bias_not_updated")
+
+
+def test_wrong_weight(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    g1 = (yhat - 1) * W["w8"] * h1 * (1 - h1)  # w8 in the chain for w1: 0.0195
+    by = check(reference_exercise, tmp_path, {"dL/dw1": g1})
+    assert_named(by, "dL/dw1", "wrong_connection", "w8 in place of w7")
+
+
+def test_wrong_unit_value(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    by = check(reference_exercise, tmp_path, {"dL/dw7": (yhat - 1) * h2})  # h2 for h1: 0.2181
+    assert_named(by, "dL/dw7", "wrong_connection", "h2 in place of h1")
+
+
+def test_wrong_input(tmp_path):
+    # With x2 = 0.5 the two inputs differ, so x2 in place of x1 shows in the numbers.
+    text = spec_mod.load().source
+    src = Path(text).read_text(encoding="utf-8").replace("x2 = 1\n", "x2 = 0.5\n")
+    path = tmp_path / "spec.toml"
+    path.write_text(src, encoding="utf-8")
+    exercise = Exercise(spec_mod.load(str(path)))
+    h1, h2, yhat = forward(W, 1.0, 0.5)
+    g1 = (yhat - 1) * W["w7"] * h1 * (1 - h1) * 0.5  # x2 instead of x1
+    right = gradients(W, 1.0, 0.5)["dL/dw1"]
+    assert fmt(g1) != fmt(right)
+    by = check(exercise, tmp_path, {"dL/dw1": g1})
+    assert_named(by, "dL/dw1", "wrong_connection", "x2 in place of x1")
+
+
+def test_swapped_graphs_stay_in_topological_order(reference_exercise):
+    for alt in alternatives(reference_exercise.derivation):
+        position = alt.derivation.index
+        for q in alt.derivation.quantities:
+            for s in (q.formula.free_symbols if q.formula is not None else ()):
+                assert position[s.name] < position[q.name], (alt.misconception.key, q.name, s.name)
+    seq = next(a for a in alternatives(reference_exercise.derivation) if a.misconception.key == "sequential_update")
+    assert sp.Symbol("w7*") in seq.derivation["dL/dw1"].formula.free_symbols
+
+
+def test_an_unrelated_error_is_not_named(reference_exercise, tmp_path):
+    # 0.5 for ∂L/∂w7 (true 0.2448) is no known mistake's number.
+    by = check(reference_exercise, tmp_path, {"dL/dw7": 0.5})
+    assert by["dL/dw7"].verdict == "wrong" and by["dL/dw7"].misconception is None
