@@ -320,7 +320,7 @@ class _Builder:
             formula = _sum([_product([f.symbol for f in path]) for path in paths])
             self.add(f"dL/d{p.name}{s}", formula, GRADIENT, example=e, param=p.name, chain=paths)
         else:
-            terms = [_product([sp.Symbol(f"delta_{t}{s}"), src]) for t in p.targets]
+            terms = [_product([sp.Symbol(f"delta_{t}{s}")] + ([src] if p.source else [])) for t in p.targets]
             self.add(f"dL/d{p.name}{s}", _sum(terms), GRADIENT, example=e, param=p.name)
 
     def gradients(self, chain: frozenset[str]) -> None:

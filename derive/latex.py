@@ -28,9 +28,17 @@ MARK = "\x00"
 @cache
 def latex_name(name: str) -> str:
     """LaTeX for a quantity name (see the module docstring)."""
+    m = re.fullmatch(r"d([^/]+)/d(.+)\[(\d+)\]", name)
+    if m:  # a partial for example n: the example's mark goes on each per-example quantity
+        top, bottom, e = m.groups()
+        bottom = bottom if top == "L" else f"{bottom}[{e}]"  # L⁽ⁿ⁾ alone says which example
+        return rf"\frac{{\partial {latex_name(f'{top}[{e}]')}}}{{\partial {latex_name(bottom)}}}"
     m = re.fullmatch(r"(.*)\[(\d+)\]", name)
-    if m:  # per-example quantity: h1[2] is h_1^{(2)}
-        return rf"{latex_name(m.group(1))}^{{({m.group(2)})}}"
+    if m:  # per-example quantity: h1[2] is h_1^{(2)}; w1*[2] (online) is w_1^{*(2)}
+        base, e = m.groups()
+        if base.endswith("*"):
+            return rf"{latex_name(base[:-1])}^{{*({e})}}"
+        return rf"{latex_name(base)}^{{({e})}}"
     m = re.fullmatch(r"d([^/]+)/d(.+)", name)
     if m:
         return rf"\frac{{\partial {latex_name(m.group(1))}}}{{\partial {latex_name(m.group(2))}}}"

@@ -8,6 +8,7 @@ Templates, writers and the checker read the Solution and nothing else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
@@ -34,6 +35,7 @@ class Line:
     value: str
     relation: str
     note: str = ""
+    first_row: int = 0  # how many forms stand on the first row; the rest on a second one
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,9 @@ class Exercise:
                 numbers = tuple(r" \cdot ".join(f.value for f in path) for path in paths)
                 line = ChainLine(q.name, forms.lhs, paths, numbers, policy.tex(value), policy.relation(value))
             else:
-                line = Line(q.name, forms.lhs, self._forms_of(q, forms, put), policy.tex(value),
-                            policy.relation(value), q.note)
+                shown = self._forms_of(q, forms, put)
+                line = Line(q.name, forms.lhs, shown, policy.tex(value), policy.relation(value), q.note,
+                            _first_row(forms.lhs, shown))
             sections.setdefault(q.stage, []).append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
@@ -201,6 +204,23 @@ class Exercise:
             if s and s not in out:
                 out.append(s)
         return tuple(out)
+
+
+ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
+
+
+def _width(latex: str) -> int:
+    """A rough count of the printed characters of a LaTeX formula."""
+    latex = re.sub(r"\\(left|right|,|;|quad)", "", latex)
+    latex = re.sub(r"\\[a-zA-Z]+", "x", latex)
+    return len(re.sub(r"[{}^_ ]", "", latex))
+
+
+def _first_row(lhs: str, forms: tuple[str, ...]) -> int:
+    """Break a long line after its symbolic form, so the numbers start a second row."""
+    if len(forms) > 1 and _width(lhs) + sum(_width(f) + 3 for f in forms) + 10 > ROW_WIDTH:
+        return 1
+    return len(forms)
 
 
 def solve(spec: Spec) -> Solution:

@@ -1,0 +1,176 @@
+"""Derive once, evaluate many: gradients of growing networks, timed beside the naive
+SymPy route and PyTorch autograd, and checked against an independent high-precision
+finite difference.
+
+    python benchmarks/bench_scale.py
+
+For each network it writes a spec, runs `derive solve SPEC --no-pdf` (answers.json and the
+key's .tex, δ-form for the deep ones) and reports the wall time with interpreter start.
+In the same run it times
+- the naive route: sympy.diff of the composed loss for every parameter, then subs and
+  evalf (only on the small networks, where it finishes in reasonable time);
+- PyTorch autograd (forward and backward in float64), when torch is installed;
+and compares every gradient (a sample of 200 for the largest network) with a central
+difference computed by an independent forward pass in mpmath at 40 digits.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mpmath
+import sympy as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from derive import spec as spec_mod  # noqa: E402
+from derive.solution import Exercise  # noqa: E402
+
+NETWORKS = [(2, 2, 1), (3, 4, 2), (4, 16, 16, 4), (8, 32, 32, 32, 4)]
+NAIVE_UP_TO = 30  # parameters
+
+
+def spec_toml(sizes: tuple[int, ...], seed: int = 1) -> str:
+    rng = random.Random(seed)
+    n_in, *hidden, n_out = sizes
+    inputs = [f"x{i + 1}" for i in range(n_in)]
+    lines = [f'title = "Network {"-".join(map(str, sizes))}"', "[network]",
+             f"inputs = {json.dumps(inputs)}", 'bias = "neuron"']
+    for l, n in enumerate(hidden):
+        units = [f"h{l + 1}_{u + 1}" for u in range(n)]
+        lines += ["[[network.layers]]", f"units = {json.dumps(units)}", 'activation = "sigmoid"']
+    outs = [f"o{k + 1}" for k in range(n_out)]
+    targets = [f"y{k + 1}" for k in range(n_out)]
+    lines += ["[[network.layers]]", f"units = {json.dumps(outs)}", 'activation = "identity"',
+              f"targets = {json.dumps(targets)}", "[loss]", 'kind = "squared_error"', "[[examples]]"]
+    lines += [f"{x} = {rng.uniform(-1, 1):.3f}" for x in inputs]
+    lines += [f"{t} = {rng.uniform(-1, 1):.3f}" for t in targets]
+    lines += ["[training]", "learning_rate = 0.1", "[weights]"]
+    from derive.network import structure
+    probe = spec_mod.parse("\n".join(lines), "<probe>")
+    _, params = structure(probe)
+    lines += [f"{p.name} = {rng.uniform(-1, 1) / max(1, n_in) ** 0.5:.3f}" for p in params]
+    return "\n".join(lines) + "\n"
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def naive(ex: Exercise) -> float:
+    """sympy.diff of the composed loss, subs, evalf: the route the design avoids."""
+    start = time.perf_counter()
+    subs: dict = {}
+    for q in ex.derivation.quantities:
+        if q.stage in ("forward", "loss") and q.formula is not None:
+            subs[q.symbol] = q.formula.xreplace(subs)
+    loss = subs[ex.derivation["L"].symbol].rewrite("explicit")
+    values = {sp.Symbol(k): v for k, v in ex.givens().items()}
+    for p in ex.network.params:
+        sp.diff(loss, sp.Symbol(p.name)).subs(values).evalf()
+    return time.perf_counter() - start
+
+
+def mp_loss(ex: Exercise, weights: dict) -> mpmath.mpf:
+    """The loss by a plain forward pass in mpmath, written independently of the derivation."""
+    net, g = ex.network, ex.givens()
+    act = {u: mpmath.mpf(g[u]) for u in net.inputs}
+    for layer in net.layers:
+        for u in layer.units:
+            z = sum(weights[p.name] * (act[p.source] if p.source else 1) for p in net.incoming(u))
+            act[u] = 1 / (1 + mpmath.exp(-z)) if layer.activation == "sigmoid" else z
+    return sum((act[o] - g[t]) ** 2 / 2 for o, t in zip(net.outputs, net.targets))
+
+
+def fd_check(ex: Exercise, values: dict, sample: int | None) -> float:
+    mpmath.mp.dps = 40
+    g = ex.givens()
+    weights = {p.name: mpmath.mpf(g[p.name]) for p in ex.network.params}
+    names = [p.name for p in ex.network.params]
+    if sample and sample < len(names):
+        names = random.Random(0).sample(names, sample)
+    h = mpmath.mpf("1e-15")
+    worst = 0.0
+    for n in names:
+        up, down = dict(weights), dict(weights)
+        up[n] += h
+        down[n] -= h
+        fd = (mp_loss(ex, up) - mp_loss(ex, down)) / (2 * h)
+        worst = max(worst, abs(float(fd) - values[f"dL/d{n}"]) / max(1e-12, abs(float(fd))))
+    return worst
+
+
+def torch_time(ex: Exercise, runs: int = 20) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    net, g = ex.network, ex.givens()
+    params = {p.name: torch.tensor(g[p.name], dtype=torch.float64, requires_grad=True) for p in net.params}
+
+    def step():
+        act = {u: torch.tensor(g[u], dtype=torch.float64) for u in net.inputs}
+        for layer in net.layers:
+            for u in layer.units:
+                z = sum(params[p.name] * (act[p.source] if p.source else 1) for p in net.incoming(u))
+                act[u] = torch.sigmoid(z) if layer.activation == "sigmoid" else z
+        loss = sum((act[o] - g[t]) ** 2 / 2 for o, t in zip(net.outputs, net.targets))
+        return torch.autograd.grad(loss, list(params.values()))
+
+    step()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    py = sys.executable
+    print(f"{'network':>14} {'params':>6} {'derive solve':>13} {'build+solve':>11} {'evaluate':>10} {'naive sympy':>12} "
+          f"{'ratio':>7} {'torch':>9} {'max rel. diff to mpmath FD':>27}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for sizes in NETWORKS:
+            name = "-".join(map(str, sizes))
+            spec_path = Path(tmp) / f"net{name}.toml"
+            spec_path.write_text(spec_toml(sizes))
+            out = Path(tmp) / name
+            runs = 3 if len(sizes) < 5 else 1
+            cli = statistics.median(wall([py, "-m", "derive", "solve", str(spec_path), "--out", str(out), "--no-pdf"])
+                                    for _ in range(runs))
+            start = time.perf_counter()
+            ex = Exercise(spec_mod.load(spec_path))
+            ex.solve()
+            build = time.perf_counter() - start
+            givens = ex.givens()
+            ex.evaluator.evaluate(givens)
+            start = time.perf_counter()
+            for _ in range(20):
+                ex.evaluator.evaluate(givens)
+            per_eval = (time.perf_counter() - start) / 20
+            values = json.loads((out / "answers.json").read_text())["quantities"]
+            n = len(ex.network.params)
+            naive_t = naive(ex) if n <= NAIVE_UP_TO else None
+            torch_t = torch_time(ex)
+            worst = fd_check(ex, values, sample=200 if n > 1000 else None)
+            naive_s = f"{naive_t:10.3f} s" if naive_t is not None else f"{'—':>12}"
+            ratio = f"{naive_t / build:6.1f}x" if naive_t is not None else f"{'—':>7}"
+            torch_s = f"{torch_t * 1e3:6.2f} ms" if torch_t is not None else f"{'—':>9}"
+            print(f"{name:>14} {n:6d} {cli:11.2f} s {build:9.3f} s {per_eval * 1e3:7.3f} ms {naive_s} {ratio} {torch_s} {worst:27.1e}")
+    print("derive solve: wall time of the command with interpreter start (answers.json and the key's .tex).")
+    print("evaluate: one evaluation of the compiled graph (all values and gradients), median over 20.")
+    print("build+solve: in-process, derivation built once plus one Solution (key forms included).")
+    print("ratio: naive sympy route / build+solve. torch: forward+backward, float64, median over 20.")
+
+
+if __name__ == "__main__":
+    main()
