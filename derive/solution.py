@@ -127,9 +127,6 @@ class Exercise:
             g.update(overrides)
         return g
 
-    def values(self, givens: Mapping[str, float]) -> dict[str, float]:
-        return {q.name: float(v) for q, v in zip(self.derivation.quantities, self.evaluator.evaluate(givens))}
-
     @cached_property
     def forms(self) -> tuple[_Forms, ...]:
         der = self.derivation
