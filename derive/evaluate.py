@@ -14,6 +14,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .derivation import Derivation
+from .rounding import NumberPolicy
 
 
 class _Code(PythonCodePrinter):
@@ -31,9 +32,12 @@ class Evaluator:
     ``recompute(fixed)`` is the checker's view: quantities listed in ``fixed`` take the
     value given there, every other one is computed from its inputs as they stand, and the
     result also holds what each fixed quantity *would* be, computed from its inputs.
+
+    With ``carry_decimals`` every computed value is rounded before it is used further, as
+    in a calculation by hand that writes each intermediate result down rounded.
     """
 
-    def __init__(self, derivation: Derivation):
+    def __init__(self, derivation: Derivation, carry_decimals: int | None = None):
         self.derivation = derivation
         qs = derivation.quantities
         printer = _Code(derivation.by_symbol)
@@ -45,6 +49,10 @@ class Evaluator:
                     if hasattr(cls, "numeric"):
                         namespace[cls.__name__] = cls.numeric
         code = {i: printer.doprint(q.formula) for i, q in enumerate(qs) if q.formula is not None}
+        if carry_decimals is not None:
+            policy = NumberPolicy(carry_decimals)
+            namespace["carry"] = policy.round
+            code = {i: f"carry({c})" for i, c in code.items()}
         given_slots = [i for i, q in enumerate(qs) if q.formula is None]
         self.given_names = tuple(qs[i].name for i in given_slots)
         n = len(qs)

@@ -165,6 +165,7 @@ def context(solution, document: str) -> dict:
             "frozen": [latex_name(n) for n in sorted(net.frozen, key=[p.name for p in net.params].index)],
             "update": spec.update,
             "decimals": policy.decimals,
+            "carry": spec.carry,
             "chains_only": not der.uses_delta,
         },
         "steps": sections,

@@ -107,8 +107,8 @@ class Exercise:
         self.spec = spec
         self.network: Network = build(spec)
         self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
-        self.evaluator = Evaluator(self.derivation)
         self.policy = NumberPolicy(spec.decimals)
+        self.evaluator = Evaluator(self.derivation, spec.decimals if spec.carry == "rounded" else None)
 
     def givens(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The given values of the spec (inputs, targets, bias units, parameters, η)."""

@@ -23,6 +23,7 @@ from .losses import ALIASES, LOSSES
 BIAS_CONVENTIONS = ("unit", "neuron", "layer", "none")
 REDUCTIONS = ("sum", "mean")
 UPDATE_MODES = ("batch", "online")
+CARRY = ("full", "rounded")
 BUILTIN = "reference"
 
 
@@ -63,6 +64,7 @@ class Spec:
     update: str
     decimals: int
     chains: str | tuple[str, ...]  # "auto", "all", "none" or the parameters to write out
+    carry: str  # "full": values carried unrounded; "rounded": each rounded, as by hand
     raw: Mapping[str, Any] = field(repr=False)  # the whole table, for the sections other modules read
 
 
@@ -206,7 +208,7 @@ def from_table(raw: Mapping[str, Any], source: str) -> Spec:
     training = top.table_at("training")
     training.only("learning_rate", "frozen", "update", "runs")
     display = top.table_at("display")
-    display.only("decimals", "chains")
+    display.only("decimals", "chains", "carry")
     decimals = display.get("decimals", 4)
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12:
         raise display.fail("decimals", f"expected a whole number from 0 to 12, got {decimals!r}")
@@ -233,6 +235,7 @@ def from_table(raw: Mapping[str, Any], source: str) -> Spec:
         update=training.text("update", "batch", UPDATE_MODES),
         decimals=decimals,
         chains=chains,
+        carry=display.text("carry", "full", CARRY),
         raw=MappingProxyType(dict(raw)),
     )
 

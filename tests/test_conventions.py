@@ -115,3 +115,18 @@ def test_unknown_chain_name_is_refused():
     raw["display"] = {"chains": ["w99"]}
     with pytest.raises(SpecError, match="display.chains"):
         Exercise(specs.load(raw))
+
+
+def test_values_carried_rounded_as_by_hand(reference_spec):
+    import dataclasses
+
+    spec = dataclasses.replace(reference_spec, carry="rounded", decimals=2)
+    v = Exercise(spec).solve().values
+    # By hand, two decimals at every step (the arithmetic written out independently):
+    # h1_in = 2.2, h1 = σ(2.2) = 0.9002 -> 0.90; h2 = σ(1.4) = 0.8022 -> 0.80;
+    # ŷ = 0.90·0.7 + 0.80·0.8 = 1.27; dL/dŷ = 0.27; dh1/dh1_in = 0.90·0.10 = 0.09;
+    # dL/dw1 = 0.27·1·0.7·0.09·1 = 0.01701 -> 0.02; w1* = 0.7 − 0.2·0.02 = 0.696 -> 0.70.
+    assert v["h1"] == 0.90 and v["h2"] == 0.80 and v["yhat"] == 1.27
+    assert v["dh1/dh1_in"] == 0.09 and v["dL/dw1"] == 0.02
+    assert v["dL/dw7"] == 0.24  # 0.27 · 1 · 0.90 = 0.243
+    assert v["w1*"] == 0.70 and v["w7*"] == 0.65  # 0.7 − 0.2·0.24 = 0.652
