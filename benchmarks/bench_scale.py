@@ -134,10 +134,52 @@ def torch_time(ex: Exercise, runs: int = 20) -> float | None:
     return statistics.median(times)
 
 
+def torch_tensor_time(ex: Exercise, runs: int = 50) -> float | None:
+    """PyTorch as one would write it: a weight matrix and a bias vector per layer."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    net, g = ex.network, ex.givens()
+    previous = list(net.inputs)
+    weights, biases = [], []
+    for layer in net.layers:
+        W = torch.zeros(len(layer.units), len(previous), dtype=torch.float64)
+        b = torch.zeros(len(layer.units), dtype=torch.float64)
+        for i, u in enumerate(layer.units):
+            for p in net.incoming(u):
+                if p.source is None:
+                    b[i] = g[p.name]
+                else:
+                    W[i, previous.index(p.source)] = g[p.name]
+        weights.append(W.requires_grad_())
+        biases.append(b.requires_grad_())
+        previous = list(layer.units)
+    x = torch.tensor([g[u] for u in net.inputs], dtype=torch.float64)
+    y = torch.tensor([g[t] for t in net.targets], dtype=torch.float64)
+    acts = [layer.activation for layer in net.layers]
+
+    def step():
+        a = x
+        for W, b, act in zip(weights, biases, acts):
+            z = W @ a + b
+            a = torch.sigmoid(z) if act == "sigmoid" else z
+        loss = ((a - y) ** 2).sum() / 2
+        return torch.autograd.grad(loss, weights + biases)
+
+    step()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     py = sys.executable
     print(f"{'network':>14} {'params':>6} {'derive solve':>13} {'build+solve':>11} {'evaluate':>10} {'naive sympy':>12} "
-          f"{'ratio':>7} {'torch':>9} {'max rel. diff to mpmath FD':>27}")
+          f"{'ratio':>7} {'torch':>9} {'torch-mat':>9} {'max rel. diff to mpmath FD':>27}")
     with tempfile.TemporaryDirectory() as tmp:
         for sizes in NETWORKS:
             name = "-".join(map(str, sizes))
@@ -161,15 +203,19 @@ def main() -> None:
             n = len(ex.network.params)
             naive_t = naive(ex) if n <= NAIVE_UP_TO else None
             torch_t = torch_time(ex)
+            tensor_t = torch_tensor_time(ex)
             worst = fd_check(ex, values, sample=200 if n > 1000 else None)
             naive_s = f"{naive_t:10.3f} s" if naive_t is not None else f"{'—':>12}"
             ratio = f"{naive_t / build:6.1f}x" if naive_t is not None else f"{'—':>7}"
             torch_s = f"{torch_t * 1e3:6.2f} ms" if torch_t is not None else f"{'—':>9}"
-            print(f"{name:>14} {n:6d} {cli:11.2f} s {build:9.3f} s {per_eval * 1e3:7.3f} ms {naive_s} {ratio} {torch_s} {worst:27.1e}")
+            tensor_s = f"{tensor_t * 1e3:6.3f} ms" if tensor_t is not None else f"{'—':>9}"
+            print(f"{name:>14} {n:6d} {cli:11.2f} s {build:9.3f} s {per_eval * 1e3:7.3f} ms {naive_s} {ratio} {torch_s} {tensor_s} {worst:27.1e}")
     print("derive solve: wall time of the command with interpreter start (answers.json and the key's .tex).")
     print("evaluate: one evaluation of the compiled graph (all values and gradients), median over 20.")
     print("build+solve: in-process, derivation built once plus one Solution (key forms included).")
-    print("ratio: naive sympy route / build+solve. torch: forward+backward, float64, median over 20.")
+    print("ratio: naive sympy route / build+solve.")
+    print("torch: forward+backward in float64 with one scalar tensor per parameter (the same graph),")
+    print("torch-mat: the same with a weight matrix per layer; medians over 20 and 50 calls.")
 
 
 if __name__ == "__main__":
