@@ -1,0 +1,20 @@
+"""The package as a user installs it: templates and the built-in exercise ship inside the
+wheel, so `derive solve` works outside a checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+from conftest import ROOT
+
+
+def test_wheel_ships_templates_and_the_builtin_exercise(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("derive-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {p.name for p in (ROOT / "templates").glob("*.tex.j2")}
+    assert templates and all(f"derive/templates/{t}" in names for t in templates)
+    assert "derive/exercises/reference.toml" in names
