@@ -78,6 +78,9 @@ def activations(network) -> list[dict]:
             seen[key] = _activation(layer.activation, symbol, layer.slope, [], False)
         seen[key]["units"].extend(latex_name(u) for u in layer.units)
     out = list(seen.values())
+    for a in out:  # a long layer is named by its first and last unit
+        if len(a["units"]) > 4:
+            a["units"] = [a["units"][0], r"\dots", a["units"][-1]]
     if not any(a["key"] == "relu" for a in out):
         out.append(_activation("relu", ACTIVATIONS["relu"].symbol, 0.0, [], True))
     return out

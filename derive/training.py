@@ -249,6 +249,14 @@ def loss_text(value: float, policy: NumberPolicy) -> str:
     return policy.text(value)
 
 
+def loss_tex(value: float, policy: NumberPolicy) -> str:
+    """A loss as the key writes it; past a million with an exponent (1.07 · 10^{62})."""
+    if math.isfinite(value) and abs(value) >= 1e6:
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+    return policy.tex(value)
+
+
 def verdict_line(run: Run, policy: NumberPolicy) -> str:
     if run.overflow_at is not None:
         return f"verdict: diverging (the loss overflowed at step {run.overflow_at})"
@@ -276,11 +284,11 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "eta": given_text(run.learning_rate),
             "steps": run.steps,
             "frozen": [latex_name(n) for n in run.frozen],
-            "losses": [{"step": k, "value": policy.tex(v)} for k, v in enumerate(run.losses, 1)],
-            "first": policy.tex(run.losses[0]),
-            "last": policy.tex(run.losses[-1]),
-            "after": policy.tex(run.after),
-            "peak": policy.tex(finite[peak]) if finite else policy.tex(math.inf),
+            "losses": [{"step": k, "value": loss_tex(v, policy)} for k, v in enumerate(run.losses, 1)],
+            "first": loss_tex(run.losses[0], policy),
+            "last": loss_tex(run.losses[-1], policy),
+            "after": loss_tex(run.after, policy),
+            "peak": loss_tex(finite[peak], policy) if finite else policy.tex(math.inf),
             "peak_step": peak + 1,
             "rises": sum(b > a for a, b in zip(finite, finite[1:])),
             "verdict": run.verdict,
