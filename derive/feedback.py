@@ -127,8 +127,9 @@ def table(report: Report) -> str:
     lines = ["  ".join(c.ljust(wd) for c, wd in zip(row[:4], widths)) + "  " + row[4] for row in rows]
     counts = report.counts()
     lines.append("")
-    lines.append(", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v]) + f" (allowance {report.allowance:g} "
-                 "unit of the last digit written)")
+    variant = f"variant {report.solution.variant}: " if report.solution.variant is not None else ""
+    lines.append(variant + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+                 + f" (allowance {report.allowance:g} unit of the last digit written)")
     return "\n".join(line.rstrip() for line in lines)
 
 

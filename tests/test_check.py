@@ -289,3 +289,17 @@ def test_cli_feedback_pdf(cli, tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True).stdout
     assert "wrong" in text and "carried" in text and "0.7564" in text
     assert (tmp_path / "feedback.tex").exists()
+
+
+def test_cli_variant_made_by_the_variants_command(cli, tmp_path):
+    assert cli("variants", "--count", "2", "--no-pdf", cwd=tmp_path).returncode == 0
+    data = json.loads((tmp_path / "output" / "reference-variants" / "answers.json").read_text())
+    record = next(v for v in data["variants"] if v["variant"] == "002")
+    g = record["given"]
+    # h1 = σ(x1 w1 + x2 w3 + b1 w5), by hand from the variant's given values.
+    import math
+    h1 = 1 / (1 + math.exp(-(g["x1"] * g["w1"] + g["x2"] * g["w3"] + g["b1"] * g["w5"])))
+    answers = write_toml(tmp_path, {"h1": fmt(h1, 4)})
+    proc = cli("check", answers, "--variant", "002", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "variant 002" in proc.stdout

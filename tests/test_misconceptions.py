@@ -176,3 +176,44 @@ def test_an_unrelated_error_is_not_named(reference_exercise, tmp_path):
     # 0.5 for ∂L/∂w7 (true 0.2448) is no known mistake's number.
     by = check(reference_exercise, tmp_path, {"dL/dw7": 0.5})
     assert by["dL/dw7"].verdict == "wrong" and by["dL/dw7"].misconception is None
+
+
+# --- a network with error terms δ: Mazur's published example (examples/mazur.toml) ----------
+# Published there: ∂E/∂w5 = 0.082167041, w5+ = 0.35891648, w7+ = 0.511301270;
+# δ_o1 = 0.138498562, δ_o2 = -0.038098236, out_h1 = 0.593269992; η = 0.5, i1 = 0.05.
+
+@pytest.fixture(scope="module")
+def mazur():
+    root = Path(__file__).resolve().parent.parent
+    return Exercise(spec_mod.load(str(root / "examples" / "mazur.toml")))
+
+
+def test_sign_flipped_in_a_published_example(mazur, tmp_path):
+    flipped = 0.40 + 0.5 * 0.082167041  # 0.44108352
+    by = check(mazur, tmp_path, {"w5*": fmt(flipped, 8)})
+    assert_named(by, "w5*", "sign_flipped")
+
+
+def test_sequential_update_through_error_terms(mazur, tmp_path):
+    # h1 feeds o1 through w5 and o2 through w7 (the post's numbering); a sequential
+    # update puts the new w5+, w7+ into δ_h1.
+    s_h1 = 0.593269992 * (1 - 0.593269992)
+    g1 = (0.138498562 * 0.35891648 + -0.038098236 * 0.511301270) * s_h1 * 0.05  # 0.00036473
+    right = (0.138498562 * 0.40 + -0.038098236 * 0.50) * s_h1 * 0.05  # 0.000438568, as published
+    assert fmt(right, 9) == "0.000438568"
+    by = check(mazur, tmp_path, {"dL/dw1": fmt(g1, 9)})
+    assert_named(by, "dL/dw1", "sequential_update")
+
+
+@pytest.mark.parametrize("example", ["reference", "han_kamber", "mazur"])
+def test_the_key_as_written_is_accepted(example, tmp_path):
+    # Key and checker share one number policy: every value as the key's text writes it
+    # must be accepted (a value too small for the key's decimals is "coarse").
+    root = Path(__file__).resolve().parent.parent
+    exercise = Exercise(spec_mod.load(str(root / "examples" / f"{example}.toml")))
+    solution = exercise.solve()
+    values = {q.name: exercise.policy.text(solution.values[q.name])
+              for q in exercise.derivation.quantities if q.formula is not None}
+    by = check(exercise, tmp_path, {k: f'"{v}"' for k, v in values.items()})
+    for name, r in by.items():
+        assert r.verdict == ("coarse" if float(values[name]) == 0 and r.expected != 0 else "correct"), name
