@@ -83,7 +83,8 @@ LONG_RUN = 100  # items from which a progress bar is worth showing
 
 
 def _bar(n: int, label: str):
-    if n < LONG_RUN:
+    # Only for a person watching: in a pipe or a log the bar's label would be noise.
+    if n < LONG_RUN or not sys.stderr.isatty():
         return contextlib.nullcontext(None)
     return click.progressbar(length=n, label=label, file=sys.stderr)
 

@@ -1,0 +1,137 @@
+"""Variants at scale: the text stage of `derive variants`, and its PDF stage beside
+pdflatex alone on the same documents.
+
+    python benchmarks/bench_variants.py [--count 1000] [--pdf-count 20] [--repeats 3]
+
+1. Text stage: `derive variants --count N --no-pdf` on the built-in exercise (every sheet
+   and key .tex, answers.csv, answers.json, moodle.xml), wall time with interpreter start,
+   median of the repeats; then the same run in one process, split by step.
+2. PDF stage: for the sheets and keys of --pdf-count variants, in the same run and
+   alternating, (a) what the command does (pdf.compile_all on all cores, then pdfunite
+   into sheets.pdf and keys.pdf) and (b) pdflatex alone, one pass per document, as many at
+   once as there are cores. Medians and the ratio a/b. For comparison, one round through
+   latexmk (the route `derive solve` takes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from derive import export, pdf, render, spec as spec_mod, variants as V  # noqa: E402
+from derive.solution import Exercise  # noqa: E402
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    return time.perf_counter() - start
+
+
+def text_stage(count: int, repeats: int, tmp: Path) -> list[float]:
+    times = []
+    for i in range(repeats):
+        out = tmp / f"text{i}"
+        times.append(wall([sys.executable, "-m", "derive", "variants", "--count", str(count),
+                           "--seed", "1", "--out", str(out), "--no-pdf"]))
+        shutil.rmtree(out)
+    return times
+
+
+def steps(count: int) -> dict[str, float]:
+    """The same work in one process, timed step by step."""
+    t: dict[str, float] = {}
+    start = time.perf_counter()
+    exercise = Exercise(spec_mod.load())
+    sampler = V.Sampler(exercise)
+    t["load spec, derive, compile"] = time.perf_counter() - start
+
+    def timed(name, fn):
+        s = time.perf_counter()
+        value = fn()
+        t[name] = time.perf_counter() - s
+        return value
+
+    drawn = timed("draw (constraints included)", lambda: sampler.draw_many(V.numbered(count), 1))
+    sols = timed("solve", lambda: [exercise.solve(v.overrides, seed=v.seed, variant=v.id) for v in drawn])
+    env = render.environment()
+    timed("render sheets and keys", lambda: V.documents(sols, env))
+    for fmt, (name, writer) in export.WRITERS.items():
+        timed(name, lambda writer=writer: writer(sols))
+    return t
+
+
+def pdflatex_alone(texs: list[Path], jobs: int) -> float:
+    def one(tex: Path) -> None:
+        with tempfile.TemporaryDirectory() as aux:
+            subprocess.run(["pdflatex", "-interaction=batchmode", "-halt-on-error", "-no-shell-escape",
+                            f"-output-directory={aux}", tex.name], cwd=tex.parent, check=True,
+                           capture_output=True, stdin=subprocess.DEVNULL)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(one, texs))
+    return time.perf_counter() - start
+
+
+def derive_stage(texs: list[Path], out: Path, direct: bool = True) -> float:
+    start = time.perf_counter()
+    result = pdf.compile_all(texs, direct=direct)
+    for folder, target in ((V.SHEETS, "sheets.pdf"), (V.KEYS, "keys.pdf")):
+        pdf.unite([p for p in result.made if p.parent.name == folder], out / target)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--pdf-count", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    jobs = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp_name:
+        tmp = Path(tmp_name)
+        times = text_stage(args.count, args.repeats, tmp)
+        print(f"text stage, {args.count} variants (--no-pdf, interpreter start included): "
+              f"median {statistics.median(times):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in times)})")
+        for name, secs in steps(args.count).items():
+            print(f"    {name:<32} {secs:6.2f} s")
+
+        if shutil.which("pdflatex") is None:
+            print("PDF stage skipped: pdflatex not found")
+            return
+        out = tmp / "pdf"
+        subprocess.run([sys.executable, "-m", "derive", "variants", "--count", str(args.pdf_count),
+                        "--seed", "1", "--out", str(out), "--no-pdf"], check=True, capture_output=True)
+        texs = sorted(out.rglob("*.tex"))
+        ours, bare = [], []
+        for i in range(args.repeats):
+            # Alternate the order so that neither side always runs on a warm cache.
+            if i % 2 == 0:
+                ours.append(derive_stage(texs, out))
+                bare.append(pdflatex_alone(texs, jobs))
+            else:
+                bare.append(pdflatex_alone(texs, jobs))
+                ours.append(derive_stage(texs, out))
+        mo, mb = statistics.median(ours), statistics.median(bare)
+        print(f"PDF stage, {len(texs)} documents on {jobs} cores:")
+        print(f"    derive (compile_all + pdfunite)  median {mo:6.2f} s  (runs: {', '.join(f'{x:.2f}' for x in ours)})")
+        print(f"    pdflatex alone, one pass each    median {mb:6.2f} s  (runs: {', '.join(f'{x:.2f}' for x in bare)})")
+        print(f"    ratio {mo / mb:.2f}x  (target: at most 1.3x)")
+        lm = derive_stage(texs, out, direct=False)
+        print(f"    for comparison, through latexmk: {lm:6.2f} s ({lm / mb:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
