@@ -11,7 +11,8 @@ compared with a Solution, one quantity at a time, in the key's order:
 - ``wrong``: neither. Each misconception's swapped graph is then evaluated from the
   student's own values, and the one that gives the written number is named.
 
-The report lists the root errors first.
+The report lists the root errors first. ``feedback`` turns it into the terminal table,
+the ``--json`` data and the feedback sheet.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _toml(source: str, text: str) -> list[tuple[str, str, int]]:
         if not m:
             raise SpecError(f"{source}:{no}", "ANSWERS", 'expected a line NAME = NUMBER, such as "dL/dw1" = 0.02')
         name = next(g for g in m.group(1, 2, 3) if g is not None)
-        value = re.sub(r"\s+#.*$", "", m.group(4))
+        value = re.sub(r"\s*#.*$", "", m.group(4))
         scanned.append((name, value, no))
     names = [n for n, _, _ in scanned]
     for i, name in enumerate(names):
@@ -113,11 +114,13 @@ def _toml(source: str, text: str) -> list[tuple[str, str, int]]:
         raise SpecError(source, "ANSWERS", "expected only NAME = NUMBER lines at the top level (no tables)")
     out = []
     for (key, value), (_, token, no) in zip(data.items(), scanned):
-        if isinstance(value, str):
+        if isinstance(value, str):  # "0.02" in quotes: its text is the number's text
             token = value
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            token = json.dumps(value) if not isinstance(value, bool) else str(value).lower()
-        out.append((key, token.replace("_", "") if not isinstance(value, str) else token, no))
+            pass  # a date, an array, true: reported as written, then refused
+        else:
+            token = token.replace("_", "")  # TOML allows 1_000
+        out.append((key, token, no))
     return out
 
 
@@ -173,7 +176,11 @@ def variant_solution(exercise: Exercise, variant: str, key: Path | None, search:
                 continue
             known.append(str(record["variant"]))
             if str(record["variant"]) == variant and record.get("exercise") == exercise.spec.title:
-                given = {k: float(v) for k, v in record.get("given", {}).items() if k in exercise.derivation.index}
+                try:
+                    given = {k: float(v) for k, v in record["given"].items() if k in exercise.derivation.index}
+                except (KeyError, AttributeError, TypeError, ValueError):
+                    raise SpecError(str(file), f"variants[{variant}].given",
+                                    "expected the variant's given values as numbers") from None
                 return exercise.solve(given, seed=record.get("seed"), variant=variant)
     where = str(key) if key is not None else f"{search}/**/answers.json"
     listed = ", ".join(known[:8]) + (", …" if len(known) > 8 else "")
@@ -264,7 +271,7 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
         rounded_in = tuple(n for n in upstream if abs(fixed[n] - truth[n]) > 1e-12 * max(1.0, abs(truth[n])))
         if w.accepts(true, allowance, spread[i]):
             verdict = "coarse" if w.value == 0 and true != 0 else "correct"
-            by_rounding = verdict == "correct" and not w.is_rounding_of(true)
+            by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
             results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
                                      recomputed=own[i], rounding=by_rounding)
             continue

@@ -108,12 +108,16 @@ def as_data(report: Report) -> dict:
         "allowance": report.allowance,
         "summary": report.counts(),
         "results": [
-            {"name": r.name, "given": r.given, "expected": r.expected, "verdict": r.verdict,
+            {"name": r.name, "given": r.given, "expected": _finite(r.expected), "verdict": r.verdict,
              "because": list(r.because), "misconception": r.misconception,
-             "note": text_of(reasons(r, report)), "recomputed": r.recomputed}
+             "note": text_of(reasons(r, report)), "recomputed": _finite(r.recomputed)}
             for r in report.results
         ],
     }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None  # JSON has no NaN
 
 
 def table(report: Report) -> str:
