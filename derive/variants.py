@@ -51,7 +51,7 @@ DEFAULT_BOUND = 4.0  # σ'(4) ≈ 0.018: beyond this a sigmoid unit has all but 
 CONSTRAINTS: dict[str, str] = {
     "saturation": "no saturated unit (|pre-activation| below max_preactivation)",
     "zero_gradient": "no gradient that rounds to zero at the display precision",
-    "loss": "the loss goes down after one step",
+    "loss": "the loss goes down after one step (visibly, at the display precision)",
     "relu_kink": "no ReLU pre-activation at 0",
     "finite": "every value finite",
     "distinct": "all variants distinct",
