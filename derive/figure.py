@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .latex import latex_name
 from .network import Network
@@ -131,6 +132,7 @@ def _shown(units: tuple[str, ...]) -> tuple[list[str | None], bool]:
     return [*units[:HEAD], None, *units[-TAIL:]], True
 
 
+@lru_cache(maxsize=64)  # one layout per network structure, however many variants
 def layout(net: Network) -> Figure:
     pins_wanted = net.bias in ("neuron", "layer")
     row_gap = PIN_ROW_GAP if pins_wanted else ROW_GAP

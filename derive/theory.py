@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 
 from .activations import ACTIVATIONS
 from .latex import latex_name
@@ -67,6 +68,7 @@ def _activation(key: str, symbol: str, slope: float, units: list[str], contrast:
     return entry
 
 
+@lru_cache(maxsize=64)  # per network structure; templates only read what it returns
 def activations(network) -> list[dict]:
     """Each activation the network uses (once per function and slope), then the ReLU."""
     seen: dict[tuple, dict] = {}
