@@ -25,6 +25,7 @@ from .spec import Fields, Spec
 
 DEFAULT_STEPS = 10
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
+TABLE_ROWS = 20  # a longer run's table lists selected steps
 LOG_SPAN = 100.0  # the loss plot switches to a log axis when max/min exceeds this (two decades)
 
 
@@ -323,7 +324,8 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "eta": given_text(run.learning_rate),
             "steps": run.steps,
             "frozen": [latex_name(n) for n in run.frozen],
-            "losses": [{"step": k, "value": loss_tex(v, policy)} for k, v in enumerate(run.losses, 1)],
+            "losses": [{"step": k, "value": loss_tex(run.losses[k - 1], policy)} for k in _table_steps(len(run.losses))],
+            "all_steps": len(run.losses) <= TABLE_ROWS,
             "first": loss_tex(run.losses[0], policy),
             "last": loss_tex(run.losses[-1], policy),
             "after": loss_tex(run.after, policy),
@@ -335,6 +337,16 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "plot": _plot(curves, run.steps),
         })
     return out
+
+
+def _table_steps(n: int) -> list[int]:
+    """The steps the loss table lists: all of them for a short run; for a long one the
+    first few and then evenly spaced ones up to the last, so the table fits the page."""
+    if n <= TABLE_ROWS:
+        return list(range(1, n + 1))
+    head = list(range(1, 6))
+    rest = TABLE_ROWS - len(head)
+    return head + sorted({round(6 + (n - 6) * i / (rest - 1)) for i in range(rest)})
 
 
 def _curve(run: Run) -> dict:

@@ -225,3 +225,14 @@ def test_questions_section(reference_spec):
         with pytest.raises(SpecError) as info:
             questions.included(spec)
         assert expected in str(info.value)
+
+
+def test_key_data_for_long_and_overflowing_runs(reference):
+    runs = training.runs_for(reference, [training.RunSpec(1e6, 40), training.RunSpec(0.2, 100)])
+    blown, long = training.context(reference, runs)
+    assert blown["overflow_at"] == runs[0].overflow_at and blown["losses"][-1]["value"] == r"\infty"
+    assert blown["plot"]["log"] and "inf" not in blown["plot"]["curves"][0]["coordinates"]
+    steps = [row["step"] for row in long["losses"]]
+    assert not long["all_steps"] and len(steps) == training.TABLE_ROWS
+    assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 100 and steps == sorted(set(steps))
+    assert long["verdict"] == "converging"
