@@ -75,7 +75,7 @@ def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freez
             click.echo()
         click.echo(training.describe(run))
         for loss in run.losses:
-            click.echo(f"Error: {training.loss_text(loss, exercise.policy)}")
+            click.echo(f"Error: {exercise.policy.text(loss)}")
         click.echo(training.verdict_line(run, exercise.policy))
 
 

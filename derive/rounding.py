@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,12 @@ class NumberPolicy:
         return "=" if self.is_exact(value) else r"\approx"
 
     def text(self, value: float) -> str:
-        """Plain text, as a terminal or a CSV shows it: always ``decimals`` places."""
+        """Plain text, as a terminal or a CSV shows it: always ``decimals`` places (the
+        sheet's "Error: 0.0370"); past a million with an exponent, not hundreds of digits."""
         if not math.isfinite(value):
             return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+        if abs(value) >= LARGE:
+            return f"{value:.{self.decimals}e}"
         return format(rounded(self._clean(value), -self.decimals), "f")
 
     def tex(self, value: float) -> str:
@@ -37,8 +40,9 @@ class NumberPolicy:
         if not math.isfinite(value):
             return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
         if value != 0 and self.round(value) == 0:
-            mantissa, exponent = f"{value:.1e}".split("e")
-            return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+            return _scientific(value, 2)
+        if abs(value) >= LARGE:
+            return _scientific(value, 3)
         if self.is_exact(value):
             return given_text(self.round(value))
         return format(rounded(self._clean(value), -self.decimals), "f")
@@ -54,11 +58,20 @@ class NumberPolicy:
         return 0.0 if self.round(value) == 0 else value
 
 
+LARGE = 1e6  # from here on a value is written with a power of ten
+
+
+def _scientific(value: float, digits: int) -> str:
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+
+
 def given_text(value: float) -> str:
-    """A value from the spec as the instructor wrote it: 0.7, 1, -0.25."""
-    if float(value).is_integer():
+    """A value from the spec as the instructor wrote it: 0.7, 1, -0.25 (twelve significant
+    digits at most, so a value drawn on a grid never shows binary noise like 0.30000000000000004)."""
+    if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return repr(float(value))
+    return format(float(value), ".12g")
 
 
 # --- the checker's side: numbers as a student writes them ---------------------------------
@@ -67,9 +80,13 @@ def given_text(value: float) -> str:
 # value (0.125 -> 0.13, as taught at school; Python's round() would give 0.12).
 
 
+# Enough digits for any float (about 310 before the point) plus the decimals asked for.
+_EXACT = Context(prec=400)
+
+
 def rounded(value: float, exponent: int) -> Decimal:
     """``value`` rounded to the place 10^exponent (exponent -2: two decimals)."""
-    return Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP)
+    return Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP, context=_EXACT)
 
 
 @dataclass(frozen=True)

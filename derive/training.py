@@ -281,27 +281,11 @@ def describe(run: Run) -> str:
     return f"eta = {given_text(run.learning_rate)}, {steps}{fixed}"
 
 
-def loss_text(value: float, policy: NumberPolicy) -> str:
-    """A loss as the terminal prints it (the sheet's "Error: 0.0370"); a loss that has
-    blown up past a million is written with an exponent instead of hundreds of digits."""
-    if math.isfinite(value) and abs(value) >= 1e6:
-        return f"{value:.{policy.decimals}e}"
-    return policy.text(value)
-
-
-def loss_tex(value: float, policy: NumberPolicy) -> str:
-    """A loss as the key writes it; past a million with an exponent (1.07 · 10^{62})."""
-    if math.isfinite(value) and abs(value) >= 1e6:
-        mantissa, exponent = f"{value:.2e}".split("e")
-        return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
-    return policy.tex(value)
-
-
 def verdict_line(run: Run, policy: NumberPolicy) -> str:
     if run.overflow_at is not None:
         return f"verdict: diverging (the loss overflowed at step {run.overflow_at})"
-    return (f"verdict: {run.verdict} (loss {loss_text(run.losses[0], policy)} at the first step, "
-            f"{loss_text(run.losses[-1], policy)} at the last)")
+    return (f"verdict: {run.verdict} (loss {policy.text(run.losses[0])} at the first step, "
+            f"{policy.text(run.losses[-1])} at the last)")
 
 
 def _names_text(names: Sequence[str]) -> str:
@@ -324,12 +308,12 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "eta": given_text(run.learning_rate),
             "steps": run.steps,
             "frozen": [latex_name(n) for n in run.frozen],
-            "losses": [{"step": k, "value": loss_tex(run.losses[k - 1], policy)} for k in _table_steps(len(run.losses))],
+            "losses": [{"step": k, "value": policy.tex(run.losses[k - 1])} for k in _table_steps(len(run.losses))],
             "all_steps": len(run.losses) <= TABLE_ROWS,
-            "first": loss_tex(run.losses[0], policy),
-            "last": loss_tex(run.losses[-1], policy),
-            "after": loss_tex(run.after, policy),
-            "peak": loss_tex(finite[peak], policy) if finite else policy.tex(math.inf),
+            "first": policy.tex(run.losses[0]),
+            "last": policy.tex(run.losses[-1]),
+            "after": policy.tex(run.after),
+            "peak": policy.tex(finite[peak]) if finite else policy.tex(math.inf),
             "peak_step": peak + 1,
             "rises": sum(b > a for a, b in zip(finite, finite[1:])),
             "verdict": run.verdict,
