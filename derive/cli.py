@@ -113,6 +113,8 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     is declared in the spec's [vary] section."""
     if sum(x is not None for x in (count, roster, stress)) != 1:
         raise DeriveError("variants: expected exactly one of --count N, --roster FILE.csv or --stress N")
+    if jobs is not None and jobs < 1:
+        raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
     exercise = Exercise(spec_mod.load(spec_path))
     sampler = variants_mod.Sampler(exercise)
     if stress is not None:
