@@ -210,9 +210,14 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line, like every other input error: which command, which option, what was expected.
+        command = exc.ctx.command_path if exc.ctx else "derive"
+        click.echo(f"{command}: {exc.format_message()} (see {command} --help)", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(exc.exit_code)
     except pdf.TexError as exc:
         click.echo(f"derive: {exc}", err=True)
         sys.exit(1)
