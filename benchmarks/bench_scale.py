@@ -108,6 +108,17 @@ def fd_check(ex: Exercise, values: dict, sample: int | None) -> float:
     return worst
 
 
+def median_call(fn, runs: int) -> float:
+    """Median time of one call, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def torch_time(ex: Exercise, runs: int = 20) -> float | None:
     try:
         import torch
@@ -125,13 +136,7 @@ def torch_time(ex: Exercise, runs: int = 20) -> float | None:
         loss = sum((act[o] - g[t]) ** 2 / 2 for o, t in zip(net.outputs, net.targets))
         return torch.autograd.grad(loss, list(params.values()))
 
-    step()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_call(step, runs)
 
 
 def torch_tensor_time(ex: Exercise, runs: int = 50) -> float | None:
@@ -167,13 +172,7 @@ def torch_tensor_time(ex: Exercise, runs: int = 50) -> float | None:
         loss = ((a - y) ** 2).sum() / 2
         return torch.autograd.grad(loss, weights + biases)
 
-    step()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_call(step, runs)
 
 
 def main() -> None:
@@ -194,11 +193,7 @@ def main() -> None:
             ex.solve()
             build = time.perf_counter() - start
             givens = ex.givens()
-            ex.evaluator.evaluate(givens)
-            start = time.perf_counter()
-            for _ in range(20):
-                ex.evaluator.evaluate(givens)
-            per_eval = (time.perf_counter() - start) / 20
+            per_eval = median_call(lambda: ex.evaluator.evaluate(givens), 20)
             values = json.loads((out / "answers.json").read_text())["quantities"]
             n = len(ex.network.params)
             naive_t = naive(ex) if n <= NAIVE_UP_TO else None
