@@ -25,6 +25,11 @@ INSTALL_HINT = (
 )
 
 
+# TeX wraps its log at 79 characters, which splits "file:line: error" lines with long
+# paths; these make every log line whole, so the error can be found and shown.
+TEX_ENV = {**os.environ, "max_print_line": "10000", "error_line": "254", "half_error_line": "238"}
+
+
 class TexError(DeriveError):
     """LaTeX stopped on an error; the message holds the relevant lines of the log."""
 
@@ -55,7 +60,7 @@ def _pdflatex(tex: Path, outdir: Path) -> subprocess.CompletedProcess:
     # makes a batch of variants 1.5-3x slower than TeX itself. Again only when asked.
     for _ in range(MAX_PASSES):
         proc = subprocess.run(pdflatex_command(tex, outdir), cwd=tex.parent, capture_output=True,
-                              text=True, errors="replace", stdin=subprocess.DEVNULL)
+                              text=True, errors="replace", stdin=subprocess.DEVNULL, env=TEX_ENV)
         log = outdir / (tex.stem + ".log")
         if proc.returncode != 0 or not log.exists() or "Rerun to get" not in log.read_text(errors="replace"):
             break
@@ -71,7 +76,7 @@ def compile_one(tex: Path, direct: bool = False) -> Path:
             proc = _pdflatex(tex, Path(tmp))
         else:
             proc = subprocess.run(command(tex, Path(tmp)), cwd=tex.parent, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, env=TEX_ENV)
         built = Path(tmp) / (tex.stem + ".pdf")
         if proc.returncode != 0 or not built.exists():
             log = Path(tmp) / (tex.stem + ".log")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import EXAMPLES, run_cli
+from conftest import EXAMPLES, ROOT, run_cli
 from test_reference import PUBLISHED
 
 REFERENCE = (EXAMPLES / "reference.toml").read_text()
@@ -132,3 +132,16 @@ def test_folder_with_unrelated_files_is_refused(tmp_path):
     r = run_cli("solve", "--out", tmp_path, "--no-pdf")
     assert r.returncode == 2 and "not empty" in r.stderr
     assert {p.name for p in tmp_path.iterdir()} == {"notes.txt"}
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs TeX Live")
+def test_a_tex_error_shows_the_relevant_log_lines(tmp_path):
+    # An instructor's base template with a typo in a LaTeX command.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    base = (ROOT / "templates" / "base.tex.j2").read_text()
+    (mine / "base.tex.j2").write_text(base.replace(r"\begin{document}", r"\begin{document}\titel{x}", 1))
+    r = run_cli("solve", "--out", tmp_path / "o", "--templates", mine)
+    assert r.returncode == 1
+    assert "Undefined control sequence" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "o" / "solution.tex").exists()  # the .tex is there to inspect
