@@ -6,16 +6,18 @@ fixed. No SymPy is involved, so a run of the reference network costs microsecond
 
 The spec asks for runs in ``[[training.runs]]`` (learning_rate, steps, frozen); the command
 line can ask for others (``derive train --eta 1 --steps 10 --freeze w5``). A run whose loss
-overflows stops there and is reported as diverging.
+can no longer be computed in floating point (an overflow, or the log of a saturated 0 or 1)
+stops there and is reported as diverging.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
+from .derivation import FORWARD_AFTER, LOSS_AFTER
 from .errors import DeriveError, SpecError
 from .evaluate import Evaluator
 from .latex import latex_name
@@ -41,9 +43,9 @@ class Run:
     learning_rate: float
     steps: int
     frozen: tuple[str, ...]  # every parameter held fixed, in the network's order
-    losses: tuple[float, ...]  # the loss before each update; shorter than steps after an overflow
-    after: float  # the loss after the last update (inf after an overflow)
-    overflow_at: int | None  # 1-based step at which the loss stopped being a finite number
+    losses: tuple[float, ...]  # the loss before each update; ends in inf where it could not be computed
+    after: float  # the loss after the last update (inf if it could not be computed)
+    overflow_at: int | None  # 1-based step whose loss (or update) could not be computed in floats
     verdict: str
 
 
@@ -127,24 +129,24 @@ def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | 
 class Trainer:
     """Runs gradient descent on one compiled derivation, from given starting values.
 
-    One evaluation of the graph is one step: its updated parameters ``w*`` start the next
-    step, and its loss after the update ``L'`` is the next step's loss before the update.
-    That holds in batch and in online mode alike (online, the graph itself goes through
-    the examples one by one). Parameters a run holds fixed beyond the network's own are
-    pinned to their values at every update of the graph.
+    One step is one evaluation of the graph: its loss ``L`` is the loss reported before
+    the step, and its updated parameters ``w*`` start the next step. In batch mode ``L`` is
+    the loss at the step's starting parameters; in online mode the graph goes through the
+    examples in order, each seeing the parameters the one before left, so ``L`` is the
+    loss of the pass as processed (what an online training loop prints) and ``w*`` the
+    parameters after the whole pass. Parameters a run holds fixed beyond the network's own
+    are pinned to their values wherever the graph updates them.
     """
 
     def __init__(self, evaluator: Evaluator):
         der = evaluator.derivation
         self.evaluator = evaluator
         self.network = der.network
-        self.online = getattr(der, "online", False)
         self.loss_slot = der.index["L"]
-        self.after_slot = der.index["L'"]
         self.star_slot = {p.name: der.index[f"{p.name}*"] for p in self.network.params}
-        # online mode has one w*[e] per example besides the final w*
+        # online mode has one w*[e] per example before the final w*
         self.star_names = {
-            p.name: [n for n in (f"{p.name}*", *(f"{p.name}*[{e}]" for e in range(1, der.n_examples + 1)))
+            p.name: [n for n in (*(f"{p.name}*[{e}]" for e in range(1, der.n_examples + 1)), f"{p.name}*")
                      if n in der.index]
             for p in self.network.params
         }
@@ -155,59 +157,32 @@ class Trainer:
                 return self.evaluator.recompute(givens, fixed)[0]
             return self.evaluator.evaluate(givens)
         except (OverflowError, ZeroDivisionError, ValueError):
-            return None  # exp/pow overflow, log of 0: the run has left the finite numbers
+            return None  # exp overflow, log of 0, division by 0: not computable in floats
 
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
-        if not self.online:
-            return self._run_batch(givens, run)
-        order = [p.name for p in self.network.params]
         pinned = [p for p in run.frozen if p not in self.network.frozen]
-        g = dict(givens)
-        g["eta"] = 0.0  # no step at all: the loss at the starting values, in either mode
-        start = self._values(g, {})
-        loss = start[self.loss_slot] if start is not None else math.inf
-        g["eta"] = run.learning_rate
-        losses: list[float] = []
-        overflow_at = None
-        for step in range(1, run.steps + 1):
-            if not math.isfinite(loss):
-                losses.append(math.inf)
-                overflow_at = step
-                break
-            losses.append(loss)
-            fixed = {name: g[p] for p in pinned for name in self.star_names[p]}
-            values = self._values(g, fixed)
-            if values is None:
-                loss = math.inf
-                continue
-            for p in order:
-                g[p] = values[self.star_slot[p]]
-            loss = values[self.after_slot]
-        after = loss if overflow_at is None and math.isfinite(loss) else math.inf
-        return self._result(run, losses, after, overflow_at)
-
-    def _run_batch(self, givens: Mapping[str, float], run: RunSpec) -> Run:
-        # The fast path: one plain evaluation per step; pinned parameters simply keep
-        # their values, since in batch mode nothing else reads their updated ones.
         free = [p.name for p in self.network.params if p.name not in run.frozen]
         g = dict(givens)
         g["eta"] = run.learning_rate
         losses: list[float] = []
-        overflow_at = None
+        failed_at = None
+        # one evaluation more than steps: the last gives the loss after the last update
         for step in range(1, run.steps + 2):
-            values = self._values(g, {})
-            loss = values[self.loss_slot] if values is not None else math.inf
+            fixed = {name: g[p] for p in pinned for name in self.star_names[p]}
+            values = self._values(g, fixed)
+            loss = values[self.loss_slot] if values is not None else math.nan
+            computable = math.isfinite(loss)  # an update gone to inf or nan shows in the next loss
             if step > run.steps:
                 break
-            if not math.isfinite(loss):
+            if not computable:
                 losses.append(math.inf)
-                overflow_at = step
+                failed_at = step
                 break
             losses.append(loss)
             for p in free:
                 g[p] = values[self.star_slot[p]]
-        after = loss if overflow_at is None and math.isfinite(loss) else math.inf
-        return self._result(run, losses, after, overflow_at)
+        after = loss if failed_at is None and computable else math.inf
+        return self._result(run, losses, after, failed_at)
 
     def _result(self, run: RunSpec, losses: list[float], after: float, overflow_at: int | None) -> Run:
         held = set(run.frozen) | set(self.network.frozen)
@@ -264,10 +239,14 @@ _COMPILED: dict[int, tuple[Any, Evaluator]] = {}
 
 
 def _evaluator(derivation) -> Evaluator:
-    # One compiled evaluator per derivation, so that many variants do not recompile it.
+    """The graph up to the updates, compiled once per derivation (many variants share it).
+    A step needs nothing after ``w*``, and leaving out the check pass keeps a step whose
+    own loss is finite from failing because the loss after its update is not."""
     hit = _COMPILED.get(id(derivation))
     if hit is None or hit[0] is not derivation:
-        hit = _COMPILED[id(derivation)] = (derivation, Evaluator(derivation))
+        step = replace(derivation, quantities=tuple(
+            q for q in derivation.quantities if q.stage not in (FORWARD_AFTER, LOSS_AFTER)))
+        hit = _COMPILED[id(derivation)] = (derivation, Evaluator(step))
     return hit[1]
 
 
@@ -283,7 +262,8 @@ def describe(run: Run) -> str:
 
 def verdict_line(run: Run, policy: NumberPolicy) -> str:
     if run.overflow_at is not None:
-        return f"verdict: diverging (the loss overflowed at step {run.overflow_at})"
+        return (f"verdict: diverging (at step {run.overflow_at} the loss could no longer be computed "
+                f"in floating point: an activation saturated or a value overflowed)")
     return (f"verdict: {run.verdict} (loss {policy.text(run.losses[0])} at the first step, "
             f"{policy.text(run.losses[-1])} at the last)")
 
@@ -318,6 +298,7 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "rises": sum(b > a for a, b in zip(finite, finite[1:])),
             "verdict": run.verdict,
             "overflow_at": run.overflow_at,
+            "last_finite": policy.tex(finite[-1]) if finite else None,
             "plot": _plot(curves, run.steps),
         })
     return out
@@ -360,7 +341,7 @@ def _plot(curves: list[dict], steps: int) -> dict:
 
 
 def answers(solution) -> list[dict]:
-    """The runs as data for answers.json; a loss that overflowed is null (JSON has no inf)."""
+    """The runs as data for answers.json; a loss that could not be computed is null."""
     return [
         {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
          "losses": [v if math.isfinite(v) else None for v in run.losses],

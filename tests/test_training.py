@@ -83,28 +83,52 @@ def test_against_finite_difference_oracle(reference, eta, frozen):
     assert run.losses == pytest.approx(expected, rel=1e-9, abs=1e-15)
 
 
-def test_online_updates_follow_the_examples_in_order():
+def _online_spec():
     text = spec_mod.builtin_path().read_text().replace(
         "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n",
         "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n\n[[examples]]\nx1 = 0.5\nx2 = -1\ny = 0\n",
     ).replace("learning_rate = 0.2\n\n#", 'learning_rate = 0.2\nupdate = "online"\n\n#', 1)
     spec = spec_mod.parse(text, "online.toml")
     assert spec.update == "online" and len(spec.examples) == 2
-    (run,) = training.runs_for(Exercise(spec).solve(), [training.RunSpec(0.5, 4)])
+    return spec
 
-    # By hand: an epoch is one update per example, each from the weights as they stand;
-    # the loss printed before the epoch is the mean over both examples.
+
+def online_oracle(eta, passes, frozen=()):
+    """Online SGD by hand: a pass updates once per example, in order, each from the weights
+    as the example before left them; the loss printed before a pass is the mean of the
+    examples' losses as they were met during it (what a training loop that sums them up
+    on the way prints)."""
+    parts = (lambda w: oracle_loss(w, 1, 1, 1), lambda w: oracle_loss(w, 0.5, -1, 0))
     with mp.workdps(30):
         w = {k: mp.mpf(v) for k, v in START.items()}
-        first = lambda w: oracle_loss(w, 1, 1, 1)
-        second = lambda w: oracle_loss(w, 0.5, -1, 0)
-        expected = []
-        for _ in range(4):
-            expected.append(float((first(w) + second(w)) / 2))
-            for part in (first, second):
-                grad = {n: mp.diff(lambda t, n=n: part({**w, n: t}), w[n]) for n in w}
-                w = {n: w[n] - mp.mpf("0.5") * grad[n] for n in w}
-    assert run.losses == pytest.approx(expected, rel=1e-9)
+        out = []
+        for _ in range(passes):
+            met = []
+            for part in parts:
+                met.append(part(w))
+                grad = {n: mp.diff(lambda t, n=n: part({**w, n: t}), w[n]) for n in w if n not in frozen}
+                w = {n: w[n] - mp.mpf(eta) * grad[n] if n in grad else w[n] for n in w}
+            out.append(float(sum(met) / len(met)))
+        return out
+
+
+@pytest.mark.parametrize("frozen", [(), ("w5", "w9")])
+def test_online_updates_follow_the_examples_in_order(frozen):
+    solution = Exercise(_online_spec()).solve()
+    (run,) = training.runs_for(solution, [training.RunSpec(0.5, 4, frozen)])
+    expected = online_oracle("0.5", 5, frozen)
+    assert run.losses == pytest.approx(expected[:4], rel=1e-9)
+    assert run.after == pytest.approx(expected[4], rel=1e-9)
+
+
+def test_online_first_loss_is_the_keys_loss():
+    # Hand arithmetic for the first pass at eta = 0.2: example 1 is the reference example
+    # (its loss is the issue's 0.0369707241); example 2 is met after example 1's update.
+    solution = Exercise(_online_spec()).solve()
+    (run,) = training.runs_for(solution, [training.RunSpec(0.2, 1)])
+    assert run.losses[0] == pytest.approx(solution.values["L"], rel=1e-12)
+    assert solution.values["L[1]"] == pytest.approx(0.0369707241, abs=1e-10)
+    assert run.losses[0] == pytest.approx(online_oracle("0.2", 1)[0], rel=1e-9)
 
 
 def test_overflow_is_diverging_not_a_crash(cli, reference):
@@ -113,7 +137,29 @@ def test_overflow_is_diverging_not_a_crash(cli, reference):
     assert run.overflow_at is not None and math.isinf(run.losses[-1])
     result = cli("train", "--eta", "1e6", "--steps", "40")
     assert result.returncode == 0 and "Traceback" not in result.stderr
-    assert result.stdout.splitlines()[-1] == f"verdict: diverging (the loss overflowed at step {run.overflow_at})"
+    assert result.stdout.splitlines()[-1] == (
+        f"verdict: diverging (at step {run.overflow_at} the loss could no longer be computed in floating "
+        "point: an activation saturated or a value overflowed)")
+
+
+def test_saturated_sigmoid_under_cross_entropy_is_reported_as_such(tmp_path, cli):
+    # A sigmoid output under binary cross-entropy: at eta = 100 the first update drives
+    # yhat to exactly 1.0 in floating point, and (1 - y) log(1 - yhat) is then log(0).
+    text = _with_runs("[[training.runs]]\nlearning_rate = 100\nsteps = 5\n")
+    text = text.replace('activation = "identity"', 'activation = "sigmoid"').replace(
+        'kind = "squared_error"\nhalf = true', 'kind = "binary_cross_entropy"\nhalf = false')
+    path = tmp_path / "bce.toml"
+    path.write_text(text)
+    (run,) = training.runs_for(Exercise(spec_mod.load(path)).solve())
+    # by hand: the hidden activations are the issue's h1, h2; yhat = sigmoid(0.7 h1 + 0.8 h2)
+    yhat = 1 / (1 + math.exp(-(0.7 * 0.9002495109 + 0.8 * 0.8021838886)))
+    assert run.losses[0] == pytest.approx(-math.log(yhat), rel=1e-9)
+    assert run.overflow_at == 2 and math.isinf(run.losses[1]) and run.verdict == training.DIVERGING
+    result = cli("solve", path, "--no-pdf", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    key = (tmp_path / "out" / "solution.tex").read_text()
+    assert "at step 2 the loss could no\nlonger be computed in floating point" in key
+    assert "too large" not in key
 
 
 @pytest.mark.parametrize("losses,verdict", [
