@@ -31,6 +31,8 @@ class Loss:
     cancels_with: frozenset[str] = frozenset()
     targets_in_unit_interval: bool = False
     uses_half: bool = False
+    # Output activations whose values the loss can take (a logarithm needs 0 < ŷ < 1).
+    outputs: frozenset[str] | None = None  # None: any
 
 
 LOSSES: dict[str, Loss] = {
@@ -64,6 +66,7 @@ LOSSES: dict[str, Loss] = {
             ),
             cancels_with=frozenset({"sigmoid"}),
             targets_in_unit_interval=True,
+            outputs=frozenset({"sigmoid"}),
         ),
         Loss(
             key="cross_entropy",
@@ -74,6 +77,7 @@ LOSSES: dict[str, Loss] = {
             ),
             cancels_with=frozenset({"softmax"}),
             targets_in_unit_interval=True,
+            outputs=frozenset({"softmax", "sigmoid"}),
         ),
     )
 }

@@ -73,20 +73,33 @@ def _updates(der: Derivation) -> Iterator[Quantity]:
             yield q
 
 
+def _update_parts(q: Quantity) -> tuple[sp.Expr, sp.Expr]:
+    """(the value before the update, the gradient) of w* = w − η ∂L/∂w; in online mode the
+    value before is the previous example's update, so it is read from the formula."""
+    before, step = q.formula.args
+    return before, next(f for f in step.args if isinstance(f, sp.Symbol) and f.name.startswith("dL/d"))
+
+
 def _sign_flipped(der: Derivation):
     eta = sp.Symbol("eta")
-    yield "", {q.name: sp.Add(sp.Symbol(q.param), sp.Mul(eta, sp.Symbol(f"dL/d{q.param}"), evaluate=False),
-                              evaluate=False) for q in _updates(der)}
+    swaps = {}
+    for q in _updates(der):
+        before, grad = _update_parts(q)
+        swaps[q.name] = sp.Add(before, sp.Mul(eta, grad, evaluate=False), evaluate=False)
+    yield "", swaps
 
 
 def _eta_left_out(der: Derivation):
-    yield "", {q.name: sp.Add(sp.Symbol(q.param), sp.Mul(-1, sp.Symbol(f"dL/d{q.param}"), evaluate=False),
-                              evaluate=False) for q in _updates(der)}
+    swaps = {}
+    for q in _updates(der):
+        before, grad = _update_parts(q)
+        swaps[q.name] = sp.Add(before, sp.Mul(-1, grad, evaluate=False), evaluate=False)
+    yield "", swaps
 
 
 def _bias_not_updated(der: Derivation):
     bias = {p.name for p in der.network.params if p.is_bias}
-    swaps = {q.name: sp.Symbol(q.param) for q in _updates(der) if q.param in bias}
+    swaps = {q.name: _update_parts(q)[0] for q in _updates(der) if q.param in bias}
     if swaps:
         yield "", swaps
 
@@ -109,6 +122,8 @@ def _backward_formulas(der: Derivation) -> Iterator[Quantity]:
 
 
 def _sequential(der: Derivation):
+    if der.online:  # each example already sees the previous one's updates: nothing to confuse
+        return
     starred = {sp.Symbol(p.name): sp.Symbol(p.name + "*") for p in der.network.params}
     swaps = {q.name: q.formula.xreplace(starred) for q in _backward_formulas(der)
              if q.formula.free_symbols & starred.keys()}
@@ -243,7 +258,10 @@ def alternatives(der: Derivation) -> tuple[Alternative, ...]:
     for m in MISCONCEPTIONS.values():
         for detail, swaps in m.swaps(der):
             if swaps:
-                alt = swapped(der, swaps)
+                try:
+                    alt = swapped(der, swaps)
+                except ValueError:  # the mistake cannot happen in this structure's order
+                    continue
                 out.append(Alternative(m, detail, alt, Evaluator(alt)))
     _CACHE[id(der)] = (der, tuple(out))
     return tuple(out)

@@ -135,10 +135,21 @@ def _check_unit_names(spec: Spec, layers: tuple[Layer, ...]) -> None:
             claim(layer.bias_unit, f"{where}.bias_unit")
         for t in layer.targets:
             claim(t, f"{where}.targets")
-    reserved = {"L", "eta"}
     for name, where in seen.items():
-        if name in reserved:
-            raise SpecError(spec.source, where, f"'{name}' is reserved (loss, learning rate); choose another name")
+        _check_name(spec, name, where)
+
+
+RESERVED = {"L", "eta"}  # the loss and the learning rate
+
+
+def _check_name(spec: Spec, name: str, where: str) -> None:
+    """Names the tool derives from others (h1_in, dL/dw1, w1*, h1', delta_h1, h1[2]) must
+    not be given to a unit or a parameter, or two quantities would share one symbol."""
+    if name in RESERVED:
+        raise SpecError(spec.source, where, f"'{name}' is reserved (loss, learning rate); choose another name")
+    if name.endswith("_in") or name.startswith("delta_") or any(c in name for c in "*'/[]~ "):
+        raise SpecError(spec.source, where, f"'{name}' looks like a derived name (…_in, delta_…, or with "
+                        "* ' / [ ] ~ or a space); choose a plain name such as h1 or w7")
 
 
 def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
@@ -162,6 +173,7 @@ def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
     units = set(spec.inputs) | {u for l in spec.layers for u in (*l.units, *l.targets)}
     units |= {l.bias_unit for l in spec.layers if l.bias_unit}
     for p in params:
+        _check_name(spec, p.name, f"network.names ({p.connection})")
         if p.name in seen or p.name in units:
             raise SpecError(spec.source, "network.names",
                             f"the name '{p.name}' is used twice ({seen.get(p.name, 'a unit')} and {p.connection})")

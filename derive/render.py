@@ -163,7 +163,7 @@ def context(solution, document: str) -> dict:
             "bias": net.bias,
             "trained_bias": spec.train_bias,
             "frozen": [latex_name(n) for n in sorted(net.frozen, key=[p.name for p in net.params].index)],
-            "update": spec.update,
+            "update_mode": spec.update,
             "decimals": policy.decimals,
             "carry": spec.carry,
             "chains_only": not der.uses_delta,

@@ -18,6 +18,7 @@ import sympy as sp
 
 from . import derivation as D
 from .derivation import Derivation, Quantity, derive
+from .errors import DeriveError
 from .evaluate import Evaluator
 from .latex import fill, numeric_template, tex
 from .network import Network, build
@@ -156,7 +157,11 @@ class Exercise:
     def solve(self, overrides: Mapping[str, float] | None = None, *, seed: int | None = None,
               variant: str | None = None) -> Solution:
         givens = self.givens(overrides)
-        raw = self.evaluator.evaluate(givens)
+        try:
+            raw = self.evaluator.evaluate(givens)
+        except (ArithmeticError, ValueError) as exc:  # log(0) of a saturated unit, exp overflow
+            raise DeriveError(f"{self.spec.source}: weights: the values cannot be computed in floating point "
+                              f"({exc}); a unit saturates or a value overflows: expected smaller weights or inputs") from None
         values = {q.name: float(v) for q, v in zip(self.derivation.quantities, raw)}
         sections = self._sections(raw)
         return Solution(self.spec, self.derivation, self.policy, MappingProxyType(values),

@@ -201,7 +201,13 @@ def from_table(raw: Mapping[str, Any], source: str) -> Spec:
 
     loss = _loss(top.table_at("loss", required=True))
     out_layer = layers[-1]
-    examples = _examples(source, raw.get("examples"), inputs, out_layer.targets, loss)
+    allowed = LOSSES[loss.kind].outputs
+    if allowed is not None and out_layer.activation not in allowed:
+        raise SpecError(source, f"network.layers[{len(layers) - 1}].activation",
+                        f"{LOSSES[loss.kind].title} needs output values in (0, 1): expected "
+                        f"{' or '.join(sorted(allowed))}, got '{out_layer.activation}'")
+    softmax_ce = out_layer.activation == "softmax" and "softmax" in LOSSES[loss.kind].cancels_with
+    examples = _examples(source, raw.get("examples"), inputs, out_layer.targets, loss, softmax_ce)
     weights_t = top.table_at("weights", required=True)
     weights = {name: weights_t.number(name) for name in weights_t.table}
 
@@ -288,7 +294,7 @@ def _loss(f: Fields) -> LossSpec:
 
 
 def _examples(source: str, raw: Any, inputs: tuple[str, ...], targets: tuple[str, ...],
-              loss: LossSpec) -> tuple[Mapping[str, float], ...]:
+              loss: LossSpec, softmax_ce: bool) -> tuple[Mapping[str, float], ...]:
     if not isinstance(raw, list) or not raw:
         raise SpecError(source, "examples", "expected at least one [[examples]] table with the inputs and targets")
     out = []
@@ -302,5 +308,9 @@ def _examples(source: str, raw: Any, inputs: tuple[str, ...], targets: tuple[str
             for t in targets:
                 if not 0.0 <= values[t] <= 1.0:
                     raise f.fail(t, f"expected a target in [0, 1] for {LOSSES[loss.kind].title}, got {values[t]:g}")
+        if softmax_ce and abs(sum(values[t] for t in targets) - 1.0) > 1e-9:
+            # ∂L/∂ŷ_in = ŷ − y, which the key shows, holds only for a distribution.
+            raise SpecError(source, f"examples[{i}]", "expected softmax targets that sum to 1 for cross-entropy, "
+                            f"got {' + '.join(format(values[t], 'g') for t in targets)}")
         out.append(MappingProxyType(values))
     return tuple(out)

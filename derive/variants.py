@@ -53,6 +53,7 @@ CONSTRAINTS: dict[str, str] = {
     "zero_gradient": "no gradient that rounds to zero at the display precision",
     "loss": "the loss goes down after one step (visibly, at the display precision)",
     "relu_kink": "no ReLU pre-activation at 0",
+    "targets_sum": "softmax targets that sum to 1 (for cross-entropy)",
     "finite": "every value finite",
     "distinct": "all variants distinct",
 }
@@ -262,8 +263,12 @@ class Sampler:
         self.saturating = [idx[q.name] for q in der.quantities
                            if c.max_preactivation is not None and pre(q) and ACTIVATIONS[act(q)].saturates]
         self.kinked = [idx[q.name] for q in der.quantities if c.relu_nonzero and pre(q) and act(q) in KINKED]
-        self.gradients = [idx[f"dL/d{p.name}"] for p in net.params
-                          if c.nonzero_gradients and p.name not in net.frozen]
+        self.gradients = [i for i, q in enumerate(der.quantities)  # per example in online mode
+                          if c.nonzero_gradients and q.stage == D.GRADIENT and q.param not in net.frozen
+                          and (der.online or q.example is None)]
+        # Softmax with cross-entropy: ∂L/∂ŷ_in = ŷ − y needs targets that sum to 1.
+        self.target_sums = [[idx[t + (f"[{e}]" if der.n_examples > 1 else "")] for t in net.targets]
+                            for e in range(1, der.n_examples + 1)] if der.cancels and len(net.targets) > 1 else []
         self.loss = (idx["L"], idx["L'"]) if c.loss_decreases else None
         self.policy = exercise.policy
 
@@ -282,6 +287,8 @@ class Sampler:
             out.append("loss")
         if any(rnd(values[i]) == 0 for i in self.kinked):
             out.append("relu_kink")
+        if any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
+            out.append("targets_sum")
         return out
 
     def evaluate(self, overrides: Mapping[str, float]) -> list[float]:

@@ -89,6 +89,10 @@ BAD = [
     ("a misspelt field", ("[loss]", "[los]"), "los"),
     ("not TOML", ("[loss]", "[loss"), "not valid TOML"),
     ("a zero learning rate", ("learning_rate = 0.2", "learning_rate = 0"), "training.learning_rate"),
+    ("cross-entropy on a linear output", ('kind = "squared_error"\nhalf = true', 'kind = "binary_cross_entropy"'),
+     "network.layers[1].activation"),
+    ("a unit named like a derived quantity", ('units = ["h1", "h2"]', 'units = ["h1", "h1_in"]'), "derived name"),
+    ("a parameter named like the learning rate", ("[loss]", '[network.names]\nw1 = "eta"\n\n[loss]'), "reserved"),
 ]
 
 
@@ -96,7 +100,7 @@ BAD = [
 def test_bad_spec_gets_one_line_and_status_2(tmp_path, what, edit, expected):
     text = _variant(REFERENCE, *edit)
     if what.startswith("cross-entropy"):
-        text = _variant(text, "y = 1", "y = 1.5")
+        text = _variant(_variant(text, "y = 1", "y = 1.5"), 'activation = "identity"', 'activation = "sigmoid"')
         expected = "examples[0].y"
     spec = tmp_path / "bad.toml"
     spec.write_text(text)
@@ -108,6 +112,17 @@ def test_bad_spec_gets_one_line_and_status_2(tmp_path, what, edit, expected):
     assert len(lines) == 1, r.stderr
     assert str(spec) in lines[0] and expected in lines[0], lines[0]
     assert not out.exists()
+
+
+def test_softmax_targets_must_sum_to_one(tmp_path):
+    # ∂L/∂ŷ_in = ŷ − y holds only for a distribution; (0.5, 0.3) would give wrong gradients.
+    text = _variant(REFERENCE, 'units = ["yhat"]\nactivation = "identity"\nbias_unit = "b2"\ntargets = ["y"]',
+                    'units = ["o1", "o2"]\nactivation = "softmax"\nbias_unit = "b2"\ntargets = ["y1", "y2"]')
+    text = _variant(_variant(text, 'kind = "squared_error"\nhalf = true', 'kind = "cross_entropy"'), "y = 1", "y1 = 0.5\ny2 = 0.3")
+    spec = tmp_path / "ce.toml"
+    spec.write_text(text)
+    r = run_cli("solve", spec, "--out", tmp_path / "o", "--no-pdf")
+    assert r.returncode == 2 and "sum to 1" in r.stderr and "examples[0]" in r.stderr
 
 
 def test_missing_spec_file(tmp_path):
