@@ -15,7 +15,7 @@ from .check import VERDICTS, Report, Result, truncated
 from .latex import latex_name
 from .misconceptions import MISCONCEPTIONS
 from .render import escape_tex
-from .rounding import rounded
+from .rounding import fixed, rounded
 
 TEMPLATE = "feedback.tex.j2"
 
@@ -27,9 +27,8 @@ def number(value: float, decimals: int, strip: bool = True) -> str:
         return str(value)
     if value != 0 and rounded(value, -decimals) == 0:
         return f"{value:.2g}"
-    text = format(rounded(value, -decimals), "f")
-    text = text.rstrip("0").rstrip(".") if strip and "." in text else text
-    return "0" if text in ("-0", "") else text
+    text = fixed(value, -decimals)
+    return text.rstrip("0").rstrip(".") or "0" if strip and "." in text else text
 
 
 def reasons(r: Result, report: Report) -> list[tuple[str, str]]:
@@ -67,9 +66,10 @@ def reasons(r: Result, report: Report) -> list[tuple[str, str]]:
         out.append(("t", "; "))
     elif r.recomputed is not None and truncated(w, r.recomputed):
         return out + [("t", "cut off instead of rounded: "), ("v", number(r.recomputed, d)),
-                      ("t", " rounds to "), ("v", format(rounded(r.recomputed, w.exponent), "f"))]
-    at_digits = format(rounded(r.expected, w.exponent), "f")
-    out += [("t", "should be "), ("v", at_digits if at_digits != r.given else number(r.expected, d))]
+                      ("t", " rounds to "), ("v", fixed(r.recomputed, w.exponent))]
+    at_digits = fixed(r.expected, w.exponent)
+    useful = at_digits != r.given and (float(at_digits) != 0 or r.expected == 0)  # not "should be 0.0"
+    out += [("t", "should be "), ("v", at_digits if useful else number(r.expected, d))]
     if r.recomputed is not None and not w.accepts(r.recomputed) and abs(r.recomputed - r.expected) > 0.5 * w.unit:
         out += [("t", "; your own values give "), ("v", number(r.recomputed, d))]
     return out

@@ -29,6 +29,11 @@ SHEET, KEY = "sheet.tex.j2", "solution.tex.j2"
 _TEX_SPECIALS = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    # Mathematical characters that reasons and titles use in plain text (pdflatex has no
+    # Unicode fonts for them).
+    "η": r"$\eta$", "σ": r"$\sigma$", "δ": r"$\delta$", "∂": r"$\partial$", "½": r"$\tfrac12$",
+    "′": r"$'$", "−": r"$-$", "→": r"$\to$", "·": r"$\cdot$", "≈": r"$\approx$", "ŷ": r"$\hat y$",
+    "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$", "∑": r"$\sum$", "∇": r"$\nabla$",
 }
 
 

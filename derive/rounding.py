@@ -89,6 +89,12 @@ def rounded(value: float, exponent: int) -> Decimal:
     return Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP, context=_EXACT)
 
 
+def fixed(value: float, exponent: int) -> str:
+    """``value`` rounded to the place 10^exponent, as text; never "-0.0"."""
+    r = rounded(value, exponent)
+    return format(r.copy_abs() if r.is_zero() else r, "f")
+
+
 @dataclass(frozen=True)
 class Written:
     """A number as written, its text kept: 0.70 says more than 0.7."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -303,3 +304,20 @@ def test_cli_variant_made_by_the_variants_command(cli, tmp_path):
     proc = cli("check", answers, "--variant", "002", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "variant 002" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs TeX Live")
+def test_feedback_pdf_with_named_mistakes(tmp_path, cli):
+    # Hand arithmetic from the published values (ŷ = 1.2719217685, ∂L/∂w7 = 0.2447974391):
+    # L without the ½ is 0.2719217685² = 0.0739414; w7* with the sign flipped is
+    # 0.7 + 0.2 · 0.2447974391 = 0.7489595. Their reasons contain η and ½, which must typeset.
+    answers = tmp_path / "a.toml"
+    answers.write_text('L = 0.0739\n"w7*" = 0.7490\n"dL/dw1" = 0.5\n')
+    r = cli("check", answers, "--pdf", tmp_path / "feedback.pdf", "--json")
+    assert r.returncode == 1, r.stderr
+    results = {x["name"]: x for x in json.loads(r.stdout)["results"]}
+    assert results["L"]["misconception"] == "half_forgotten"
+    assert results["w7*"]["misconception"] == "sign_flipped"
+    assert "0.0171" in results["dL/dw1"]["note"]  # not "should be 0.0"
+    text = subprocess.run(["pdftotext", tmp_path / "feedback.pdf", "-"], capture_output=True, text=True).stdout
+    assert "update sign flipped" in text and "forgotten" in text
