@@ -28,6 +28,7 @@ from .spec import Fields, Spec
 DEFAULT_STEPS = 10
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
 TABLE_ROWS = 20  # a longer run's table lists selected steps
+SAME_END = 1e-3  # two runs ending this close (relative) end at practically the same loss
 LOG_SPAN = 100.0  # the loss plot switches to a log axis when max/min exceeds this (two decades)
 
 
@@ -300,7 +301,33 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "overflow_at": run.overflow_at,
             "last_finite": policy.tex(finite[-1]) if finite else None,
             "plot": _plot(curves, run.steps),
+            "versus": _versus(run, first, policy) if i > 0 and first is not None else None,
         })
+    return out
+
+
+def _end(run: Run) -> float:
+    return run.after if run.overflow_at is None and math.isfinite(run.after) else math.inf
+
+
+def _versus(run: Run, first: Run, policy: NumberPolicy) -> dict:
+    """How a later run ends compared with the first: which reaches the lower loss after
+    its last update, and by what factor; for runs that broke down, which broke down first.
+    ``lower`` is "this", "first" or "same" (within SAME_END of each other)."""
+    a, b = _end(run), _end(first)
+    out = {"same_verdict": run.verdict == first.verdict, "larger": run.learning_rate > first.learning_rate,
+           "end": policy.tex(a), "first_end": policy.tex(b), "lower": "same", "factor": None}
+    if math.isinf(a) and math.isinf(b):
+        out["lower"] = "same" if run.overflow_at == first.overflow_at else (
+            "this" if run.overflow_at > first.overflow_at else "first")  # the later breakdown
+        return out
+    if math.isclose(a, b, rel_tol=SAME_END):
+        return out
+    out["lower"] = "this" if a < b else "first"
+    lo, hi = min(a, b), max(a, b)
+    if math.isfinite(hi) and lo > 0 and hi / lo >= 1.1:
+        ratio = hi / lo
+        out["factor"] = f"{ratio:.2g}" if ratio < 100 else rf"10^{{{round(math.log10(ratio))}}}"
     return out
 
 

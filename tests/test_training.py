@@ -11,6 +11,7 @@ import pytest
 from derive import spec as spec_mod
 from derive import questions, training
 from derive.errors import SpecError
+from derive.rounding import NumberPolicy
 from derive.solution import Exercise
 
 # The course sheet's printed runs (w5 and w6 held fixed), and the unfrozen run.
@@ -282,3 +283,33 @@ def test_key_data_for_long_and_overflowing_runs(reference):
     assert not long["all_steps"] and len(steps) == training.TABLE_ROWS
     assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 100 and steps == sorted(set(steps))
     assert long["verdict"] == "converging"
+
+
+def _made(eta, losses, after, failed=None):
+    return training.Run(eta, len(losses), (), tuple(losses), after, failed, training.judge(losses, after))
+
+
+def test_comparison_of_runs_with_the_same_verdict():
+    policy = NumberPolicy(4)
+    slow, fast = _made(0.2, [0.5, 0.4, 0.3], 0.2), _made(1.0, [0.5, 0.2, 0.1], 0.05)
+    assert slow.verdict == fast.verdict == training.CONVERGING
+    v = training._versus(fast, slow, policy)
+    # 0.2 / 0.05 = 4: the larger rate ends four times lower
+    assert v["same_verdict"] and v["larger"] and v["lower"] == "this" and v["factor"] == "4"
+    assert v["end"] == "0.05" and v["first_end"] == "0.2"  # exact values print without padding
+    assert training._versus(slow, fast, policy)["lower"] == "first"
+    equal = training._versus(_made(0.3, [0.5, 0.4, 0.3], 0.20001), slow, policy)
+    assert equal["lower"] == "same" and equal["factor"] is None
+    early, late = _made(5.0, [1.0, math.inf], math.inf, 2), _made(2.0, [1.0, 3.0, math.inf], math.inf, 3)
+    assert training._versus(early, late, policy)["lower"] == "first"  # it broke down sooner
+
+
+def test_key_compares_two_converging_runs(tmp_path, cli):
+    path = tmp_path / "two.toml"
+    path.write_text(_with_runs("[[training.runs]]\nlearning_rate = 0.2\nsteps = 3\n"
+                               "[[training.runs]]\nlearning_rate = 0.5\nsteps = 3\n"))
+    result = cli("solve", path, "--no-pdf", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    key = " ".join((tmp_path / "out" / "solution.tex").read_text().split())
+    assert "Like it, the run with $\\eta = 0.5$ converges; after its last update the loss is" in key
+    assert "learning rate ends about" in key and "With $\\eta = 0.5$ the run converges." not in key
