@@ -313,3 +313,31 @@ def test_key_compares_two_converging_runs(tmp_path, cli):
     key = " ".join((tmp_path / "out" / "solution.tex").read_text().split())
     assert "Like it, the run with $\\eta = 0.5$ converges; after its last update the loss is" in key
     assert "learning rate ends about" in key and "With $\\eta = 0.5$ the run converges." not in key
+
+
+def _sheet(tmp_path, cli, text):
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    result = cli("solve", path, "--no-pdf", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    return " ".join((tmp_path / "out" / "sheet.tex").read_text().split())
+
+
+def test_sheet_words_online_passes_rounded_carry_and_decimals(tmp_path, cli):
+    online = _with_runs("[[training.runs]]\nlearning_rate = 0.5\nsteps = 3\n").replace(
+        "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n",
+        "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n\n[[examples]]\nx1 = 0.5\nx2 = -1\ny = 0\n",
+    ).replace("learning_rate = 0.2\n", 'learning_rate = 0.2\nupdate = "online"\n', 1).replace(
+        "decimals = 4\n", 'decimals = 3\ncarry = "rounded"\n')
+    assert 'update = "online"' in online and 'carry = "rounded"' in online
+    sheet = _sheet(tmp_path, cli, online)
+    assert "one pass of online gradient descent, example by example in order" in sheet
+    assert "one step of gradient descent" not in sheet
+    assert "3 passes over the examples" in sheet and r"\texttt{Error: 0.123}" in sheet
+    assert "unrounded" not in sheet and "Round every intermediate result to 3 decimals" in sheet
+
+    batch = _sheet(tmp_path / "b", cli, _with_runs("[[training.runs]]\nsteps = 3\n").replace(
+        "decimals = 4\n", "decimals = 6\n"))
+    assert "one step of gradient descent" in batch and "online" not in batch
+    assert r"\texttt{Error: 0.123456}" in batch and "keep working with the unrounded values" in batch
