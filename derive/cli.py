@@ -48,9 +48,11 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
     }
     filename, writer = export.WRITERS["json"]
     files[filename] = writer([solution])
-    export.check_out_dir(out, exercise.spec.title, force)
+    export.check_out_dir(out, exercise.spec, force)
     export.write_files(out, files)
     click.echo(f"wrote {out}/: {', '.join(files)}")
+    for old_pdf in (out / "sheet.pdf", out / "solution.pdf"):
+        old_pdf.unlink(missing_ok=True)  # a PDF of other numbers must not stay beside the new .tex
     if not no_pdf:
         result = pdf.compile_all([out / "sheet.tex", out / "solution.tex"])
         if result.skipped:
@@ -124,7 +126,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
         return
     keys = variants_mod.for_students(roster_mod.read(roster, id_column)) if roster else variants_mod.numbered(count)
     out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
-    export.check_out_dir(out, exercise.spec.title, force)
+    export.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
     with _bar(len(keys), "drawing and writing") as bar:
         drawn = sampler.draw_many(keys, seed, bar.update if bar else None)

@@ -18,6 +18,7 @@ from .derivation import GIVEN
 from .errors import DeriveError
 from .moodle import write_moodle
 from .solution import Solution
+from .spec import Spec
 
 MARKER = "answers.json"  # the file that says which exercise a folder holds
 
@@ -35,6 +36,7 @@ def answers(solution: Solution) -> dict:
     spec = solution.spec
     return {
         "exercise": spec.title,
+        "source": source_name(spec),
         "variant": solution.variant,
         "seed": solution.seed,
         "settings": {
@@ -60,7 +62,8 @@ def write_json(solutions: Sequence[Solution]) -> str:
         data = answers(solutions[0])
     else:
         # Variants share one spec: written once, beside the exercise title the folder check reads.
-        data = {"exercise": solutions[0].spec.title, "spec": _plain(solutions[0].spec.raw),
+        data = {"exercise": solutions[0].spec.title, "source": source_name(solutions[0].spec),
+                "spec": _plain(solutions[0].spec.raw),
                 "variants": [{k: v for k, v in answers(s).items() if k != "spec"} for s in solutions]}
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -87,7 +90,12 @@ WRITERS: dict[str, tuple[str, Callable[[Sequence[Solution]], str]]] = {
 }
 
 
-def check_out_dir(out: Path, exercise: str, force: bool = False) -> None:
+def source_name(spec: Spec) -> str:
+    """The spec's file name: with the title, what tells one exercise's folder from another's."""
+    return Path(spec.source).name
+
+
+def check_out_dir(out: Path, spec: Spec, force: bool = False) -> None:
     """Refuse a folder that holds another exercise's files (or files we did not write)."""
     if force or not out.exists():
         return
@@ -96,12 +104,13 @@ def check_out_dir(out: Path, exercise: str, force: bool = False) -> None:
     marker = out / MARKER
     if marker.exists():
         try:
-            held = json.loads(marker.read_text(encoding="utf-8")).get("exercise")
+            data = json.loads(marker.read_text(encoding="utf-8"))
+            held = (data.get("exercise"), data.get("source"))
         except (json.JSONDecodeError, AttributeError):
-            held = None
-        if held != exercise:
+            held = (None, None)
+        if held != (spec.title, source_name(spec)):
             raise DeriveError(f"{out}: --out: the folder holds the files of another exercise "
-                              f"({held!r}); choose another folder or pass --force to overwrite")
+                              f"({held[0]!r} from {held[1]}); choose another folder or pass --force to overwrite")
     elif any(out.iterdir()):
         raise DeriveError(f"{out}: --out: the folder is not empty and holds no {MARKER}; "
                           "choose another folder or pass --force to overwrite")

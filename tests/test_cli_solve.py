@@ -142,6 +142,22 @@ def test_folder_of_another_exercise_is_not_overwritten(tmp_path):
     assert run_cli("solve", other, "--out", out, "--no-pdf", "--force").returncode == 0
 
 
+def test_same_title_from_another_spec_file_is_another_exercise(tmp_path):
+    out = tmp_path / "o"
+    assert run_cli("solve", "--out", out, "--no-pdf").returncode == 0
+    copy = tmp_path / "my_exercise.toml"
+    copy.write_text(REFERENCE.replace("w1 = 0.7", "w1 = 0.6"))
+    r = run_cli("solve", copy, "--out", out, "--no-pdf")
+    assert r.returncode == 2 and "another exercise" in r.stderr
+
+
+def test_no_pdf_removes_pdfs_of_earlier_numbers(tmp_path):
+    (tmp_path / "answers.json").write_text('{"exercise": "Backpropagation by hand", "source": "reference.toml"}')
+    (tmp_path / "solution.pdf").write_text("an old key")
+    assert run_cli("solve", "--out", tmp_path, "--no-pdf").returncode == 0
+    assert not (tmp_path / "solution.pdf").exists()
+
+
 def test_folder_with_unrelated_files_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     r = run_cli("solve", "--out", tmp_path, "--no-pdf")
