@@ -1,6 +1,6 @@
 """derive check: answers files, rounding-aware verdicts, errors carried forward, bad input.
 
-Every expected number here is the issue's published reference value or worked out by
+Every expected number here is a reference value of the exercise or worked out by
 hand in the comments; the checker's own output is never the oracle.
 """
 
@@ -21,7 +21,7 @@ from derive.rounding import NumberPolicy, Written
 DATA = Path(__file__).resolve().parent / "data"
 SHEET = DATA / "reference_sheet_answers.toml"
 
-# The issue's reference values at full precision.
+# The exercise's reference values at full precision (computed independently).
 REF = {
     "h1": 0.9002495109, "h2": 0.8021838886, "yhat": 1.2719217685, "L": 0.0369707241,
     "dL/dw1": 0.0170930650, "dL/dw2": 0.0345199024, "dL/dw7": 0.2447974391, "dL/dw8": 0.2181312616,

@@ -51,7 +51,7 @@ def test_pdfs_compile_and_show_the_right_numbers(tmp_path):
     assert r.returncode == 0, r.stderr
     text = subprocess.run(["pdftotext", "-layout", tmp_path / "solution.pdf", "-"],
                           capture_output=True, text=True, check=True).stdout
-    # The values rounded to the key's 4 decimals.
+    # The reference values rounded to the key's 4 decimals.
     for shown in ["0.9002", "0.8022", "1.2719", "0.0370", "0.0171", "0.0345", "0.2448", "0.2181",
                   "0.2719", "-0.0034", "0.7564", "-0.0544", "1.1354", "0.0092"]:
         assert shown in text.replace("−", "-"), shown

@@ -3,6 +3,7 @@ wheel, so `derive solve` works outside a checkout."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,11 @@ from conftest import ROOT
 
 def test_wheel_ships_templates_and_the_builtin_exercise(tmp_path):
     pytest.importorskip("setuptools")  # the build backend, for a build without isolation
+    # Build from a copy, so that the build leaves nothing behind in the checkout.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "output", "build", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    "--quiet", "--wheel-dir", str(tmp_path), str(source)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("derive-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {p.name for p in (ROOT / "templates").glob("*.tex.j2")}

@@ -1,9 +1,9 @@
-"""The built-in exercise against the numbers published in the engine issue (computed
-there independently of this code), at the ten decimals given."""
+"""The built-in exercise against reference values of the exercise, computed independently
+of this code, at the ten decimals given."""
 
 import pytest
 
-# Full-precision values from the issue; the reference sheet itself shows them rounded.
+# Full-precision reference values; the course sheet itself shows them rounded.
 PUBLISHED = {
     "h1": 0.9002495109, "h2": 0.8021838886, "yhat": 1.2719217685, "L": 0.0369707241,
     "dL/dw1": 0.0170930650, "dL/dw3": 0.0170930650, "dL/dw5": 0.0170930650,

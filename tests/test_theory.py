@@ -15,7 +15,7 @@ from derive import pdf, render, theory
 from derive import spec as spec_mod
 from derive.solution import Exercise
 
-# From the issue (independent of the program): the reference network's hidden activations.
+# Reference values (independent of the program): the reference network's hidden activations.
 H1, H2 = 0.9002495109, 0.8021838886
 
 
@@ -91,7 +91,7 @@ def test_vanishing_gradient_table(reference):
         assert number(r["bound"]) == pytest.approx(0.25 ** k, rel=5e-3)
         assert r["exact"] == (k <= 2)  # 0.25 and 0.0625 are written in full
         assert r["relu"] == "1"
-        # the largest hidden factor of this network is h2(1 - h2), from the issue's h2
+        # the largest hidden factor of this network is h2(1 - h2), from the reference value of h2
         assert number(r["network"]) == pytest.approx((H2 * (1 - H2)) ** k, rel=5e-3)
     assert [f["value"] for f in v["factors"]] == [f"{H1 * (1 - H1):.4f}", f"{H2 * (1 - H2):.4f}"]
     assert v["largest"] == f"{H2 * (1 - H2):.4f}"

@@ -14,7 +14,7 @@ from derive.errors import SpecError
 from derive.rounding import NumberPolicy
 from derive.solution import Exercise
 
-# The course sheet's printed runs (w5 and w6 held fixed), and the issue's unfrozen run.
+# The course sheet's printed runs (w5 and w6 held fixed), and the unfrozen run of the exercise's specification.
 SHEET_ETA_1 = "0.0370 0.0813 0.1745 0.3822 0.7823 1.6351 2.6870 4.0413 1.7092 0.6663".split()
 SHEET_ETA_02 = "0.0370 0.0093 0.0024 0.0006 0.0002 0.0000 0.0000 0.0000 0.0000 0.0000".split()
 FREE_ETA_02 = "0.0370 0.0092 0.0023 0.0006 0.0001 0.0000 0.0000 0.0000 0.0000 0.0000".split()
@@ -124,7 +124,7 @@ def test_online_updates_follow_the_examples_in_order(frozen):
 
 def test_online_first_loss_is_the_keys_loss():
     # Hand arithmetic for the first pass at eta = 0.2: example 1 is the reference example
-    # (its loss is the issue's 0.0369707241); example 2 is met after example 1's update.
+    # (its loss is the reference value 0.0369707241); example 2 is met after example 1's update.
     solution = Exercise(_online_spec()).solve()
     (run,) = training.runs_for(solution, [training.RunSpec(0.2, 1)])
     assert run.losses[0] == pytest.approx(solution.values["L"], rel=1e-12)
@@ -152,7 +152,7 @@ def test_saturated_sigmoid_under_cross_entropy_is_reported_as_such(tmp_path, cli
     path = tmp_path / "bce.toml"
     path.write_text(text)
     (run,) = training.runs_for(Exercise(spec_mod.load(path)).solve())
-    # by hand: the hidden activations are the issue's h1, h2; yhat = sigmoid(0.7 h1 + 0.8 h2)
+    # by hand: the hidden activations are the reference values of h1, h2; yhat = sigmoid(0.7 h1 + 0.8 h2)
     yhat = 1 / (1 + math.exp(-(0.7 * 0.9002495109 + 0.8 * 0.8021838886)))
     assert run.losses[0] == pytest.approx(-math.log(yhat), rel=1e-9)
     assert run.overflow_at == 2 and math.isinf(run.losses[1]) and run.verdict == training.DIVERGING
