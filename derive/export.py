@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 from . import training
 from .derivation import GIVEN
 from .errors import DeriveError
+from .losses import LOSSES
 from .moodle import write_moodle
 from .solution import Solution
 from .spec import Spec
@@ -40,7 +41,9 @@ def answers(solution: Solution) -> dict:
         "variant": solution.variant,
         "seed": solution.seed,
         "settings": {
-            "loss": {"kind": spec.loss.kind, "half": spec.loss.half, "outputs": spec.loss.outputs,
+            "loss": {"kind": spec.loss.kind,
+                     "half": spec.loss.half if LOSSES[spec.loss.kind].uses_half else None,
+                     "outputs": spec.loss.outputs,
                      "examples": spec.loss.examples},
             "bias": spec.bias,
             "train_bias": spec.train_bias,

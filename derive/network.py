@@ -183,9 +183,13 @@ def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
 
 def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ...]) -> None:
     names = [p.name for p in params]
-    for p in params:
-        if p.name not in spec.weights:
-            raise SpecError(spec.source, f"weights.{p.name}", f"missing; expected a number for the connection {p.connection}")
+    missing = [p for p in params if p.name not in spec.weights]
+    if len(missing) == 1:
+        p = missing[0]
+        raise SpecError(spec.source, f"weights.{p.name}", f"missing; expected a number for the connection {p.connection}")
+    if missing:  # all of them in one line, so that one round of editing fixes the spec
+        listed = ", ".join(f"{p.name} ({p.connection})" for p in missing)
+        raise SpecError(spec.source, "weights", f"missing {len(missing)} parameters; expected a number for each of {listed}")
     for name in spec.weights:
         if name not in names:
             close = difflib.get_close_matches(name, names, n=1)
