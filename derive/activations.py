@@ -44,6 +44,7 @@ class Activation:
     by_input: Callable[[type, sp.Expr, sp.Expr], sp.Expr]
     by_output: Callable[[type, sp.Expr, sp.Expr], sp.Expr]
     elementwise: bool = True
+    written_out: bool = True  # the key writes f(number) out (1/(1 + e^{-2.2})); not for cases
     has_slope: bool = False
     saturates: bool = False  # whether the derivative vanishes for large |t|
 
@@ -86,7 +87,9 @@ ACTIVATIONS: dict[str, Activation] = {
             symbol=r"\tanh",
             definition_tex=r"\frac{e^{t} - e^{-t}}{e^{t} + e^{-t}}",
             derivative_tex=r"1 - \tanh^2(t)",
-            explicit=lambda t, s: (sp.exp(t) - sp.exp(-t)) / (sp.exp(t) + sp.exp(-t)),
+            explicit=lambda t, s: sp.Mul(sp.Add(sp.exp(t), -sp.exp(-t), evaluate=False),
+                                         sp.Pow(sp.Add(sp.exp(t), sp.exp(-t), evaluate=False), -1, evaluate=False),
+                                         evaluate=False),
             numeric=lambda t, s: math.tanh(t),
             numeric_prime=lambda t, s: 1.0 - math.tanh(t) ** 2,
             by_input=lambda f, t, a: sp.Add(1, -sp.Pow(f(t), 2, evaluate=False), evaluate=False),
@@ -104,6 +107,7 @@ ACTIVATIONS: dict[str, Activation] = {
             numeric_prime=lambda t, s: 1.0 if t > 0 else 0.0,
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),
+            written_out=False,
         ),
         Activation(
             key="leaky_relu",
@@ -116,6 +120,7 @@ ACTIVATIONS: dict[str, Activation] = {
             numeric_prime=_relu_prime,
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),
+            written_out=False,
             has_slope=True,
         ),
         Activation(
@@ -123,7 +128,7 @@ ACTIVATIONS: dict[str, Activation] = {
             title="softmax",
             symbol=r"\mathrm{softmax}",
             definition_tex=r"\frac{e^{t_k}}{\sum_j e^{t_j}}",
-            derivative_tex=r"\hat y_k\,(\mathbb{1}[k=j] - \hat y_j)",
+            derivative_tex=r"\hat y_k\,(\delta_{kj} - \hat y_j)",
             explicit=lambda t, s: t,  # vector function: composed in derivation
             numeric=lambda t, s: t,
             numeric_prime=lambda t, s: 1.0,
@@ -133,6 +138,12 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
     )
 }
+
+
+def argument(printer, arg: sp.Expr) -> str:
+    """A function's argument: a number put in there needs no parentheses of its own."""
+    bare = getattr(printer, "bare", None)
+    return bare(arg) if bare else printer._print(arg)
 
 
 @cache
@@ -147,7 +158,7 @@ def function_class(key: str, symbol: str, slope: float = 0.0) -> type:
     name = f"act_{key}_{tag}"  # one class per (function, symbol, slope); stable across runs
 
     def _latex(self, printer, exp=None):
-        body = rf"{symbol}\left({printer._print(self.args[0])}\right)"
+        body = rf"{symbol}({argument(printer, self.args[0])})"
         return body if exp is None else rf"{body}^{{{exp}}}"
 
     def _pythoncode(self, printer):
@@ -180,7 +191,7 @@ def prime_of(f: type) -> type:
     name = f"{f.__name__}_prime"
 
     def _latex(self, printer, exp=None):
-        body = rf"{f.symbol}'\left({printer._print(self.args[0])}\right)"
+        body = rf"{f.symbol}'({argument(printer, self.args[0])})"
         return body if exp is None else rf"{body}^{{{exp}}}"
 
     def _pythoncode(self, printer):

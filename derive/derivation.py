@@ -23,7 +23,7 @@ from typing import Iterable
 import sympy as sp
 
 from .activations import ACTIVATIONS, function_class
-from .latex import latex_name
+from .latex import latex_name, partial
 from .losses import LOSSES
 from .network import Layer, Network, Param
 from .spec import LossSpec
@@ -182,7 +182,7 @@ class _Builder:
                     self.add(f"{u}{tick}{sfx(e)}", z, stage, example=e, unit=u)
                 else:
                     self.add(f"{u}{tick}{sfx(e)}", f(z), stage, example=e, unit=u,
-                             expanded=act.explicit(z, layer.slope))
+                             expanded=act.explicit(z, layer.slope) if act.written_out else None)
 
     def loss_of(self, e: int | None, after: bool) -> None:
         tick = "'" if after else ""
@@ -261,16 +261,16 @@ class _Builder:
         s = sfx(e)
         if layer is self.net.layers[-1]:
             if self.cancels or layer.activation == "softmax":
-                return [[Factor(latex_name(f"dL/d{unit}_in"), sp.Symbol(f"dL/d{unit}_in{s}"))]]
-            return [[Factor(latex_name(f"dL/d{unit}"), sp.Symbol(f"dL/d{unit}{s}")),
-                     Factor(latex_name(f"d{unit}/d{unit}_in"), sp.Symbol(f"d{unit}/d{unit}_in{s}"))]]
+                return [[Factor(latex_name(f"dL/d{unit}_in{s}"), sp.Symbol(f"dL/d{unit}_in{s}"))]]
+            return [[Factor(latex_name(f"dL/d{unit}{s}"), sp.Symbol(f"dL/d{unit}{s}")),
+                     Factor(latex_name(f"d{unit}/d{unit}_in{s}"), sp.Symbol(f"d{unit}/d{unit}_in{s}"))]]
         result = []
         for q in self.net.outgoing(unit):
             (v,) = q.targets
             for path in self.paths(v, e):
                 result.append(path + [
-                    Factor(latex_name(f"d{v}_in/d{unit}"), self.current[q.name]),
-                    Factor(latex_name(f"d{unit}/d{unit}_in"), sp.Symbol(f"d{unit}/d{unit}_in{s}")),
+                    Factor(partial(f"{v}_in{s}", f"{unit}{s}"), self.current[q.name]),
+                    Factor(latex_name(f"d{unit}/d{unit}_in{s}"), sp.Symbol(f"d{unit}/d{unit}_in{s}")),
                 ])
         return result
 
@@ -314,7 +314,7 @@ class _Builder:
         src = self.value_of(p.source, e, after=False)
         if chained:
             paths = tuple(
-                tuple(path + [Factor(latex_name(f"d{t}_in/d{p.name}"), src)])
+                tuple(path + [Factor(partial(f"{t}_in{s}", p.name), src)])
                 for t in p.targets for path in self.paths(t, e)
             )
             formula = _sum([_product([f.symbol for f in path]) for path in paths])

@@ -32,7 +32,7 @@ def latex_name(name: str) -> str:
     if m:  # a partial for example n: the example's mark goes on each per-example quantity
         top, bottom, e = m.groups()
         bottom = bottom if top == "L" else f"{bottom}[{e}]"  # L⁽ⁿ⁾ alone says which example
-        return rf"\frac{{\partial {latex_name(f'{top}[{e}]')}}}{{\partial {latex_name(bottom)}}}"
+        return partial(f"{top}[{e}]", bottom)
     m = re.fullmatch(r"(.*)\[(\d+)\]", name)
     if m:  # per-example quantity: h1[2] is h_1^{(2)}; w1*[2] (online) is w_1^{*(2)}
         base, e = m.groups()
@@ -41,7 +41,7 @@ def latex_name(name: str) -> str:
         return rf"{latex_name(base)}^{{({e})}}"
     m = re.fullmatch(r"d([^/]+)/d(.+)", name)
     if m:
-        return rf"\frac{{\partial {latex_name(m.group(1))}}}{{\partial {latex_name(m.group(2))}}}"
+        return partial(m.group(1), m.group(2))
     if name.endswith("'"):
         return latex_name(name[:-1]) + "'"
     if name.endswith("*"):
@@ -79,6 +79,11 @@ def _split(name: str) -> tuple[str, str]:
     return head, digits
 
 
+def partial(top: str, bottom: str) -> str:
+    """∂top/∂bottom for two quantity names."""
+    return rf"\frac{{\partial {latex_name(top)}}}{{\partial {latex_name(bottom)}}}"
+
+
 class Printer(LatexPrinter):
     """SymPy's LaTeX printer with the sheet's names, sums and products in the order they
     were built, and ½ written in front of its factor."""
@@ -91,6 +96,13 @@ class Printer(LatexPrinter):
         if self.markers is not None and expr in self.markers:
             return f"{MARK}{self.markers[expr]}{MARK}"
         return latex_name(expr.name)
+
+    def bare(self, expr) -> str:
+        """A symbol standing alone (a function's argument): its number goes in without the
+        parentheses a negative number gets inside a product."""
+        if self.markers is not None and expr in self.markers:
+            return f"{MARK}={self.markers[expr]}{MARK}"
+        return self._print(expr)
 
     def _print_Mul(self, expr):
         first = expr.args[0]
@@ -114,10 +126,10 @@ def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:
     return Printer(index).doprint(expr)
 
 
-_MARKER = re.compile(f"{MARK}(\\d+){MARK}")
+_MARKER = re.compile(f"{MARK}(=?)(\\d+){MARK}")
 
 
-def fill(template: str, shown: Callable[[int], str]) -> str:
-    """Put numbers into a template from ``numeric_template``; ``shown(i)`` is the number
-    for symbol ``i`` as the key writes it."""
-    return _MARKER.sub(lambda m: shown(int(m.group(1))), template)
+def fill(template: str, shown: Callable[[int, bool], str]) -> str:
+    """Put numbers into a template from ``numeric_template``; ``shown(i, bare)`` is the
+    number for symbol ``i`` as the key writes it (``bare``: standing alone, no parentheses)."""
+    return _MARKER.sub(lambda m: shown(int(m.group(2)), m.group(1) == "="), template)

@@ -187,4 +187,7 @@ def context(solution, document: str) -> dict:
 
 
 def _rows(items: list, width: int = 10) -> list[list]:
-    return [items[i:i + width] for i in range(0, len(items), width)]
+    """Rows of at most ``width``, as even as possible (15 items: 8 and 7, not 10 and 5)."""
+    n_rows = -(-len(items) // width)
+    size = -(-len(items) // n_rows) if items else width
+    return [items[i:i + size] for i in range(0, len(items), size)]

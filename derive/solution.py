@@ -22,7 +22,7 @@ from .errors import DeriveError
 from .evaluate import Evaluator
 from .latex import fill, numeric_template, tex
 from .network import Network, build
-from .rounding import NumberPolicy
+from .rounding import NumberPolicy, given_text
 from .spec import Spec
 
 
@@ -172,7 +172,9 @@ class Exercise:
         qs = self.derivation.quantities
         given = [q.formula is None for q in qs]
 
-        def put(i: int) -> str:
+        def put(i: int, bare: bool = False) -> str:
+            if bare:
+                return given_text(raw[i]) if given[i] else policy.tex(raw[i])
             return policy.substituted(raw[i], given[i])
 
         sections: dict[str, list] = {}
