@@ -3,8 +3,9 @@
 Question 1 (what makes a network non-linear) shows each activation the spec uses, and the
 ReLU for contrast, with its definition, its derivative, its largest slope and sampled points
 for a small plot of both. Question 2 (vanishing gradients) gets the bound a sigmoid layer
-puts on a gradient, (1/4)^k after k layers, beside the ReLU's 1 and beside the factors the
-hidden units of this very network contribute in the calculation.
+puts on a gradient, (1/4)^k after k layers, beside the ReLU's 1, and for each hidden
+activation of this very network its own bound and the factors its units contribute in the
+calculation, each marked as below the bound or at it.
 
 Everything here is computed; the wording is in ``templates/theory.tex.j2``.
 """
@@ -16,6 +17,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from .activations import ACTIVATIONS
+from . import questions
 from .latex import latex_name
 from .rounding import given_text
 
@@ -98,42 +100,85 @@ def scientific(value: float, digits: int = 3) -> str:
     return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
 
 
-def _network_factors(solution) -> list[dict]:
-    """The local factors ∂h/∂h_in of this network's saturating hidden units (first example)."""
+def bound(key: str, slope: float = 0.0) -> Fraction | float:
+    """The largest value the activation's derivative takes: the most one unit of that kind
+    can pass back of a gradient. The sigmoid's 1/4 is at t = 0; tanh's 1 too, but only
+    there; a ReLU passes 1 when active, a leaky one its slope when not."""
+    if key == "sigmoid":
+        return SIGMOID_MAX
+    if key == "leaky_relu":
+        return max(1.0, slope)
+    return 1  # tanh, relu, identity
+
+
+def _hidden(solution) -> list[dict]:
+    """Per distinct hidden activation: its bound and the local factors ∂h/∂h_in its units
+    contribute in the calculation (first example), each compared with that bound."""
     net = solution.network
     suffix = "[1]" if solution.derivation.n_examples > 1 else ""
-    out = []
+    seen: dict[tuple, dict] = {}
     for layer in net.layers[:-1]:
-        if not ACTIVATIONS[layer.activation].saturates:
+        act = ACTIVATIONS[layer.activation]
+        if not act.elementwise:
             continue
+        slope = layer.slope if act.has_slope else 0.0
+        top = bound(layer.activation, slope)
+        entry = seen.setdefault((layer.activation, layer.symbol or act.symbol, slope), {
+            "key": layer.activation, "title": act.title, "symbol": layer.symbol or act.symbol,
+            "slope": given_text(slope), "bound": _fraction_tex(top), "bound_raw": float(top),
+            "factors": [],
+        })
         for u in layer.units:
             name = f"d{u}/d{u}_in"
             value = solution.values.get(name + suffix)
             if value is not None:
-                out.append({"tex": latex_name(name), "value": solution.policy.tex(value), "raw": value})
+                entry["factors"].append({"tex": latex_name(name), "value": solution.policy.tex(value),
+                                         "relation": solution.policy.relation(value), "raw": value, "below": value < float(top) * (1 - 1e-9)})
+    out = list(seen.values())
+    for e in out:
+        below = [f["below"] for f in e["factors"]]
+        e["all_below"] = bool(below) and all(below)
+        e["none_below"] = bool(below) and not any(below)
     return out
 
 
+def _fraction_tex(value: Fraction | float) -> str:
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return rf"\tfrac{{{value.numerator}}}{{{value.denominator}}}"
+    return given_text(float(value))
+
+
 def vanishing(solution) -> dict:
-    factors = _network_factors(solution)
+    hidden = _hidden(solution)
+    factors = [f for h in hidden for f in h["factors"]]
     largest = max((f["raw"] for f in factors), default=None)
+    # (largest)^k says something only when it shrinks: a factor of 1 (an active ReLU) or 0
+    # (an inactive one) repeats to itself
+    shrinks = largest is not None and 0 < largest < 1
     rows = []
     for k in range(1, LAYERS + 1):
-        bound = SIGMOID_MAX ** k
+        b = SIGMOID_MAX ** k
         rows.append({
             "layers": k,
-            "fraction": f"1/{bound.denominator}",
-            "bound": scientific(float(bound)),
-            "exact": float(f"{float(bound):.3g}") == float(bound),
-            "network": scientific(largest ** k) if largest is not None else None,
+            "fraction": f"1/{b.denominator}",
+            "bound": scientific(float(b)),
+            "exact": float(f"{float(b):.3g}") == float(b),
+            "network": scientific(largest ** k) if shrinks else None,
             "relu": "1",
         })
     return {
         "rows": rows,
         "sigmoid_max": "1/4",
+        "hidden": [{k: v for k, v in h.items() if k != "bound_raw"} | {
+                    "factors": [{k: f[k] for k in ("tex", "value", "relation", "below")} for f in h["factors"]]}
+                   for h in hidden],
         "factors": [{"tex": f["tex"], "value": f["value"]} for f in factors],
-        "largest": solution.policy.tex(largest) if largest is not None else None,
+        "largest": solution.policy.tex(largest) if shrinks else None,
         "hidden_layers": len(solution.network.layers) - 1,
+        "first_example": solution.derivation.n_examples > 1,  # the factors are the first example's
+        # how the key refers to the calculation the factors come from
+        "source": f"question {calc}" if (calc := questions.context(solution.spec, 0)["number"].get("calculation"))
+                  else "the forward pass",
     }
 
 

@@ -166,3 +166,51 @@ def test_pdfs_hold_all_five_questions_and_the_sheets_losses(tmp_path, cli):
     sheet = subprocess.run(["pdftotext", "-layout", tmp_path / "sheet.pdf", "-"],
                            capture_output=True, text=True).stdout
     assert "Vanishing gradients." in sheet and "Learning rate." in sheet
+
+
+def variant_text(hidden: str, **weights) -> str:
+    text = spec_mod.builtin_path().read_text().replace('activation = "sigmoid"\nsymbol = "a"', f'activation = "{hidden}"')
+    for name, value in weights.items():
+        text = re.sub(rf"^{name} = .*$", f"{name} = {value}", text, count=1, flags=re.M)
+    return text
+
+
+def key_of(tmp_path, cli, text: str) -> str:
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "v.toml"
+    path.write_text(text)
+    result = cli("solve", path, "--no-pdf", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    key = (tmp_path / "out" / "solution.tex").read_text()
+    return " ".join(key[key.index("Vanishing gradients"):key.index(r"\begin{tabular}", key.index("Vanishing gradients"))].split())
+
+
+# With x1 = x2 = 1 and w5 = w6 = 0 the hidden pre-activations are w1 + w3 = 2.2 and
+# w2 + w4 = 1.4 (the reference weights).
+def test_vanishing_with_tanh_hidden_units(tmp_path, cli):
+    v = theory.vanishing(with_activation("tanh").solve())
+    (h,) = v["hidden"]
+    assert h["key"] == "tanh" and h["bound"] == "1" and h["all_below"]
+    expected = [1 - mp.tanh(2.2) ** 2, 1 - mp.tanh(1.4) ** 2]  # about 0.0470 and 0.2233
+    assert [number(f["value"]) for f in h["factors"]] == pytest.approx([float(e) for e in expected], abs=5e-5)
+    assert number(v["largest"]) == pytest.approx(float(expected[1]), abs=5e-5)
+    key = key_of(tmp_path, cli, variant_text("tanh"))
+    assert r"derivative $1 - \tanh^2(t)$ is at most $1$" in key and r"all below $1$" in key
+    assert r"bound $\tfrac{1}{4}$" not in key and "well below" not in key
+
+
+def test_vanishing_with_relu_hidden_units(tmp_path, cli):
+    v = theory.vanishing(with_activation("relu").solve())
+    (h,) = v["hidden"]
+    assert h["bound"] == "1" and h["none_below"] and [f["value"] for f in h["factors"]] == ["1", "1"]
+    assert v["largest"] is None and all(r["network"] is None for r in v["rows"])  # 1^k says nothing
+    key = key_of(tmp_path / "active", cli, variant_text("relu"))
+    assert "every unit is active, so the gradient passes them undamped" in key and "below the bound" not in key
+    # w1 = -3: h1_in = -3 + 1.5 = -1.5 < 0, so h1 is inactive and its factor is 0
+    key = key_of(tmp_path / "mixed", cli, variant_text("relu", w1=-3))
+    assert "the active units pass the gradient undamped, the inactive ones pass nothing" in key
+
+
+def test_vanishing_with_sigmoid_hidden_units_names_the_quarter(tmp_path, cli):
+    key = key_of(tmp_path, cli, spec_mod.builtin_path().read_text())
+    assert r"are all below the bound $\tfrac{1}{4}$" in key
