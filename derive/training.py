@@ -278,6 +278,7 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
     if runs is None:
         runs = runs_for(solution)
     policy = solution.policy
+    online = bool(solution.derivation.online)  # one step of a run is then a pass over the examples
     first = runs[0] if runs else None
     out = []
     for i, run in enumerate(runs):
@@ -288,6 +289,9 @@ def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
             "index": i + 1,
             "eta": given_text(run.learning_rate),
             "steps": run.steps,
+            "online": online,
+            "unit": "pass" if online else "step",
+            "units": "passes" if online else "steps",
             "frozen": [latex_name(n) for n in run.frozen],
             "losses": [{"step": k, "value": policy.tex(run.losses[k - 1])} for k in _table_steps(len(run.losses))],
             "all_steps": len(run.losses) <= TABLE_ROWS,

@@ -336,6 +336,8 @@ def test_sheet_words_online_passes_rounded_carry_and_decimals(tmp_path, cli):
     assert "one step of gradient descent" not in sheet
     assert "3 passes over the examples" in sheet and r"\texttt{Error: 0.123}" in sheet
     assert "unrounded" not in sheet and "Round every intermediate result to 3 decimals" in sheet
+    key = " ".join((tmp_path / "out" / "solution.tex").read_text().split())
+    assert "updated at every example of each of the 3 passes, in order" in key and r"pass & loss \\" in key
 
     batch = _sheet(tmp_path / "b", cli, _with_runs("[[training.runs]]\nsteps = 3\n").replace(
         "decimals = 4\n", "decimals = 6\n"))
