@@ -45,6 +45,7 @@ class Activation:
     by_output: Callable[[type, sp.Expr, sp.Expr], sp.Expr]
     elementwise: bool = True
     written_out: bool = True  # the key writes f(number) out (1/(1 + e^{-2.2})); not for cases
+    kinked: bool = False  # no derivative at t = 0 (a pre-activation there makes a poor exercise)
     has_slope: bool = False
     saturates: bool = False  # whether the derivative vanishes for large |t|
 
@@ -108,6 +109,7 @@ ACTIVATIONS: dict[str, Activation] = {
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),
             written_out=False,
+            kinked=True,
         ),
         Activation(
             key="leaky_relu",
@@ -121,6 +123,7 @@ ACTIVATIONS: dict[str, Activation] = {
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),
             written_out=False,
+            kinked=True,
             has_slope=True,
         ),
         Activation(

@@ -8,7 +8,7 @@ an ordinary function (microseconds for the reference network).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -81,6 +81,3 @@ class Evaluator:
         index = self.derivation.index
         return self._run_fixed([givens[name] for name in self.given_names],
                                {index[name]: value for name, value in fixed.items()})
-
-    def as_dict(self, values: Sequence[float]) -> dict[str, float]:
-        return {q.name: v for q, v in zip(self.derivation.quantities, values)}

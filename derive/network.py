@@ -7,10 +7,9 @@ its connection ("x1 -> h1" = "w11") or by its default name ("w1" = "w11").
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 from .spec import Spec
 
 
@@ -159,8 +158,7 @@ def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
     for key, name in spec.names.items():
         p = by_key.get(key.replace(" ", ""))
         if p is None:
-            close = difflib.get_close_matches(key, [q.connection for q in default], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, [q.connection for q in default])
             raise SpecError(spec.source, f"network.names.{key}",
                             f"no such connection{hint}; expected 'source -> target' or a default name like 'w1'")
         if p.name in new_name:
@@ -192,8 +190,7 @@ def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ..
         raise SpecError(spec.source, "weights", f"missing {len(missing)} parameters; expected a number for each of {listed}")
     for name in spec.weights:
         if name not in names:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(name, names)
             raise SpecError(spec.source, f"weights.{name}", f"no such parameter{hint}; the network has {', '.join(names)}")
     for field, listed in (("training.frozen", spec.frozen),
                           ("display.chains", spec.chains if isinstance(spec.chains, tuple) else ())):

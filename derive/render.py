@@ -177,7 +177,7 @@ def context(solution, document: str) -> dict:
         "summary": {
             "before": policy.tex(before),
             "after": policy.tex(after),
-            "decreased": after < before,
+            "decreased": solution.loss_decreased,
             "change": f"{abs(after - before) / before * 100:.1f}" if before else "0",
         },
         "questions": questions.context(spec, len(runs)),

@@ -7,7 +7,6 @@ a name used twice) happen when the network is built, with the same kind of messa
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .activations import ACTIVATIONS
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 from .losses import ALIASES, LOSSES
 
 BIAS_CONVENTIONS = ("unit", "neuron", "layer", "none")
@@ -83,8 +82,7 @@ class Fields:
     def only(self, *allowed: str) -> None:
         for key in self.table:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = did_you_mean(key, allowed)
                 raise self.fail(key, f"unknown field{hint}; expected one of {', '.join(allowed)}")
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -104,8 +102,7 @@ class Fields:
         if not isinstance(value, str):
             raise self.fail(key, f"expected a string, got {value!r}")
         if choices and value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(value, choices)
             raise self.fail(key, f"expected one of {', '.join(choices)}, got '{value}'{hint}")
         return value
 

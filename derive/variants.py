@@ -26,7 +26,6 @@ it never depends on the Python version, the process or the other variants.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import random
@@ -38,7 +37,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from . import derivation as D, render
 from .activations import ACTIVATIONS
-from .errors import DeriveError, SpecError
+from .errors import DeriveError, SpecError, did_you_mean
 from .losses import LOSSES
 from .solution import Exercise
 
@@ -57,7 +56,6 @@ CONSTRAINTS: dict[str, str] = {
     "finite": "every value finite",
     "distinct": "all variants distinct",
 }
-KINKED = ("relu", "leaky_relu")
 
 
 @dataclass(frozen=True)
@@ -153,8 +151,7 @@ def parse(exercise: Exercise) -> Vary:
             singles[key] = _grid(source, f"vary.{key}", value)
         else:
             options = list(GROUPS) + givens
-            close = difflib.get_close_matches(key, options, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, options)
             what = "a bias unit's value is fixed" if key in bias_units else "not a given value of this exercise"
             raise SpecError(source, f"vary.{key}", f"{what}{hint}; expected one of "
                             f"{', '.join(GROUPS)}, tries, constraints or a given value ({', '.join(givens)})")
@@ -224,8 +221,7 @@ def _constraints(source: str, value) -> Constraints:
     out = {}
     for key, v in value.items():
         if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(key, fields)
             raise SpecError(source, f"vary.constraints.{key}", f"unknown constraint{hint}; expected one of {', '.join(fields)}")
         if key == "max_preactivation":
             if v is False:
@@ -262,7 +258,7 @@ class Sampler:
 
         self.saturating = [idx[q.name] for q in der.quantities
                            if c.max_preactivation is not None and pre(q) and ACTIVATIONS[act(q)].saturates]
-        self.kinked = [idx[q.name] for q in der.quantities if c.relu_nonzero and pre(q) and act(q) in KINKED]
+        self.kinked = [idx[q.name] for q in der.quantities if c.relu_nonzero and pre(q) and ACTIVATIONS[act(q)].kinked]
         self.gradients = [i for i, q in enumerate(der.quantities)  # per example in online mode
                           if c.nonzero_gradients and q.stage == D.GRADIENT and q.param not in net.frozen
                           and (der.online or q.example is None)]

@@ -9,7 +9,7 @@ import pytest
 
 from derive import figure, pdf, render
 from derive import spec as spec_mod
-from derive.network import build
+from derive.network import build, structure
 
 
 def spec_text(inputs, layers, bias="unit"):
@@ -27,12 +27,9 @@ def spec_text(inputs, layers, bias="unit"):
 
 def network(inputs, layers, bias="unit"):
     text = spec_text(inputs, layers, bias)
-    while True:  # fill in every parameter the network names
-        try:
-            return build(spec_mod.parse(text, "figure.toml"))
-        except spec_mod.SpecError as exc:
-            assert exc.field.startswith("weights.") and "missing" in exc.expected, exc
-            text += f'"{exc.field[len("weights."):]}" = 0.1\n'
+    _, params = structure(spec_mod.parse(text, "figure.toml"))  # every parameter the network names
+    text += "".join(f'"{p.name}" = 0.1\n' for p in params)
+    return build(spec_mod.parse(text, "figure.toml"))
 
 
 def units(prefix, n):
