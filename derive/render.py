@@ -9,6 +9,7 @@ reach a template: every expression goes through the one printer first.
 from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ import sympy as sp
 
 from . import questions, theory, training
 from .activations import ACTIVATIONS
+from .derivation import Quantity
 from .errors import DeriveError
 from .figure import layout
 from .latex import latex_name, tex
 from .losses import LOSSES
+from .network import Network
 from .rounding import given_text
 
 SHEET, KEY = "sheet.tex.j2", "solution.tex.j2"
@@ -144,7 +147,7 @@ def context(solution, document: str) -> dict:
         "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant,
                      "seed": solution.seed},
         "document": document,
-        "figure": to_context(layout(net)),
+        "figure": _figure(net),
         "given": {
             "examples": examples,
             "bias_units": [given(l.bias_unit) for l in net.layers if l.bias_unit],
@@ -159,8 +162,8 @@ def context(solution, document: str) -> dict:
                 "half": spec.loss.half,
                 "outputs": spec.loss.outputs,
                 "examples": spec.loss.examples,
-                "formula": tex(der["L[1]" if many else "L"].formula),
-                "total": tex(der["L"].formula) if many else None,
+                "formula": _formula(der["L[1]" if many else "L"]),
+                "total": _formula(der["L"]) if many else None,
                 "n_outputs": len(net.outputs),
                 "n_examples": der.n_examples,
                 "cancels": der.cancels,
@@ -184,6 +187,17 @@ def context(solution, document: str) -> dict:
         "theory": theory.context(solution),
         "training": training.context(solution, runs),
     }
+
+
+# Per structure, not per variant: a batch of variants shares these (templates only read them).
+@lru_cache(maxsize=64)
+def _figure(net: Network) -> dict:
+    return to_context(layout(net))
+
+
+@lru_cache(maxsize=256)
+def _formula(q: Quantity) -> str:
+    return tex(q.formula)
 
 
 def _rows(items: list, width: int = 10) -> list[list]:
