@@ -40,9 +40,9 @@ class NumberPolicy:
         if not math.isfinite(value):
             return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
         if value != 0 and self.round(value) == 0:
-            return _scientific(value, 2)
+            return scientific(value, 2)
         if abs(value) >= LARGE:
-            return _scientific(value, 3)
+            return scientific(value, 3)
         if self.is_exact(value):
             return given_text(self.round(value))
         return format(rounded(self._clean(value), -self.decimals), "f")
@@ -61,7 +61,8 @@ class NumberPolicy:
 LARGE = 1e6  # from here on a value is written with a power of ten
 
 
-def _scientific(value: float, digits: int) -> str:
+def scientific(value: float, digits: int) -> str:
+    """``value`` with ``digits`` significant digits times a power of ten, in LaTeX."""
     mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
     return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from .activations import ACTIVATIONS
 from . import questions
 from .latex import latex_name
-from .rounding import given_text
+from .rounding import given_text, scientific
 
 PLOT_RANGE = 4.0  # t from -4 to 4
 SAMPLES = 65  # an odd number, so that t = 0 is a sample
@@ -90,14 +90,11 @@ def activations(network) -> list[dict]:
     return out
 
 
-def scientific(value: float, digits: int = 3) -> str:
+def significant(value: float, digits: int = 3) -> str:
     """A small positive number for the table, in LaTeX: 0.0625, 3.81 · 10^{-6}."""
     if value == 0 or not math.isfinite(value):
         return given_text(value) if math.isfinite(value) else r"\infty"
-    if value >= 1e-2:
-        return f"{value:.{digits}g}"
-    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
-    return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+    return f"{value:.{digits}g}" if value >= 1e-2 else scientific(value, digits)
 
 
 def bound(key: str, slope: float = 0.0) -> Fraction | float:
@@ -161,9 +158,9 @@ def vanishing(solution) -> dict:
         rows.append({
             "layers": k,
             "fraction": f"1/{b.denominator}",
-            "bound": scientific(float(b)),
+            "bound": significant(float(b)),
             "exact": float(f"{float(b):.3g}") == float(b),
-            "network": scientific(largest ** k) if shrinks else None,
+            "network": significant(largest ** k) if shrinks else None,
             "relu": "1",
         })
     return {

@@ -97,10 +97,10 @@ def test_vanishing_gradient_table(reference):
     assert v["largest"] == f"{H2 * (1 - H2):.4f}"
 
 
-def test_scientific():
-    assert theory.scientific(0.25) == "0.25"
-    assert theory.scientific(0.015625) == "0.0156"
-    assert theory.scientific(9.5367431640625e-07) == r"9.54 \cdot 10^{-7}"
+def test_significant():
+    assert theory.significant(0.25) == "0.25"
+    assert theory.significant(0.015625) == "0.0156"
+    assert theory.significant(9.5367431640625e-07) == r"9.54 \cdot 10^{-7}"
     assert float(mp.mpf(1) / 4 ** 10) == 9.5367431640625e-07
 
 
