@@ -167,6 +167,8 @@ def context(solution, document: str) -> dict:
                 "n_outputs": len(net.outputs),
                 "n_examples": der.n_examples,
                 "cancels": der.cancels,
+                "cancel": [{"lhs": latex_name(q.name), "rhs": _formula(q)} for q in der.quantities
+                           if q.note == "cancel" and q.example in (None, 1)],
             },
             "bias": net.bias,
             "trained_bias": spec.train_bias,
