@@ -70,6 +70,13 @@ def _math(name: str) -> str:
     return rf"\({latex_name(name)}\)"
 
 
+def _connection(p) -> str:
+    """Where a parameter sits, in the sheet's notation: x_1 → h_1, or the bias of a unit."""
+    if p.source is not None:
+        return rf"\({latex_name(p.source)} \to {latex_name(p.targets[0])}\)"
+    return "bias of " + ", ".join(_math(t) for t in p.targets)
+
+
 def _cdata(text: str) -> str:
     # "]]>" cannot occur inside CDATA; split it across two sections if it ever does.
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
@@ -88,14 +95,14 @@ def question_text(solution: Solution) -> str:
     for q in solution.derivation.givens:
         name = q.name
         if q.param is not None:
-            connection = html.escape(net.param(q.param).connection).replace("-&gt;", "&rarr;")
-            label = f"{_math(name)} ({connection})"
+            label = f"{_math(name)} ({_connection(net.param(q.param))})"
         else:
             label = _math(name)
         rows.append(f"<tr><td>{label}</td><td>{given_text(g[name])}</td></tr>")
     parts.append("<table>" + "".join(rows) + "</table>")
-    parts.append(f"<p>Enter every value rounded to {policy.decimals} decimals, computed from "
-                 "unrounded intermediate values.</p>")
+    carried = ("each intermediate value rounded the same way before you use it" if spec.carry == "rounded"
+               else "computed from unrounded intermediate values")
+    parts.append(f"<p>Enter every value rounded to {policy.decimals} decimals, {carried}.</p>")
     for heading, names in asked(solution):
         parts.append(f"<h4>{html.escape(heading)}</h4>")
         cells = "".join(f"<tr><td>{_math(n)}</td><td>{blank(solution.values[n], policy)}</td></tr>"

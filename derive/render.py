@@ -134,6 +134,7 @@ def context(solution, document: str) -> dict:
             "definition": act.definition_tex.replace(r"\alpha", given_text(layer.slope)),
             "derivative": act.derivative_tex.replace(r"\sigma", layer.symbol or act.symbol)
                                             .replace(r"\alpha", given_text(layer.slope)),
+            "cases": r"\begin{cases}" in act.definition_tex,
             "bias_unit": latex_name(layer.bias_unit) if layer.bias_unit else None,
             "bias_value": given_text(layer.bias_value),
         })
