@@ -178,7 +178,7 @@ def torch_tensor_time(ex: Exercise, runs: int = 50) -> float | None:
 def main() -> None:
     py = sys.executable
     print(f"{'network':>14} {'params':>6} {'derive solve':>13} {'build+solve':>11} {'evaluate':>10} {'naive sympy':>12} "
-          f"{'ratio':>7} {'torch':>9} {'torch-mat':>9} {'max rel. diff to mpmath FD':>27}")
+          f"{'ratio':>7} {'torch (x eval)':>17} {'torch-mat (x eval)':>18} {'max rel. diff to mpmath FD':>27}")
     with tempfile.TemporaryDirectory() as tmp:
         for sizes in NETWORKS:
             name = "-".join(map(str, sizes))
@@ -204,13 +204,17 @@ def main() -> None:
             ratio = f"{naive_t / build:6.1f}x" if naive_t is not None else f"{'—':>7}"
             torch_s = f"{torch_t * 1e3:6.2f} ms" if torch_t is not None else f"{'—':>9}"
             tensor_s = f"{tensor_t * 1e3:6.3f} ms" if tensor_t is not None else f"{'—':>9}"
+            if torch_t is not None:
+                torch_s += f" ({torch_t / per_eval:5.1f}x)"
+                tensor_s += f" ({tensor_t / per_eval:5.2f}x)"
             print(f"{name:>14} {n:6d} {cli:11.2f} s {build:9.3f} s {per_eval * 1e3:7.3f} ms {naive_s} {ratio} {torch_s} {tensor_s} {worst:27.1e}")
     print("derive solve: wall time of the command with interpreter start (answers.json and the key's .tex).")
     print("evaluate: one evaluation of the compiled graph (all values and gradients), median over 20.")
     print("build+solve: in-process, derivation built once plus one Solution (key forms included).")
     print("ratio: naive sympy route / build+solve.")
     print("torch: forward+backward in float64 with one scalar tensor per parameter (the same graph),")
-    print("torch-mat: the same with a weight matrix per layer; medians over 20 and 50 calls.")
+    print("torch-mat: the same with a weight matrix per layer; medians over 20 and 50 calls;")
+    print("in parentheses: the PyTorch time over one evaluation of the compiled graph.")
 
 
 if __name__ == "__main__":

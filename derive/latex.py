@@ -61,9 +61,11 @@ def _split(name: str) -> tuple[str, str]:
         return r"\mathcal{L}", ""
     if name.isdigit():  # units named by number, as in some textbooks: o_4
         return "o", name
-    if "_" in name:
+    if "_" in name:  # h1_2 is h_{1,2}; b_h1 is b_{h_1}
         head, rest = name.split("_", 1)
-        return _split(head)[0] if head else head, latex_name(rest)
+        letters, digits = _split(head) if head else (head, "")
+        inner = rest if rest.isdigit() else latex_name(rest)
+        return letters, f"{digits},{inner}" if digits else inner
     m = re.fullmatch(r"([A-Za-z]+?)(\d*)", name)
     if not m:
         return rf"\mathrm{{{name}}}", ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import SpecError, did_you_mean
+from .latex import latex_name
 from .spec import Spec
 
 
@@ -134,8 +135,13 @@ def _check_unit_names(spec: Spec, layers: tuple[Layer, ...]) -> None:
             claim(layer.bias_unit, f"{where}.bias_unit")
         for t in layer.targets:
             claim(t, f"{where}.targets")
+    printed: dict[str, str] = {}
     for name, where in seen.items():
         _check_name(spec, name, where)
+        other = printed.setdefault(latex_name(name), name)
+        if other != name:  # the key could not tell them apart
+            raise SpecError(spec.source, where, f"'{name}' and '{other}' would be written the same in the key; "
+                            "choose names that differ in more than an underscore")
 
 
 RESERVED = {"L", "eta"}  # the loss and the learning rate

@@ -154,3 +154,16 @@ def test_online_spec_through_check_and_variants(tmp_path, cli):
     assert r.returncode == 0, r.stderr
     variants = json.loads((tmp_path / "v" / "answers.json").read_text())["variants"]
     assert len(variants) == 3 and all("w1*[1]" in v["quantities"] for v in variants)
+
+
+def test_unit_names_stay_distinct_in_the_key():
+    from derive.latex import latex_name
+
+    names = ["h1_1", "h1_2", "h2_1", "h2_2", "b_h1_1", "b_h2_1"]
+    assert len({latex_name(n) for n in names}) == len(names)
+    assert latex_name("h1_2") == "h_{1,2}"
+
+
+def test_names_that_print_alike_are_refused():
+    with pytest.raises(SpecError, match="written the same"):
+        specs.table(hidden=(("h1", "h_1"),), rng=random.Random(2))
