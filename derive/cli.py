@@ -75,7 +75,7 @@ def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freez
     for i, run in enumerate(results):
         if i:
             click.echo()
-        click.echo(training.describe(run))
+        click.echo(training.describe(run, exercise.derivation.online))
         for loss in run.losses:
             click.echo(f"Error: {exercise.policy.text(loss)}")
         click.echo(training.verdict_line(run, exercise.policy))

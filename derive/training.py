@@ -254,10 +254,11 @@ def _evaluator(derivation) -> Evaluator:
 # --- what the command line and the templates show ----------------------------------------
 
 
-def describe(run: Run) -> str:
-    """The run's heading line: learning rate, steps, and what is held fixed."""
+def describe(run: Run, online: bool = False) -> str:
+    """The run's heading line: learning rate, steps (passes, online), and what is held fixed."""
     fixed = f", {_names_text(run.frozen)} held fixed" if run.frozen else ""
-    steps = "1 step" if run.steps == 1 else f"{run.steps} steps"
+    unit = "pass" if online else "step"
+    steps = f"1 {unit}" if run.steps == 1 else f"{run.steps} {unit}{'es' if online else 's'}"
     return f"eta = {given_text(run.learning_rate)}, {steps}{fixed}"
 
 
