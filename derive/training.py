@@ -217,6 +217,12 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
     return OSCILLATING
 
 
+def verdicts(derivation, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
+    """How each run ends from these starting values (for variants that must behave alike)."""
+    trainer = Trainer(_evaluator(derivation))
+    return tuple(trainer.run(givens, r).verdict for r in runs)
+
+
 def runs_for(solution, runs: Sequence[RunSpec] | None = None) -> tuple[Run, ...]:
     """The runs of one Solution (by default those its spec asks for), from its own values."""
     der = solution.derivation

@@ -35,7 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
-from . import derivation as D, render
+from . import derivation as D, render, training
 from .activations import ACTIVATIONS
 from .errors import DeriveError, SpecError, did_you_mean
 from .losses import LOSSES
@@ -53,6 +53,7 @@ CONSTRAINTS: dict[str, str] = {
     "loss": "the loss goes down after one step (visibly, at the display precision)",
     "relu_kink": "no ReLU pre-activation at 0",
     "targets_sum": "softmax targets that sum to 1 (for cross-entropy)",
+    "verdicts": "the training runs end as in the original exercise (converging, oscillating, diverging)",
     "finite": "every value finite",
     "distinct": "all variants distinct",
 }
@@ -71,6 +72,7 @@ class Constraints:
     loss_decreases: bool = True
     relu_nonzero: bool = True
     distinct: bool = True
+    same_verdicts: bool = False  # every training run ends as in the original exercise
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,10 @@ class Sampler:
                             for e in range(1, der.n_examples + 1)] if der.cancels and len(net.targets) > 1 else []
         self.loss = (idx["L"], idx["L'"]) if c.loss_decreases else None
         self.policy = exercise.policy
+        # Questions 4 and 5 compare runs: a variant keeps the original runs' verdicts.
+        self.runs = training.spec_runs(exercise.spec, net) if c.same_verdicts else ()
+        self.verdicts = training.verdicts(der, self.base, self.runs) if self.runs else ()
+        self.given_slots = [(q.name, i) for i, q in enumerate(der.quantities) if q.formula is None]
 
     def failures(self, values: Sequence[float]) -> list[str]:
         """The constraints a set of evaluated values breaks (all of them, for the statistics)."""
@@ -285,6 +291,9 @@ class Sampler:
             out.append("relu_kink")
         if any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
+        if self.runs and training.verdicts(self.exercise.derivation, {n: values[i] for n, i in self.given_slots},
+                                           self.runs) != self.verdicts:
+            out.append("verdicts")
         return out
 
     def evaluate(self, overrides: Mapping[str, float]) -> list[float]:
