@@ -225,8 +225,3 @@ def _first_row(lhs: str, forms: tuple[str, ...]) -> int:
     if len(forms) > 1 and _width(lhs) + sum(_width(f) + 3 for f in forms) + 10 > ROW_WIDTH:
         return 1
     return len(forms)
-
-
-def solve(spec: Spec) -> Solution:
-    """The whole pipeline for one spec: network, derivation, numbers, Solution."""
-    return Exercise(spec).solve()
