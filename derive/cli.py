@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import export, pdf, render, spec as spec_mod, training
+from . import export, moodle, pdf, render, spec as spec_mod, training
 from . import roster as roster_mod, stress as stress_mod, variants as variants_mod
 from .errors import DeriveError
 from .solution import Exercise
@@ -106,10 +106,15 @@ def _bar(n: int, label: str):
 @click.option("--no-pdf", is_flag=True, help="Write the .tex files and the answer files only.")
 @click.option("--jobs", type=int, metavar="N", help="PDFs compiled at once (default: all cores).")
 @click.option("--force", is_flag=True, help="Overwrite a folder that holds other files.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(sorted(export.WRITERS)), metavar="NAME",
+              help="Answer and LMS files to write; repeatable (default: json, csv, moodle; "
+                   f"choices: {', '.join(sorted(export.WRITERS))}). answers.json is always written.")
+@click.option("--category", metavar="PATH",
+              help="Moodle question category (default: $course$/<title>/<seed or roster name>).")
 @TEMPLATES_OPT
 def variants(spec_path: str | None, count: int | None, roster: Path | None, id_column: str | None, seed: int,
              stress: int | None, out: Path | None, no_pdf: bool, jobs: int | None, force: bool,
-             templates: Path | None) -> None:
+             formats: tuple[str, ...], category: str | None, templates: Path | None) -> None:
     """Randomized variants of SPEC, each with its own sheet and key, plus answers.csv,
     answers.json, moodle.xml and one PDF of all keys and one of all sheets. What varies
     is declared in the spec's [vary] section."""
@@ -125,6 +130,9 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
         click.echo(stress_mod.text(report, sampler))
         return
     keys = variants_mod.for_students(roster_mod.read(roster, id_column)) if roster else variants_mod.numbered(count)
+    batch = roster.stem if roster else f"seed {seed}"
+    category = moodle.category_path(category) if category else moodle.default_category(exercise.spec.title, batch)
+    formats = ("json", *(f for f in formats or export.DEFAULT_FORMATS if f != "json"))
     out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
     export.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
@@ -132,13 +140,17 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
         drawn = sampler.draw_many(keys, seed, bar.update if bar else None)
         solutions = [exercise.solve(v.overrides, seed=v.seed, variant=v.id) for v in drawn]
         files = variants_mod.documents(solutions, env)
-        for filename, writer in export.WRITERS.values():
-            files[filename] = writer(solutions)
+        for fmt in formats:
+            filename, writer = export.WRITERS[fmt]
+            files[filename] = writer(solutions, category=category) if fmt in export.CATEGORIZED else writer(solutions)
     for path in variants_mod.stale(out, files):
         path.unlink()
+    for filename, _ in export.WRITERS.values():
+        if filename not in files:  # a file of another format from an earlier run: other numbers
+            (out / filename).unlink(missing_ok=True)
     export.write_files(out, files)
     click.echo(f"wrote {out}/: {len(solutions)} sheets and keys in {variants_mod.SHEETS}/ and "
-               f"{variants_mod.KEYS}/, {', '.join(name for name, _ in export.WRITERS.values())}")
+               f"{variants_mod.KEYS}/, {', '.join(export.WRITERS[f][0] for f in formats)}")
     if no_pdf:
         return
     texs = [out / name for name in files if name.endswith(".tex")]

@@ -18,6 +18,7 @@ from .derivation import GIVEN
 from .errors import DeriveError
 from .losses import LOSSES
 from .moodle import write_moodle
+from .qti import write_qti21
 from .solution import Solution
 from .spec import Spec
 
@@ -86,11 +87,14 @@ def write_csv(solutions: Sequence[Solution]) -> str:
     return out.getvalue()
 
 
-WRITERS: dict[str, tuple[str, Callable[[Sequence[Solution]], str]]] = {
+WRITERS: dict[str, tuple[str, Callable[..., str | bytes]]] = {
     "json": ("answers.json", write_json),
     "csv": ("answers.csv", write_csv),
     "moodle": ("moodle.xml", write_moodle),
+    "qti21": ("qti21.zip", write_qti21),
 }
+DEFAULT_FORMATS = ("json", "csv", "moodle")
+CATEGORIZED = frozenset({"moodle", "qti21"})  # writers that take the batch's category
 
 
 def source_name(spec: Spec) -> str:
@@ -119,14 +123,17 @@ def check_out_dir(out: Path, spec: Spec, force: bool = False) -> None:
                           "choose another folder or pass --force to overwrite")
 
 
-def write_files(out: Path, files: dict[str, str]) -> list[Path]:
+def write_files(out: Path, files: dict[str, str | bytes]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):  # a package (zip)
+            tmp.write_bytes(text)
+        else:
+            tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         written.append(path)
     return written

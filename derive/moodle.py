@@ -1,146 +1,127 @@
 """Moodle XML: one Embedded Answers (Cloze) question per variant.
 
-The file follows Moodle's documented XML import format: a ``<quiz>`` holding a category
-"question" (``$course$/<exercise title>``; the category is created on import when "Get
-category from file" is ticked) and then one ``<question type="cloze">`` per variant. The
-question text is HTML in a CDATA section; each asked quantity is a NUMERICAL blank
-``{1:NUMERICAL:=value:tolerance}``. Names are written in TeX between ``\\(`` and ``\\)``
-for Moodle's MathJax filter, using the same printer as the key.
+The file follows Moodle's XML import format: a ``<quiz>`` holding a category "question"
+(created on import when "Get category from file" is ticked) and one
+``<question type="cloze">`` per variant. The question text is the stand-alone question of
+``lms`` with one NUMERICAL blank per asked quantity; the general feedback is the worked key.
 
-The tolerance comes from the display rounding: with d decimals a student who carries full
-precision and rounds the answer lands within half a unit of the d-th decimal of the key's
-value; one more unit allows for an intermediate value rounded by hand. Anything two or
-more units off is marked wrong.
+A blank reads ``{1:NUMERICAL:=answer:tol~%50%answer:wider#rounding~%0%wrong:tol#mistake…}``.
+Moodle tries the alternatives in the order written and grades by the first whose interval
+holds the response, so the answer comes first, then the band of partial credit, then the
+wrong values of the misconceptions (never overlapping the first two).
+
+Escaping follows Moodle's own parser (question/type/multianswer/questiontype.php): it finds
+blanks anywhere in the question text (so free text carries no raw ``{``), ends an answer at
+``~``, ``#`` or ``}`` and a feedback at ``~`` or ``}``, and passes the feedback through
+``html_entity_decode`` before storing it as HTML. Feedback is therefore written as HTML with
+its special characters as character references, and every ``&`` of that once more escaped.
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
 from typing import Sequence
 
-from . import derivation as D
-from .latex import latex_name
-from .rounding import NumberPolicy, given_text
+from . import lms
+from .errors import DeriveError
 from .solution import Solution
 
-TOLERANCE_UNITS = 1.5  # in units of the last shown decimal; see the module text
 PENALTY = "0.3333333"  # Moodle's default penalty for a retry (adaptive mode)
-
-# Stages whose quantities are asked, with the heading each group gets in the question.
-ASKED = (
-    (D.FORWARD, "Forward pass"),
-    (D.LOSS, "Loss"),
-    (D.GRADIENT, "Gradients"),
-    (D.UPDATE, "Gradient-descent update"),
-    (D.FORWARD_AFTER, "Forward pass with the updated parameters"),
-    (D.LOSS_AFTER, "Loss after the update"),
-)
+MAX_NAME = 255  # Moodle stores question and category names in 255 characters
+MAX_IDNUMBER = 100
+CONTEXTS = ("$course$", "$cat$", "$module$", "$system$")
 
 
-def tolerance(policy: NumberPolicy) -> str:
-    """The accepted error as Moodle reads it, exactly in decimal (0.00015 for 4 decimals)."""
-    return f"{TOLERANCE_UNITS * 10.0 ** -policy.decimals:.{policy.decimals + 1}f}"
+def cloze_feedback(feedback: str) -> str:
+    """Plain feedback text as it must stand in a blank so that Moodle stores ``lms.text``."""
+    return lms.text(feedback).replace("&", "&amp;")
 
 
-def asked(solution: Solution) -> list[tuple[str, list[str]]]:
-    """The quantities that get a blank, grouped under their headings.
-
-    Left out: givens and local partials (the sheet does not ask for them on their own),
-    per-example gradients when there are several examples (the total is asked), held
-    parameters' "updates", and a quantity that only copies another (an identity output
-    ŷ = ŷ_in: the blank is ŷ)."""
-    der = solution.derivation
-    copied = {str(q.formula) for q in der.quantities if q.formula is not None and q.formula.is_Symbol}
-    many = der.n_examples > 1
-    out = []
-    for stage, heading in ASKED:
-        names = [q.name for q in der.stage(stage)
-                 if q.name not in copied and q.note != "frozen"
-                 and not (many and stage == D.GRADIENT and q.example is not None)]
-        if names:
-            out.append((heading, names))
-    return out
-
-
-def blank(value: float, policy: NumberPolicy) -> str:
-    return f"{{1:NUMERICAL:={policy.text(value)}:{tolerance(policy)}}}"
-
-
-def _math(name: str) -> str:
-    return rf"\({latex_name(name)}\)"
-
-
-def _connection(p) -> str:
-    """Where a parameter sits, in the sheet's notation: x_1 → h_1, or the bias of a unit."""
-    if p.source is not None:
-        return rf"\({latex_name(p.source)} \to {latex_name(p.targets[0])}\)"
-    return "bias of " + ", ".join(_math(t) for t in p.targets)
+def field(b: lms.Blank) -> str:
+    alts = [f"={b.answer.value}:{b.answer.tolerance}"]
+    alts += [f"%{o.credit}%{o.number.value}:{o.number.tolerance}#{cloze_feedback(o.feedback)}" for o in b.others]
+    return "{1:NUMERICAL:" + "~".join(alts) + "}"
 
 
 def _cdata(text: str) -> str:
     # "]]>" cannot occur inside CDATA; split it across two sections if it ever does.
-    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    return "<![CDATA[" + lms.xml_safe(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def question_text(solution: Solution) -> str:
-    spec, policy = solution.spec, solution.policy
-    net = solution.network
-    g = solution.givens
-    parts = []
-    who = f"variant {html.escape(solution.variant)}" if solution.variant is not None else "the exercise"
-    seed = f" (seed {solution.seed})" if solution.seed is not None else ""
-    parts.append(f"<p>Work through {who}{seed} of <em>{html.escape(spec.title)}</em> with these given values; "
-                 "the network is drawn on your exercise sheet.</p>")
-    rows = []
-    for q in solution.derivation.givens:
-        name = q.name
-        if q.param is not None:
-            label = f"{_math(name)} ({_connection(net.param(q.param))})"
-        else:
-            label = _math(name)
-        rows.append(f"<tr><td>{label}</td><td>{given_text(g[name])}</td></tr>")
-    parts.append("<table>" + "".join(rows) + "</table>")
-    carried = ("each intermediate value rounded the same way before you use it" if spec.carry == "rounded"
-               else "computed from unrounded intermediate values")
-    parts.append(f"<p>Enter every value rounded to {policy.decimals} decimals, {carried}.</p>")
-    for heading, names in asked(solution):
-        parts.append(f"<h4>{html.escape(heading)}</h4>")
-        cells = "".join(f"<tr><td>{_math(n)}</td><td>{blank(solution.values[n], policy)}</td></tr>"
-                        for n in names)
-        parts.append(f"<table>{cells}</table>")
-    return "\n".join(parts)
+def _xml(text: str) -> str:
+    return (lms.xml_safe(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
 
 
-def _question(solution: Solution) -> str:
-    spec = solution.spec
-    name = spec.title if solution.variant is None else f"{spec.title}, variant {solution.variant}"
-    idnumber = f"\n    <idnumber>{html.escape(solution.variant)}</idnumber>" if solution.variant is not None else ""
-    feedback = (f"The answer key of variant {html.escape(solution.variant)} works every step."
-                if solution.variant is not None else "The answer key works every step.")
+def _shorten(text: str, limit: int) -> str:
+    """At most ``limit`` characters; a cut name keeps a short hash so two stay apart."""
+    if len(text) <= limit:
+        return text
+    tag = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
+    return text[:limit - 10].rstrip() + "… " + tag
+
+
+def question_name(solution: Solution) -> str:
+    title = " ".join(lms.xml_safe(solution.spec.title).split())
+    if solution.variant is None:
+        return _shorten(title, MAX_NAME)
+    tail = f", variant {solution.variant}"
+    return _shorten(title, MAX_NAME - len(tail)) + tail
+
+
+def question(solution: Solution) -> str:
+    groups = lms.blanks(solution)
+    idnumber = ""
+    if solution.variant is not None:
+        idnumber = f"\n    <idnumber>{_xml(_shorten(solution.variant, MAX_IDNUMBER))}</idnumber>"
     return (
         '  <question type="cloze">\n'
-        f"    <name><text>{html.escape(name)}</text></name>\n"
-        f'    <questiontext format="html"><text>{_cdata(question_text(solution))}</text></questiontext>\n'
-        f'    <generalfeedback format="html"><text>{_cdata("<p>" + feedback + "</p>")}</text></generalfeedback>\n'
+        f"    <name><text>{_xml(question_name(solution))}</text></name>\n"
+        f'    <questiontext format="html"><text>{_cdata(lms.question_html(solution, groups, field))}</text></questiontext>\n'
+        f'    <generalfeedback format="html"><text>{_cdata(lms.key_html(solution, groups))}</text></generalfeedback>\n'
         f"    <penalty>{PENALTY}</penalty>\n"
         f"    <hidden>0</hidden>{idnumber}\n"
         "  </question>\n"
     )
 
 
-def category(title: str) -> str:
-    # A "/" in a category name is written "//" (a single one separates levels).
-    return "$course$/" + title.replace("/", "//")
+# --- categories ------------------------------------------------------------------------------
+
+def _level(name: str, limit: int) -> str:
+    """One level of a category path: no "/" (Moodle's separator, whose doubling at either end
+    of a name is misread), no control characters, single spaces, never empty."""
+    clean = " ".join(lms.xml_safe(name).replace("/", "\u2215").split())
+    return _shorten(clean or "untitled", limit)
 
 
-def write_moodle(solutions: Sequence[Solution]) -> str:
+def default_category(title: str, batch: str | None) -> str:
+    """``$course$/<title>/<batch>``: each batch (seed or roster) its own random-question pool."""
+    levels = [_level(title, 150)] + ([_level(batch, 80)] if batch else [])
+    return "/".join(["$course$", *levels])
+
+
+def category_path(path: str) -> str:
+    """A category path given on the command line, cleaned level by level; the course's
+    category when it names no context."""
+    levels = [p for p in path.split("/") if p.strip()]
+    head = levels.pop(0).strip() if levels and levels[0].strip() in CONTEXTS else "$course$"
+    out = "/".join([head, *(_level(p, MAX_NAME) for p in levels)])
+    if not levels:
+        raise DeriveError(f"--category: expected a path of category names such as '$course$/Week 3', got {path!r}")
+    if len(out) > MAX_NAME:
+        raise DeriveError(f"--category: expected at most {MAX_NAME} characters, got {len(out)}")
+    return out
+
+
+def write_moodle(solutions: Sequence[Solution], category: str | None = None) -> str:
     """The Moodle XML quiz file for these variants (or the one exercise)."""
-    title = solutions[0].spec.title
+    category = category or default_category(solutions[0].spec.title, None)
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<quiz>\n"
         '  <question type="category">\n'
-        f"    <category><text>{html.escape(category(title))}</text></category>\n"
+        f"    <category><text>{_xml(category)}</text></category>\n"
         "  </question>\n"
     )
-    return head + "".join(_question(s) for s in solutions) + "</quiz>\n"
+    return head + "".join(question(s) for s in solutions) + "</quiz>\n"
+

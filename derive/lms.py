@@ -1,0 +1,368 @@
+"""What a learning-platform question of one variant holds, whatever the platform.
+
+Moodle (``moodle``), QTI 2.1 (``qti``) and Canvas (``canvas``) lay out the same content:
+
+- a question text that stands alone: the network, every convention that changes the
+  numbers, the given values, and one numeric blank per asked quantity;
+- per blank the answer as a student types it (plain decimal, never an exponent), its
+  tolerance from the shown precision, a band of partial credit for a value a few units
+  of the last digit off, and the wrong values each registered misconception gives for
+  this variant, with the feedback that names the mistake;
+- the worked key as HTML with ``\\(...\\)`` TeX, shown after the attempt.
+
+Variant and roster ids never appear here: with random selection every student would see
+them. The writers put them into the question's name and id only.
+
+All free text (title, course, names from the spec) goes through ``text``: escaped for
+HTML, with the characters that mean something to Moodle's cloze parser or to MathJax
+written as character references and the span marked for MathJax to leave alone.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable
+
+from . import derivation as D
+from .activations import ACTIVATIONS
+from .latex import latex_name, tex
+from .losses import LOSSES
+from .misconceptions import alternatives
+from .rounding import NumberPolicy, fixed, given_text
+from .solution import ChainLine, Solution
+
+TOLERANCE_UNITS = Decimal("1.5")  # units of the last typed digit: full marks
+PARTIAL_UNITS = Decimal("4.5")  # up to here: half marks, for a slip in rounding
+PARTIAL_CREDIT = 50  # percent
+
+# Stages whose quantities are asked, with the heading each group gets in the question.
+ASKED = (
+    (D.FORWARD, "Forward pass"),
+    (D.LOSS, "Loss"),
+    (D.GRADIENT, "Gradients"),
+    (D.UPDATE, "Gradient-descent update"),
+    (D.FORWARD_AFTER, "Forward pass with the updated parameters"),
+    (D.LOSS_AFTER, "Loss after the update"),
+)
+KEY_STAGES = (
+    (D.FORWARD, "Forward pass"), (D.LOSS, "Loss"), (D.LOCAL, "Local partial derivatives"),
+    (D.DELTA, "Error terms"), (D.GRADIENT, "Gradients"), (D.UPDATE, "Gradient-descent update"),
+    (D.FORWARD_AFTER, "Forward pass with the updated parameters"), (D.LOSS_AFTER, "Loss after the update"),
+)
+
+ROUNDING_FEEDBACK = ("close, but not the value rounded as asked: check the rounding of this value "
+                     "and of the values it is computed from")
+
+
+# --- numbers as typed ----------------------------------------------------------------------
+
+def exponent(value: float, policy: NumberPolicy) -> int:
+    """The place of the last digit a student types: the sheet's decimals; for a value those
+    decimals would show as zero, two significant digits (as the key shows it)."""
+    if value != 0 and math.isfinite(value) and policy.round(value) == 0:
+        return Decimal(value).adjusted() - 1
+    return -policy.decimals
+
+
+def units(k: Decimal, exp: int) -> str:
+    """k units of the place 10^exp, in plain decimal: units(1.5, -4) == "0.00015"."""
+    return format(k.scaleb(exp), "f")
+
+
+@dataclass(frozen=True)
+class Number:
+    """A value and its absolute tolerance, both in plain decimal."""
+
+    value: str
+    tolerance: str
+
+    @property
+    def low(self) -> Decimal:
+        return Decimal(self.value) - Decimal(self.tolerance)
+
+    @property
+    def high(self) -> Decimal:
+        return Decimal(self.value) + Decimal(self.tolerance)
+
+
+@dataclass(frozen=True)
+class Other:
+    """A value other than the answer that a blank recognises: partial credit or a mistake."""
+
+    number: Number
+    credit: int  # percent of the blank's mark
+    feedback: str  # plain text
+    key: str  # "rounding", or the misconception's key(s)
+
+
+@dataclass(frozen=True)
+class Blank:
+    name: str
+    answer: Number
+    others: tuple[Other, ...]  # the partial-credit band first, then the mistakes
+
+    @property
+    def tex(self) -> str:
+        return latex_name(self.name)
+
+
+def asked_names(solution: Solution) -> list[tuple[str, list[str]]]:
+    """The quantities that get a blank, grouped under their headings.
+
+    Left out: givens and local partials (the sheet does not ask for them on their own),
+    per-example gradients when there are several examples (the total is asked), held
+    parameters' "updates", and a quantity that only copies another (an identity output
+    ŷ = ŷ_in: the blank is ŷ)."""
+    der = solution.derivation
+    copied = {str(q.formula) for q in der.quantities if q.formula is not None and q.formula.is_Symbol}
+    many = der.n_examples > 1
+    out = []
+    for stage, heading in ASKED:
+        names = [q.name for q in der.stage(stage)
+                 if q.name not in copied and q.note != "frozen"
+                 and not (many and stage == D.GRADIENT and q.example is not None)]
+        if names:
+            out.append((heading, names))
+    return out
+
+
+def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
+    """For each quantity, (value, misconception key, feedback) of every registered mistake
+    that changes it in this variant.
+
+    Two values per mistake: the quantity computed with the mistake from correct inputs
+    (what a student gets who makes it in this step), and the whole calculation done with
+    the mistake (what follows in later steps). Both come from the checker's swapped graphs."""
+    der = solution.derivation
+    givens = dict(solution.givens)
+    out: dict[str, list[tuple[float, str, str]]] = {}
+    for alt in alternatives(der):
+        try:
+            _, local = alt.evaluator.recompute(givens, solution.values)
+            carried = alt.evaluator.evaluate(givens)
+        except (ArithmeticError, ValueError):
+            continue
+        m = alt.misconception
+        why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
+        index = alt.derivation.index
+        for q in der.quantities:
+            if q.formula is None:
+                continue
+            j = index[q.name]
+            found = out.setdefault(q.name, [])
+            swapped = alt.derivation.quantities[j].formula != q.formula
+            if swapped:
+                found.append((local[j], m.key, why))
+            if not swapped or abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
+                found.append((carried[j], m.key, why + " (the mistake made in every step up to here)"))
+    return out
+
+
+def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
+    exp = exponent(value, policy)
+    answer = Number(fixed(value, exp), units(TOLERANCE_UNITS, exp))
+    others = [Other(Number(answer.value, units(PARTIAL_UNITS, exp)), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
+    clear = (PARTIAL_UNITS + TOLERANCE_UNITS) * Decimal(10) ** exp  # intervals that cannot overlap
+    kept: list[tuple[Decimal, list[str], list[str]]] = []
+    for v, key, why in wrong:
+        if not math.isfinite(v):
+            continue
+        d = Decimal(fixed(v, exp))
+        if abs(d - Decimal(answer.value)) <= clear:
+            continue  # indistinguishable from the answer or from a rounding slip: no feedback
+        same = next((k for k in kept if abs(k[0] - d) <= 2 * TOLERANCE_UNITS * Decimal(10) ** exp), None)
+        if same is None:
+            kept.append((d, [key], [why]))
+        elif key not in same[1]:
+            same[1].append(key)
+            same[2].append(why)
+    for d, keys, whys in kept:
+        others.append(Other(Number(fixed(float(d), exp), answer.tolerance), 0, "; or: ".join(whys),
+                            "+".join(dict.fromkeys(keys))))
+    return Blank(name, answer, tuple(others))
+
+
+def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
+    wrong = mistakes(solution)
+    return [(heading, [blank(n, solution.values[n], solution.policy, wrong.get(n, [])) for n in names])
+            for heading, names in asked_names(solution)]
+
+
+# --- text -----------------------------------------------------------------------------------
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# Characters with a meaning to Moodle's cloze parser ({ } ~ # \), to MathJax (\ $ %) or to
+# a template language ([ ]): written as character references, which every HTML reader
+# shows as the character itself.
+_REFS = {c: f"&#{ord(c)};" for c in "{}~#\\$%[]"}
+
+
+def xml_safe(s: str) -> str:
+    """Without the characters XML 1.0 cannot hold (control characters, stray surrogates)."""
+    return _NOT_XML.sub("", str(s))
+
+
+def text(s: str) -> str:
+    """Free text as HTML that no platform reads as markup, a blank or math."""
+    body = "".join(_REFS.get(c) or html.escape(c, quote=True) for c in xml_safe(s))
+    return f'<span class="nolink tex2jax_ignore mathjax_ignore">{body}</span>'
+
+
+def math_html(latex: str) -> str:
+    """Inline TeX for MathJax; braces as references so no cloze parser can read a blank in it."""
+    body = html.escape(latex, quote=False).replace("{", "&#123;").replace("}", "&#125;")
+    return rf"\({body}\)"
+
+
+def _math(name: str) -> str:
+    return math_html(latex_name(name))
+
+
+def _table(rows: list[str]) -> str:
+    return "<table><tbody>" + "".join(rows) + "</tbody></table>"
+
+
+# --- the question ---------------------------------------------------------------------------
+
+def conventions_html(solution: Solution) -> str:
+    """The conventions the key states, in the same words (see templates/conventions.tex.j2)."""
+    spec, net, der = solution.spec, solution.network, solution.derivation
+    items = []
+    for i, layer in enumerate(net.layers):
+        act = ACTIVATIONS[layer.activation]
+        kind = "Output" if i == len(net.layers) - 1 else "Hidden"
+        units_tex = math_html(", ".join(latex_name(u) for u in layer.units))
+        symbol = layer.symbol or act.symbol
+        slope = given_text(layer.slope)
+        if layer.activation == "identity":
+            what = "linear, the activation equals the pre-activation."
+        elif layer.activation == "softmax":
+            what = "softmax over the output units, " + math_html(
+                r"\mathrm{softmax}(t)_k = " + act.definition_tex) + "."
+        else:
+            definition = act.definition_tex.replace(r"\alpha", slope)
+            derivative = act.derivative_tex.replace(r"\sigma", symbol).replace(r"\alpha", slope)
+            f_def = math_html(f"{symbol}(t) = {definition}")
+            f_der = math_html(f"{symbol}'(t) = {derivative}")
+            what = f"{html.escape(act.title)}, {f_def} with {f_der}."
+        items.append(f"{kind} layer {units_tex}: {what}")
+    loss = spec.loss
+    many = der.n_examples > 1
+    title = LOSSES[loss.kind].title
+    if loss.kind == "squared_error":
+        title += " with the factor ½" if loss.half else " without a factor ½"
+    lhs = r"\mathcal{L}^{(n)}" if many else r"\mathcal{L}"
+    formula = math_html(lhs + " = " + tex(der["L[1]" if many else "L"].formula))
+    line = f"Loss: {html.escape(title)}, {formula}"
+    if len(net.outputs) > 1:
+        line += f" (the {html.escape(loss.outputs)} over the {len(net.outputs)} outputs)"
+    line += "."
+    if many:
+        total = math_html(r"\mathcal{L} = " + tex(der["L"].formula))
+        line += f" Over the {der.n_examples} examples the loss is the {html.escape(loss.examples)}, {total}."
+    items.append(line)
+    if net.bias == "unit":
+        values = ", ".join(f"{latex_name(l.bias_unit)} = {given_text(l.bias_value)}" for l in net.layers if l.bias_unit)
+        bias = (f"each layer receives a bias unit with a constant value ({math_html(values)}), "
+                "and its weights are parameters like any other.")
+    elif net.bias == "neuron":
+        bias = "every unit has its own bias parameter, added to its pre-activation."
+    elif net.bias == "layer":
+        bias = "every layer has one bias parameter, shared by all its units."
+    else:
+        bias = "the network has none."
+    if not spec.train_bias:
+        bias += " The biases are not trained."
+    items.append("Biases: " + bias)
+    if der.online and many:
+        update = ("Update: online gradient descent, example by example in the order given: after example "
+                  + math_html("n") + ", " + math_html(r"w \leftarrow w - \eta\, \partial\mathcal{L}^{(n)}/\partial w")
+                  + ", and the next example is computed with the updated parameters")
+    else:
+        update = ("Update: gradient descent, " + math_html(r"w^* = w - \eta\, \partial\mathcal{L}/\partial w")
+                  + ", all gradients computed from the parameters before the update")
+    frozen = sorted(net.frozen, key=[p.name for p in net.params].index)
+    if frozen:
+        update += "; " + math_html(", ".join(latex_name(n) for n in frozen)) + (
+            " are held fixed" if len(frozen) > 1 else " is held fixed")
+    items.append(update + ".")
+    items.append(numbers_rule(solution))
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def numbers_rule(solution: Solution) -> str:
+    d = solution.policy.decimals
+    carried = ("every intermediate result is rounded to {d} decimals before it is used further, as in a "
+               "calculation by hand" if solution.spec.carry == "rounded"
+               else "values are carried at full precision and written rounded to {d} decimals").format(d=d)
+    return (f"Numbers: {carried}. Enter each answer as a plain decimal number rounded to {d} decimals "
+            "(a value that would round to zero: with two significant digits, e.g. 0.0000032).")
+
+
+def network_html(solution: Solution) -> str:
+    net = solution.network
+    inputs = math_html(", ".join(latex_name(x) for x in net.inputs))
+    layers = "; ".join(math_html(", ".join(latex_name(u) for u in layer.units)) for layer in net.layers)
+    return (f"<p>A feed-forward network with inputs {inputs} and the layers {layers} (the last one is the "
+            "output). Each weight below names the connection it sits on.</p>")
+
+
+def givens_html(solution: Solution) -> str:
+    net, g = solution.network, solution.givens
+    rows = []
+    for q in solution.derivation.givens:
+        label = _math(q.name)
+        if q.param is not None:
+            p = net.param(q.param)
+            where = (math_html(f"{latex_name(p.source)} \\to {latex_name(p.targets[0])}") if p.source is not None
+                     else "bias of " + ", ".join(_math(t) for t in p.targets))
+            label += f" ({where})"
+        rows.append(f"<tr><td>{label}</td><td>{given_text(g[q.name])}</td></tr>")
+    return _table(rows)
+
+
+def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str]) -> str:
+    """The question text; ``field`` writes the platform's input for one blank."""
+    spec = solution.spec
+    course = f" ({text(spec.course)})" if spec.course else ""
+    parts = [
+        f"<p><em>{text(spec.title)}</em>{course}: one step of gradient descent on the network below, "
+        "by hand, with the conventions and the given values stated here.</p>",
+        network_html(solution),
+        conventions_html(solution),
+        "<h4>Given values</h4>",
+        givens_html(solution),
+    ]
+    for heading, group in groups:
+        parts.append(f"<h4>{html.escape(heading)}</h4>")
+        parts.append(_table([f"<tr><td>{math_html(b.tex)}</td><td>{field(b)}</td></tr>" for b in group]))
+    return "\n".join(parts)
+
+
+def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
+    """The worked key: every step in its three forms, then the answers as typed."""
+    parts = ["<p>The worked solution.</p>"]
+    for stage, heading in KEY_STAGES:
+        lines = solution.sections.get(stage)
+        if not lines:
+            continue
+        parts.append(f"<h4>{html.escape(heading)}</h4>")
+        for line in lines:
+            parts.append(f"<p>{math_html(_key_line(line))}</p>")
+    rows = [f"<tr><td>{math_html(b.tex)}</td><td>{b.answer.value}</td></tr>" for _, group in groups for b in group]
+    parts.append("<h4>The answers as entered</h4>")
+    parts.append(_table(rows))
+    return "\n".join(parts)
+
+
+def _key_line(line) -> str:
+    if isinstance(line, ChainLine):
+        paths = " + ".join(r"\,".join(f.partial for f in path) for path in line.paths)
+        return f"{line.lhs} = {paths} = {' + '.join(line.numbers)} {line.relation} {line.value}"
+    forms = " = ".join(line.forms)
+    tail = "" if line.value in line.forms else f" {line.relation} {line.value}"
+    return f"{line.lhs} = {forms}{tail}"
