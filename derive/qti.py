@@ -1,0 +1,143 @@
+"""IMS QTI 2.1: a content package (zip) with one assessment item per variant.
+
+For platforms that import QTI 2.1 (OpenOLAT, ILIAS, Inspera, TAO and others). Each item
+holds the stand-alone question of ``lms``: a ``textEntryInteraction`` per asked quantity
+(base type float), and response processing that gives a point when the response is
+``equal`` to the correct one within the absolute tolerance, half a point in the band of
+a rounding slip, and otherwise sets the blank's feedback outcome to the misconception
+whose value it matches; an inline feedback after each field shows that text. The worked
+key is a modal feedback shown once the item has been answered.
+
+``imsmanifest.xml`` lists every item as a resource of type ``imsqti_item_xmlv2p1``. Item
+identifiers are built from the variant ids made safe for XML (an id may hold characters
+an identifier cannot); the variant id itself is the item's ``label``, which platforms show
+to authors, not to candidates.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+from . import lms
+from .solution import Solution
+
+QTI = "http://www.imsglobal.org/xsd/imsqti_v2p1"
+QTI_XSD = "http://www.imsglobal.org/xsd/qti/qtiv2p1/imsqti_v2p1.xsd"
+CP = "http://www.imsglobal.org/xsd/imscp_v1p1"
+CP_XSD = "http://www.imsglobal.org/xsd/imscp_v1p1.xsd"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+ITEM_TYPE = "imsqti_item_xmlv2p1"
+# A fixed time in the zip entries: the same variants give the same package, byte for byte.
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+def identifier(index: int, variant: str | None) -> str:
+    """An identifier (an XML NCName) for the item: its number and the id's safe characters."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", variant or "exercise")[:60]
+    return f"item-{index:04d}-{safe}"
+
+
+def _feedback_id(k: int, other: lms.Other) -> str:
+    return "ROUNDING" if other.key == "rounding" else f"MISTAKE_{k}"
+
+
+def _field(numbers: dict[int, int]):
+    def field(b: lms.Blank) -> str:
+        i = numbers[id(b)]
+        inline = "".join(
+            f'<feedbackInline outcomeIdentifier="FEEDBACK_{i}" identifier="{_feedback_id(k, o)}" showHide="show">'
+            f"{lms.text(o.feedback)}</feedbackInline>"
+            for k, o in enumerate(b.others))
+        return f'<textEntryInteraction responseIdentifier="RESPONSE_{i}" expectedLength="14"/>{inline}'
+    return field
+
+
+def _add(outcome: str, amount: str) -> str:
+    return (f'<setOutcomeValue identifier="{outcome}"><sum><variable identifier="{outcome}"/>'
+            f'<baseValue baseType="float">{amount}</baseValue></sum></setOutcomeValue>')
+
+
+def _set(outcome: str, value: str) -> str:
+    return f'<setOutcomeValue identifier="{outcome}"><baseValue baseType="identifier">{value}</baseValue></setOutcomeValue>'
+
+
+def _processing(i: int, b: lms.Blank) -> str:
+    response = f'<variable identifier="RESPONSE_{i}"/>'
+    rules = [f'<responseIf><equal toleranceMode="absolute" tolerance="{b.answer.tolerance}">{response}'
+             f'<correct identifier="RESPONSE_{i}"/></equal>{_add("SCORE", "1")}</responseIf>']
+    for k, o in enumerate(b.others):
+        test = (f'<equal toleranceMode="absolute" tolerance="{o.number.tolerance}">{response}'
+                f'<baseValue baseType="float">{o.number.value}</baseValue></equal>')
+        credit = _add("SCORE", format(o.credit / 100, "g")) if o.credit else ""
+        rules.append(f"<responseElseIf>{test}{credit}{_set(f'FEEDBACK_{i}', _feedback_id(k, o))}</responseElseIf>")
+    return "<responseCondition>" + "".join(rules) + "</responseCondition>"
+
+
+def item(solution: Solution, ident: str) -> str:
+    """One assessment item, as XML text."""
+    groups = lms.blanks(solution)
+    flat = [b for _, group in groups for b in group]
+    numbers = {id(b): i for i, b in enumerate(flat, start=1)}
+    body = lms.question_html(solution, groups, _field(numbers))
+    declarations = "".join(
+        f'<responseDeclaration identifier="RESPONSE_{i}" cardinality="single" baseType="float">'
+        f"<correctResponse><value>{b.answer.value}</value></correctResponse></responseDeclaration>"
+        for i, b in enumerate(flat, start=1))
+    outcomes = (
+        '<outcomeDeclaration identifier="SCORE" cardinality="single" baseType="float">'
+        "<defaultValue><value>0</value></defaultValue></outcomeDeclaration>"
+        '<outcomeDeclaration identifier="MAXSCORE" cardinality="single" baseType="float">'
+        f"<defaultValue><value>{len(flat)}</value></defaultValue></outcomeDeclaration>"
+        + "".join(f'<outcomeDeclaration identifier="FEEDBACK_{i}" cardinality="single" baseType="identifier"/>'
+                  for i in range(1, len(flat) + 1))
+        + '<outcomeDeclaration identifier="SOLUTION" cardinality="single" baseType="identifier"/>'
+    )
+    processing = ("<responseProcessing>" + "".join(_processing(i, b) for i, b in enumerate(flat, start=1))
+                  + _set("SOLUTION", "KEY") + "</responseProcessing>")
+    label = f" label={quoteattr(lms.xml_safe(solution.variant)[:256])}" if solution.variant is not None else ""
+    title = quoteattr(lms.xml_safe(solution.spec.title)[:256])
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<assessmentItem xmlns="{QTI}" xmlns:xsi="{XSI}" xsi:schemaLocation="{QTI} {QTI_XSD}" '
+        f'identifier="{ident}" title={title}{label} adaptive="false" timeDependent="false">\n'
+        f"{declarations}\n{outcomes}\n"
+        f"<itemBody><div>\n{body}\n</div></itemBody>\n"
+        f"{processing}\n"
+        f'<modalFeedback outcomeIdentifier="SOLUTION" identifier="KEY" showHide="show"><div>\n'
+        f"{lms.key_html(solution, groups)}\n</div></modalFeedback>\n"
+        "</assessmentItem>\n"
+    )
+
+
+def manifest(entries: list[tuple[str, str]], title: str) -> str:
+    resources = "".join(
+        f'<resource identifier="{ident}" type="{ITEM_TYPE}" href="{href}"><file href="{href}"/></resource>\n'
+        for ident, href in entries)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<manifest xmlns="{CP}" xmlns:xsi="{XSI}" xsi:schemaLocation="{CP} {CP_XSD}" identifier="MANIFEST">\n'
+        f"<metadata><schema>QTIv2.1 Package</schema><schemaversion>1.0.0</schemaversion></metadata>\n"
+        f"<organizations/>\n<resources>\n{resources}</resources>\n"
+        f"<!-- {escape(lms.xml_safe(title)).replace('--', '- -')} -->\n"
+        "</manifest>\n"
+    )
+
+
+def write_qti21(solutions: Sequence[Solution], category: str | None = None) -> bytes:
+    """The QTI 2.1 content package (zip) for these variants."""
+    del category  # QTI has no question categories; the package is the batch
+    buffer = io.BytesIO()
+    entries = []
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for index, s in enumerate(solutions, start=1):
+            ident = identifier(index, s.variant)
+            href = f"items/{ident}.xml"
+            entries.append((ident, href))
+            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), item(s, ident), zipfile.ZIP_DEFLATED)
+        z.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(entries, solutions[0].spec.title),
+                   zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
