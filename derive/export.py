@@ -17,6 +17,7 @@ from . import training
 from .derivation import GIVEN
 from .errors import DeriveError
 from .losses import LOSSES
+from .canvas import write_canvas
 from .moodle import write_moodle
 from .qti import write_qti21
 from .solution import Solution
@@ -92,9 +93,10 @@ WRITERS: dict[str, tuple[str, Callable[..., str | bytes]]] = {
     "csv": ("answers.csv", write_csv),
     "moodle": ("moodle.xml", write_moodle),
     "qti21": ("qti21.zip", write_qti21),
+    "canvas": ("canvas-qti12.zip", write_canvas),
 }
 DEFAULT_FORMATS = ("json", "csv", "moodle")
-CATEGORIZED = frozenset({"moodle", "qti21"})  # writers that take the batch's category
+CATEGORIZED = frozenset({"moodle", "qti21", "canvas"})  # writers that take the batch's category
 
 
 def source_name(spec: Spec) -> str:

@@ -330,7 +330,7 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
     spec = solution.spec
     course = f" ({text(spec.course)})" if spec.course else ""
     parts = [
-        f"<p><em>{text(spec.title)}</em>{course}: one step of gradient descent on the network below, "
+        f"<p><em>{text(spec.title)}</em>{course}: one step of gradient descent on the network described here, "
         "by hand, with the conventions and the given values stated here.</p>",
         network_html(solution),
         conventions_html(solution),
@@ -352,14 +352,14 @@ def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
             continue
         parts.append(f"<h4>{html.escape(heading)}</h4>")
         for line in lines:
-            parts.append(f"<p>{math_html(_key_line(line))}</p>")
+            parts.append(f"<p>{math_html(key_line(line))}</p>")
     rows = [f"<tr><td>{math_html(b.tex)}</td><td>{b.answer.value}</td></tr>" for _, group in groups for b in group]
     parts.append("<h4>The answers as entered</h4>")
     parts.append(_table(rows))
     return "\n".join(parts)
 
 
-def _key_line(line) -> str:
+def key_line(line) -> str:
     if isinstance(line, ChainLine):
         paths = " + ".join(r"\,".join(f.partial for f in path) for path in line.paths)
         return f"{line.lhs} = {paths} = {' + '.join(line.numbers)} {line.relation} {line.value}"
