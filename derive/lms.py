@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Callable
 
 from . import derivation as D
@@ -149,17 +150,30 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
         m = alt.misconception
         why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
         index = alt.derivation.index
+        changed = _changed(alt, der)
         for q in der.quantities:
             if q.formula is None:
                 continue
             j = index[q.name]
             found = out.setdefault(q.name, [])
-            swapped = alt.derivation.quantities[j].formula != q.formula
+            swapped = q.name in changed
             if swapped:
                 found.append((local[j], m.key, why))
             if not swapped or abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
                 found.append((carried[j], m.key, why + " (the mistake made in every step up to here)"))
     return out
+
+
+_CHANGED: dict[int, tuple[object, frozenset[str]]] = {}
+
+
+def _changed(alt, der) -> frozenset[str]:
+    """The quantities whose formula a mistake swaps (per structure, so cached)."""
+    hit = _CHANGED.get(id(alt))
+    if hit is None or hit[0] is not alt:
+        names = frozenset(q.name for q in der.quantities if alt.derivation[q.name].formula != q.formula)
+        hit = _CHANGED[id(alt)] = (alt, names)
+    return hit[1]
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
@@ -168,8 +182,9 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     others = [Other(Number(answer.value, units(PARTIAL_UNITS, exp)), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
     clear = (PARTIAL_UNITS + TOLERANCE_UNITS) * Decimal(10) ** exp  # intervals that cannot overlap
     kept: list[tuple[Decimal, list[str], list[str]]] = []
+    surely_close = float(clear) - 10.0 ** exp  # closer than this even after both roundings
     for v, key, why in wrong:
-        if not math.isfinite(v):
+        if not math.isfinite(v) or abs(v - value) < surely_close:
             continue
         d = Decimal(fixed(v, exp))
         if abs(d - Decimal(answer.value)) <= clear:
@@ -198,7 +213,8 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 # Characters with a meaning to Moodle's cloze parser ({ } ~ # \), to MathJax (\ $ %) or to
 # a template language ([ ]): written as character references, which every HTML reader
 # shows as the character itself.
-_REFS = {c: f"&#{ord(c)};" for c in "{}~#\\$%[]"}
+_REFS = str.maketrans({**{c: f"&#{ord(c)};" for c in "{}~#\\$%[]"},
+                       "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 
 def xml_safe(s: str) -> str:
@@ -206,9 +222,10 @@ def xml_safe(s: str) -> str:
     return _NOT_XML.sub("", str(s))
 
 
+@lru_cache(maxsize=4096)  # the same feedback texts recur in every variant
 def text(s: str) -> str:
     """Free text as HTML that no platform reads as markup, a blank or math."""
-    body = "".join(_REFS.get(c) or html.escape(c, quote=True) for c in xml_safe(s))
+    body = xml_safe(s).translate(_REFS)
     return f'<span class="nolink tex2jax_ignore mathjax_ignore">{body}</span>'
 
 
