@@ -147,3 +147,17 @@ def test_the_schemas_do_reject(package, schemas):
             item_schema.validate(bad)
     with pytest.raises(xmlschema.XMLSchemaValidationError):
         cp_schema.validate(z.read("imsmanifest.xml").decode("utf-8").replace("<organizations/>", ""))
+
+
+def test_every_example_spec_validates(schemas):
+    from conftest import EXAMPLES
+    from derive import lms, spec as spec_mod
+    item_schema, _ = schemas
+    for path in sorted(EXAMPLES.glob("*.toml")):
+        s = Exercise(spec_mod.load(path)).solve()
+        z = zipfile.ZipFile(io.BytesIO(qti.write_qti21([s])))
+        (name,) = [n for n in z.namelist() if n.startswith("items/")]
+        item_schema.validate(z.read(name))
+        root = ET.fromstring(z.read(name))
+        asked = [n for _, group in lms.asked_names(s) for n in group]
+        assert len(root.findall(".//q:textEntryInteraction", NS)) == len(asked), path.name
