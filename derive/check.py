@@ -17,20 +17,13 @@ the ``--json`` data and the feedback sheet.
 
 from __future__ import annotations
 
-import csv
-import difflib
-import io
-import json
 import math
-import re
-import tomllib
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import yaml
-
+from .answers import Answer, read_answers, read_key  # noqa: F401 (read_answers: the check's input)
 from .errors import SpecError
 from .misconceptions import Alternative, alternatives
 from .rounding import Written, rounded
@@ -38,122 +31,6 @@ from .solution import Exercise, Solution
 
 VERDICTS = ("correct", "wrong", "carried", "coarse")
 OK = frozenset({"correct", "carried"})
-FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
-
-
-# --- reading an answers file ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Answer:
-    name: str
-    written: Written
-    line: int
-
-
-def read_answers(path: str | Path, names: Sequence[str]) -> tuple[Answer, ...]:
-    """The answers of ``path``, each name one of ``names``; bad input raises SpecError."""
-    path = Path(path)
-    source = str(path)
-    kind = FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise SpecError(source, "ANSWERS", "expected a .toml, .yaml or .csv file of name = value lines")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(source, "ANSWERS", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, "ANSWERS", f"expected a readable UTF-8 text file ({exc})") from None
-    raw = {"toml": _toml, "yaml": _yaml, "csv": _csv}[kind](source, text)
-    seen: dict[str, int] = {}
-    out = []
-    for name, value, line in raw:
-        where = f"{source}:{line}"
-        if name in seen:
-            raise SpecError(where, name, f"given twice (also on line {seen[name]}); expected each name once")
-        seen[name] = line
-        if name not in names:
-            close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
-            hint = f"did you mean '{close[0]}'?" if close else f"names as in the key, such as {', '.join(names[-4:])}"
-            raise SpecError(where, name, f"not a quantity of this exercise; {hint}")
-        try:
-            written = Written.parse(value)
-        except ValueError:
-            raise SpecError(where, name, f"expected a number such as 0.02, got {value!r}") from None
-        out.append(Answer(name, written, line))
-    if not out:
-        raise SpecError(source, "ANSWERS", "no values found; expected lines such as \"dL/dw1\" = 0.02")
-    return tuple(out)
-
-
-_TOML_LINE = re.compile(r"""^\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=\s*(.*?)\s*$""")
-
-
-def _toml(source: str, text: str) -> list[tuple[str, str, int]]:
-    """TOML keeps no number's text, so each value's text is taken from its own line;
-    the file is still parsed by tomllib, which must agree."""
-    scanned = []
-    for no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = _TOML_LINE.match(line)
-        if not m:
-            raise SpecError(f"{source}:{no}", "ANSWERS", 'expected a line NAME = NUMBER, such as "dL/dw1" = 0.02')
-        name = next(g for g in m.group(1, 2, 3) if g is not None)
-        value = re.sub(r"\s*#.*$", "", m.group(4))
-        scanned.append((name, value, no))
-    names = [n for n, _, _ in scanned]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise SpecError(f"{source}:{scanned[i][2]}", name,
-                            f"given twice (also on line {scanned[names.index(name)][2]}); expected each name once")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, "ANSWERS", f"not valid TOML ({exc}); expected lines such as \"dL/dw1\" = 0.02") from None
-    if len(data) != len(scanned):
-        raise SpecError(source, "ANSWERS", "expected only NAME = NUMBER lines at the top level (no tables)")
-    out = []
-    for (key, value), (_, token, no) in zip(data.items(), scanned):
-        if isinstance(value, str):  # "0.02" in quotes: its text is the number's text
-            token = value
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            pass  # a date, an array, true: reported as written, then refused
-        else:
-            token = token.replace("_", "")  # TOML allows 1_000
-        out.append((key, token, no))
-    return out
-
-
-def _yaml(source: str, text: str) -> list[tuple[str, str, int]]:
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(source, "ANSWERS", f"not valid YAML ({' '.join(str(exc).split())})") from None
-    if not isinstance(root, yaml.MappingNode):
-        raise SpecError(source, "ANSWERS", "expected a mapping of NAME: NUMBER lines")
-    out = []
-    for key, value in root.value:
-        no = key.start_mark.line + 1
-        if not isinstance(key, yaml.ScalarNode):
-            raise SpecError(f"{source}:{no}", "ANSWERS", "expected a quantity name as the key")
-        token = value.value if isinstance(value, yaml.ScalarNode) else "(a list or mapping)"
-        out.append((key.value, token, no))
-    return out
-
-
-def _csv(source: str, text: str) -> list[tuple[str, str, int]]:
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or [h.strip().lower() for h in header] != ["name", "value"]:
-        raise SpecError(f"{source}:1", "header", "expected the header line name,value")
-    out = []
-    for row in reader:
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
-            continue
-        if len(row) != 2:
-            raise SpecError(f"{source}:{reader.line_num}", "ANSWERS", f"expected two columns name,value; got {len(row)}")
-        out.append((row[0].strip(), row[1].strip(), reader.line_num))
-    return out
 
 
 # --- the variant a student worked -----------------------------------------------------------
@@ -164,12 +41,7 @@ def variant_solution(exercise: Exercise, variant: str, key: Path | None, search:
     files = [key] if key is not None else sorted(search.glob("**/answers.json")) if search.is_dir() else []
     known: list[str] = []
     for file in files:
-        try:
-            data = json.loads(Path(file).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpecError(str(file), "--key", "file not found; expected the answers.json of the variants") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SpecError(str(file), "--key", f"expected an answers.json written by derive ({exc})") from None
+        data = read_key(Path(file))
         records = data.get("variants", [data]) if isinstance(data, dict) else []
         for record in records:
             if not isinstance(record, dict) or record.get("variant") is None:
@@ -178,7 +50,9 @@ def variant_solution(exercise: Exercise, variant: str, key: Path | None, search:
             if str(record["variant"]) == variant and record.get("exercise") == exercise.spec.title:
                 try:
                     given = {k: float(v) for k, v in record["given"].items() if k in exercise.derivation.index}
-                except (KeyError, AttributeError, TypeError, ValueError):
+                    if not all(map(math.isfinite, given.values())):
+                        raise ValueError("not finite")
+                except (KeyError, AttributeError, TypeError, ValueError, OverflowError):
                     raise SpecError(str(file), f"variants[{variant}].given",
                                     "expected the variant's given values as numbers") from None
                 return exercise.solve(given, seed=record.get("seed"), variant=variant)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import export, moodle, pdf, render, spec as spec_mod, training
+from . import export, limits, moodle, pdf, render, spec as spec_mod, training
 from . import roster as roster_mod, stress as stress_mod, variants as variants_mod
 from .errors import DeriveError
 from .solution import Exercise
@@ -120,6 +120,9 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     is declared in the spec's [vary] section."""
     if sum(x is not None for x in (count, roster, stress)) != 1:
         raise DeriveError("variants: expected exactly one of --count N, --roster FILE.csv or --stress N")
+    for option, n, most in (("--count", count, limits.VARIANTS), ("--stress", stress, limits.STRESS)):
+        if n is not None and not 1 <= n <= most:
+            raise DeriveError(f"{option}: expected a whole number from 1 to {most:,}, got {n}")
     if jobs is not None and jobs < 1:
         raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
     exercise = Exercise(spec_mod.load(spec_path))
@@ -220,9 +223,14 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
 
 def main() -> None:
     try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        # As click's own main does, minus its handling of Ctrl-C, which prints an empty
+        # line before the message: here an interruption is one line like every other.
+        with cli.make_context("derive", sys.argv[1:]) as ctx:
+            cli.invoke(ctx)
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("derive: interrupted", err=True)
         sys.exit(130)
     except click.UsageError as exc:
         # One line, like every other input error: which command, which option, what was expected.

@@ -8,10 +8,13 @@ its connection ("x1 -> h1" = "w11") or by its default name ("w1" = "w11").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import SpecError, did_you_mean
 from .latex import latex_name
-from .spec import Spec
+
+if TYPE_CHECKING:  # the spec module builds a network to check a spec's names
+    from .spec import Spec
 
 
 @dataclass(frozen=True)

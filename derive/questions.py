@@ -9,35 +9,12 @@ spec provides is asked (the training runs only when ``[[training.runs]]`` names 
 
 from __future__ import annotations
 
-from typing import Mapping
-
-from .errors import SpecError
-from .spec import Fields, Spec
-
-QUESTIONS = ("nonlinearity", "vanishing", "calculation", "training")
-
-
-def _has_runs(spec: Spec) -> bool:
-    training = spec.raw.get("training")
-    return isinstance(training, Mapping) and bool(training.get("runs"))
+from .spec import QUESTIONS, Spec  # noqa: F401 (QUESTIONS: the sheet's order, read from here)
 
 
 def included(spec: Spec) -> tuple[str, ...]:
-    """The questions the sheet asks, in the sheet's order."""
-    table = spec.raw.get("questions")
-    if table is None:
-        return tuple(q for q in QUESTIONS if q != "training" or _has_runs(spec))
-    if not isinstance(table, Mapping):
-        raise SpecError(spec.source, "questions", f"expected a table, got {table!r}")
-    f = Fields(spec.source, table, "questions.")
-    f.only("include")
-    names = f.names("include", QUESTIONS)
-    for name in names:
-        if name not in QUESTIONS:
-            raise f.fail("include", f"no question '{name}'; expected some of {', '.join(QUESTIONS)}")
-    if "training" in names and not _has_runs(spec):
-        raise f.fail("include", "the training question needs at least one [[training.runs]] table")
-    return tuple(q for q in QUESTIONS if q in names)
+    """The questions the sheet asks, in the sheet's order (read and checked with the spec)."""
+    return spec.questions
 
 
 def context(spec: Spec, runs: int) -> dict:

@@ -18,25 +18,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from .derivation import FORWARD_AFTER, LOSS_AFTER
-from .errors import DeriveError, SpecError
+from . import limits
+from .errors import DeriveError
 from .evaluate import Evaluator
 from .latex import latex_name
 from .network import Network
 from .rounding import NumberPolicy, given_text
-from .spec import Fields, Spec
+from .spec import DEFAULT_STEPS, RunSpec, Spec
 
-DEFAULT_STEPS = 10
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
 TABLE_ROWS = 20  # a longer run's table lists selected steps
 SAME_END = 1e-3  # two runs ending this close (relative) end at practically the same loss
 LOG_SPAN = 100.0  # the loss plot switches to a log axis when max/min exceeds this (two decades)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    learning_rate: float
-    steps: int
-    frozen: tuple[str, ...] = ()  # held fixed in this run, beside the network's own frozen set
 
 
 @dataclass(frozen=True)
@@ -62,33 +55,15 @@ def _check_frozen(names: Sequence[str], network: Network, fail) -> tuple[str, ..
 
 
 def _steps(value: Any, fail) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise fail(f"expected a whole number of steps, at least 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.STEPS:
+        raise fail(f"expected a whole number of steps from 1 to {limits.STEPS:,}, got {value!r}")
     return value
 
 
 def spec_runs(spec: Spec, network: Network) -> tuple[RunSpec, ...]:
-    """The runs ``[[training.runs]]`` asks for (none when the section is absent)."""
-    training = spec.raw.get("training") or {}
-    raw = training.get("runs") if isinstance(training, Mapping) else None
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not raw:
-        raise SpecError(spec.source, "training.runs",
-                        "expected one or more [[training.runs]] tables (learning_rate, steps, frozen)")
-    runs = []
-    for i, table in enumerate(raw):
-        where = f"training.runs[{i}]"
-        if not isinstance(table, Mapping):
-            raise SpecError(spec.source, where, f"expected a table, got {table!r}")
-        f = Fields(spec.source, table, where + ".")
-        f.only("learning_rate", "steps", "frozen")
-        rate = f.number("learning_rate", spec.learning_rate, positive=True)
-        steps = _steps(f.get("steps", DEFAULT_STEPS), lambda msg: f.fail("steps", msg))
-        frozen = _check_frozen(f.names("frozen", (), nonempty=False), network,
-                               lambda msg: f.fail("frozen", msg))
-        runs.append(RunSpec(rate, steps, frozen))
-    return tuple(runs)
+    """The runs ``[[training.runs]]`` asks for (none when the section is absent); read and
+    checked with the spec."""
+    return spec.runs
 
 
 def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | None,
@@ -103,9 +78,9 @@ def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | 
     n = DEFAULT_STEPS
     if steps is not None:
         try:
-            n = int(steps)
+            n = int(steps) if len(steps) <= 20 else limits.STEPS + 1
         except ValueError:
-            raise fail("--steps")(f"expected a whole number of steps, at least 1, got '{steps}'") from None
+            raise fail("--steps")(f"expected a whole number of steps from 1 to {limits.STEPS:,}, got '{steps}'") from None
         _steps(n, fail("--steps"))
     frozen = _check_frozen(freeze, network, fail("--freeze")) if freeze else None
     rates = []
@@ -117,6 +92,7 @@ def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | 
         if not (math.isfinite(rate) and rate > 0):
             raise fail("--eta")(f"expected a positive learning rate, got '{text}'")
         rates.append(rate)
+    limits.at_most(spec.source, "--eta", len(rates), limits.RUNS, "runs")
     if rates:
         return tuple(RunSpec(r, n, frozen or ()) for r in rates)
     runs = spec_runs(spec, network) or (RunSpec(spec.learning_rate, DEFAULT_STEPS),)

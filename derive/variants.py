@@ -30,21 +30,16 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
 from . import derivation as D, render, training
 from .activations import ACTIVATIONS
-from .errors import DeriveError, SpecError, did_you_mean
-from .losses import LOSSES
+from .errors import DeriveError, SpecError
 from .solution import Exercise
+from .vary import Constraints
 
-GROUPS = ("weights", "inputs", "targets", "learning_rate")
-MAX_GRID = 100_000  # points per range: nobody computes 10^-6 steps by hand
-DEFAULT_TRIES = 1000
-DEFAULT_BOUND = 4.0  # σ'(4) ≈ 0.018: beyond this a sigmoid unit has all but stopped learning
 
 # Constraint key -> what it means, in the words of the error messages and the stress report.
 CONSTRAINTS: dict[str, str] = {
@@ -63,16 +58,6 @@ CONSTRAINTS: dict[str, str] = {
 class Range:
     name: str  # a given value of the derivation: "w1", "x1", "x1[2]", "y", "eta"
     grid: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Constraints:
-    max_preactivation: float | None = DEFAULT_BOUND
-    nonzero_gradients: bool = True
-    loss_decreases: bool = True
-    relu_nonzero: bool = True
-    distinct: bool = True
-    same_verdicts: bool = False  # every training run ends as in the original exercise
 
 
 @dataclass(frozen=True)
@@ -111,132 +96,13 @@ def child_seed(base: int, key: str) -> int:
 # --- the [vary] section ------------------------------------------------------------------
 
 def parse(exercise: Exercise) -> Vary:
-    """The ``[vary]`` section of the exercise's spec, checked against its given values."""
+    """The ``[vary]`` section of the exercise's spec (read and checked with the spec)."""
     spec = exercise.spec
-    source = spec.source
-    raw = spec.raw.get("vary")
-    if raw is None:
-        raise SpecError(source, "vary", "missing; expected a [vary] section naming the values to draw "
+    if spec.vary is None:
+        raise SpecError(spec.source, "vary", "missing; expected a [vary] section naming the values to draw "
                         "(e.g. weights = { from = -1, to = 1, step = 0.1 })")
-    if not isinstance(raw, Mapping):
-        raise SpecError(source, "vary", f"expected a table, got {raw!r}")
-    der = exercise.derivation
-    net = exercise.network
-    bias_units = set(net.bias_units)
-    givens = [q.name for q in der.givens if q.name not in bias_units]
-    params = [p.name for p in net.params]
-
-    def base_name(name: str) -> str:
-        return name.split("[", 1)[0]
-
-    groups = {
-        "weights": params,
-        "inputs": [g for g in givens if base_name(g) in net.inputs],
-        "targets": [g for g in givens if base_name(g) in net.targets],
-        "learning_rate": ["eta"],
-    }
-    chosen: dict[str, tuple[float, ...]] = {}
-    singles: dict[str, tuple[float, ...]] = {}
-    tries, constraints = DEFAULT_TRIES, Constraints()
-    for key, value in raw.items():
-        if key == "tries":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SpecError(source, "vary.tries", f"expected a whole number of at least 1, got {value!r}")
-            tries = value
-        elif key == "constraints":
-            constraints = _constraints(source, value)
-        elif key in groups:
-            grid = _grid(source, f"vary.{key}", value)
-            for name in groups[key]:
-                chosen[name] = grid
-        elif key in givens:
-            singles[key] = _grid(source, f"vary.{key}", value)
-        else:
-            options = list(GROUPS) + givens
-            hint = did_you_mean(key, options)
-            what = "a bias unit's value is fixed" if key in bias_units else "not a given value of this exercise"
-            raise SpecError(source, f"vary.{key}", f"{what}{hint}; expected one of "
-                            f"{', '.join(GROUPS)}, tries, constraints or a given value ({', '.join(givens)})")
-    chosen.update(singles)
-    if not chosen:
-        raise SpecError(source, "vary", "names no value to vary; expected e.g. weights = { from = -1, to = 1, step = 0.1 }")
-    unit_targets = LOSSES[spec.loss.kind].targets_in_unit_interval
-    for name, grid in chosen.items():
-        field = f"vary.{name if name in singles else _group_of(name, groups)}"
-        if name == "eta" and min(grid) <= 0:
-            raise SpecError(source, field, f"expected a positive learning rate, the grid reaches {min(grid):g}")
-        if unit_targets and base_name(name) in net.targets and not (0 <= min(grid) and max(grid) <= 1):
-            raise SpecError(source, field, f"expected targets in [0, 1] for {LOSSES[spec.loss.kind].title}")
-    ranges = tuple(Range(name, chosen[name]) for name in givens if name in chosen)
-    return Vary(ranges, constraints, tries)
-
-
-def _group_of(name: str, groups: Mapping[str, list[str]]) -> str:
-    return next((g for g, members in groups.items() if name in members), name)
-
-
-def _number(source: str, field: str, value) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SpecError(source, field, f"expected a number, got {value!r}")
-    # Decimal of the shortest repr: 0.1 stays 0.1, so grid points print as the spec wrote them.
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-
-
-def _grid(source: str, field: str, value) -> tuple[float, ...]:
-    if isinstance(value, list):
-        if not value:
-            raise SpecError(source, field, "empty list; expected at least one value")
-        points = [_number(source, f"{field}[{i}]", v) for i, v in enumerate(value)]
-        exclude: set[Decimal] = set()
-    elif isinstance(value, Mapping):
-        for k in value:
-            if k not in ("from", "to", "step", "exclude"):
-                raise SpecError(source, f"{field}.{k}", "unknown field; expected from, to, step, exclude")
-        for k in ("from", "to", "step"):
-            if k not in value:
-                raise SpecError(source, f"{field}.{k}", "missing; expected a number")
-        lo, hi, step = (_number(source, f"{field}.{k}", value[k]) for k in ("from", "to", "step"))
-        if lo > hi:
-            raise SpecError(source, field, f"empty range: from ({lo}) is above to ({hi})")
-        if step <= 0:
-            raise SpecError(source, f"{field}.step", f"expected a positive number, got {step}")
-        n = int((hi - lo) / step) + 1
-        if n > MAX_GRID:
-            raise SpecError(source, f"{field}.step", f"the grid has {n} points; expected at most {MAX_GRID} (a coarser step)")
-        points = [lo + k * step for k in range(n)]
-        excl = value.get("exclude", [])
-        if not isinstance(excl, list):
-            raise SpecError(source, f"{field}.exclude", f"expected a list of numbers, got {excl!r}")
-        exclude = {_number(source, f"{field}.exclude[{i}]", v) for i, v in enumerate(excl)}
-    else:
-        raise SpecError(source, field, f"expected a range {{ from, to, step }} or a list of values, got {value!r}")
-    grid = tuple(sorted({float(p) for p in points if p not in exclude}))
-    if not grid:
-        raise SpecError(source, field, "no value left after exclude; expected a range with at least one point")
-    return grid
-
-
-def _constraints(source: str, value) -> Constraints:
-    if not isinstance(value, Mapping):
-        raise SpecError(source, "vary.constraints", f"expected a table, got {value!r}")
-    fields = {f: getattr(Constraints(), f) for f in Constraints.__dataclass_fields__}
-    out = {}
-    for key, v in value.items():
-        if key not in fields:
-            hint = did_you_mean(key, fields)
-            raise SpecError(source, f"vary.constraints.{key}", f"unknown constraint{hint}; expected one of {', '.join(fields)}")
-        if key == "max_preactivation":
-            if v is False:
-                out[key] = None
-            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                raise SpecError(source, f"vary.constraints.{key}", f"expected a positive number or false, got {v!r}")
-            else:
-                out[key] = float(v)
-        elif not isinstance(v, bool):
-            raise SpecError(source, f"vary.constraints.{key}", f"expected true or false, got {v!r}")
-        else:
-            out[key] = v
-    return Constraints(**out)
+    ranges = tuple(Range(name, grid) for name, grid in spec.vary.ranges)
+    return Vary(ranges, spec.vary.constraints, spec.vary.tries)
 
 
 # --- drawing -----------------------------------------------------------------------------

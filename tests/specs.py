@@ -13,9 +13,12 @@ def table(inputs=("x1", "x2"), hidden=(("h1", "h2"),), outputs=("yhat",), hidden
           train_bias=True, frozen=(), eta=0.5) -> dict:
     """A complete spec table with values drawn from ``rng`` (seeded: reproducible)."""
     rng = rng or random.Random(0)
-    layers = [{"units": list(h), "activation": hidden_act, "slope": slope} for h in hidden]
+    def layer(units, act, **more):  # a slope only where the activation has one
+        return {"units": list(units), "activation": act, **more, **({"slope": slope} if act == "leaky_relu" else {})}
+
+    layers = [layer(h, hidden_act) for h in hidden]
     targets = ["y"] if len(outputs) == 1 else [f"y_{o}" for o in outputs]
-    layers.append({"units": list(outputs), "activation": output_act, "targets": targets, "slope": slope})
+    layers.append(layer(outputs, output_act, targets=targets))
     loss = loss or {"kind": "squared_error", "half": True}
     unit_interval = loss["kind"] != "squared_error"
     examples = []
@@ -36,7 +39,7 @@ def table(inputs=("x1", "x2"), hidden=(("h1", "h2"),), outputs=("yhat",), hidden
         "training": {"learning_rate": eta, "frozen": list(frozen)},
     }
     # Name every parameter the network will have, then give each a value.
-    _, params = structure(spec_mod.from_table(dict(raw, weights={}), "<test>"))
+    _, params = structure(spec_mod.typed(dict(raw, weights={}), "<test>"))
     raw["weights"] = {p.name: round(rng.uniform(-1, 1), 3) for p in params}
     return raw
 

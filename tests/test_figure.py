@@ -27,7 +27,7 @@ def spec_text(inputs, layers, bias="unit"):
 
 def network(inputs, layers, bias="unit"):
     text = spec_text(inputs, layers, bias)
-    _, params = structure(spec_mod.parse(text, "figure.toml"))  # every parameter the network names
+    _, params = structure(spec_mod.typed(spec_mod.read_toml(text, "figure.toml"), "figure.toml"))  # every parameter the network names
     text += "".join(f'"{p.name}" = 0.1\n' for p in params)
     return build(spec_mod.parse(text, "figure.toml"))
 

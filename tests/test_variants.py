@@ -176,7 +176,7 @@ def test_grid_points_are_the_decimals_written(tmp_path):
     ("weights = 3", "vary.weights", "expected a range"),
     ("learning_rate = [0, 0.1]", "vary.learning_rate", "positive learning rate"),
     ("weights = { from = 0, to = 1, step = 1e-7 }", "vary.weights.step", "at most"),
-    ("weights = [1]\ntries = 0", "vary.tries", "at least 1"),
+    ("weights = [1]\ntries = 0", "vary.tries", "from 1 to"),
     ("weights = [1]\n[vary.constraints]\nmax_preact = 3", "vary.constraints.max_preact", "max_preactivation"),
     ("[vary.constraints]\ndistinct = true", "vary", "names no value"),
 ])
