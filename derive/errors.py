@@ -5,6 +5,7 @@ raises a ``DeriveError``; the command line prints its one-line message and exits
 status 2. Anything else is a bug and keeps its traceback.
 """
 
+import datetime
 import difflib
 import re
 from typing import Any, Iterable
@@ -22,6 +23,8 @@ def one_line(text: str) -> str:
 
 def shown(value: Any) -> str:
     """A value as a message quotes it: its repr, cut short when long."""
+    if isinstance(value, (datetime.date, datetime.time)):  # as TOML writes it
+        return f"{value.isoformat()} (a {type(value).__name__})"
     try:
         text = repr(value)
     except (ValueError, RecursionError):  # an integer too long for str(), a nesting too deep

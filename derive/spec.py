@@ -192,12 +192,13 @@ def as_number(source: str, field_name: str, value: Any, positive: bool = False) 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(source, field_name, f"expected a number, got {shown(value)}")
     try:
-        value = float(value)
+        number = float(value)
     except OverflowError:  # an integer beyond the float range
-        value = math.inf
-    if not math.isfinite(value):
+        number = math.inf
+    if not math.isfinite(number):
         raise SpecError(source, field_name, "expected a finite number (at most about 1.8e308 in size), "
-                        f"got {shown(value) if isinstance(value, float) else 'a larger one'}")
+                        f"got {shown(value) if isinstance(value, float) else 'a larger integer'}")
+    value = number
     if positive and value <= 0:
         raise SpecError(source, field_name, f"expected a positive number, got {value:g}")
     return value
