@@ -29,6 +29,7 @@ from .rounding import Written
 
 FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
 EXPONENT = 300  # a written number's size and its last digit's place stay within 10^±300
+YAML_DEPTH = 16  # an answers file is one mapping; a little nesting is reported, not read
 EXPECTED = "a .toml, .yaml or .csv file of name = value lines"
 
 
@@ -130,6 +131,17 @@ def _yaml(source: str, text: str) -> list[tuple[str, str, int]]:
     # so neither code nor an alias bomb runs; the size limit bounds the work.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        # libyaml's composer recurses in C, and a deep enough nesting crashes the process:
+        # the events are read first (flat, no recursion) and the depth bounded.
+        depth = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > YAML_DEPTH:
+                    raise SpecError(source, "ANSWERS", f"nested more than {YAML_DEPTH} levels deep; "
+                                    "expected a mapping of NAME: NUMBER lines")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
         root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise SpecError(source, "ANSWERS", f"not valid YAML ({' '.join(str(exc).split())})") from None

@@ -129,7 +129,8 @@ def spec_texts(draw) -> bytes:
 NAMES = ["h1", "h2", "yhat", "L", "dL/dw1", "dL/dw7", "w1*", "w9*", "h1'", "yhat'", "L'", "x1", "nope"]
 NUMBERS = st.one_of(
     st.sampled_from(["1e400", "1e-400", "4.9e-324", "-0", "0.9002", "1_000", "−0.5", "1e", ".", "", "nan",
-                     "inf", "1" * 5000, "0." + "0" * 400 + "1", "1979-05-27", "true", '"0.02"', "[1]"]),
+                     "inf", "1" * 5000, "0." + "0" * 400 + "1", "1979-05-27", "true", '"0.02"', "[1]",
+                     "[" * 5000, "{a: " * 3000, "&x [1]", "*x", "!!python/object:os.system"]),
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.decimals(allow_nan=False, allow_infinity=False, places=6).map(str),
     st.text(max_size=12),

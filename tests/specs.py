@@ -32,7 +32,8 @@ def table(inputs=("x1", "x2"), hidden=(("h1", "h2"),), outputs=("yhat",), hidden
             ex.update({t: round(rng.uniform(-1, 1), 3) for t in targets})
         examples.append(ex)
     raw = {
-        "network": {"inputs": list(inputs), "bias": bias, "layers": layers, "train_bias": train_bias},
+        "network": {"inputs": list(inputs), "bias": bias, "layers": layers,
+                    **({"train_bias": train_bias} if bias != "none" else {})},
         "loss": loss,
         "examples": examples,
         "weights": {},
