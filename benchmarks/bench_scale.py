@@ -53,7 +53,7 @@ def spec_toml(sizes: tuple[int, ...], seed: int = 1) -> str:
     lines += [f"{t} = {rng.uniform(-1, 1):.3f}" for t in targets]
     lines += ["[training]", "learning_rate = 0.1", "[weights]"]
     from derive.network import structure
-    probe = spec_mod.parse("\n".join(lines), "<probe>")
+    probe = spec_mod.typed(spec_mod.read_toml("\n".join(lines), "<probe>"), "<probe>")
     _, params = structure(probe)
     lines += [f"{p.name} = {rng.uniform(-1, 1) / max(1, n_in) ** 0.5:.3f}" for p in params]
     return "\n".join(lines) + "\n"

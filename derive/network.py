@@ -195,14 +195,15 @@ def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ..
         p = missing[0]
         raise SpecError(spec.source, f"weights.{p.name}", f"missing; expected a number for the connection {p.connection}")
     if missing:  # all of them in one line, so that one round of editing fixes the spec
-        listed = ", ".join(f"{p.name} ({p.connection})" for p in missing)
+        listed = ", ".join(f"{p.name} ({p.connection})" for p in missing[:10]) + (", …" if len(missing) > 10 else "")
         raise SpecError(spec.source, "weights", f"missing {len(missing)} parameters; expected a number for each of {listed}")
+    known = set(names)  # membership in a list would be quadratic in the parameters
     for name in spec.weights:
-        if name not in names:
+        if name not in known:
             hint = did_you_mean(name, names)
             raise SpecError(spec.source, f"weights.{name}", f"no such parameter{hint}; the network has {', '.join(names)}")
     for field, listed in (("training.frozen", spec.frozen),
                           ("display.chains", spec.chains if isinstance(spec.chains, tuple) else ())):
         for name in listed:
-            if name not in names:
+            if name not in known:
                 raise SpecError(spec.source, field, f"no parameter named '{name}'; the network has {', '.join(names)}")
