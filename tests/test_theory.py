@@ -133,7 +133,7 @@ def test_bad_questions_section(tmp_path, cli):
     bad.write_text(spec_mod.builtin_path().read_text().replace('"vanishing", ', '"vanish", '))
     result = cli("solve", bad, "--no-pdf", "--out", tmp_path / "out")
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"derive: {bad}: questions.include: no question 'vanish'; "
+    assert result.stderr.strip() == (f"derive: {bad}: questions.include: no question 'vanish' (did you mean 'vanishing'?); "
                                      "expected some of nonlinearity, vanishing, calculation, training")
     assert not (tmp_path / "out").exists()
 
