@@ -28,8 +28,8 @@ class NotFinite(ArithmeticError):
     """A quantity that cannot be computed in floating point.
 
     ``index`` is its place in the derivation, ``values`` the values computed before it
-    (its inputs among them), ``reason`` what went wrong ("inf", "nan", or the message of
-    the arithmetic error)."""
+    (its inputs among them), ``reason`` what went wrong: "inf", "-inf", "nan" (the value
+    it came out as), "overflow", "division by zero" or "domain" (a log of 0)."""
 
     def __init__(self, index: int, values: Sequence[float], reason: str):
         super().__init__(f"quantity {index}: {reason}")
@@ -175,8 +175,12 @@ class Evaluator:
         for i, c in code.items():
             try:
                 v = fixed[i] if i in fixed else eval(c, self._namespace, local)  # noqa: S307 (our own printed code)
-            except _ARITHMETIC as exc:
-                raise NotFinite(i, values, str(exc) or type(exc).__name__) from None
+            except ZeroDivisionError:
+                raise NotFinite(i, values, "division by zero") from None
+            except OverflowError:
+                raise NotFinite(i, values, "overflow") from None
+            except _ARITHMETIC:  # math domain error: log of 0, square root of a negative number
+                raise NotFinite(i, values, "domain") from None
             if not math.isfinite(v):
                 raise NotFinite(i, values, "inf" if v > 0 else "-inf" if v < 0 else "nan")
             local[f"v{i}"] = values[i] = v

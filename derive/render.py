@@ -177,6 +177,8 @@ def render(env: jinja2.Environment, name: str, context: dict) -> str:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise DeriveError(f"template {exc.name}: not found in the template folder or the built-in templates") from None
+    except jinja2.sandbox.SecurityError as exc:
+        raise DeriveError(f"template {name}: refused by the sandbox ({exc})") from None
     except (jinja2.TemplateSyntaxError, jinja2.UndefinedError) as exc:
         where = getattr(exc, "filename", None) or name
         line = f":{exc.lineno}" if getattr(exc, "lineno", None) else ""

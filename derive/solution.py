@@ -239,24 +239,24 @@ class Exercise:
     def not_finite(self, exc: NotFinite, givens: Mapping[str, float]) -> str:
         """One line: the first quantity that is not finite, what it came from, and which
         given value (or setting) to make smaller."""
-        der = self.derivation
+        der, source = self.derivation, self.spec.source
         q = der.quantities[exc.index]
-        what = {"inf": "overflows to ∞", "-inf": "overflows to −∞", "nan": "is not a number (NaN)"}.get(
-            exc.reason, f"cannot be computed in floating point ({exc.reason})")
-        head = f"{self.spec.source}: {self.given_field(q.name)}: {q.name} {what}"
+        what = {"inf": "overflows to inf", "-inf": "overflows to -inf", "nan": "is not a number (NaN)",
+                "overflow": "overflows", "division by zero": "divides by zero",
+                "domain": "takes the log of 0 (a saturated unit)"}[exc.reason]
         if q.formula is None:
-            return f"{head}: expected a finite number"
-        inputs = [(n, exc.values[der.index[n]]) for n in der.inputs_of[q.name]]
-        shown = ", ".join(f"{n} = {v:.3g}" for n, v in sorted(inputs, key=lambda x: -abs(x[1]))[:3])
+            return f"{source}: {self.given_field(q.name)}: {q.name} is {givens[q.name]}: expected a finite number"
+        inputs = sorted(((n, exc.values[der.index[n]]) for n in der.inputs_of[q.name]), key=lambda x: -abs(x[1]))
+        shown = " and ".join(f"{n} = {v:.3g}" for n, v in inputs[:3])
         layer = self.network.layer_of(q.unit) if q.unit else None
-        if layer is not None and layer.slope and abs(layer.slope) > 1e6 and q.stage in (D.FORWARD, D.FORWARD_AFTER):
-            return (f"{self.spec.source}: network.layers[{layer.index - 1}].slope: {q.name} {what}: the slope "
-                    f"{layer.slope:.3g} times {shown}: expected a smaller slope")
-        culprit = self._largest_given(q.name, exc.values)
-        why = f"; the largest given value behind it is {culprit[0]} = {culprit[1]:.3g} ({self.given_field(culprit[0])})" if culprit else ""
-        return f"{head} from {shown}{why}: expected smaller inputs, weights or learning rate"
+        if layer is not None and abs(layer.slope) > 1e6 and q.stage in (D.FORWARD, D.FORWARD_AFTER):
+            return (f"{source}: network.layers[{layer.index - 1}].slope: {q.name} {what} (slope {layer.slope:.3g} "
+                    f"at {shown}): expected a smaller slope")
+        culprit, value = self._largest_given(q.name, exc.values)
+        return (f"{source}: {self.given_field(culprit)}: {q.name} {what} (from {shown}; the largest given value "
+                f"behind it is {culprit} = {value:.3g}): expected smaller inputs, weights or learning rate")
 
-    def _largest_given(self, name: str, values) -> tuple[str, float] | None:
+    def _largest_given(self, name: str, values) -> tuple[str, float]:
         der = self.derivation
         seen, todo, best = set(), [name], None
         while todo:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .activations import ACTIVATIONS
+from .latex import untypesettable
 from .errors import SpecError, did_you_mean
 from .losses import ALIASES, LOSSES
 
@@ -161,6 +162,17 @@ def load(path: str | Path | None = None) -> Spec:
     return parse(text, source)
 
 
+def _typesettable(fields: Fields, key: str, default: str) -> str:
+    """A free text that goes onto the sheet: any character pdflatex can typeset (accented
+    Latin, Greek as math); anything else is refused here rather than by TeX later."""
+    text = fields.text(key, default)
+    bad = untypesettable(text)
+    if bad is not None:
+        raise fields.fail(key, f"the character {bad!r} (U+{ord(bad):04X}) cannot be typeset; expected "
+                          "letters (accented Latin and Greek included), digits and punctuation")
+    return text
+
+
 def parse(text: str, source: str = "<spec>") -> Spec:
     try:
         raw = tomllib.loads(text)
@@ -223,8 +235,8 @@ def from_table(raw: Mapping[str, Any], source: str) -> Spec:
 
     return Spec(
         source=source,
-        title=top.text("title", "Backpropagation by hand"),
-        course=top.text("course", ""),
+        title=_typesettable(top, "title", "Backpropagation by hand"),
+        course=_typesettable(top, "course", ""),
         inputs=inputs,
         layers=layers,
         bias=bias,
