@@ -90,7 +90,8 @@ def escape_tex(text) -> Tex:
     see ``untypesettable``). Text that is already ``Tex`` is returned as it is."""
     if isinstance(text, Tex):
         return text
-    return Tex("".join(_TEX_SPECIALS.get(c, c) if typesettable(c) else "?" for c in str(text)))
+    return Tex("".join(_TEX_SPECIALS[c] if c in _TEX_SPECIALS else c if typesettable(c) else "?"
+                       for c in str(text)))
 
 
 def math_text(text: str) -> Tex:
