@@ -187,6 +187,7 @@ def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
 
 def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ...]) -> None:
     names = [p.name for p in params]
+    known = set(names)  # membership in a set: a list made this quadratic (22k parameters: seconds)
     missing = [p for p in params if p.name not in spec.weights]
     if len(missing) == 1:
         p = missing[0]
@@ -195,11 +196,11 @@ def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ..
         listed = ", ".join(f"{p.name} ({p.connection})" for p in missing)
         raise SpecError(spec.source, "weights", f"missing {len(missing)} parameters; expected a number for each of {listed}")
     for name in spec.weights:
-        if name not in names:
+        if name not in known:
             hint = did_you_mean(name, names)
             raise SpecError(spec.source, f"weights.{name}", f"no such parameter{hint}; the network has {', '.join(names)}")
     for field, listed in (("training.frozen", spec.frozen),
                           ("display.chains", spec.chains if isinstance(spec.chains, tuple) else ())):
         for name in listed:
-            if name not in names:
+            if name not in known:
                 raise SpecError(spec.source, field, f"no parameter named '{name}'; the network has {', '.join(names)}")
