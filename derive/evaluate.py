@@ -47,6 +47,18 @@ class _Code(PythonCodePrinter):
     def _print_Symbol(self, expr):
         return f"v{self.slots[expr]}"
 
+    # Sums of products of quantities (most of a large network's formulas), printed
+    # without SymPy's general checks for signs and brackets.
+    def _print_Add(self, expr, order=None):
+        if all(t.is_Symbol or (t.is_Mul and all(a.is_Symbol for a in t.args)) for t in expr.args):
+            return " + ".join(self._print(t) for t in expr.args)
+        return super()._print_Add(expr, order)
+
+    def _print_Mul(self, expr):
+        if all(a.is_Symbol for a in expr.args):
+            return "*".join(self._print(a) for a in expr.args)
+        return super()._print_Mul(expr)
+
 
 _ARITHMETIC = (ArithmeticError, ValueError)  # overflow, division by zero, log of 0
 

@@ -206,7 +206,17 @@ class Printer(LatexPrinter):
             return f"{MARK}={self.markers[expr]}{MARK}"
         return self._print(expr)
 
+    # Fast paths for the shapes most of a large network's formulas have (x1·w1 + x2·w3 + …,
+    # δ·h): SymPy's general methods test each factor for signs, fractions and brackets,
+    # which none of these needs; the output is the same.
+    def _print_Add(self, expr, order=None):
+        if all(t.is_Symbol or (t.is_Mul and all(a.is_Symbol for a in t.args)) for t in expr.args):
+            return " + ".join(self._print(t) for t in expr.args)
+        return super()._print_Add(expr, order)
+
     def _print_Mul(self, expr):
+        if all(a.is_Symbol for a in expr.args):
+            return self._settings["mul_symbol_latex"].join(self._print(a) for a in expr.args)
         first = expr.args[0]
         if isinstance(first, sp.Rational) and not first.is_Integer and len(expr.args) > 1:
             rest = sp.Mul(*expr.args[1:], evaluate=False)
