@@ -90,7 +90,9 @@ class Evaluator:
                     cls = type(f)
                     if hasattr(cls, "numeric"):
                         self._namespace[cls.__name__] = cls.numeric
-        self._code = {i: printer.doprint(q.formula) for i, q in enumerate(qs) if q.formula is not None}
+        # _print, not doprint: doprint's handling of assignments and constants costs more than
+        # the printing itself, and these formulas need neither
+        self._code = {i: printer._print(q.formula) for i, q in enumerate(qs) if q.formula is not None}
         code = self._code
         if carry_decimals is not None:
             self._namespace["carry"] = NumberPolicy(carry_decimals).round

@@ -230,7 +230,10 @@ class Printer(LatexPrinter):
 
 def tex(expr: sp.Expr) -> Tex:
     """The symbolic form of an expression, in the key's notation."""
-    return Tex(Printer().doprint(expr))
+    return Tex(_PLAIN.doprint(expr))
+
+
+_PLAIN = Printer()  # holds no state between calls: one serves every symbolic form
 
 
 def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:

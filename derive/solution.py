@@ -23,7 +23,7 @@ from . import derivation as D, figure, misconceptions, theory, training
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
-from .latex import Tex, fill, numeric_template, tex
+from .latex import Printer, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
@@ -202,6 +202,7 @@ class Exercise:
         der = self.derivation
         slots = der.by_symbol
         local = {q.symbol: q for q in der.quantities if q.stage == D.LOCAL}
+        marked = Printer(slots)  # one printer for every "numbers put in" form
 
         def factor_closed(symbol: sp.Expr) -> str:
             q = local.get(symbol)
@@ -214,8 +215,8 @@ class Exercise:
                 lhs=q.latex,
                 symbolic=tex(f) if f is not None else None,
                 closed=tex(q.closed) if q.closed is not None else None,
-                numeric=numeric_template(f, slots) if f is not None and f.free_symbols and not f.is_Symbol else None,
-                expanded=numeric_template(q.expanded, slots) if q.expanded is not None else None,
+                numeric=marked.doprint(f) if f is not None and f.free_symbols and not f.is_Symbol else None,
+                expanded=marked.doprint(q.expanded) if q.expanded is not None else None,
                 chain=tuple(
                     tuple((fc.partial, factor_closed(fc.symbol), slots.get(fc.symbol)) for fc in path)
                     for path in q.chain
