@@ -13,7 +13,7 @@ from derive import evaluate, export, render, spec as spec_mod
 from derive.solution import Exercise
 
 PACKAGE = Path(derive.__file__).parent
-WRITERS = ("render", "export", "moodle", "feedback", "html", "qti", "training_tex")
+WRITERS = ("render", "export", "moodle", "feedback", "html", "qti", "canvas", "lms", "training_tex")
 COMPUTING = {"training", "derivation", "evaluate"}
 
 
