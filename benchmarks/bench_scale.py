@@ -176,16 +176,23 @@ def torch_tensor_time(ex: Exercise, runs: int = 50) -> float | None:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--networks", nargs="*", metavar="SIZES",
+                        help="layer sizes such as 32-128-128-10 (default: the table of the README)")
+    args = parser.parse_args()
+    networks = [tuple(map(int, n.split("-"))) for n in args.networks] if args.networks else NETWORKS
     py = sys.executable
     print(f"{'network':>14} {'params':>6} {'derive solve':>13} {'build+solve':>11} {'evaluate':>10} {'naive sympy':>12} "
           f"{'ratio':>7} {'torch (x eval)':>17} {'torch-mat (x eval)':>18} {'max rel. diff to mpmath FD':>27}")
     with tempfile.TemporaryDirectory() as tmp:
-        for sizes in NETWORKS:
+        for sizes in networks:
             name = "-".join(map(str, sizes))
             spec_path = Path(tmp) / f"net{name}.toml"
             spec_path.write_text(spec_toml(sizes))
             out = Path(tmp) / name
-            runs = 3 if len(sizes) < 5 else 1
+            runs = 3 if len(sizes) < 5 and sum(sizes) < 100 else 1
             cli = statistics.median(wall([py, "-m", "derive", "solve", str(spec_path), "--out", str(out), "--no-pdf"])
                                     for _ in range(runs))
             start = time.perf_counter()

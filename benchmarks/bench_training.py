@@ -34,7 +34,7 @@ def main() -> None:
     solution = exercise.solve()
     for label, runs in [("batch, nothing pinned", [training.RunSpec(0.2, 1000)]),
                         ("batch, w5 and w6 pinned", [training.RunSpec(0.2, 1000, ("w5", "w6"))])]:
-        t = median_seconds(lambda: training.runs_for(solution, runs), 5)
+        t = median_seconds(lambda: solution.exercise.train(runs, solution.givens), 5)
         print(f"reference network, {label}: {t / 1000 * 1e6:.1f} us per step")
 
 

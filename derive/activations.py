@@ -16,6 +16,8 @@ from typing import Callable
 
 import sympy as sp
 
+from .latex import symbol_tex
+
 T = sp.Symbol("t")
 
 
@@ -50,8 +52,17 @@ class Activation:
     saturates: bool = False  # whether the derivative vanishes for large |t|
 
 
+# The float versions keep NaN as NaN (a comparison with NaN is false both ways), so that
+# the evaluator's check finds it: a ReLU must not turn a NaN into 0.
+
+def _relu(t: float) -> float:
+    return 0.0 if t <= 0 else t
+
+
 def _relu_prime(t: float, slope: float) -> float:
-    return 1.0 if t > 0 else slope
+    if t > 0:
+        return 1.0
+    return slope if t <= 0 else math.nan
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -104,8 +115,8 @@ ACTIVATIONS: dict[str, Activation] = {
             definition_tex=r"\max(0, t)",
             derivative_tex=r"\begin{cases} 1 & t > 0 \\ 0 & t \le 0 \end{cases}",
             explicit=lambda t, s: sp.Piecewise((t, t > 0), (0, True)),
-            numeric=lambda t, s: t if t > 0 else 0.0,
-            numeric_prime=lambda t, s: 1.0 if t > 0 else 0.0,
+            numeric=lambda t, s: _relu(t),
+            numeric_prime=lambda t, s: _relu_prime(t, 0.0),
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),
             written_out=False,
@@ -118,7 +129,7 @@ ACTIVATIONS: dict[str, Activation] = {
             definition_tex=r"\begin{cases} t & t > 0 \\ \alpha t & t \le 0 \end{cases}",
             derivative_tex=r"\begin{cases} 1 & t > 0 \\ \alpha & t \le 0 \end{cases}",
             explicit=lambda t, s: sp.Piecewise((t, t > 0), (sp.Float(s) * t, True)),
-            numeric=lambda t, s: t if t > 0 else s * t,
+            numeric=lambda t, s: t if t > 0 else s * t,  # NaN * s is NaN
             numeric_prime=_relu_prime,
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),
@@ -161,7 +172,7 @@ def function_class(key: str, symbol: str, slope: float = 0.0) -> type:
     name = f"act_{key}_{tag}"  # one class per (function, symbol, slope); stable across runs
 
     def _latex(self, printer, exp=None):
-        body = rf"{symbol}({argument(printer, self.args[0])})"
+        body = rf"{symbol_tex(symbol)}({argument(printer, self.args[0])})"
         return body if exp is None else rf"{body}^{{{exp}}}"
 
     def _pythoncode(self, printer):
@@ -194,7 +205,7 @@ def prime_of(f: type) -> type:
     name = f"{f.__name__}_prime"
 
     def _latex(self, printer, exp=None):
-        body = rf"{f.symbol}'({argument(printer, self.args[0])})"
+        body = rf"{symbol_tex(f.symbol)}'({argument(printer, self.args[0])})"
         return body if exp is None else rf"{body}^{{{exp}}}"
 
     def _pythoncode(self, printer):

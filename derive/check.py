@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 from .answers import Answer, read_answers, read_key  # noqa: F401 (read_answers: the check's input)
 from .errors import SpecError
-from .misconceptions import Alternative, alternatives
+from .misconceptions import Alternative
 from .rounding import Written, rounded
 from .solution import Exercise, Solution
 
@@ -155,7 +155,7 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
                                      rounding=not roots)
             continue
         if alts is None:
-            alts = [(a, _recompute(a.evaluator, givens, fixed)) for a in alternatives(der)]
+            alts = [(a, _recompute(a.evaluator, givens, fixed)) for a in exercise.alternatives]
         named, detail = _misconception(der, q.name, w, own[i], spread[i], allowance, alts)
         results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named, detail=detail,
                                  recomputed=own[i])

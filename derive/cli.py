@@ -71,7 +71,7 @@ def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freez
     """Run gradient descent on SPEC and print the loss before every step."""
     exercise = Exercise(spec_mod.load(spec_path))
     runs = training.option_runs(exercise.spec, exercise.network, etas, steps, freeze)
-    results = training.runs_for(exercise.solve(), runs)
+    results = exercise.train(runs)
     for i, run in enumerate(results):
         if i:
             click.echo()

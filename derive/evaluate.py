@@ -1,29 +1,66 @@
 """Numbers: the quantity graph compiled once into plain Python, evaluated with floats.
 
 SymPy never sees a number here. Each formula is printed as Python code once per network
-structure; a variant, a training step or a checker's recomputation is then one call of
-an ordinary function (microseconds for the reference network).
+structure (in the order it was built: no term sorting); a variant, a training step or a
+checker's recomputation is then one call of an ordinary function (microseconds for the
+reference network).
+
+Every value is finite or refused: ``evaluate`` and ``step`` raise ``NotFinite`` naming
+the first quantity (in the graph's order, so where the trouble was made) that overflowed,
+divided by zero, left a function's domain or came out as NaN or ±inf. Values propagate
+NaN and ±inf (a ReLU of NaN is NaN, not 0), so one check of the result finds them all.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from functools import cached_property
+from typing import Mapping, Sequence
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-from .derivation import Derivation
+from .derivation import FORWARD_AFTER, LOSS_AFTER, UPDATE, Derivation
 from .rounding import NumberPolicy
+
+
+class NotFinite(ArithmeticError):
+    """A quantity that cannot be computed in floating point.
+
+    ``index`` is its place in the derivation, ``values`` the values computed before it
+    (its inputs among them), ``reason`` what went wrong: "inf", "-inf", "nan" (the value
+    it came out as), "overflow", "division by zero" or "domain" (a log of 0)."""
+
+    def __init__(self, index: int, values: Sequence[float], reason: str):
+        super().__init__(f"quantity {index}: {reason}")
+        self.index = index
+        self.values = values
+        self.reason = reason
 
 
 class _Code(PythonCodePrinter):
     def __init__(self, slots: Mapping[sp.Symbol, int]):
-        super().__init__({"fully_qualified_modules": True})
+        # order="none": terms as they were built; sorting them costs a fifth of a large solve
+        super().__init__({"fully_qualified_modules": True, "order": "none"})
         self.slots = slots
 
     def _print_Symbol(self, expr):
         return f"v{self.slots[expr]}"
+
+    # Sums of products of quantities (most of a large network's formulas), printed
+    # without SymPy's general checks for signs and brackets.
+    def _print_Add(self, expr, order=None):
+        if all(t.is_Symbol or (t.is_Mul and all(a.is_Symbol for a in t.args)) for t in expr.args):
+            return " + ".join(self._print(t) for t in expr.args)
+        return super()._print_Add(expr, order)
+
+    def _print_Mul(self, expr):
+        if all(a.is_Symbol for a in expr.args):
+            return "*".join(self._print(a) for a in expr.args)
+        return super()._print_Mul(expr)
+
+
+_ARITHMETIC = (ArithmeticError, ValueError)  # overflow, division by zero, log of 0
 
 
 class Evaluator:
@@ -31,7 +68,12 @@ class Evaluator:
 
     ``recompute(fixed)`` is the checker's view: quantities listed in ``fixed`` take the
     value given there, every other one is computed from its inputs as they stand, and the
-    result also holds what each fixed quantity *would* be, computed from its inputs.
+    result also holds what each fixed quantity *would* be, computed from its inputs. It
+    does not refuse non-finite values: a student's numbers may leave a formula's domain.
+
+    ``step(givens, fixed)`` is one gradient step for training: the graph up to the
+    updates, at full precision, with the update slots in ``fixed`` pinned. It is compiled
+    only when first used, from the same printed code.
 
     With ``carry_decimals`` every computed value is rounded before it is used further, as
     in a calculation by hand that writes each intermediate result down rounded.
@@ -41,43 +83,119 @@ class Evaluator:
         self.derivation = derivation
         qs = derivation.quantities
         printer = _Code(derivation.by_symbol)
-        namespace: dict = {"math": math}
+        self._namespace: dict = {"math": math}
         for q in qs:
             if q.formula is not None:
                 for f in q.formula.atoms(sp.Function):
                     cls = type(f)
                     if hasattr(cls, "numeric"):
-                        namespace[cls.__name__] = cls.numeric
-        code = {i: printer.doprint(q.formula) for i, q in enumerate(qs) if q.formula is not None}
+                        self._namespace[cls.__name__] = cls.numeric
+        # _print, not doprint: doprint's handling of assignments and constants costs more than
+        # the printing itself, and these formulas need neither
+        self._code = {i: printer._print(q.formula) for i, q in enumerate(qs) if q.formula is not None}
+        code = self._code
         if carry_decimals is not None:
-            policy = NumberPolicy(carry_decimals)
-            namespace["carry"] = policy.round
+            self._namespace["carry"] = NumberPolicy(carry_decimals).round
             code = {i: f"carry({c})" for i, c in code.items()}
-        given_slots = [i for i, q in enumerate(qs) if q.formula is None]
-        self.given_names = tuple(qs[i].name for i in given_slots)
+        self._given_slots = [i for i, q in enumerate(qs) if q.formula is None]
+        self.given_names = tuple(qs[i].name for i in self._given_slots)
         n = len(qs)
 
         fast = ["def run(g):"]
-        fast += [f"    v{i} = g[{k}]" for k, i in enumerate(given_slots)]
+        fast += [f"    v{i} = g[{k}]" for k, i in enumerate(self._given_slots)]
         fast += [f"    v{i} = {c}" for i, c in code.items()]
         fast.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
 
         fixed = ["def run_fixed(g, fixed):"]
-        fixed += [f"    c{i} = v{i} = fixed.get({i}, g[{k}])" for k, i in enumerate(given_slots)]
+        fixed += [f"    c{i} = v{i} = fixed.get({i}, g[{k}])" for k, i in enumerate(self._given_slots)]
         for i, c in code.items():
             fixed.append(f"    c{i} = {c}")
             fixed.append(f"    v{i} = fixed.get({i}, c{i})")
         fixed.append(f"    return [{', '.join(f'v{i}' for i in range(n))}], "
                      f"[{', '.join(f'c{i}' for i in range(n))}]")
-        exec(compile("\n".join(fast), "<derive:evaluate>", "exec"), namespace)
-        exec(compile("\n".join(fixed), "<derive:recompute>", "exec"), namespace)
-        self._run = namespace["run"]
-        self._run_fixed = namespace["run_fixed"]
+        self._run = self._compile(fast, "run", "<derive:evaluate>")
+        self._run_fixed = self._compile(fixed, "run_fixed", "<derive:recompute>")
+        self._carried = code
+
+    def _compile(self, lines: list[str], name: str, where: str):
+        exec(compile("\n".join(lines), where, "exec"), self._namespace)
+        return self._namespace.pop(name)
+
+    def _givens(self, givens: Mapping[str, float]) -> list[float]:
+        g = [givens[name] for name in self.given_names]
+        for k, v in enumerate(g):
+            if not math.isfinite(v):
+                raise NotFinite(self._given_slots[k], [], "inf" if math.isinf(v) else "nan")
+        return g
 
     def evaluate(self, givens: Mapping[str, float]) -> list[float]:
-        return self._run([givens[name] for name in self.given_names])
+        g = self._givens(givens)
+        try:
+            values = self._run(g)
+        except _ARITHMETIC:
+            values = None
+        if values is None or not all(map(math.isfinite, values)):
+            self._locate(g, self._carried, {})
+        return values
 
     def recompute(self, givens: Mapping[str, float], fixed: Mapping[str, float]) -> tuple[list[float], list[float]]:
         index = self.derivation.index
         return self._run_fixed([givens[name] for name in self.given_names],
                                {index[name]: value for name, value in fixed.items()})
+
+    # --- training steps ---------------------------------------------------------------
+
+    @cached_property
+    def _step_code(self) -> dict[int, str]:
+        """The graph up to the updates: a step needs nothing after ``w*``, and leaving the
+        check pass out keeps a step whose own loss is finite from failing because the
+        loss after its update is not."""
+        qs = self.derivation.quantities
+        return {i: c for i, c in self._code.items() if qs[i].stage not in (FORWARD_AFTER, LOSS_AFTER)}
+
+    @cached_property
+    def _step(self):
+        qs = self.derivation.quantities
+        lines = ["def step(g, fixed):"]
+        lines += [f"    v{i} = g[{k}]" for k, i in enumerate(self._given_slots)]
+        for i, c in self._step_code.items():
+            lines.append(f"    v{i} = fixed.get({i}, {c})" if qs[i].stage == UPDATE else f"    v{i} = {c}")
+        # the after-update stages come last in the graph: what is left is a prefix
+        n = len(self._given_slots) + len(self._step_code)
+        lines.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
+        return self._compile(lines, "step", "<derive:step>")
+
+    def step(self, givens: Mapping[str, float], fixed: Mapping[int, float] | None = None) -> list[float]:
+        """One training step's values (up to the updates); ``fixed`` pins update slots."""
+        fixed = fixed or {}
+        g = self._givens(givens)
+        try:
+            values = self._step(g, fixed)
+        except _ARITHMETIC:
+            values = None
+        if values is None or not all(map(math.isfinite, values)):
+            self._locate(g, self._step_code, fixed)
+        return values
+
+    # --- where it went wrong -------------------------------------------------------------
+
+    def _locate(self, g: list[float], code: Mapping[int, str], fixed: Mapping[int, float]) -> None:
+        """Go through the graph one quantity at a time and raise ``NotFinite`` for the
+        first that is not finite (only reached when the fast path found one)."""
+        local: dict[str, float] = {f"v{i}": v for i, v in zip(self._given_slots, g)}
+        values: list[float] = [math.nan] * len(self.derivation.quantities)
+        for i, v in zip(self._given_slots, g):
+            values[i] = v
+        for i, c in code.items():
+            try:
+                v = fixed[i] if i in fixed else eval(c, self._namespace, local)  # noqa: S307 (our own printed code)
+            except ZeroDivisionError:
+                raise NotFinite(i, values, "division by zero") from None
+            except OverflowError:
+                raise NotFinite(i, values, "overflow") from None
+            except _ARITHMETIC:  # math domain error: log of 0, square root of a negative number
+                raise NotFinite(i, values, "domain") from None
+            if not math.isfinite(v):
+                raise NotFinite(i, values, "inf" if v > 0 else "-inf" if v < 0 else "nan")
+            local[f"v{i}"] = values[i] = v
+        raise AssertionError("a non-finite value that the step-by-step pass did not find")

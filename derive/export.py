@@ -10,17 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import training
-from .derivation import GIVEN
 from .errors import DeriveError
 from .losses import LOSSES
 from .canvas import write_canvas
 from .moodle import write_moodle
 from .qti import write_qti21
-from .solution import Solution
+from .solution import GIVEN, Solution
 from .spec import Spec
 
 MARKER = "answers.json"  # the file that says which exercise a folder holds
@@ -31,6 +30,8 @@ def _plain(value):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # strict JSON has no NaN or infinity
     return value
 
 
@@ -57,7 +58,12 @@ def answers(solution: Solution) -> dict:
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities
                        if q.stage != GIVEN},
-        "training": training.answers(solution),
+        "training": [  # a loss that could not be computed (the run diverged) is null
+            {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
+             "losses": [v if math.isfinite(v) else None for v in run.losses],
+             "verdict": run.verdict}
+            for run in solution.runs
+        ],
         "spec": _plain(spec.raw),
     }
 
@@ -70,7 +76,8 @@ def write_json(solutions: Sequence[Solution]) -> str:
         data = {"exercise": solutions[0].spec.title, "source": source_name(solutions[0].spec),
                 "spec": _plain(solutions[0].spec.raw),
                 "variants": [{k: v for k, v in answers(s).items() if k != "spec"} for s in solutions]}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    # allow_nan=False: a strict JSON reader must be able to read it (Solutions are finite)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def write_csv(solutions: Sequence[Solution]) -> str:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
-from .latex import latex_name
+from .latex import Tex, latex_name
 from .network import Network
 
 COLUMN_GAP = 3.4  # cm between layers, at least
@@ -112,7 +111,7 @@ class Box:
 
 
 def _ident(name: str) -> str:
-    return "n" + "".join(c if c.isalnum() else f"x{ord(c)}" for c in name)
+    return "n" + "".join(c if c.isascii() and c.isalnum() else f"x{ord(c)}" for c in name)
 
 
 def label_width(tex: str) -> float:
@@ -132,7 +131,6 @@ def _shown(units: tuple[str, ...]) -> tuple[list[str | None], bool]:
     return [*units[:HEAD], None, *units[-TAIL:]], True
 
 
-@lru_cache(maxsize=64)  # one layout per network structure, however many variants
 def layout(net: Network) -> Figure:
     pins_wanted = net.bias in ("neuron", "layer")
     row_gap = PIN_ROW_GAP if pins_wanted else ROW_GAP
@@ -181,7 +179,7 @@ def layout(net: Network) -> Figure:
     nodes = []
     for c, column in enumerate(columns):
         for name, kind in column:
-            label = r"\vdots" if kind == "dots" else latex_name(name)
+            label = Tex(r"\vdots") if kind == "dots" else latex_name(name)
             nodes.append(Node(_ident(name), label, round(xs[c], 3), round(pos[name][0], 3), kind))
     edges = []
     for p in net.params:

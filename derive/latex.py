@@ -1,4 +1,4 @@
-"""The one LaTeX printer, and how quantity names are written in the key.
+"""The one LaTeX printer, how quantity names are written in the key, and text escaping.
 
 Names follow the reference sheet (``h1_in`` is h_{1,in}, ``yhat`` is ŷ, ``dL/dw1`` is
 ∂L/∂w_1, ``w1*`` is w_1^*, ``h1'`` is h_1'); everything that turns a SymPy expression into
@@ -7,6 +7,11 @@ LaTeX goes through ``Printer`` so the whole key uses one notation.
 For speed, an expression "with the numbers put in" is printed once per network structure
 with a marker in place of every symbol, and each variant only fills the markers with its
 numbers (``fill``): no SymPy printing happens per variant.
+
+``Tex`` marks text that is already LaTeX and safe to put into a document. Only this
+module (the printer, names, ``escape_tex``) and the number policy make it; everything
+else that reaches a template is a plain ``str`` and is escaped there (``render``), so a
+name or a title from a spec can never run TeX code.
 """
 
 from __future__ import annotations
@@ -25,14 +30,109 @@ GREEK = {
 MARK = "\x00"
 
 
+class Tex(str):
+    """Text that is already LaTeX: put into a document as it is.
+
+    Operations on it (``+``, ``replace``, ``format``) give a plain ``str`` again, which a
+    template escapes: only what is made as ``Tex`` is trusted."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Tex({str.__repr__(self)})"
+
+
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", '"': r"\textquotedbl{}",
+    "\n": " ", "\t": " ", "\r": " ",
+    # Mathematical characters that reasons and titles use in plain text (pdflatex has no
+    # Unicode fonts for them).
+    "η": r"$\eta$", "σ": r"$\sigma$", "δ": r"$\delta$", "∂": r"$\partial$", "½": r"$\tfrac12$",
+    "′": r"$'$", "−": r"$-$", "→": r"$\to$", "·": r"$\cdot$", "≈": r"$\approx$", "ŷ": r"$\hat y$",
+    "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$", "∑": r"$\sum$", "∇": r"$\nabla$",
+}
+# Greek letters are typeset as math; capitals that look like Latin ones are those.
+_GREEK_LETTERS = dict(zip(
+    "αβγδεζηθικλμνξοπρςστυφχψω",
+    ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi o pi rho varsigma "
+     "sigma tau upsilon phi chi psi omega").split()))
+_GREEK_CAPITALS = dict(zip("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ",
+                           "A B Gamma Delta E Z H Theta I K Lambda M N Xi O Pi P Sigma T Upsilon Phi X Psi Omega".split()))
+for _c, _n in _GREEK_LETTERS.items():
+    _TEX_SPECIALS.setdefault(_c, rf"\ensuremath{{\{_n}}}" if _n != "o" else "o")
+for _c, _n in _GREEK_CAPITALS.items():
+    _TEX_SPECIALS.setdefault(_c, rf"\ensuremath{{\{_n}}}" if len(_n) > 1 else _n)
+# Latin letters beyond ASCII that pdflatex with T1 fonts has no glyph for (tried one by one).
+_NO_GLYPH = set("ĦħĸĿŀŉŦŧſ")
+_PUNCTUATION = set("–—‘’“”„…•€†‡‰‹›™")
+
+
+def typesettable(c: str) -> bool:
+    """Whether pdflatex (T1 fonts, UTF-8 input) can typeset the character in text."""
+    if c in _TEX_SPECIALS and c not in "\n\t\r":
+        return True
+    o = ord(c)
+    return (0x20 <= o < 0x7F or 0xA1 <= o < 0x180 and c not in _NO_GLYPH) or c in _PUNCTUATION
+
+
+def untypesettable(text: str) -> str | None:
+    """The first character of ``text`` that cannot be typeset, or None."""
+    return next((c for c in text if not typesettable(c)), None)
+
+
+def escape_tex(text) -> Tex:
+    """Any text made safe to put into LaTeX (text mode): the one escaping function.
+
+    TeX's special characters are written as commands, Greek letters as math; a character
+    pdflatex cannot typeset becomes "?" (free texts of a spec are refused on load instead,
+    see ``untypesettable``). Text that is already ``Tex`` is returned as it is."""
+    if isinstance(text, Tex):
+        return text
+    return Tex("".join(_TEX_SPECIALS[c] if c in _TEX_SPECIALS else c if typesettable(c) else "?"
+                       for c in str(text)))
+
+
+def math_text(text: str) -> Tex:
+    """A name that is not one of the sheet's forms, for math mode: escaped, upright."""
+    return Tex(rf"\text{{\upshape {escape_tex(text)}}}")
+
+
+_OPERATORS = {"tanh", "sinh", "cosh", "exp", "log", "ln", "sin", "cos", "arctan", "max", "min"}
+_GREEK_NAMES = {"varphi", "vartheta", "varepsilon", "varrho", "varsigma", "varpi"} | {
+    n.lower() for n in _GREEK_CAPITALS.values() if len(n) > 1} | {
+    n for n in _GREEK_LETTERS.values() if n != "o"} | {n for n in _GREEK_CAPITALS.values() if len(n) > 1}
+
+
+def symbol_tex(symbol: str) -> Tex:
+    """An activation's symbol from a spec (``\\phi``, ``\\mathrm{ReLU}``, ``g``) as math.
+
+    Only a Greek letter, a known operator, ``\\mathrm{…}``/``\\operatorname{…}``/``\\mathit{…}``
+    of letters, or plain letters pass as TeX; anything else is shown as escaped text, so a
+    symbol can never be a TeX command such as ``\\input``."""
+    if isinstance(symbol, Tex):
+        return symbol
+    m = re.fullmatch(r"\\([A-Za-z]+)", symbol)
+    if m and (m.group(1) in _GREEK_NAMES or m.group(1) in _OPERATORS):
+        return Tex(symbol)
+    if re.fullmatch(r"\\(mathrm|operatorname|mathit)\{[A-Za-z]+\}|[A-Za-z]+", symbol):
+        return Tex(symbol)
+    return math_text(symbol)
+
+
 @cache
-def latex_name(name: str) -> str:
+def latex_name(name: str) -> Tex:
     """LaTeX for a quantity name (see the module docstring)."""
     m = re.fullmatch(r"d([^/]+)/d(.+)\[(\d+)\]", name)
     if m:  # a partial for example n: the example's mark goes on each per-example quantity
         top, bottom, e = m.groups()
         bottom = bottom if top == "L" else f"{bottom}[{e}]"  # L⁽ⁿ⁾ alone says which example
         return partial(f"{top}[{e}]", bottom)
+    return Tex(_name(name))
+
+
+def _name(name: str) -> str:
     m = re.fullmatch(r"(.*)\[(\d+)\]", name)
     if m:  # per-example quantity: h1[2] is h_1^{(2)}; w1*[2] (online) is w_1^{*(2)}
         base, e = m.groups()
@@ -59,16 +159,16 @@ def _split(name: str) -> tuple[str, str]:
     """Head and subscript of a plain name: h1 -> (h, 1), yhat2 -> (\\hat{y}, 2)."""
     if name == "L":
         return r"\mathcal{L}", ""
-    if name.isdigit():  # units named by number, as in some textbooks: o_4
+    if name.isascii() and name.isdigit():  # units named by number, as in some textbooks: o_4
         return "o", name
     if "_" in name:  # h1_2 is h_{1,2}; b_h1 is b_{h_1}
         head, rest = name.split("_", 1)
         letters, digits = _split(head) if head else (head, "")
-        inner = rest if rest.isdigit() else latex_name(rest)
+        inner = rest if rest.isascii() and rest.isdigit() else latex_name(rest)
         return letters, f"{digits},{inner}" if digits else inner
     m = re.fullmatch(r"([A-Za-z]+?)(\d*)", name)
-    if not m:
-        return rf"\mathrm{{{name}}}", ""
+    if not m:  # anything else (spec names are checked on load, but never trusted here)
+        return math_text(name), ""
     letters, digits = m.groups()
     if letters == "yhat":
         head = r"\hat{y}"
@@ -81,9 +181,9 @@ def _split(name: str) -> tuple[str, str]:
     return head, digits
 
 
-def partial(top: str, bottom: str) -> str:
+def partial(top: str, bottom: str) -> Tex:
     """∂top/∂bottom for two quantity names."""
-    return rf"\frac{{\partial {latex_name(top)}}}{{\partial {latex_name(bottom)}}}"
+    return Tex(rf"\frac{{\partial {latex_name(top)}}}{{\partial {latex_name(bottom)}}}")
 
 
 class Printer(LatexPrinter):
@@ -106,7 +206,17 @@ class Printer(LatexPrinter):
             return f"{MARK}={self.markers[expr]}{MARK}"
         return self._print(expr)
 
+    # Fast paths for the shapes most of a large network's formulas have (x1·w1 + x2·w3 + …,
+    # δ·h): SymPy's general methods test each factor for signs, fractions and brackets,
+    # which none of these needs; the output is the same.
+    def _print_Add(self, expr, order=None):
+        if all(t.is_Symbol or (t.is_Mul and all(a.is_Symbol for a in t.args)) for t in expr.args):
+            return " + ".join(self._print(t) for t in expr.args)
+        return super()._print_Add(expr, order)
+
     def _print_Mul(self, expr):
+        if all(a.is_Symbol for a in expr.args):
+            return self._settings["mul_symbol_latex"].join(self._print(a) for a in expr.args)
         first = expr.args[0]
         if isinstance(first, sp.Rational) and not first.is_Integer and len(expr.args) > 1:
             rest = sp.Mul(*expr.args[1:], evaluate=False)
@@ -118,9 +228,12 @@ class Printer(LatexPrinter):
         return super()._print_Mul(expr)
 
 
-def tex(expr: sp.Expr) -> str:
+def tex(expr: sp.Expr) -> Tex:
     """The symbolic form of an expression, in the key's notation."""
-    return Printer().doprint(expr)
+    return Tex(_PLAIN.doprint(expr))
+
+
+_PLAIN = Printer()  # holds no state between calls: one serves every symbolic form
 
 
 def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:
@@ -131,7 +244,7 @@ def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:
 _MARKER = re.compile(f"{MARK}(=?)(\\d+){MARK}")
 
 
-def fill(template: str, shown: Callable[[int, bool], str]) -> str:
+def fill(template: str, shown: Callable[[int, bool], str]) -> Tex:
     """Put numbers into a template from ``numeric_template``; ``shown(i, bare)`` is the
     number for symbol ``i`` as the key writes it (``bare``: standing alone, no parentheses)."""
-    return _MARKER.sub(lambda m: shown(int(m.group(2)), m.group(1) == "="), template)
+    return Tex(_MARKER.sub(lambda m: shown(int(m.group(2)), m.group(1) == "="), template))

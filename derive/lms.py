@@ -28,11 +28,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Callable
 
-from . import derivation as D
+from . import solution as D  # the key's stages
 from .activations import ACTIVATIONS
 from .latex import latex_name, tex
 from .losses import LOSSES
-from .misconceptions import alternatives
 from .rounding import NumberPolicy, fixed, given_text
 from .solution import ChainLine, Solution
 
@@ -141,7 +140,7 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
     der = solution.derivation
     givens = dict(solution.givens)
     out: dict[str, list[tuple[float, str, str]]] = {}
-    for alt in alternatives(der):
+    for alt, changed in zip(solution.exercise.alternatives, solution.exercise.swapped):
         try:
             _, local = alt.evaluator.recompute(givens, solution.values)
             carried = alt.evaluator.evaluate(givens)
@@ -150,7 +149,6 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
         m = alt.misconception
         why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
         index = alt.derivation.index
-        changed = _changed(alt, der)
         for q in der.quantities:
             if q.formula is None:
                 continue
@@ -162,18 +160,6 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
             if not swapped or abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
                 found.append((carried[j], m.key, why + " (the mistake made in every step up to here)"))
     return out
-
-
-_CHANGED: dict[int, tuple[object, frozenset[str]]] = {}
-
-
-def _changed(alt, der) -> frozenset[str]:
-    """The quantities whose formula a mistake swaps (per structure, so cached)."""
-    hit = _CHANGED.get(id(alt))
-    if hit is None or hit[0] is not alt:
-        names = frozenset(q.name for q in der.quantities if alt.derivation[q.name].formula != q.formula)
-        hit = _CHANGED[id(alt)] = (alt, names)
-    return hit[1]
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:

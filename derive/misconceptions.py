@@ -246,14 +246,9 @@ def _topological(qs: list[Quantity]) -> tuple[Quantity, ...]:
     return tuple(out)
 
 
-_CACHE: dict[int, tuple[Derivation, tuple[Alternative, ...]]] = {}
-
-
 def alternatives(der: Derivation) -> tuple[Alternative, ...]:
-    """Every applicable misconception's graph for this structure, compiled (cached)."""
-    hit = _CACHE.get(id(der))
-    if hit is not None and hit[0] is der:
-        return hit[1]
+    """Every applicable misconception's graph for this structure, compiled (once per
+    structure: ``Exercise.alternatives`` keeps them)."""
     out = []
     for m in MISCONCEPTIONS.values():
         for detail, swaps in m.swaps(der):
@@ -263,5 +258,4 @@ def alternatives(der: Derivation) -> tuple[Alternative, ...]:
                 except ValueError:  # the mistake cannot happen in this structure's order
                     continue
                 out.append(Alternative(m, detail, alt, Evaluator(alt)))
-    _CACHE[id(der)] = (der, tuple(out))
     return tuple(out)

@@ -190,6 +190,7 @@ def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
 
 def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ...]) -> None:
     names = [p.name for p in params]
+    known = set(names)  # membership in a set: a list made this quadratic (22k parameters: seconds)
     missing = [p for p in params if p.name not in spec.weights]
     if len(missing) == 1:
         p = missing[0]

@@ -35,7 +35,7 @@ class TexError(DeriveError):
 
 
 @dataclass(frozen=True)
-class Result:
+class Compiled:
     made: tuple[Path, ...]
     skipped: str | None = None  # why no PDFs were made
 
@@ -87,11 +87,11 @@ def compile_one(tex: Path, direct: bool = False) -> Path:
 
 
 def compile_all(texs: list[Path], jobs: int | None = None, progress: Callable[[int], None] | None = None,
-                direct: bool = False) -> Result:
+                direct: bool = False) -> Compiled:
     """Compile several files in parallel, one latexmk (or pdflatex) per core;
     ``progress(1)`` is called as each one is done."""
     if shutil.which("pdflatex" if direct else "latexmk") is None:
-        return Result((), INSTALL_HINT)
+        return Compiled((), INSTALL_HINT)
     jobs = jobs or os.cpu_count() or 1
     made = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -99,7 +99,7 @@ def compile_all(texs: list[Path], jobs: int | None = None, progress: Callable[[i
             made.append(path)
             if progress:
                 progress(1)
-    return Result(tuple(made))
+    return Compiled(tuple(made))
 
 
 def unite(pdfs: list[Path], target: Path) -> str | None:

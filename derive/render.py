@@ -2,67 +2,154 @@
 
 Delimiters that cannot collide with LaTeX: ``\\BLOCK{...}`` for statements, ``\\VAR{...}``
 for values, ``\\#{...}`` for comments; a line starting with ``%%`` is a line statement.
-A missing variable is an error (never a blank number in a key), and no SymPy object may
-reach a template: every expression goes through the one printer first.
+A missing variable is an error (never a blank number in a key).
+
+Escaping happens here, at the boundary, so that a template cannot forget it: whatever a
+template prints is put through ``finalize``, which lets ``Tex`` (made only by the LaTeX
+printer, the number policy and ``escape_tex``) through as it is, escapes every other
+string, and refuses SymPy objects (every expression goes through the printer first).
+Macros return ``Tex`` (what they print was escaped inside them), and ``join`` escapes
+each item that is not ``Tex``. Templates only lay out what a Solution holds.
+
+Templates from anywhere but the instructor's own command line (a server) are rendered
+in Jinja's sandbox: ``environment(..., sandboxed=True)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
-from functools import lru_cache
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.compiler
+import jinja2.runtime
+import jinja2.sandbox
 import sympy as sp
 
-from . import questions, theory, training
+from . import questions, theory, training_tex
 from .activations import ACTIVATIONS
-from .derivation import Quantity
 from .errors import DeriveError
-from .figure import layout
-from .latex import latex_name, tex
+from .latex import Tex, escape_tex, latex_name, symbol_tex
 from .losses import LOSSES
-from .network import Network
 from .rounding import given_text
+
+__all__ = ["environment", "render", "context", "escape_tex", "SHEET", "KEY"]  # escape_tex: for old imports
 
 SHEET, KEY = "sheet.tex.j2", "solution.tex.j2"
 
-_TEX_SPECIALS = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    # Mathematical characters that reasons and titles use in plain text (pdflatex has no
-    # Unicode fonts for them).
-    "η": r"$\eta$", "σ": r"$\sigma$", "δ": r"$\delta$", "∂": r"$\partial$", "½": r"$\tfrac12$",
-    "′": r"$'$", "−": r"$-$", "→": r"$\to$", "·": r"$\cdot$", "≈": r"$\approx$", "ŷ": r"$\hat y$",
-    "×": r"$\times$", "≤": r"$\le$", "≥": r"$\ge$", "∑": r"$\sum$", "∇": r"$\nabla$",
-}
 
-
-def escape_tex(text: Any) -> str:
-    """Text (titles, names) made safe to put into LaTeX."""
-    return "".join(_TEX_SPECIALS.get(c, c) for c in str(text))
-
-
-def _finalize(value: Any) -> Any:
+def finalize(value: Any) -> Any:
+    """What a template prints: ``Tex`` as it is, any other text escaped, numbers as
+    numbers; a SymPy object is refused."""
+    if isinstance(value, Tex):
+        return value
+    if isinstance(value, str):
+        return escape_tex(value)
     if isinstance(value, sp.Basic):
         raise TypeError(f"a SymPy object reached a template unprinted: {value!r}")
-    return value
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    return escape_tex(str(value))
+
+
+class _TexMacro(jinja2.runtime.Macro):
+    """A macro's output is made of template text and values that were finalized (escaped)
+    inside it: it is TeX, and printing it must not escape it a second time."""
+
+    def _invoke(self, arguments, autoescape):
+        return Tex(super()._invoke(arguments, autoescape))
+
+
+class _CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's code generator, with macros made as ``_TexMacro`` (Jinja 3.1's
+    ``macro_def`` with the class name changed; the tests render macros, so a Jinja that
+    changes this fails them rather than escaping twice)."""
+
+    def macro_def(self, macro_ref, frame) -> None:
+        arg_tuple = ", ".join(repr(x.name) for x in macro_ref.node.args)
+        name = getattr(macro_ref.node, "name", None)
+        if len(macro_ref.node.args) == 1:
+            arg_tuple += ","
+        self.write(
+            f"environment.macro_class(environment, macro, {name!r}, ({arg_tuple}),"
+            f" {macro_ref.accesses_kwargs!r}, {macro_ref.accesses_varargs!r},"
+            f" {macro_ref.accesses_caller!r}, context.eval_ctx.autoescape)"
+        )
+
+
+def _join(items, separator: str = "") -> Tex:
+    """Jinja's ``join``, escaping each item (and the separator) that is not ``Tex``."""
+    return Tex(escape_tex(separator).join(escape_tex(i if isinstance(i, str) else str(i)) for i in items))
+
+
+class _Tex:
+    """What both environments share: TeX delimiters, escaping, strict undefined."""
+
+    code_generator_class = _CodeGenerator
+    macro_class = _TexMacro
+
+
+class TexEnvironment(_Tex, jinja2.Environment):
+    pass
+
+
+class SandboxedTexEnvironment(_Tex, jinja2.sandbox.SandboxedEnvironment):
+    pass
 
 
 def builtin_templates() -> Path:
     return Path(str(resources.files("derive.templates")))
 
 
-def environment(template_dir: Path | None = None) -> jinja2.Environment:
+def cache_dir() -> Path:
+    """Where compiled templates are kept between runs: $XDG_CACHE_HOME/derive or ~/.cache/derive."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex1"  # tex1: our code generator
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja's bytecode cache in the user's cache folder, or none where it cannot be made
+    (a read-only home, no home): compiling the templates again is only slower."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            return None
+    except OSError:
+        return None
+    return _TolerantCache(str(folder))
+
+
+class _TolerantCache(jinja2.FileSystemBytecodeCache):
+    """A cache that never fails a run: a file that cannot be read or written is skipped."""
+
+    def load_bytecode(self, bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, TypeError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def environment(template_dir: Path | None = None, *, sandboxed: bool = False) -> jinja2.Environment:
+    """The Jinja environment for the built-in templates, with ``template_dir``'s files in
+    front of them. ``sandboxed``: for templates that are not the instructor's own (a web
+    server): no access to Python internals (``os.popen`` through globals and the like)."""
     loaders: list[jinja2.BaseLoader] = []
     if template_dir is not None:
         if not Path(template_dir).is_dir():
             raise DeriveError(f"{template_dir}: --templates: expected a folder of *.tex.j2 templates")
         loaders.append(jinja2.FileSystemLoader(str(template_dir)))
     loaders.append(jinja2.FileSystemLoader(str(builtin_templates())))
-    env = jinja2.Environment(
+    cls = SandboxedTexEnvironment if sandboxed else TexEnvironment
+    env = cls(
         loader=jinja2.ChoiceLoader(loaders),
         block_start_string=r"\BLOCK{",
         block_end_string="}",
@@ -74,24 +161,15 @@ def environment(template_dir: Path | None = None) -> jinja2.Environment:
         line_comment_prefix="%#",
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=False,  # Jinja's escaping is HTML's; TeX's is finalize's
         undefined=jinja2.StrictUndefined,
-        finalize=_finalize,
+        finalize=finalize,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
-    env.filters["e"] = escape_tex
+    env.filters["e"] = env.filters["escape"] = escape_tex
+    env.filters["join"] = _join
     return env
-
-
-def to_context(obj: Any) -> Any:
-    """Frozen dataclasses into plain dicts and lists: what templates receive."""
-    if is_dataclass(obj):
-        return asdict(obj)
-    if isinstance(obj, dict):
-        return {k: to_context(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_context(v) for v in obj]
-    return obj
 
 
 def render(env: jinja2.Environment, name: str, context: dict) -> str:
@@ -99,6 +177,8 @@ def render(env: jinja2.Environment, name: str, context: dict) -> str:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise DeriveError(f"template {exc.name}: not found in the template folder or the built-in templates") from None
+    except jinja2.sandbox.SecurityError as exc:
+        raise DeriveError(f"template {name}: refused by the sandbox ({exc})") from None
     except (jinja2.TemplateSyntaxError, jinja2.UndefinedError) as exc:
         where = getattr(exc, "filename", None) or name
         line = f":{exc.lineno}" if getattr(exc, "lineno", None) else ""
@@ -106,7 +186,9 @@ def render(env: jinja2.Environment, name: str, context: dict) -> str:
 
 
 def context(solution, document: str) -> dict:
-    """Everything the sheet and key templates receive for one Solution (see README)."""
+    """Everything the sheet and key templates receive for one Solution (see README).
+    Per-structure parts (figure, theory plots, printed formulas) are the Exercise's,
+    shared by every variant; nothing is copied."""
     net = solution.network
     der = solution.derivation
     spec = solution.spec
@@ -124,31 +206,28 @@ def context(solution, document: str) -> dict:
     layers = []
     for i, layer in enumerate(net.layers):
         act = ACTIVATIONS[layer.activation]
+        symbol = symbol_tex(layer.symbol or act.symbol)
         layers.append({
             "index": layer.index,
             "output": i == len(net.layers) - 1,
             "units": [latex_name(u) for u in layer.units],
             "activation": layer.activation,
             "title": act.title,
-            "symbol": layer.symbol or act.symbol,
-            "definition": act.definition_tex.replace(r"\alpha", given_text(layer.slope)),
-            "derivative": act.derivative_tex.replace(r"\sigma", layer.symbol or act.symbol)
-                                            .replace(r"\alpha", given_text(layer.slope)),
+            "symbol": symbol,
+            "definition": Tex(act.definition_tex.replace(r"\alpha", given_text(layer.slope))),
+            "derivative": Tex(act.derivative_tex.replace(r"\sigma", symbol).replace(r"\alpha", given_text(layer.slope))),
             "cases": r"\begin{cases}" in act.definition_tex,
             "bias_unit": latex_name(layer.bias_unit) if layer.bias_unit else None,
             "bias_value": given_text(layer.bias_value),
         })
-    sections = {stage: [dict(to_context(line), kind="chain" if hasattr(line, "paths") else "line")
-                        for line in lines]
-                for stage, lines in solution.sections.items()}
     policy = solution.policy
     before, after = solution.loss_before, solution.loss_after
-    runs = training.runs_for(solution)
+    params = {p.name: i for i, p in enumerate(net.params)}
     return {
         "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant,
                      "seed": solution.seed},
         "document": document,
-        "figure": _figure(net),
+        "figure": solution.exercise.figure,
         "given": {
             "examples": examples,
             "bias_units": [given(l.bias_unit) for l in net.layers if l.bias_unit],
@@ -163,44 +242,33 @@ def context(solution, document: str) -> dict:
                 "half": spec.loss.half,
                 "outputs": spec.loss.outputs,
                 "examples": spec.loss.examples,
-                "formula": _formula(der["L[1]" if many else "L"]),
-                "total": _formula(der["L"]) if many else None,
+                "formula": solution.symbolic("L[1]" if many else "L"),
+                "total": solution.symbolic("L") if many else None,
                 "n_outputs": len(net.outputs),
                 "n_examples": der.n_examples,
                 "cancels": der.cancels,
-                "cancel": [{"lhs": latex_name(q.name), "rhs": _formula(q)} for q in der.quantities
+                "cancel": [{"lhs": latex_name(q.name), "rhs": solution.symbolic(q.name)} for q in der.quantities
                            if q.note == "cancel" and q.example in (None, 1)],
             },
             "bias": net.bias,
             "trained_bias": spec.train_bias,
-            "frozen": [latex_name(n) for n in sorted(net.frozen, key=[p.name for p in net.params].index)],
+            "frozen": [latex_name(n) for n in sorted(net.frozen, key=params.__getitem__)],
             "update_mode": spec.update,
             "decimals": policy.decimals,
             "carry": spec.carry,
             "chains_only": not der.uses_delta,
         },
-        "steps": sections,
+        "steps": solution.sections,  # lines are read by attribute; their `kind` says which
         "summary": {
             "before": policy.tex(before),
             "after": policy.tex(after),
             "decreased": solution.loss_decreased,
             "change": f"{abs(after - before) / before * 100:.1f}" if before else "0",
         },
-        "questions": questions.context(spec, len(runs)),
+        "questions": questions.context(spec, len(solution.runs)),
         "theory": theory.context(solution),
-        "training": training.context(solution, runs),
+        "training": training_tex.context(solution),
     }
-
-
-# Per structure, not per variant: a batch of variants shares these (templates only read them).
-@lru_cache(maxsize=64)
-def _figure(net: Network) -> dict:
-    return to_context(layout(net))
-
-
-@lru_cache(maxsize=256)
-def _formula(q: Quantity) -> str:
-    return tex(q.formula)
 
 
 def _rows(items: list, width: int = 10) -> list[list]:

@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
+from .latex import Tex
+
 
 @dataclass(frozen=True)
 class NumberPolicy:
@@ -21,8 +23,8 @@ class NumberPolicy:
         """Whether the value is written without loss at this many decimals."""
         return math.isfinite(value) and abs(value - self.round(value)) <= 1e-12 * max(1.0, abs(value))
 
-    def relation(self, value: float) -> str:
-        return "=" if self.is_exact(value) else r"\approx"
+    def relation(self, value: float) -> Tex:
+        return Tex("=" if self.is_exact(value) else r"\approx")
 
     def text(self, value: float) -> str:
         """Plain text, as a terminal or a CSV shows it: always ``decimals`` places (the
@@ -33,10 +35,13 @@ class NumberPolicy:
             return f"{value:.{self.decimals}e}"
         return format(rounded(self._clean(value), -self.decimals), "f")
 
-    def tex(self, value: float) -> str:
+    def tex(self, value: float) -> Tex:
         """A computed value as the key writes it: exact values in their shortest form
         (2.2, not 2.2000), others with ``decimals`` places; a value that would round to
         zero but is not zero keeps two significant digits (3.2 · 10^{-6})."""
+        return Tex(self._tex(value))
+
+    def _tex(self, value: float) -> str:
         if not math.isfinite(value):
             return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
         if value != 0 and self.round(value) == 0:
@@ -47,11 +52,11 @@ class NumberPolicy:
             return given_text(self.round(value))
         return format(rounded(self._clean(value), -self.decimals), "f")
 
-    def substituted(self, value: float, given: bool = False) -> str:
+    def substituted(self, value: float, given: bool = False) -> Tex:
         """A value put into a formula: negatives in parentheses so that 0.2 · (−0.0034)
         never reads as a subtraction."""
         text = given_text(value) if given else self.tex(value)
-        return f"({text})" if text.startswith("-") else text
+        return Tex(f"({text})") if text.startswith("-") else text
 
     def _clean(self, value: float) -> float:
         # No "-0.0000": a value that rounds to zero is written as zero.
@@ -61,18 +66,18 @@ class NumberPolicy:
 LARGE = 1e6  # from here on a value is written with a power of ten
 
 
-def scientific(value: float, digits: int) -> str:
+def scientific(value: float, digits: int) -> Tex:
     """``value`` with ``digits`` significant digits times a power of ten, in LaTeX."""
     mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
-    return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
+    return Tex(rf"{mantissa} \cdot 10^{{{int(exponent)}}}")
 
 
-def given_text(value: float) -> str:
+def given_text(value: float) -> Tex:
     """A value from the spec as the instructor wrote it: 0.7, 1, -0.25 (twelve significant
     digits at most, so a value drawn on a grid never shows binary noise like 0.30000000000000004)."""
     if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return format(float(value), ".12g")
+        return Tex(int(value))
+    return Tex(format(float(value), ".12g"))
 
 
 # --- the checker's side: numbers as a student writes them ---------------------------------

@@ -1,9 +1,12 @@
 """The Solution: one frozen record per variant, and the orchestrator that makes it.
 
-``Exercise`` holds what is built once per network structure (the network, the symbolic
-derivation, the printed forms, the compiled evaluator); ``Exercise.solve`` turns one set
-of given values into a ``Solution`` with plain float arithmetic and string filling.
-Templates, writers and the checker read the Solution and nothing else.
+``Exercise`` holds everything built once per network structure (the network, the symbolic
+derivation, the printed forms, the compiled evaluator, and, made when first asked for,
+the training steps, the misconception graphs, the figure layout and the theory data);
+``Exercise.solve`` turns one set of given values into a ``Solution`` with plain float
+arithmetic and string filling: every value, every line of the key, the training runs.
+Templates, writers and the checker read the Solution and nothing else; none of them
+computes.
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ from typing import Mapping
 
 import sympy as sp
 
-from . import derivation as D
+from . import derivation as D, figure, misconceptions, theory, training
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
-from .evaluate import Evaluator
-from .latex import fill, numeric_template, tex
+from .evaluate import Evaluator, NotFinite
+from .latex import Printer, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
+from .training import Run, RunSpec, Trainer
+
+# The key's stages, for the writers (which read a Solution and import nothing that computes).
+STAGES = (D.GIVEN, D.FORWARD, D.LOSS, D.LOCAL, D.DELTA, D.GRADIENT, D.UPDATE, D.FORWARD_AFTER, D.LOSS_AFTER)
+GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = STAGES
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,13 @@ class Line:
     relation: str
     note: str = ""
     first_row: int = 0  # how many forms stand on the first row; the rest on a second one
+    kind = "line"
 
 
 @dataclass(frozen=True)
-class Factor:
+class ShownFactor:
+    """One factor of a chain-rule product as the key writes it."""
+
     partial: str
     closed: str
     value: str
@@ -52,10 +63,11 @@ class ChainLine:
 
     name: str
     lhs: str
-    paths: tuple[tuple[Factor, ...], ...]
+    paths: tuple[tuple[ShownFactor, ...], ...]
     numbers: tuple[str, ...]  # the product of each path with its factors' values
     value: str
     relation: str
+    kind = "chain"
 
 
 @dataclass(frozen=True)
@@ -72,18 +84,33 @@ class _Forms:
 
 @dataclass(frozen=True)
 class Solution:
-    spec: Spec
-    derivation: Derivation
-    policy: NumberPolicy
-    values: Mapping[str, float]
+    exercise: "Exercise"  # what this variant shares with every other: structure, layout, theory
+    values: Mapping[str, float]  # every quantity, finite
     givens: Mapping[str, float]
     sections: Mapping[str, tuple]  # stage -> lines, in the key's order
+    runs: tuple[Run, ...] = ()  # the training runs the spec asks for, from these values
     seed: int | None = None
     variant: str | None = None
 
     @property
+    def spec(self) -> Spec:
+        return self.exercise.spec
+
+    @property
+    def derivation(self) -> Derivation:
+        return self.exercise.derivation
+
+    @property
+    def policy(self) -> NumberPolicy:
+        return self.exercise.policy
+
+    @property
     def network(self) -> Network:
-        return self.derivation.network
+        return self.exercise.network
+
+    def symbolic(self, name: str) -> Tex:
+        """A quantity's formula as the key prints it (printed once per structure)."""
+        return self.exercise.forms[self.derivation.index[name]].symbolic
 
     @property
     def loss_before(self) -> float:
@@ -111,6 +138,48 @@ class Exercise:
         self.policy = NumberPolicy(spec.decimals)
         self.evaluator = Evaluator(self.derivation, spec.decimals if spec.carry == "rounded" else None)
 
+    # --- per structure, made when first needed ------------------------------------------
+
+    @cached_property
+    def runs(self) -> tuple[RunSpec, ...]:
+        """The training runs the spec asks for (none: no training question)."""
+        return training.spec_runs(self.spec, self.network)
+
+    @cached_property
+    def trainer(self) -> Trainer:
+        # The steps are compiled from the evaluator's own printed code, at full precision
+        # whatever the key carries: a structure is printed once, with or without runs.
+        return Trainer(self.evaluator)
+
+    @cached_property
+    def alternatives(self) -> tuple:
+        """Every applicable misconception's graph, compiled (for the checker)."""
+        return misconceptions.alternatives(self.derivation)
+
+    @cached_property
+    def swapped(self) -> tuple[frozenset[str], ...]:
+        """For each misconception graph, the quantities whose formula it swaps."""
+        der = self.derivation
+        return tuple(frozenset(q.name for q in der.quantities if alt.derivation[q.name].formula != q.formula)
+                     for alt in self.alternatives)
+
+    @cached_property
+    def figure(self) -> figure.Figure:
+        return figure.layout(self.network)
+
+    @cached_property
+    def theory(self) -> tuple[dict, ...]:
+        """The activations the theory answer shows, with their plots."""
+        return theory.activations(self.network)
+
+    def train(self, runs: tuple[RunSpec, ...], overrides: Mapping[str, float] | None = None) -> tuple[Run, ...]:
+        """Training runs from the spec's given values (or these overrides)."""
+        givens = self.givens(overrides)
+        return tuple(self.trainer.run(givens, r) for r in runs)
+
+    def verdicts(self, givens: Mapping[str, float], runs: tuple[RunSpec, ...]) -> tuple[str, ...]:
+        return self.trainer.verdicts(givens, runs)
+
     def givens(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The given values of the spec (inputs, targets, bias units, parameters, η)."""
         spec, net = self.spec, self.network
@@ -133,6 +202,7 @@ class Exercise:
         der = self.derivation
         slots = der.by_symbol
         local = {q.symbol: q for q in der.quantities if q.stage == D.LOCAL}
+        marked = Printer(slots)  # one printer for every "numbers put in" form
 
         def factor_closed(symbol: sp.Expr) -> str:
             q = local.get(symbol)
@@ -145,8 +215,8 @@ class Exercise:
                 lhs=q.latex,
                 symbolic=tex(f) if f is not None else None,
                 closed=tex(q.closed) if q.closed is not None else None,
-                numeric=numeric_template(f, slots) if f is not None and f.free_symbols and not f.is_Symbol else None,
-                expanded=numeric_template(q.expanded, slots) if q.expanded is not None else None,
+                numeric=marked.doprint(f) if f is not None and f.free_symbols and not f.is_Symbol else None,
+                expanded=marked.doprint(q.expanded) if q.expanded is not None else None,
                 chain=tuple(
                     tuple((fc.partial, factor_closed(fc.symbol), slots.get(fc.symbol)) for fc in path)
                     for path in q.chain
@@ -159,13 +229,66 @@ class Exercise:
         givens = self.givens(overrides)
         try:
             raw = self.evaluator.evaluate(givens)
-        except (ArithmeticError, ValueError) as exc:  # log(0) of a saturated unit, exp overflow
-            raise DeriveError(f"{self.spec.source}: weights: the values cannot be computed in floating point "
-                              f"({exc}); a unit saturates or a value overflows: expected smaller weights or inputs") from None
+        except NotFinite as exc:
+            raise DeriveError(self.not_finite(exc, givens)) from None
         values = {q.name: float(v) for q, v in zip(self.derivation.quantities, raw)}
         sections = self._sections(raw)
-        return Solution(self.spec, self.derivation, self.policy, MappingProxyType(values),
-                        MappingProxyType(dict(givens)), MappingProxyType(sections), seed, variant)
+        runs = tuple(self.trainer.run(givens, r) for r in self.runs) if self.runs else ()
+        return Solution(self, MappingProxyType(values), MappingProxyType(dict(givens)),
+                        MappingProxyType(sections), runs, seed, variant)
+
+    def not_finite(self, exc: NotFinite, givens: Mapping[str, float]) -> str:
+        """One line: the first quantity that is not finite, what it came from, and which
+        given value (or setting) to make smaller."""
+        der, source = self.derivation, self.spec.source
+        q = der.quantities[exc.index]
+        what = {"inf": "overflows to inf", "-inf": "overflows to -inf", "nan": "is not a number (NaN)",
+                "overflow": "overflows", "division by zero": "divides by zero",
+                "domain": "takes the log of 0 (a saturated unit)"}[exc.reason]
+        if q.formula is None:
+            return f"{source}: {self.given_field(q.name)}: {q.name} is {givens[q.name]}: expected a finite number"
+        inputs = sorted(((n, exc.values[der.index[n]]) for n in der.inputs_of[q.name]), key=lambda x: -abs(x[1]))
+        shown = " and ".join(f"{n} = {v:.3g}" for n, v in inputs[:3])
+        layer = self.network.layer_of(q.unit) if q.unit else None
+        if layer is not None and abs(layer.slope) > 1e6 and q.stage in (D.FORWARD, D.FORWARD_AFTER):
+            return (f"{source}: network.layers[{layer.index - 1}].slope: {q.name} {what} (slope {layer.slope:.3g} "
+                    f"at {shown}): expected a smaller slope")
+        culprit, value = self._largest_given(q.name, exc.values)
+        return (f"{source}: {self.given_field(culprit)}: {q.name} {what} (from {shown}; the largest given value "
+                f"behind it is {culprit} = {value:.3g}): expected smaller inputs, weights or learning rate")
+
+    def _largest_given(self, name: str, values) -> tuple[str, float]:
+        der = self.derivation
+        seen, todo, best = set(), [name], None
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            q = der[n]
+            if q.formula is None:
+                v = values[der.index[n]]
+                if best is None or abs(v) > abs(best[1]):
+                    best = (n, v)
+            else:
+                todo.extend(der.inputs_of[n])
+        return best
+
+    def given_field(self, name: str) -> str:
+        """The spec field a given value comes from (or, for a computed one, its name)."""
+        q = self.derivation[name]
+        if q.formula is not None:
+            return name
+        if q.param is not None:
+            return f"weights.{q.param}"
+        if name == "eta":
+            return "training.learning_rate"
+        for layer in self.network.layers:
+            if layer.bias_unit == name:
+                return f"network.layers[{layer.index - 1}].bias_value"
+        base = name.split("[")[0]
+        e = int(name.split("[")[1][:-1]) - 1 if "[" in name else 0
+        return f"examples[{e}].{base}"
 
     def _sections(self, raw: list[float]) -> dict[str, tuple]:
         policy = self.policy
@@ -184,10 +307,10 @@ class Exercise:
             value = raw[i]
             if forms.chain:
                 paths = tuple(
-                    tuple(Factor(p, c, put(s) if s is not None else "1") for p, c, s in path)
+                    tuple(ShownFactor(p, c, put(s) if s is not None else Tex("1")) for p, c, s in path)
                     for path in forms.chain
                 )
-                numbers = tuple(r" \cdot ".join(f.value for f in path) for path in paths)
+                numbers = tuple(Tex(r" \cdot ".join(f.value for f in path)) for path in paths)
                 line = ChainLine(q.name, forms.lhs, paths, numbers, policy.tex(value), policy.relation(value))
             else:
                 shown = self._forms_of(q, forms, put)

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from . import limits, vary as vary_mod
 from .activations import ACTIVATIONS
 from .errors import SpecError, did_you_mean, shown
+from .latex import untypesettable
 from .losses import ALIASES, LOSSES
 from .network import build
 from .vary import VarySpec
@@ -217,6 +218,17 @@ def load(path: str | Path | None = None) -> Spec:
     return parse(limits.decode(data, source, "file", expected), source)
 
 
+def _typesettable(fields: Fields, key: str, default: str) -> str:
+    """A free text that goes onto the sheet: any character pdflatex can typeset (accented
+    Latin, Greek as math); anything else is refused here rather than by TeX later."""
+    text = fields.text(key, default)
+    bad = untypesettable(text)
+    if bad is not None:
+        raise fields.fail(key, f"the character {bad!r} (U+{ord(bad):04X}) cannot be typeset; expected "
+                          "letters (accented Latin and Greek included), digits and punctuation")
+    return text
+
+
 def parse(text: str, source: str = "<spec>") -> Spec:
     return from_table(read_toml(text, source), source)
 
@@ -307,8 +319,8 @@ def typed(raw: Mapping[str, Any], source: str) -> Spec:
 
     return Spec(
         source=source,
-        title=top.text("title", "Backpropagation by hand"),
-        course=top.text("course", ""),
+        title=_typesettable(top, "title", "Backpropagation by hand"),
+        course=_typesettable(top, "course", ""),
         inputs=inputs,
         layers=layers,
         bias=bias,

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import lru_cache
 
 from .activations import ACTIVATIONS
 from . import questions
-from .latex import latex_name
+from .latex import Tex, latex_name, symbol_tex
 from .rounding import given_text, scientific
 
 PLOT_RANGE = 4.0  # t from -4 to 4
@@ -27,8 +26,8 @@ LAYERS = 10  # rows of the vanishing-gradient table
 SIGMOID_MAX = Fraction(1, 4)  # σ'(0) = σ(0)(1 − σ(0)) = 1/4, its largest value
 
 
-def _formula(tex: str, symbol: str, slope: float) -> str:
-    return tex.replace(r"\sigma", symbol).replace(r"\alpha", given_text(slope))
+def _formula(tex: str, symbol: str, slope: float) -> Tex:
+    return Tex(tex.replace(r"\sigma", symbol_tex(symbol)).replace(r"\alpha", given_text(slope)))
 
 
 def _segments(f, kink: bool) -> list[str]:
@@ -48,7 +47,7 @@ def _activation(key: str, symbol: str, slope: float, units: list[str], contrast:
     entry = {
         "key": key,
         "title": act.title,
-        "symbol": symbol,
+        "symbol": symbol_tex(symbol),
         "definition": _formula(act.definition_tex, symbol, slope),
         "derivative": _formula(act.derivative_tex, symbol, slope),
         "units": units,
@@ -70,9 +69,9 @@ def _activation(key: str, symbol: str, slope: float, units: list[str], contrast:
     return entry
 
 
-@lru_cache(maxsize=64)  # per network structure; templates only read what it returns
-def activations(network) -> list[dict]:
-    """Each activation the network uses (once per function and slope), then the ReLU."""
+def activations(network) -> tuple[dict, ...]:
+    """Each activation the network uses (once per function and slope), then the ReLU.
+    Per structure: ``Exercise.theory`` keeps it; templates only read it."""
     seen: dict[tuple, dict] = {}
     for layer in network.layers:
         act = ACTIVATIONS[layer.activation]
@@ -84,16 +83,16 @@ def activations(network) -> list[dict]:
     out = list(seen.values())
     for a in out:  # a long layer is named by its first and last unit
         if len(a["units"]) > 4:
-            a["units"] = [a["units"][0], r"\dots", a["units"][-1]]
+            a["units"] = [a["units"][0], Tex(r"\dots"), a["units"][-1]]
     if not any(a["key"] == "relu" for a in out):
         out.append(_activation("relu", ACTIVATIONS["relu"].symbol, 0.0, [], True))
-    return out
+    return tuple(out)
 
 
 def significant(value: float, digits: int = 3) -> str:
     """A small positive number for the table, in LaTeX: 0.0625, 3.81 · 10^{-6}."""
     if value == 0 or not math.isfinite(value):
-        return given_text(value) if math.isfinite(value) else r"\infty"
+        return given_text(value) if math.isfinite(value) else Tex(r"\infty")
     return f"{value:.{digits}g}" if value >= 1e-2 else scientific(value, digits)
 
 
@@ -121,7 +120,7 @@ def _hidden(solution) -> list[dict]:
         slope = layer.slope if act.has_slope else 0.0
         top = bound(layer.activation, slope)
         entry = seen.setdefault((layer.activation, layer.symbol or act.symbol, slope), {
-            "key": layer.activation, "title": act.title, "symbol": layer.symbol or act.symbol,
+            "key": layer.activation, "title": act.title, "symbol": symbol_tex(layer.symbol or act.symbol),
             "slope": given_text(slope), "bound": _fraction_tex(top), "bound_raw": float(top),
             "factors": [],
         })
@@ -141,7 +140,7 @@ def _hidden(solution) -> list[dict]:
 
 def _fraction_tex(value: Fraction | float) -> str:
     if isinstance(value, Fraction) and value.denominator != 1:
-        return rf"\tfrac{{{value.numerator}}}{{{value.denominator}}}"
+        return Tex(rf"\tfrac{{{value.numerator}}}{{{value.denominator}}}")
     return given_text(float(value))
 
 
@@ -183,7 +182,7 @@ def context(solution) -> dict:
     """What theory.tex.j2 receives (see the README, "Templates")."""
     net = solution.network
     return {
-        "activations": activations(net),
+        "activations": solution.exercise.theory,
         "output_linear": net.layers[-1].activation == "identity",
         "vanishing": vanishing(solution),
     }

@@ -13,23 +13,17 @@ stops there and is reported as diverging.
 from __future__ import annotations
 
 import math
-import weakref
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .derivation import FORWARD_AFTER, LOSS_AFTER
 from . import limits
 from .errors import DeriveError
-from .evaluate import Evaluator
-from .latex import latex_name
+from .evaluate import Evaluator, NotFinite
 from .network import Network
 from .rounding import NumberPolicy, given_text
 from .spec import DEFAULT_STEPS, RunSpec, Spec
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
-TABLE_ROWS = 20  # a longer run's table lists selected steps
-SAME_END = 1e-3  # two runs ending this close (relative) end at practically the same loss
-LOG_SPAN = 100.0  # the loss plot switches to a log axis when max/min exceeds this (two decades)
 
 
 @dataclass(frozen=True)
@@ -122,44 +116,53 @@ class Trainer:
         self.loss_slot = der.index["L"]
         self.star_slot = {p.name: der.index[f"{p.name}*"] for p in self.network.params}
         # online mode has one w*[e] per example before the final w*
-        self.star_names = {
-            p.name: [n for n in (*(f"{p.name}*[{e}]" for e in range(1, der.n_examples + 1)), f"{p.name}*")
+        self.star_slots = {
+            p.name: [der.index[n] for n in (*(f"{p.name}*[{e}]" for e in range(1, der.n_examples + 1)), f"{p.name}*")
                      if n in der.index]
             for p in self.network.params
         }
 
-    def _values(self, givens: Mapping[str, float], fixed: Mapping[str, float]) -> list[float] | None:
-        try:
-            if fixed:
-                return self.evaluator.recompute(givens, fixed)[0]
-            return self.evaluator.evaluate(givens)
-        except (OverflowError, ZeroDivisionError, ValueError):
-            return None  # exp overflow, log of 0, division by 0: not computable in floats
-
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        """A value that is not finite ends the run as diverging: at this step when the
+        loss itself could not be computed, at the next when only the update could not."""
         pinned = [p for p in run.frozen if p not in self.network.frozen]
         free = [p.name for p in self.network.params if p.name not in run.frozen]
         g = dict(givens)
         g["eta"] = run.learning_rate
         losses: list[float] = []
         failed_at = None
+        after = math.inf
         # one evaluation more than steps: the last gives the loss after the last update
         for step in range(1, run.steps + 2):
-            fixed = {name: g[p] for p in pinned for name in self.star_names[p]}
-            values = self._values(g, fixed)
-            loss = values[self.loss_slot] if values is not None else math.nan
-            computable = math.isfinite(loss)  # an update gone to inf or nan shows in the next loss
-            if step > run.steps:
+            fixed = {slot: g[p] for p in pinned for slot in self.star_slots[p]}
+            try:
+                values = self.evaluator.step(g, fixed)
+            except NotFinite as exc:
+                loss_known = exc.index > self.loss_slot
+                if step > run.steps:
+                    after = exc.values[self.loss_slot] if loss_known else math.inf
+                    break
+                if loss_known:  # the loss was fine; the update broke: the next loss cannot be had
+                    losses.append(exc.values[self.loss_slot])
+                    if step < run.steps:
+                        losses.append(math.inf)
+                        failed_at = step + 1
+                else:
+                    losses.append(math.inf)
+                    failed_at = step
                 break
-            if not computable:
-                losses.append(math.inf)
-                failed_at = step
+            loss = values[self.loss_slot]
+            if step > run.steps:
+                after = loss
                 break
             losses.append(loss)
             for p in free:
                 g[p] = values[self.star_slot[p]]
-        after = loss if failed_at is None and computable else math.inf
         return self._result(run, losses, after, failed_at)
+
+    def verdicts(self, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
+        """How each run ends from these starting values (for variants that must behave alike)."""
+        return tuple(self.run(givens, r).verdict for r in runs)
 
     def _result(self, run: RunSpec, losses: list[float], after: float, overflow_at: int | None) -> Run:
         held = set(run.frozen) | set(self.network.frozen)
@@ -193,47 +196,7 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
     return OSCILLATING
 
 
-def verdicts(derivation, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
-    """How each run ends from these starting values (for variants that must behave alike)."""
-    trainer = Trainer(_evaluator(derivation))
-    return tuple(trainer.run(givens, r).verdict for r in runs)
-
-
-def runs_for(solution, runs: Sequence[RunSpec] | None = None) -> tuple[Run, ...]:
-    """The runs of one Solution (by default those its spec asks for), from its own values."""
-    der = solution.derivation
-    if runs is None:
-        # the sheet, the key and answers.json all ask for the same runs: make them once
-        hit = _RUNS.get(id(solution))
-        if hit is not None and hit[0]() is solution:
-            return hit[1]
-        result = runs_for(solution, spec_runs(solution.spec, der.network))
-        _RUNS[id(solution)] = (weakref.ref(solution), result)
-        weakref.finalize(solution, _RUNS.pop, id(solution), None)
-        return result
-    trainer = Trainer(_evaluator(der))
-    return tuple(trainer.run(solution.givens, r) for r in runs)
-
-
-_RUNS: dict[int, tuple[weakref.ref, tuple[Run, ...]]] = {}
-
-
-_COMPILED: dict[int, tuple[Any, Evaluator]] = {}
-
-
-def _evaluator(derivation) -> Evaluator:
-    """The graph up to the updates, compiled once per derivation (many variants share it).
-    A step needs nothing after ``w*``, and leaving out the check pass keeps a step whose
-    own loss is finite from failing because the loss after its update is not."""
-    hit = _COMPILED.get(id(derivation))
-    if hit is None or hit[0] is not derivation:
-        step = replace(derivation, quantities=tuple(
-            q for q in derivation.quantities if q.stage not in (FORWARD_AFTER, LOSS_AFTER)))
-        hit = _COMPILED[id(derivation)] = (derivation, Evaluator(step))
-    return hit[1]
-
-
-# --- what the command line and the templates show ----------------------------------------
+# --- what the command line shows -------------------------------------------------------
 
 
 def describe(run: Run, online: bool = False) -> str:
@@ -254,111 +217,3 @@ def verdict_line(run: Run, policy: NumberPolicy) -> str:
 
 def _names_text(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def context(solution, runs: Sequence[Run] | None = None) -> list[dict]:
-    """What training.tex.j2 receives for each run (see the README, "Templates")."""
-    if runs is None:
-        runs = runs_for(solution)
-    policy = solution.policy
-    online = bool(solution.derivation.online)  # one step of a run is then a pass over the examples
-    first = runs[0] if runs else None
-    out = []
-    for i, run in enumerate(runs):
-        finite = [v for v in run.losses if math.isfinite(v)]
-        peak = max(range(len(finite)), key=finite.__getitem__) if finite else 0
-        curves = [_curve(run)] + ([_curve(first)] if i > 0 and first is not None else [])
-        out.append({
-            "index": i + 1,
-            "eta": given_text(run.learning_rate),
-            "steps": run.steps,
-            "online": online,
-            "unit": "pass" if online else "step",
-            "units": "passes" if online else "steps",
-            "frozen": [latex_name(n) for n in run.frozen],
-            "losses": [{"step": k, "value": policy.tex(run.losses[k - 1])} for k in _table_steps(len(run.losses))],
-            "all_steps": len(run.losses) <= TABLE_ROWS,
-            "first": policy.tex(run.losses[0]),
-            "last": policy.tex(run.losses[-1]),
-            "after": policy.tex(run.after),
-            "peak": policy.tex(finite[peak]) if finite else policy.tex(math.inf),
-            "peak_step": peak + 1,
-            "rises": sum(b > a for a, b in zip(finite, finite[1:])),
-            "verdict": run.verdict,
-            "overflow_at": run.overflow_at,
-            "last_finite": policy.tex(finite[-1]) if finite else None,
-            "plot": _plot(curves, run.steps),
-            "versus": _versus(run, first, policy) if i > 0 and first is not None else None,
-        })
-    return out
-
-
-def _end(run: Run) -> float:
-    return run.after if run.overflow_at is None and math.isfinite(run.after) else math.inf
-
-
-def _versus(run: Run, first: Run, policy: NumberPolicy) -> dict:
-    """How a later run ends compared with the first: which reaches the lower loss after
-    its last update, and by what factor; for runs that broke down, which broke down first.
-    ``lower`` is "this", "first" or "same" (within SAME_END of each other)."""
-    a, b = _end(run), _end(first)
-    out = {"same_verdict": run.verdict == first.verdict, "larger": run.learning_rate > first.learning_rate,
-           "end": policy.tex(a), "first_end": policy.tex(b), "lower": "same", "factor": None}
-    if math.isinf(a) and math.isinf(b):
-        out["lower"] = "same" if run.overflow_at == first.overflow_at else (
-            "this" if run.overflow_at > first.overflow_at else "first")  # the later breakdown
-        return out
-    if math.isclose(a, b, rel_tol=SAME_END):
-        return out
-    out["lower"] = "this" if a < b else "first"
-    lo, hi = min(a, b), max(a, b)
-    if math.isfinite(hi) and lo > 0 and hi / lo >= 1.1:
-        ratio = hi / lo
-        out["factor"] = f"{ratio:.2g}" if ratio < 100 else rf"10^{{{round(math.log10(ratio))}}}"
-    return out
-
-
-def _table_steps(n: int) -> list[int]:
-    """The steps the loss table lists: all of them for a short run; for a long one the
-    first few and then evenly spaced ones up to the last, so the table fits the page."""
-    if n <= TABLE_ROWS:
-        return list(range(1, n + 1))
-    head = list(range(1, 6))
-    rest = TABLE_ROWS - len(head)
-    return head + sorted({round(6 + (n - 6) * i / (rest - 1)) for i in range(rest)})
-
-
-def _curve(run: Run) -> dict:
-    return {"eta": given_text(run.learning_rate),
-            "points": [(k, v) for k, v in enumerate(run.losses, 1) if math.isfinite(v)]}
-
-
-def _plot(curves: list[dict], steps: int) -> dict:
-    """Axis settings and coordinates for the loss curve: a log axis when the losses span
-    more than two decades; zeros (and overflowed steps) are left out where a log axis
-    cannot show them."""
-    values = [v for c in curves for _, v in c["points"]]
-    positive = [v for v in values if v > 0]
-    log = bool(positive) and max(positive) / min(positive) > LOG_SPAN
-    drawn = []
-    for c in curves:
-        pts = [(k, v) for k, v in c["points"] if v > 0 or not log]
-        drawn.append({"eta": c["eta"],
-                      "coordinates": " ".join(f"({k},{v:.6e})" for k, v in pts)})
-    return {
-        "log": log,
-        "curves": drawn,
-        "xmax": steps,
-        "omitted": log and len(positive) < len(values),
-        "empty": not any(c["coordinates"] for c in drawn),
-    }
-
-
-def answers(solution) -> list[dict]:
-    """The runs as data for answers.json; a loss that could not be computed is null."""
-    return [
-        {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
-         "losses": [v if math.isfinite(v) else None for v in run.losses],
-         "verdict": run.verdict}
-        for run in runs_for(solution)
-    ]

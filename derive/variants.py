@@ -34,7 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
-from . import derivation as D, render, training
+from . import derivation as D, render
 from .activations import ACTIVATIONS
 from .errors import DeriveError, SpecError
 from .solution import Exercise
@@ -136,8 +136,8 @@ class Sampler:
         self.loss = (idx["L"], idx["L'"]) if c.loss_decreases else None
         self.policy = exercise.policy
         # Questions 4 and 5 compare runs: a variant keeps the original runs' verdicts.
-        self.runs = training.spec_runs(exercise.spec, net) if c.same_verdicts else ()
-        self.verdicts = training.verdicts(der, self.base, self.runs) if self.runs else ()
+        self.runs = exercise.runs if c.same_verdicts else ()
+        self.verdicts = exercise.verdicts(self.base, self.runs) if self.runs else ()
         self.given_slots = [(q.name, i) for i, q in enumerate(der.quantities) if q.formula is None]
 
     def failures(self, values: Sequence[float]) -> list[str]:
@@ -157,8 +157,8 @@ class Sampler:
             out.append("relu_kink")
         if any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
-        if self.runs and training.verdicts(self.exercise.derivation, {n: values[i] for n, i in self.given_slots},
-                                           self.runs) != self.verdicts:
+        if self.runs and self.exercise.verdicts({n: values[i] for n, i in self.given_slots},
+                                                self.runs) != self.verdicts:
             out.append("verdicts")
         return out
 

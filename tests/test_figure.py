@@ -117,7 +117,7 @@ def test_label_width_grows_with_the_name():
 def test_figures_compile(tmp_path):
     env = render.environment()
     for i, name in enumerate(["3-4-4-2", "per-neuron bias"]):
-        fig = render.to_context(figure.layout(network(*NETWORKS[name])))
+        fig = figure.layout(network(*NETWORKS[name]))
         body = render.render(env, "network.tex.j2", {"figure": fig})
         tex = tmp_path / f"fig{i}.tex"
         tex.write_text("\\documentclass{article}\\usepackage{amsmath}\\usepackage{tikz}"

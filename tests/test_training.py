@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -9,7 +10,7 @@ import mpmath as mp
 import pytest
 
 from derive import spec as spec_mod
-from derive import questions, training
+from derive import questions, training, training_tex
 from derive.errors import SpecError
 from derive.rounding import NumberPolicy
 from derive.solution import Exercise
@@ -69,7 +70,7 @@ def test_unfrozen_run(cli):
 
 
 def test_builtin_spec_asks_for_the_sheets_runs(cli, reference):
-    runs = training.runs_for(reference)
+    runs = reference.runs
     assert [(r.learning_rate, r.steps, r.frozen) for r in runs] == [(0.2, 10, ("w5", "w6")), (1.0, 10, ("w5", "w6"))]
     assert [f"{v:.4f}" for v in runs[1].losses] == SHEET_ETA_1
     result = cli("train")  # no options: the spec's runs
@@ -79,7 +80,7 @@ def test_builtin_spec_asks_for_the_sheets_runs(cli, reference):
 
 @pytest.mark.parametrize("eta,frozen", [(0.2, ()), (1.0, ("w5", "w6")), (1.5, ("w9",))])
 def test_against_finite_difference_oracle(reference, eta, frozen):
-    (run,) = training.runs_for(reference, [training.RunSpec(eta, 10, frozen)])
+    (run,) = reference.exercise.train((training.RunSpec(eta, 10, frozen),), reference.givens)
     expected = oracle_run(eta, 10, frozen)
     assert run.losses == pytest.approx(expected, rel=1e-9, abs=1e-15)
 
@@ -116,7 +117,7 @@ def online_oracle(eta, passes, frozen=()):
 @pytest.mark.parametrize("frozen", [(), ("w5", "w9")])
 def test_online_updates_follow_the_examples_in_order(frozen):
     solution = Exercise(_online_spec()).solve()
-    (run,) = training.runs_for(solution, [training.RunSpec(0.5, 4, frozen)])
+    (run,) = solution.exercise.train((training.RunSpec(0.5, 4, frozen),), solution.givens)
     expected = online_oracle("0.5", 5, frozen)
     assert run.losses == pytest.approx(expected[:4], rel=1e-9)
     assert run.after == pytest.approx(expected[4], rel=1e-9)
@@ -126,14 +127,14 @@ def test_online_first_loss_is_the_keys_loss():
     # Hand arithmetic for the first pass at eta = 0.2: example 1 is the reference example
     # (its loss is the reference value 0.0369707241); example 2 is met after example 1's update.
     solution = Exercise(_online_spec()).solve()
-    (run,) = training.runs_for(solution, [training.RunSpec(0.2, 1)])
+    (run,) = solution.exercise.train((training.RunSpec(0.2, 1),), solution.givens)
     assert run.losses[0] == pytest.approx(solution.values["L"], rel=1e-12)
     assert solution.values["L[1]"] == pytest.approx(0.0369707241, abs=1e-10)
     assert run.losses[0] == pytest.approx(online_oracle("0.2", 1)[0], rel=1e-9)
 
 
 def test_overflow_is_diverging_not_a_crash(cli, reference):
-    (run,) = training.runs_for(reference, [training.RunSpec(1e6, 40)])
+    (run,) = reference.exercise.train((training.RunSpec(1e6, 40),), reference.givens)
     assert run.verdict == training.DIVERGING
     assert run.overflow_at is not None and math.isinf(run.losses[-1])
     result = cli("train", "--eta", "1e6", "--steps", "40")
@@ -151,7 +152,7 @@ def test_saturated_sigmoid_under_cross_entropy_is_reported_as_such(tmp_path, cli
         'kind = "squared_error"\nhalf = true', 'kind = "binary_cross_entropy"\nhalf = false')
     path = tmp_path / "bce.toml"
     path.write_text(text)
-    (run,) = training.runs_for(Exercise(spec_mod.load(path)).solve())
+    (run,) = Exercise(spec_mod.load(path)).solve().runs
     # by hand: the hidden activations are the reference values of h1, h2; yhat = sigmoid(0.7 h1 + 0.8 h2)
     yhat = 1 / (1 + math.exp(-(0.7 * 0.9002495109 + 0.8 * 0.8021838886)))
     assert run.losses[0] == pytest.approx(-math.log(yhat), rel=1e-9)
@@ -255,10 +256,10 @@ def test_answers_json_holds_the_runs(tmp_path, cli):
 
 def test_loss_plot_axis():
     run = training.Run(1.0, 3, (), (0.04, 1e-5, 0.0), 0.0, None, "converging")
-    plot = training._plot([training._curve(run)], 3)
+    plot = training_tex._plot([training_tex._curve(run)], 3)
     assert plot["log"] and plot["omitted"]  # five decades: log axis, the zero left out
     assert plot["curves"][0]["coordinates"].count("(") == 2
-    flat = training._plot([training._curve(training.Run(1.0, 3, (), (0.5, 0.3, 0.2), 0.1, None, "converging"))], 3)
+    flat = training_tex._plot([training_tex._curve(training.Run(1.0, 3, (), (0.5, 0.3, 0.2), 0.1, None, "converging"))], 3)
     assert not flat["log"] and not flat["omitted"]
 
 
@@ -277,12 +278,12 @@ def test_questions_section(reference_spec):
 
 
 def test_key_data_for_long_and_overflowing_runs(reference):
-    runs = training.runs_for(reference, [training.RunSpec(1e6, 40), training.RunSpec(0.2, 100)])
-    blown, long = training.context(reference, runs)
+    runs = reference.exercise.train((training.RunSpec(1e6, 40), training.RunSpec(0.2, 100),), reference.givens)
+    blown, long = training_tex.context(dataclasses.replace(reference, runs=runs))
     assert blown["overflow_at"] == runs[0].overflow_at and blown["losses"][-1]["value"] == r"\infty"
     assert blown["plot"]["log"] and "inf" not in blown["plot"]["curves"][0]["coordinates"]
     steps = [row["step"] for row in long["losses"]]
-    assert not long["all_steps"] and len(steps) == training.TABLE_ROWS
+    assert not long["all_steps"] and len(steps) == training_tex.TABLE_ROWS
     assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 100 and steps == sorted(set(steps))
     assert long["verdict"] == "converging"
 
@@ -295,15 +296,15 @@ def test_comparison_of_runs_with_the_same_verdict():
     policy = NumberPolicy(4)
     slow, fast = _made(0.2, [0.5, 0.4, 0.3], 0.2), _made(1.0, [0.5, 0.2, 0.1], 0.05)
     assert slow.verdict == fast.verdict == training.CONVERGING
-    v = training._versus(fast, slow, policy)
+    v = training_tex._versus(fast, slow, policy)
     # 0.2 / 0.05 = 4: the larger rate ends four times lower
     assert v["same_verdict"] and v["larger"] and v["lower"] == "this" and v["factor"] == "4"
     assert v["end"] == "0.05" and v["first_end"] == "0.2"  # exact values print without padding
-    assert training._versus(slow, fast, policy)["lower"] == "first"
-    equal = training._versus(_made(0.3, [0.5, 0.4, 0.3], 0.20001), slow, policy)
+    assert training_tex._versus(slow, fast, policy)["lower"] == "first"
+    equal = training_tex._versus(_made(0.3, [0.5, 0.4, 0.3], 0.20001), slow, policy)
     assert equal["lower"] == "same" and equal["factor"] is None
     early, late = _made(5.0, [1.0, math.inf], math.inf, 2), _made(2.0, [1.0, 3.0, math.inf], math.inf, 3)
-    assert training._versus(early, late, policy)["lower"] == "first"  # it broke down sooner
+    assert training_tex._versus(early, late, policy)["lower"] == "first"  # it broke down sooner
 
 
 def test_key_compares_two_converging_runs(tmp_path, cli):
