@@ -15,7 +15,8 @@ def _interrupt(signum, frame):
 
 def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupt)
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # as in a background job: leave it ignored
+            signal.signal(sig, _interrupt)
     try:
         from .cli import main as run
 

@@ -86,7 +86,7 @@ def check_out_dir(out: Path, spec: Spec, force: bool = False) -> None:
         held = _held(marker)
         if held != (spec.title, source_name(spec)):
             what = (f"the files of another exercise ({held[0]!r} from {held[1]})" if held
-                    else f"a {MARKER} that derive did not write")
+                    else f"an {MARKER} that derive did not write")
             raise OutputError(f"{out}: --out: the folder holds {what}; "
                               "choose another folder or pass --force to overwrite")
     elif any(out.iterdir()):
