@@ -212,7 +212,6 @@ class Stage:
         self.target = target
         self._lock = _locked_sibling(target)
         self.path: Path | None = None
-        self.committed = False
 
     def __enter__(self) -> "Stage":
         self.path, _ = self._lock.__enter__()
@@ -226,8 +225,8 @@ class Stage:
 
     def __exit__(self, *exc) -> None:
         try:
-            if not self.committed:
-                shutil.rmtree(self.path, ignore_errors=True)
+            # Before commit() this is the half-built folder; after it, the old one.
+            shutil.rmtree(self.path, ignore_errors=True)
         finally:
             self._lock.__exit__(None, None, None)
 
@@ -249,8 +248,7 @@ class Stage:
                 _carry_over(self.target, self.path)
             with _signals_held():
                 if not self.target.exists():
-                    os.rename(self.path, self.target)
-                    self.committed = True
+                    os.rename(self.path, self.target)  # self.path now names nothing
                     return
                 if not _exchange(self.path, self.target):
                     # Two renames: between them the old folder waits under a name the next
@@ -259,10 +257,8 @@ class Stage:
                     os.rename(self.target, old)
                     os.rename(self.path, self.target)
                     self.path = old
-                self.committed = True
         except OSError as exc:
             raise _write_error(self.target, exc) from None
-        shutil.rmtree(self.path, ignore_errors=True)  # the old folder, now at the sibling's name
 
 
 @contextlib.contextmanager
