@@ -143,7 +143,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
             for v in drawn:
                 s = exercise.solve(v.overrides, seed=v.seed, variant=v.id)
                 texs += [stage.write(name, text) for name, text in output.variant_documents(s, env).items()]
-                solutions.append(output.for_writers(s, formats))
+                solutions.append(s)
                 if bar:
                     bar.update(1)
         for fmt in formats:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import errno
 import fcntl
 import fnmatch
@@ -27,7 +26,7 @@ import shutil
 import signal
 import stat
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator
 
 from . import render
 from .errors import DeriveError
@@ -330,29 +329,3 @@ def variant_documents(solution, env) -> dict[str, str]:
         f"{SHEETS}/sheet-{solution.variant}.tex": render.render(env, render.SHEET, sheet),
         f"{KEYS}/key-{solution.variant}.tex": render.render(env, render.KEY, dict(sheet, document="Answer key")),
     }
-
-
-SHOWS_KEY_LINES = frozenset({"canvas"})  # writers that read a Solution's sections
-
-
-class _Written(Mapping):
-    """Stands for a variant's key lines once its documents are on disk: the answer files
-    need only its numbers, and 10,000 variants' lines would not fit in memory."""
-
-    def __getitem__(self, key):
-        raise LookupError("the key's lines of a written variant are no longer held; "
-                          "a writer of answer files reads values, not the key's lines")
-
-    def __iter__(self):
-        return self[None]
-
-    def __len__(self):
-        return self[None]
-
-
-def for_writers(solution, formats):
-    """The Solution as the chosen answer-file writers need it: without the lines of its key
-    unless one of them shows them."""
-    if SHOWS_KEY_LINES.intersection(formats):
-        return solution
-    return dataclasses.replace(solution, sections=_Written())
