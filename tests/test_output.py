@@ -78,9 +78,19 @@ def tex_running_under(folder: Path) -> bool:
     return False
 
 
+# derive with a line on stderr once its own code runs: a signal before that would meet the
+# interpreter's start, not derive.
+LAUNCH = ("import sys; from derive.__main__ import main; sys.stderr.write('started\\n'); "
+          "sys.stderr.flush(); sys.argv[0] = 'derive'; main()")
+
+
 def start(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "derive", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as at a terminal, even where the tests run with SIGINT ignored (a background job).
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stderr.readline() == "started\n"
+    return proc
 
 
 @needs_tex
@@ -303,19 +313,15 @@ def test_tex_reads_no_file_outside_its_folder(tmp_path):
 
 
 def test_ctrl_c_prints_one_line(tmp_path):
-    # Early, while derive's modules load (the interpreter's own start, before derive runs,
-    # is Python's), and late, while the variants are written.
-    launch = ("import sys; sys.stderr.write('started\\n'); sys.stderr.flush(); "
-              "sys.argv[0] = 'derive'; from derive.__main__ import main; main()")
-    early = subprocess.Popen([sys.executable, "-c", launch, "solve", "--no-pdf", "--out", str(tmp_path / "a")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert early.stderr.readline() == "started\n"
+    # Early, while derive's modules load, and late, while the variants are written.
+    early = start("solve", "--no-pdf", "--out", tmp_path / "a")
     time.sleep(0.1)
+    early.send_signal(signal.SIGINT)
     late = start("variants", "--count", "400", "--no-pdf", "--out", tmp_path / "b")
     while not siblings(tmp_path / "b") and late.poll() is None:
         time.sleep(0.005)
+    late.send_signal(signal.SIGINT)
     for proc in (early, late):
-        proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130 and err == "derive: interrupted\n"
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
