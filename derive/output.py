@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fcntl
 import fnmatch
+import functools
 import json
 import os
 import secrets
@@ -38,6 +39,7 @@ STAGE = ".derive-"  # the mark of a sibling being built: .<name>.derive-<random>
 OLD = "old-"  # a replaced folder on its way out (only where folders cannot be exchanged)
 
 
+@functools.cache
 def ours() -> tuple[str, ...]:
     """The paths, as patterns inside an output folder, of every file a derive command writes
     there; a later run replaces them, and keeps anything else."""
