@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TEX_PACKAGES="latexmk texlive-latex-base texlive-latex-recommended texlive-pictures texlive-fonts-recommended lmodern poppler-utils"
+TEX_PACKAGES="texlive-latex-base texlive-latex-recommended texlive-pictures texlive-fonts-recommended lmodern poppler-utils"
 
 if command -v apt-get >/dev/null 2>&1; then
     missing=""

@@ -4,13 +4,13 @@ pdflatex alone on the same documents.
     python benchmarks/bench_variants.py [--count 1000] [--pdf-count 20] [--repeats 3]
 
 1. Text stage: `derive variants --count N --no-pdf` on the built-in exercise (every sheet
-   and key .tex, answers.csv, answers.json, moodle.xml), wall time with interpreter start,
-   median of the repeats; then the same run in one process, split by step.
+   and key .tex, answers.csv, answers.json, moodle.xml), wall time with interpreter start
+   and peak memory (maximum resident set size), median of the repeats; then the same run
+   in one process, split by step.
 2. PDF stage: for the sheets and keys of --pdf-count variants, in the same run and
    alternating, (a) what the command does (pdf.compile_all on all cores, then pdfunite
    into sheets.pdf and keys.pdf) and (b) pdflatex alone, one pass per document, as many at
-   once as there are cores. Medians and the ratio a/b. For comparison, one round through
-   latexmk (the route `derive solve` takes).
+   once as there are cores. Medians and the ratio a/b.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from derive import export, pdf, render, spec as spec_mod, variants as V  # noqa: E402
+from derive import export, output, pdf, render, spec as spec_mod, variants as V  # noqa: E402
 from derive.solution import Exercise  # noqa: E402
 
 
@@ -40,14 +40,26 @@ def wall(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def text_stage(count: int, repeats: int, tmp: Path) -> list[float]:
-    times = []
+def wall_and_peak(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    secs = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
+    proc.returncode = 0
+    return secs, usage.ru_maxrss / 1024  # kB on Linux
+
+
+def text_stage(count: int, repeats: int, tmp: Path) -> list[tuple[float, float]]:
+    runs = []
     for i in range(repeats):
         out = tmp / f"text{i}"
-        times.append(wall([sys.executable, "-m", "derive", "variants", "--count", str(count),
-                           "--seed", "1", "--out", str(out), "--no-pdf"]))
+        runs.append(wall_and_peak([sys.executable, "-m", "derive", "variants", "--count", str(count),
+                                   "--seed", "1", "--out", str(out), "--no-pdf"]))
         shutil.rmtree(out)
-    return times
+    return runs
 
 
 def steps(count: int) -> dict[str, float]:
@@ -67,7 +79,7 @@ def steps(count: int) -> dict[str, float]:
     drawn = timed("draw (constraints included)", lambda: sampler.draw_many(V.numbered(count), 1))
     sols = timed("solve", lambda: [exercise.solve(v.overrides, seed=v.seed, variant=v.id) for v in drawn])
     env = render.environment()
-    timed("render sheets and keys", lambda: V.documents(sols, env))
+    timed("render sheets and keys", lambda: [output.variant_documents(s, env) for s in sols])
     for fmt, (name, writer) in export.WRITERS.items():
         timed(name, lambda writer=writer: writer(sols))
     return t
@@ -99,10 +111,10 @@ def pdflatex_alone(texs: list[Path], jobs: int) -> float:
     return time.perf_counter() - start
 
 
-def derive_stage(texs: list[Path], out: Path, direct: bool = True) -> float:
+def derive_stage(texs: list[Path], out: Path) -> float:
     start = time.perf_counter()
-    result = pdf.compile_all(texs, direct=direct)
-    for folder, target in ((V.SHEETS, "sheets.pdf"), (V.KEYS, "keys.pdf")):
+    result = pdf.compile_all(texs)
+    for folder, target in ((output.SHEETS, "sheets.pdf"), (output.KEYS, "keys.pdf")):
         pdf.unite([p for p in result.made if p.parent.name == folder], out / target)
     return time.perf_counter() - start
 
@@ -117,15 +129,18 @@ def main() -> None:
     jobs = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp_name:
         tmp = Path(tmp_name)
-        times = [] if args.pdf_only else text_stage(args.count, args.repeats, tmp)
-        if times:
+        runs = [] if args.pdf_only else text_stage(args.count, args.repeats, tmp)
+        if runs:
+            times = [r[0] for r in runs]
             print(f"text stage, {args.count} variants (--no-pdf, interpreter start included): "
-                  f"median {statistics.median(times):.2f} s  (runs: {', '.join(f'{x:.2f}' for x in times)})")
+                  f"median {statistics.median(times):.2f} s, peak memory median "
+                  f"{statistics.median(r[1] for r in runs):.0f} MiB  (runs: "
+                  f"{', '.join(f'{s:.2f} s/{m:.0f} MiB' for s, m in runs)})")
             for name, secs in steps(args.count).items():
                 print(f"    {name:<32} {secs:6.2f} s")
 
-        if shutil.which("pdflatex") is None:
-            print("PDF stage skipped: pdflatex not found")
+        if shutil.which("pdflatex") is None or args.pdf_count < 1:
+            print("PDF stage skipped")
             return
         out = tmp / "pdf"
         subprocess.run([sys.executable, "-m", "derive", "variants", "--count", str(args.pdf_count),
@@ -148,9 +163,6 @@ def main() -> None:
         wall_ratio = statistics.median(o[0] / b[0] for o, b in zip(ours, bare))
         cpu_ratio = statistics.median(o[1] / b[1] for o, b in zip(ours, bare))
         print(f"    ratio, median of paired runs: {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x CPU  (target: at most 1.3x)")
-        mb = statistics.median(r[0] for r in bare)
-        lm = derive_stage(texs, out, direct=False)
-        print(f"    for comparison, through latexmk: {lm:6.2f} s ({lm / mb:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import export, limits, moodle, pdf, render, spec as spec_mod, training
+from . import export, limits, moodle, output, pdf, render, spec as spec_mod, training
 from . import roster as roster_mod, stress as stress_mod, variants as variants_mod
 from .errors import DeriveError
 from .solution import Exercise
@@ -41,6 +41,7 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
     exercise = Exercise(spec_mod.load(spec_path))
     solution = exercise.solve()
     out = out or default_out(spec_path)
+    output.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
     files = {
         "sheet.tex": render.render(env, render.SHEET, render.context(solution, "Exercise sheet")),
@@ -48,17 +49,16 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
     }
     filename, writer = export.WRITERS["json"]
     files[filename] = writer([solution])
-    export.check_out_dir(out, exercise.spec, force)
-    export.write_files(out, files)
+    with output.Stage(out) as stage:
+        for name, text in files.items():
+            stage.write(name, text)
+        result = None if no_pdf else pdf.compile_all([stage.path / "sheet.tex", stage.path / "solution.tex"])
+        stage.commit()
     click.echo(f"wrote {out}/: {', '.join(files)}")
-    for old_pdf in (out / "sheet.pdf", out / "solution.pdf"):
-        old_pdf.unlink(missing_ok=True)  # a PDF of other numbers must not stay beside the new .tex
-    if not no_pdf:
-        result = pdf.compile_all([out / "sheet.tex", out / "solution.tex"])
-        if result.skipped:
-            click.echo(result.skipped, err=True)
-        else:
-            click.echo(f"wrote {', '.join(str(p) for p in result.made)}")
+    if result and result.skipped:
+        click.echo(result.skipped, err=True)
+    elif result:
+        click.echo(f"wrote {', '.join(str(out / p.name) for p in result.made)}")
 
 
 @cli.command()
@@ -137,37 +137,41 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     category = moodle.category_path(category) if category else moodle.default_category(exercise.spec.title, batch)
     formats = ("json", *(f for f in formats or export.DEFAULT_FORMATS if f != "json"))
     out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
-    export.check_out_dir(out, exercise.spec, force)
+    output.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
-    with _bar(len(keys), "drawing and writing") as bar:
-        drawn = sampler.draw_many(keys, seed, bar.update if bar else None)
-        solutions = [exercise.solve(v.overrides, seed=v.seed, variant=v.id) for v in drawn]
-        files = variants_mod.documents(solutions, env)
+    drawn = sampler.draw_many(keys, seed)
+    with output.Stage(out) as stage:
+        solutions, texs = [], []
+        with _bar(len(drawn), "solving and writing") as bar:
+            for v in drawn:
+                s = exercise.solve(v.overrides, seed=v.seed, variant=v.id)
+                texs += [stage.write(name, text) for name, text in output.variant_documents(s, env).items()]
+                solutions.append(s)
+                if bar:
+                    bar.update(1)
         for fmt in formats:
             filename, writer = export.WRITERS[fmt]
-            files[filename] = writer(solutions, category=category) if fmt in export.CATEGORIZED else writer(solutions)
-    for path in variants_mod.stale(out, files):
-        path.unlink()
-    for filename, _ in export.WRITERS.values():
-        if filename not in files:  # a file of another format from an earlier run: other numbers
-            (out / filename).unlink(missing_ok=True)
-    export.write_files(out, files)
-    click.echo(f"wrote {out}/: {len(solutions)} sheets and keys in {variants_mod.SHEETS}/ and "
-               f"{variants_mod.KEYS}/, {', '.join(export.WRITERS[f][0] for f in formats)}")
-    if no_pdf:
-        return
-    texs = [out / name for name in files if name.endswith(".tex")]
-    with _bar(len(texs), "compiling") as bar:
-        result = pdf.compile_all(texs, jobs, bar.update if bar else None, direct=True)
-    if result.skipped:
+            stage.write(filename, writer(solutions, category=category) if fmt in export.CATEGORIZED
+                        else writer(solutions))
+        result = None if no_pdf else _variant_pdfs(stage.path, texs, jobs)
+        stage.commit()
+    click.echo(f"wrote {out}/: {len(solutions)} sheets and keys in {output.SHEETS}/ and "
+               f"{output.KEYS}/, {', '.join(export.WRITERS[f][0] for f in formats)}")
+    if result and result.skipped:
         click.echo(result.skipped, err=True)
-        return
-    for folder, target in ((variants_mod.SHEETS, "sheets.pdf"), (variants_mod.KEYS, "keys.pdf")):
-        made = [p for p in result.made if p.parent.name == folder]
-        problem = pdf.unite(made, out / target)
+    elif result:
+        click.echo(f"wrote {len(result.made)} PDFs, {out / 'sheets.pdf'} and {out / 'keys.pdf'}")
+
+
+def _variant_pdfs(folder: Path, texs: list[Path], jobs: int | None) -> pdf.Compiled:
+    with _bar(len(texs), "compiling") as bar:
+        result = pdf.compile_all(texs, jobs, bar.update if bar else None)
+    for sub, target in ((output.SHEETS, "sheets.pdf"), (output.KEYS, "keys.pdf")):
+        made = [p for p in result.made if p.parent.name == sub]
+        problem = None if result.skipped else pdf.unite(made, folder / target)
         if problem:
             click.echo(problem, err=True)
-    click.echo(f"wrote {len(result.made)} PDFs, {out / 'sheets.pdf'} and {out / 'keys.pdf'}")
+    return result
 
 
 @cli.command(name="check")
@@ -177,7 +181,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
               help="The answers.json that holds the variant (default: found under output/<spec name>-variants/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Also write an annotated feedback sheet (FILE and FILE's .tex).")
+              help="Also write an annotated feedback sheet to FILE (a .pdf name).")
 @click.option("--allowance", type=float, default=1.0, show_default=True, metavar="K",
               help="Units of the last written digit a value may be off where rounded earlier values explain it.")
 @TEMPLATES_OPT
@@ -195,6 +199,8 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
     spec_path, answers_path = (None, paths[0]) if len(paths) == 1 else paths
     if not allowance >= 0:
         raise DeriveError(f"--allowance: expected a number of units of at least 0, got {allowance}")
+    if pdf_path is not None:
+        output.check_pdf_target(pdf_path)
     exercise = Exercise(spec_mod.load(spec_path))
     answers = check_mod.read_answers(answers_path, list(exercise.derivation.index))
     if variant is not None:
@@ -203,21 +209,21 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
     else:
         solution = exercise.solve()
     report = check_mod.check(exercise, solution, answers, allowance, source=answers_path)
-    if pdf_path is not None:
-        env = render.environment(templates)
-        tex_text = render.render(env, feedback.TEMPLATE, feedback.feedback_context(report))
-        tex_path = pdf_path.with_suffix(".tex")
-        export.write_files(tex_path.parent, {tex_path.name: tex_text})
     click.echo(json.dumps(feedback.as_data(report), indent=2, ensure_ascii=False) if as_json
                else feedback.table(report))
     if pdf_path is not None:
-        if not pdf.available():
-            click.echo(pdf.INSTALL_HINT, err=True)
-        else:
-            made = pdf.compile_one(tex_path)
-            if made != pdf_path.resolve():
-                made.replace(pdf_path)
-            click.echo(f"wrote {pdf_path}", err=as_json)
+        env = render.environment(templates)
+        tex_text = render.render(env, feedback.TEMPLATE, feedback.feedback_context(report))
+        # The .tex is a step on the way: made and compiled beside FILE, then dropped.
+        with output.scratch(pdf_path) as work:
+            tex = work / "feedback.tex"
+            tex.write_text(tex_text, encoding="utf-8")
+            result = pdf.compile_all([tex], jobs=1)
+            if result.skipped:
+                click.echo(f"{pdf_path} not made: {pdf.INSTALL_HINT}", err=True)
+            else:
+                output.replace_file(result.made[0], pdf_path)
+                click.echo(f"wrote {pdf_path}", err=as_json)
     sys.exit(report.exit_code)
 
 

@@ -51,3 +51,8 @@ class SpecError(DeriveError):
     def __init__(self, source: str, field: str, expected: str):
         self.source, self.field, self.expected = source, field, expected
         super().__init__(f"{source}: {field}: {expected}")
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or a kill signal (its number in ``args[0]``); a BaseException, so that no
+    ``except Exception`` swallows it."""

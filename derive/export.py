@@ -1,8 +1,8 @@
 """Writers: each output format is one small function and one entry in ``WRITERS``.
 
 A writer takes the Solutions it is given and returns the text of its file; writing to
-disk happens in one place (``write_files``), after every text has been made, so that a
-failure never leaves half a set of files behind.
+disk happens in one place (``output.Stage``), which swaps a run's whole folder in only
+when every file is made, so that a failure never leaves half a set of files behind.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import math
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import DeriveError
 from .losses import LOSSES
 from .canvas import write_canvas
 from .moodle import write_moodle
@@ -70,14 +69,19 @@ def answers(solution: Solution) -> dict:
 
 def write_json(solutions: Sequence[Solution]) -> str:
     if len(solutions) == 1 and solutions[0].variant is None:
-        data = answers(solutions[0])
-    else:
-        # Variants share one spec: written once, beside the exercise title the folder check reads.
-        data = {"exercise": solutions[0].spec.title, "source": source_name(solutions[0].spec),
-                "spec": _plain(solutions[0].spec.raw),
-                "variants": [{k: v for k, v in answers(s).items() if k != "spec"} for s in solutions]}
-    # allow_nan=False: a strict JSON reader must be able to read it (Solutions are finite)
-    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        return json.dumps(answers(solutions[0]), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    # Variants share one spec: written once, beside the exercise title the folder check reads.
+    head = json.dumps({"exercise": solutions[0].spec.title, "source": source_name(solutions[0].spec),
+                       "spec": _plain(solutions[0].spec.raw), "variants": []}, indent=2, ensure_ascii=False)
+    # One variant at a time: json.dumps with indent holds every piece of its output at once
+    # (over 200 MB for 10,000 variants). Strings in JSON hold no raw newline, so indenting
+    # each variant's lines by 4 gives the bytes of the whole document dumped in one go.
+    # allow_nan=False: a strict JSON reader must be able to read it (Solutions are finite).
+    items = ",\n    ".join(json.dumps({k: v for k, v in answers(s).items() if k != "spec"}, indent=2,
+                                      ensure_ascii=False, allow_nan=False).replace("\n", "\n    ")
+                            for s in solutions)
+    assert head.endswith("[]\n}")
+    return f"{head[:-3]}\n    {items}\n  ]\n}}\n"
 
 
 def write_csv(solutions: Sequence[Solution]) -> str:
@@ -109,40 +113,3 @@ CATEGORIZED = frozenset({"moodle", "qti21", "canvas"})  # writers that take the 
 def source_name(spec: Spec) -> str:
     """The spec's file name: with the title, what tells one exercise's folder from another's."""
     return Path(spec.source).name
-
-
-def check_out_dir(out: Path, spec: Spec, force: bool = False) -> None:
-    """Refuse a folder that holds another exercise's files (or files we did not write)."""
-    if force or not out.exists():
-        return
-    if not out.is_dir():
-        raise DeriveError(f"{out}: --out: expected a folder, found a file")
-    marker = out / MARKER
-    if marker.exists():
-        try:
-            data = json.loads(marker.read_text(encoding="utf-8"))
-            held = (data.get("exercise"), data.get("source"))
-        except (json.JSONDecodeError, AttributeError):
-            held = (None, None)
-        if held != (spec.title, source_name(spec)):
-            raise DeriveError(f"{out}: --out: the folder holds the files of another exercise "
-                              f"({held[0]!r} from {held[1]}); choose another folder or pass --force to overwrite")
-    elif any(out.iterdir()):
-        raise DeriveError(f"{out}: --out: the folder is not empty and holds no {MARKER}; "
-                          "choose another folder or pass --force to overwrite")
-
-
-def write_files(out: Path, files: dict[str, str | bytes]) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        if isinstance(text, bytes):  # a package (zip)
-            tmp.write_bytes(text)
-        else:
-            tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
-    return written

@@ -1,15 +1,23 @@
-"""PDFs from .tex files with latexmk: non-interactive, halting on the first error, and
-with shell escape off (a template must never be able to run commands)."""
+"""PDFs from .tex files with pdflatex, run so that a document can do no harm.
+
+Each document is compiled in a scratch folder beside it (so the PDF is renamed into
+place, never copied across file systems) under a plain file name (so a folder named
+``50% off`` or ``~me`` never reaches TeX). pdflatex runs non-interactively, halting on
+the first error, with shell escape off, reading and writing only inside its scratch
+folder and TeX's own trees (kpathsea's ``openin_any``/``openout_any`` = p), and with a
+wall-time limit (``DERIVE_TEX_TIMEOUT`` seconds, default 60), so that a macro that never
+ends (``\\def\\x{\\x}\\x``) ends. It runs again only when the log asks for it.
+"""
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import os
 import re
+import signal
 import shutil
 import subprocess
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,21 +25,44 @@ from typing import Callable
 from .errors import DeriveError
 
 MAX_PASSES = 3
+TIMEOUT = 60.0  # seconds per document; the built-in ones need 1-2
+POLL = 0.01  # seconds between looks at the running pdflatex processes
 
 INSTALL_HINT = (
-    "PDFs not made: latexmk was not found; the .tex files are written. For the PDFs install TeX Live "
-    "(Debian, as root: apt-get install latexmk texlive-latex-base texlive-latex-recommended "
-    "texlive-pictures texlive-fonts-recommended lmodern) or pass --no-pdf."
+    "pdflatex was not found; install TeX Live (Debian, as root: apt-get install texlive-latex-base "
+    "texlive-latex-recommended texlive-pictures texlive-fonts-recommended lmodern)"
 )
 
+# Search paths a caller's environment may add would let \input find files outside TeX's trees.
+_WIDENING = ("TEXINPUTS", "TEXMFOUTPUT", "TEXMFDOTDIR")
 
-# TeX wraps its log at 79 characters, which splits "file:line: error" lines with long
-# paths; these make every log line whole, so the error can be found and shown.
-TEX_ENV = {**os.environ, "max_print_line": "10000", "error_line": "254", "half_error_line": "238"}
+
+def tex_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _WIDENING}
+    env.update(
+        openin_any="p", openout_any="p", shell_escape="f",
+        # TeX wraps its log at 79 characters, which splits "file:line: error" lines;
+        # these keep every log line whole, so the error can be found and shown.
+        max_print_line="10000", error_line="254", half_error_line="238",
+    )
+    return env
+
+
+def timeout() -> float:
+    raw = os.environ.get("DERIVE_TEX_TIMEOUT")
+    if raw is None:
+        return TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise DeriveError(f"DERIVE_TEX_TIMEOUT: expected a positive number of seconds, got {raw!r}")
+    return value
 
 
 class TexError(DeriveError):
-    """LaTeX stopped on an error; the message holds the relevant lines of the log."""
+    """LaTeX stopped on an error or ran out of time; the message holds the relevant log lines."""
 
 
 @dataclass(frozen=True)
@@ -41,65 +72,117 @@ class Compiled:
 
 
 def available() -> bool:
-    return shutil.which("latexmk") is not None
+    return shutil.which("pdflatex") is not None
 
 
-def command(tex: Path, outdir: Path) -> list[str]:
-    return ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-            "-no-shell-escape", "-quiet", f"-outdir={outdir}", str(tex)]
-
-
-def pdflatex_command(tex: Path, outdir: Path) -> list[str]:
+def command(name: str) -> list[str]:
     return ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-            "-no-shell-escape", f"-output-directory={outdir}", str(tex)]
+            "-no-shell-escape", name]
 
 
-def _pdflatex(tex: Path, outdir: Path) -> subprocess.CompletedProcess:
-    # What latexmk decides for these documents, without its cost: latexmk hashes every
-    # input file (hundreds, with TikZ) and always runs twice when the .aux is new, which
-    # makes a batch of variants 1.5-3x slower than TeX itself. Again only when asked.
-    for _ in range(MAX_PASSES):
-        proc = subprocess.run(pdflatex_command(tex, outdir), cwd=tex.parent, capture_output=True,
-                              text=True, errors="replace", stdin=subprocess.DEVNULL, env=TEX_ENV)
-        log = outdir / (tex.stem + ".log")
-        if proc.returncode != 0 or not log.exists() or "Rerun to get" not in log.read_text(errors="replace"):
-            break
-    return proc
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.tex")
 
 
-def compile_one(tex: Path, direct: bool = False) -> Path:
-    """Compile ``tex`` into a PDF beside it; auxiliary files stay in a temporary folder.
-    ``direct``: pdflatex itself, as often as its log asks for (batches of variants)."""
-    tex = tex.resolve()
-    with tempfile.TemporaryDirectory(prefix="derive-tex-") as tmp:
-        if direct:
-            proc = _pdflatex(tex, Path(tmp))
-        else:
-            proc = subprocess.run(command(tex, Path(tmp)), cwd=tex.parent, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, env=TEX_ENV)
-        built = Path(tmp) / (tex.stem + ".pdf")
-        if proc.returncode != 0 or not built.exists():
-            log = Path(tmp) / (tex.stem + ".log")
-            raise TexError(f"{tex}: LaTeX failed:\n{relevant_log_lines(log.read_text(errors='replace') if log.exists() else proc.stdout + proc.stderr)}")
-        target = tex.with_suffix(".pdf")
-        shutil.move(str(built), target)
-        return target
+class _Job:
+    """One document: copied into its scratch folder, compiled, its PDF renamed beside it."""
+
+    def __init__(self, tex: Path):
+        self.tex = tex
+        self.name = tex.name if SAFE_NAME.fullmatch(tex.name) else "document.tex"
+        self.work = tex.parent / f".{tex.stem[:40]}.tex-{os.getpid()}-{id(self):x}"
+        self.passes = 0
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, env: dict[str, str], limit: float) -> None:
+        if self.passes == 0:
+            self.work.mkdir()
+            shutil.copyfile(self.tex, self.work / self.name)
+        self.passes += 1
+        self.started = time.monotonic()
+        with open(self.work / "pdflatex.out", "wb") as out:
+            # `timeout` ends TeX even when this process is killed before it can.
+            guard = ["timeout", "-s", "KILL", f"{limit + 5:g}"] if shutil.which("timeout") else []
+            # A process group of its own: stopping it stops `timeout` and pdflatex together.
+            self.proc = subprocess.Popen(guard + command(self.name), cwd=self.work, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def finished(self, env: dict[str, str], limit: float) -> bool:
+        """True when done; raises TexError on an error or when out of time."""
+        if self.proc.poll() is None:
+            if time.monotonic() - self.started > limit:
+                self.kill()
+                raise TexError(f"{self.tex.name}: LaTeX did not finish within {limit:g} s and was stopped; "
+                               f"nothing was written (a macro that never ends?); last lines of its log:\n{self._tail()}")
+            return False
+        log = self._log()
+        if self.proc.returncode != 0 or not (self.work / (Path(self.name).stem + ".pdf")).exists():
+            raise TexError(f"{self.tex.name}: LaTeX failed; nothing was written:\n{relevant_log_lines(log)}")
+        if "Rerun to get" in log and self.passes < MAX_PASSES:
+            self.start(env, limit)
+            return False
+        os.replace(self.work / (Path(self.name).stem + ".pdf"), self.tex.with_suffix(".pdf"))
+        self.clean()
+        return True
+
+    def _log(self) -> str:
+        for name in (Path(self.name).stem + ".log", "pdflatex.out"):
+            path = self.work / name
+            if path.exists():
+                return path.read_text(errors="replace")
+        return ""
+
+    def _tail(self) -> str:
+        return "\n".join(self._log().splitlines()[-5:])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def clean(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
-def compile_all(texs: list[Path], jobs: int | None = None, progress: Callable[[int], None] | None = None,
-                direct: bool = False) -> Compiled:
-    """Compile several files in parallel, one latexmk (or pdflatex) per core;
-    ``progress(1)`` is called as each one is done."""
-    if shutil.which("pdflatex" if direct else "latexmk") is None:
-        return Compiled((), INSTALL_HINT)
+def compile_all(texs: list[Path], jobs: int | None = None,
+                progress: Callable[[int], None] | None = None) -> Compiled:
+    """Compile each .tex into a PDF beside it, ``jobs`` at once (default: one per core);
+    ``progress(1)`` as each one is done. On the first failure, or when interrupted, the
+    other runs are stopped and their scratch folders removed."""
+    if not available():
+        return Compiled((), f"PDFs not made (the .tex files are written): {INSTALL_HINT}, or pass --no-pdf")
     jobs = jobs or os.cpu_count() or 1
+    env, limit = tex_env(), timeout()
+    waiting = [_Job(tex) for tex in texs]
+    waiting.reverse()
+    running: list[_Job] = []
     made = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for path in pool.map(functools.partial(compile_one, direct=direct), texs):
-            made.append(path)
-            if progress:
-                progress(1)
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                running.append(waiting.pop())
+                running[-1].start(env, limit)
+            time.sleep(POLL)
+            for job in [j for j in running if j.finished(env, limit)]:
+                running.remove(job)
+                made.append(job.tex.with_suffix(".pdf"))
+                if progress:
+                    progress(1)
+    finally:
+        for job in running:
+            job.kill()
+            job.clean()
+    made.sort(key={tex.with_suffix(".pdf"): i for i, tex in enumerate(texs)}.get)
     return Compiled(tuple(made))
+
+
+def compile_one(tex: Path) -> Path:
+    """Compile one .tex into a PDF beside it (TeX must be installed)."""
+    result = compile_all([tex], jobs=1)
+    if result.skipped:
+        raise DeriveError(INSTALL_HINT)
+    return result.made[0]
 
 
 def unite(pdfs: list[Path], target: Path) -> str | None:
@@ -109,7 +192,7 @@ def unite(pdfs: list[Path], target: Path) -> str | None:
     proc = subprocess.run(["pdfunite", *map(str, pdfs), str(target)], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        raise DeriveError(f"{target}: pdfunite failed: {' '.join(proc.stderr.split())}")
+        raise DeriveError(f"{target.name}: pdfunite failed: {' '.join(proc.stderr.split())}")
     return None
 
 

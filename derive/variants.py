@@ -30,11 +30,10 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
-from . import derivation as D, render
+from . import derivation as D
 from .activations import ACTIVATIONS
 from .errors import DeriveError, SpecError
 from .solution import Exercise
@@ -233,31 +232,3 @@ def numbered(count: int) -> list[tuple[str, str]]:
 def for_students(ids: Iterable[str]) -> list[tuple[str, str]]:
     """A student's seed depends only on the base seed and the id, never on the roster order."""
     return [(sid, f"id:{sid}") for sid in ids]
-
-
-# --- documents ---------------------------------------------------------------------------
-
-SHEETS, KEYS = "sheets", "keys"
-
-
-def documents(solutions: Sequence, env) -> dict[str, str]:
-    """Every variant's sheet and key, by path inside the output folder."""
-    files = {}
-    for s in solutions:
-        # The two documents differ only in their heading: one context serves both.
-        sheet = render.context(s, "Exercise sheet")
-        files[f"{SHEETS}/sheet-{s.variant}.tex"] = render.render(env, render.SHEET, sheet)
-        files[f"{KEYS}/key-{s.variant}.tex"] = render.render(env, render.KEY, dict(sheet, document="Answer key"))
-    return files
-
-
-def stale(out: Path, files: Mapping[str, str]) -> list[Path]:
-    """Sheets and keys an earlier run left in ``out`` that this run does not make (a
-    shorter roster, a smaller count): they would pass for current ones."""
-    keep = {Path(name).with_suffix("") for name in files}
-    old = []
-    for folder, prefix in ((SHEETS, "sheet-"), (KEYS, "key-")):
-        for path in sorted((out / folder).glob(f"{prefix}*")):
-            if path.suffix in (".tex", ".pdf") and path.relative_to(out).with_suffix("") not in keep:
-                old.append(path)
-    return old
