@@ -218,6 +218,24 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
     sys.exit(report.exit_code)
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[SPEC | VARIANTS_DIR ...]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--reveal", is_flag=True, help="Tell students the true value of a wrong field.")
+@click.option("--results", "results", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Append every checked submission to FILE as a JSON line.")
+def serve(paths: tuple[str, ...], host: str, port: int, reveal: bool, results: Path | None) -> None:
+    """A checking page for students: the sheet in the browser and a form that checks
+    their values. Serves each SPEC (its own numbers) and each folder written by
+    `derive variants` (a student enters their id); none: the built-in exercise."""
+    try:
+        from . import serve as serve_mod
+    except ImportError as exc:
+        raise DeriveError(f"serve: needs the serve extra ({exc.name} is missing): pip install 'derive[serve]'") from None
+    serve_mod.run(paths, host, port, reveal, results)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
