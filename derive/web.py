@@ -13,7 +13,6 @@ font files, works offline), converted once per structure from the key's LaTeX.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -23,7 +22,7 @@ from typing import Mapping, Sequence
 from latex2mathml.converter import convert
 from markupsafe import Markup, escape
 
-from . import derivation as D, render, svg
+from . import derivation as D, render, svg, typed as typed_mod
 from .check import OK, VERDICTS, Answer, Report, truncated
 from .figure import layout
 from .feedback import inline_name
@@ -38,7 +37,7 @@ PARTS = (
     ("updates", "Update", (D.UPDATE,)),
     ("after", "Check: after the update", (D.FORWARD_AFTER, D.LOSS_AFTER)),
 )
-MAX_TEXT = 40  # characters of one typed value; nobody writes a longer number by hand
+MAX_TEXT = typed_mod.MAX_TEXT
 
 VERDICT_TITLES = {"correct": "correct", "carried": "carried forward", "coarse": "too coarse", "wrong": "wrong"}
 
@@ -98,22 +97,6 @@ class FormError(ValueError):
     """A submission that cannot be checked as it stands (the page says why)."""
 
 
-def number_text(typed: str) -> str:
-    """A number as a student types it, made into the text ``Written.parse`` reads:
-    a decimal comma (0,0171), a Unicode minus, spaces around; raises ValueError."""
-    text = typed.strip().replace("\u2212", "-").replace("\u2013", "-")
-    if len(text) > MAX_TEXT:
-        raise ValueError("too long for a number")
-    if "," in text:
-        if "." in text or text.count(",") > 1:
-            raise ValueError("expected one decimal separator")
-        text = text.replace(",", ".")
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", text):
-        raise ValueError("not a number")
-    Written.parse(text)
-    return text
-
-
 def answers(exercise: Exercise, typed: Mapping[str, str]) -> tuple[tuple[Answer, ...], dict[str, str]]:
     """The submitted values as the checker's Answers, blank fields left out; and, per field
     that is not a number, what is wrong with it. Unknown names raise FormError."""
@@ -121,16 +104,7 @@ def answers(exercise: Exercise, typed: Mapping[str, str]) -> tuple[tuple[Answer,
     unknown = [n for n in typed if n not in names]
     if unknown:
         raise FormError(f"unknown field {unknown[0][:40]!r}; expected only the quantities of this exercise")
-    out, problems = [], {}
-    for line, name in enumerate(names, start=1):
-        text = typed.get(name, "").strip()
-        if not text:
-            continue
-        try:
-            out.append(Answer(name, Written.parse(number_text(text)), line))
-        except ValueError:
-            problems[name] = "write a number such as 0.0427, -0.0058, 4.27e-2 or 0,0427"
-    return tuple(out), problems
+    return typed_mod.answers(names, typed)
 
 
 # --- the sheet -------------------------------------------------------------------------------
