@@ -287,7 +287,9 @@ def _check_class(spec_path: str | None, class_path: Path, variants_path: Path | 
 @click.option("--reveal", is_flag=True, help="Tell students the true value of a wrong field.")
 @click.option("--results", "results", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Append every checked submission to FILE as a JSON line.")
-def serve(paths: tuple[str, ...], host: str, port: int, reveal: bool, results: Path | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (one per core serves most submissions at once).")
+def serve(paths: tuple[str, ...], host: str, port: int, reveal: bool, results: Path | None, workers: int) -> None:
     """A checking page for students: the sheet in the browser and a form that checks
     their values. Serves each SPEC (its own numbers) and each folder written by
     `derive variants` (a student enters their id); none: the built-in exercise."""
@@ -295,7 +297,7 @@ def serve(paths: tuple[str, ...], host: str, port: int, reveal: bool, results: P
         from . import serve as serve_mod
     except ImportError as exc:
         raise DeriveError(f"serve: needs the serve extra ({exc.name} is missing): pip install 'derive[serve]'") from None
-    serve_mod.run(paths, host, port, reveal, results)
+    serve_mod.run(paths, host, port, reveal, results, workers)
 
 
 def main() -> None:

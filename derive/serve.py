@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -68,6 +69,7 @@ class Source:
     where: str
     variants: Mapping[str, tuple[dict[str, float], int | None]] | None = None  # id -> (given, seed)
     _solved: dict[str | None, Solution] = field(default_factory=dict)
+    _sheets: dict[str | None, tuple[dict, Markup]] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -87,6 +89,14 @@ class Source:
         if solved is not None:
             self._solved[variant] = solved
         return solved
+
+
+    def sheet(self, solution: Solution, env: jinja2.Environment) -> tuple[dict, Markup]:
+        """What the page shows of a variant's sheet, and its HTML: made once per variant."""
+        if solution.variant not in self._sheets:
+            sheet = web.sheet(solution, self.exercise)
+            self._sheets[solution.variant] = (sheet, Markup(env.get_template("sheet_part.html.j2").render(sheet=sheet)))
+        return self._sheets[solution.variant]
 
 
 def load(paths: Sequence[str]) -> list[Source]:
@@ -187,7 +197,8 @@ def app(sources: Sequence[Source], reveal: bool = False, results: Results | None
         return solved
 
     def sheet_page(source: Source, solution: Solution, status: int = 200, **extra) -> HTMLResponse:
-        return page("sheet.html.j2", status, source=source, sheet=web.sheet(solution, source.exercise),
+        sheet, sheet_html = source.sheet(solution, env)
+        return page("sheet.html.j2", status, source=source, sheet=sheet, sheet_html=sheet_html,
                     parts=web.parts(source.exercise), typed=extra.pop("typed", {}), result=extra.pop("result", None),
                     problems=extra.pop("problems", {}), message=extra.pop("message", None), reveal=reveal)
 
@@ -292,12 +303,30 @@ def _record(source: Source, solution: Solution, typed: Mapping[str, str], report
     }
 
 
-def run(paths: Sequence[str], host: str, port: int, reveal: bool, results_path: Path | None) -> None:
+ENVIRONMENT = "DERIVE_SERVE"  # how the parent passes its settings to worker processes
+
+
+def from_environment() -> Starlette:
+    """The application of one worker process: uvicorn's workers import it by name."""
+    config = json.loads(os.environ[ENVIRONMENT])
+    results = Results(Path(config["results"])) if config["results"] else None
+    return app(load(config["paths"]), config["reveal"], results)
+
+
+def run(paths: Sequence[str], host: str, port: int, reveal: bool, results_path: Path | None,
+        workers: int = 1) -> None:
     import uvicorn
 
-    sources = load(paths)
+    sources = load(paths)  # in the parent too: a bad spec fails here, in one line, before any worker starts
     results = Results(results_path) if results_path is not None else None
-    application = app(sources, reveal, results)
     print(f"derive serve: {len(sources)} exercise{'s' if len(sources) > 1 else ''} on http://{host}:{port}/"
-          + (f", submissions appended to {results_path}" if results else "") + " (Ctrl-C stops)", flush=True)
-    uvicorn.run(application, host=host, port=port, log_level="warning", server_header=False)
+          + (f", submissions appended to {results_path}" if results else "")
+          + (f", {workers} worker processes" if workers > 1 else "") + " (Ctrl-C stops)", flush=True)
+    options = dict(host=host, port=port, log_level="warning", server_header=False)
+    if workers == 1:
+        uvicorn.run(app(sources, reveal, results), **options)
+        return
+    os.environ[ENVIRONMENT] = json.dumps({
+        "paths": [str(Path(p).resolve()) for p in paths], "reveal": reveal,
+        "results": str(results_path.resolve()) if results_path else None})
+    uvicorn.run(f"{__name__}:from_environment", factory=True, workers=workers, **options)
