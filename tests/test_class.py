@@ -256,3 +256,12 @@ def test_spreadsheet_text_guards_formulas():
     assert classcheck.spreadsheet_text("=1+1") == "'=1+1"
     assert classcheck.spreadsheet_text("-w8*") == "'-w8*"
     assert classcheck.spreadsheet_text("00417") == "00417"
+
+
+def test_answers_csv_of_variants_keeps_ids_as_text(variants):
+    rows = list(csv.reader(io.StringIO((variants / "answers.csv").read_text(encoding="utf-8")),
+                           quoting=csv.QUOTE_NONNUMERIC))
+    assert rows[1][0] == "001" and isinstance(rows[1][1], float)  # quoted text; the seed a bare number
+    header = rows[0]
+    data = json.loads((variants / "answers.json").read_text())["variants"][0]
+    assert rows[1][header.index("L'")] == data["quantities"]["L'"]  # full precision, as a number
