@@ -28,6 +28,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -235,8 +236,8 @@ def app(sources: Sequence[Source], reveal: bool = False, results: Results | None
             return sheet_page(source, solution, 422, typed=typed, problems=problems, message=message)
         report = check_mod.check(source.exercise, solution, answers, source=f"page {source.number}")
         result = web.feedback(report, source.exercise, typed, reveal)
-        if results is not None:
-            results.append(_record(source, solution, typed, report))
+        if results is not None:  # synced to disk before the student sees the feedback; off the event loop
+            await run_in_threadpool(results.append, _record(source, solution, typed, report))
         return sheet_page(source, solution, 422 if problems else 200, typed=typed, problems=problems,
                           result=result)
 

@@ -124,11 +124,11 @@ def sheet(solution: Solution, exercise: Exercise) -> dict:
         units = ", ".join(layer["units"])
         symbol = layer["symbol"]
         definition = derivative = None
-        if layer["activation"] not in ("identity",):
+        if layer["activation"] != "identity":
             name = r"\mathrm{softmax}(t)_k" if layer["activation"] == "softmax" else f"{symbol}(t)"
             definition = mathml(f"{name} = {layer['definition']}")
             if layer["activation"] != "softmax":
-                derivative = mathml(f"{symbol}'(t) = {layer['derivative'].replace(chr(92) + 'sigma', symbol)}")
+                derivative = mathml(f"{symbol}'(t) = {layer['derivative']}")
         layers.append({"output": layer["output"], "units": mathml(units), "title": layer["title"],
                        "linear": layer["activation"] == "identity", "definition": definition,
                        "derivative": derivative})
