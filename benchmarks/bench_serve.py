@@ -34,7 +34,7 @@ from derive import check, spec  # noqa: E402
 from derive.solution import Exercise  # noqa: E402
 
 CLIENTS = 200
-BURST_EACH = 10  # submissions per client in the burst: 2,000 in all
+BURST_EACH = 5  # submissions per client in the burst: 1,000 in all
 CLASS_SECONDS = 30  # length of the class pattern
 LIMIT_SECONDS = 300  # no run goes on longer than this, whatever happens
 
