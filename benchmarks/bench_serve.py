@@ -104,8 +104,42 @@ async def load(url: str, data: dict, count: int | None, seconds: float, think) -
             "p99": latencies[int(0.99 * (len(latencies) - 1))], "throughput": len(latencies) / wall}
 
 
+def in_process(data: dict, n: int = 200) -> tuple[float, float]:
+    """Median ms of one submission inside the server (form read, check, page), without HTTP;
+    and of the check alone."""
+    from derive import serve, web
+
+    sources = serve.load([])
+    source = sources[0]
+    env = serve.environment()
+    solution = source.solution(None)
+
+    def submission():
+        answers, _ = web.answers(source.exercise, data)
+        report = check.check(source.exercise, solution, answers)
+        result = web.feedback(report, source.exercise, data, False)
+        sheet, html = source.sheet(solution, env)
+        env.get_template("sheet.html.j2").render(sources=sources, source=source, sheet=sheet, sheet_html=html,
+                                                 parts=web.parts(source.exercise), typed=data, result=result,
+                                                 problems={}, message=None, reveal=False)
+        return answers
+
+    def timed(fn) -> float:
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+        return statistics.median(out) * 1000
+
+    answers = submission()
+    return timed(submission), timed(lambda: check.check(source.exercise, solution, answers))
+
+
 def main() -> None:
     data = form()
+    whole, alone = in_process(data)
+    print(f"one submission inside the server: median {whole:.1f} ms, of which the check {alone:.1f} ms")
     print(f"{CLIENTS} concurrent clients, full answer sets ({len(data)} values), built-in exercise, 127.0.0.1")
     print(f"{'workers':>7}  {'pattern':<28}  {'submissions':>11}  {'errors':>6}  {'median':>8}  {'p99':>8}  {'per s':>6}")
     for workers in (1, 2):
