@@ -2,15 +2,19 @@
 # Set up derive on Debian: TeX Live from Debian's packages (for the PDFs) and a Python
 # virtual environment in .venv with derive installed from this checkout.
 #   ./install.sh        the tool
-#   ./install.sh test   the tool and what its tests need
+#   ./install.sh test   the tool and what its tests need (also Chromium and its driver,
+#                       for the browser test of the checking page)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 TEX_PACKAGES="texlive-latex-base texlive-latex-recommended texlive-pictures texlive-fonts-recommended lmodern poppler-utils"
 
+DEBIAN_PACKAGES="$TEX_PACKAGES python3-venv"
+[ "${1:-}" = "test" ] && DEBIAN_PACKAGES="$DEBIAN_PACKAGES chromium chromium-driver"
+
 if command -v apt-get >/dev/null 2>&1; then
     missing=""
-    for p in $TEX_PACKAGES python3-venv; do
+    for p in $DEBIAN_PACKAGES; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
     done
     if [ -n "$missing" ]; then
@@ -24,7 +28,8 @@ if command -v apt-get >/dev/null 2>&1; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv --system-site-packages .venv
-extras=""
-[ "${1:-}" = "test" ] && extras="[test]"
+# serve: the checking page (derive serve) is part of the tool a course runs.
+extras="[serve]"
+[ "${1:-}" = "test" ] && extras="[serve,test]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 echo "derive is installed in .venv: run .venv/bin/derive --help"

@@ -184,16 +184,40 @@ def _variant_pdfs(folder: Path, texs: list[Path], jobs: int | None) -> pdf.Compi
               help="Also write an annotated feedback sheet to FILE (a .pdf name).")
 @click.option("--allowance", type=float, default=1.0, show_default=True, metavar="K",
               help="Units of the last written digit a value may be off where rounded earlier values explain it.")
+@click.option("--class", "class_path", type=click.Path(path_type=Path), metavar="ANSWERS_DIR_OR_CSV",
+              help="Check a whole class: a folder with one answers file per student (named by id) or a CSV "
+                   "file with a row per student (id, then one column per quantity).")
+@click.option("--variants", "variants_path", type=click.Path(path_type=Path), metavar="DIR",
+              help="With --class: the folder written by `derive variants`; each student is checked against "
+                   "the variant of their id.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="With --class: folder for grades.csv and the feedback sheets (default: output/<spec name>-class).")
+@click.option("--points", metavar="V=P,...", help="With --class: points per verdict "
+              "(default correct=1,carried=1,coarse=0.5,wrong=0).")
+@click.option("--no-pdf", is_flag=True, help="With --class: write the feedback .tex files only.")
+@click.option("--jobs", type=int, metavar="N", help="With --class: PDFs compiled at once (default: all cores).")
 @TEMPLATES_OPT
 def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_json: bool, pdf_path: Path | None,
-              allowance: float, templates: Path | None) -> None:
+              allowance: float, class_path: Path | None, variants_path: Path | None, out: Path | None,
+              points: str | None, no_pdf: bool, jobs: int | None, templates: Path | None) -> None:
     """Check hand-computed values in ANSWERS (TOML, YAML or CSV with header name,value)
     against SPEC (default: the built-in exercise). Exit status 0 when every value is
-    correct or carried, 1 when something is wrong or too coarse, 2 on bad input."""
+    correct or carried, 1 when something is wrong or too coarse, 2 on bad input.
+    With --class, a whole class at once: grades.csv, a feedback sheet per student, and a
+    summary of the class."""
     import json
 
     from . import check as check_mod, feedback
 
+    if class_path is not None:
+        if len(paths) > 1 or variant or key or as_json or pdf_path:
+            raise click.UsageError("--class: expected at most a SPEC besides it (no ANSWERS, --variant, --key, "
+                                   "--json or --pdf)")
+        _check_class(paths[0] if paths else None, class_path, variants_path, out, points, allowance, no_pdf, jobs,
+                     templates)
+        return
+    if variants_path or out or points or no_pdf or jobs:
+        raise click.UsageError("--variants, --out, --points, --no-pdf and --jobs go with --class")
     if len(paths) not in (1, 2):
         raise click.UsageError("expected [SPEC] ANSWERS: an answers file, optionally after a spec")
     spec_path, answers_path = (None, paths[0]) if len(paths) == 1 else paths
@@ -225,6 +249,64 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
                 output.replace_file(result.made[0], pdf_path)
                 click.echo(f"wrote {pdf_path}", err=as_json)
     sys.exit(report.exit_code)
+
+
+def _check_class(spec_path: str | None, class_path: Path, variants_path: Path | None, out: Path | None,
+                 points_text: str | None, allowance: float, no_pdf: bool, jobs: int | None,
+                 templates: Path | None) -> None:
+    from . import classcheck
+
+    if not allowance >= 0:
+        raise DeriveError(f"--allowance: expected a number of units of at least 0, got {allowance}")
+    if jobs is not None and jobs < 1:
+        raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
+    points = classcheck.parse_points(points_text)
+    exercise = Exercise(spec_mod.load(spec_path))
+    students = classcheck.read(class_path, exercise)
+    variants = classcheck.variant_givens(variants_path, exercise) if variants_path is not None else None
+    solved = classcheck.solutions(exercise, students, variants)
+    out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-class")
+    classcheck.out_dir_ok(out)
+    env = render.environment(templates)
+    with _bar(len(students), "checking") as bar:
+        graded = classcheck.grade(exercise, students, solved, points, allowance)
+        if bar:
+            bar.update(len(students))
+    files = classcheck.files(graded, exercise, points, env)
+    for path in classcheck.stale(out, files):
+        path.unlink()
+    export.write_files(out, files)
+    click.echo(classcheck.summary(graded, exercise))
+    click.echo(f"\nwrote {out / classcheck.GRADES} and {len(graded)} feedback sheets in {out / classcheck.FEEDBACK}/")
+    if no_pdf:
+        return
+    texs = [out / name for name in files if name.endswith(".tex")]
+    with _bar(len(texs), "compiling") as bar:
+        result = pdf.compile_all(texs, jobs, bar.update if bar else None, direct=True)
+    if result.skipped:
+        click.echo(result.skipped, err=True)
+    else:
+        click.echo(f"wrote {len(result.made)} feedback PDFs")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[SPEC | VARIANTS_DIR ...]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--reveal", is_flag=True, help="Tell students the true value of a wrong field.")
+@click.option("--results", "results", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Append every checked submission to FILE as a JSON line.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (one per core serves most submissions at once).")
+def serve(paths: tuple[str, ...], host: str, port: int, reveal: bool, results: Path | None, workers: int) -> None:
+    """A checking page for students: the sheet in the browser and a form that checks
+    their values. Serves each SPEC (its own numbers) and each folder written by
+    `derive variants` (a student enters their id); none: the built-in exercise."""
+    try:
+        from . import serve as serve_mod
+    except ImportError as exc:
+        raise DeriveError(f"serve: needs the serve extra ({exc.name} is missing): pip install 'derive[serve]'") from None
+    serve_mod.run(paths, host, port, reveal, results, workers)
 
 
 def main() -> None:

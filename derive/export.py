@@ -91,11 +91,12 @@ def write_csv(solutions: Sequence[Solution]) -> str:
     givens = [q.name for q in der.givens]
     names = [q.name for q in der.quantities if q.stage != GIVEN]
     out = io.StringIO()
-    rows = csv.writer(out, lineterminator="\n")
+    # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
+    rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
     rows.writerow(["variant", "seed", *givens, *names])
     for s in solutions:
         rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
-                       *(repr(s.givens[n]) for n in givens), *(repr(s.values[n]) for n in names)])
+                       *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
     return out.getvalue()
 
 

@@ -23,3 +23,5 @@ def test_wheel_ships_templates_and_the_builtin_exercise(tmp_path):
     templates = {p.name for p in (ROOT / "templates").glob("*.tex.j2")}
     assert templates and all(f"derive/templates/{t}" in names for t in templates)
     assert "derive/exercises/reference.toml" in names
+    html = {p.name for p in (ROOT / "templates" / "html").iterdir()}  # the pages of derive serve
+    assert html and all(f"derive/templates/html/{t}" in names for t in html)

@@ -1,0 +1,229 @@
+"""What the checking page shows: the sheet in HTML, the form, and the feedback on a submission.
+
+Reads an Exercise (per structure) and a Solution (per variant) and computes nothing: the
+checker (``check.check``) does the checking, this module only lays out its report. The
+page must never hold an answer, so what reaches a template is chosen field by field: the
+given values, the network figure, the conventions and the questions, never the key's
+steps; a report's expected values reach it only with ``reveal``.
+
+Formulas are typeset as MathML (Chromium, Firefox and Safari render it; no script, no
+font files, works offline), converted once per structure from the key's LaTeX.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from latex2mathml.converter import convert
+from markupsafe import Markup, escape
+
+from . import derivation as D, render, svg, typed as typed_mod
+from .check import OK, VERDICTS, Answer, Report, truncated
+from .figure import layout
+from .feedback import inline_name
+from .misconceptions import MISCONCEPTIONS
+from .rounding import Written, fixed
+from .solution import Exercise, Solution
+
+# The calculation question's parts, as the sheet letters them, and the stages each asks for.
+PARTS = (
+    ("forward", "Forward pass", (D.FORWARD, D.LOSS)),
+    ("gradients", "Gradients", (D.LOCAL, D.DELTA, D.GRADIENT)),
+    ("updates", "Update", (D.UPDATE,)),
+    ("after", "Check: after the update", (D.FORWARD_AFTER, D.LOSS_AFTER)),
+)
+MAX_TEXT = typed_mod.MAX_TEXT
+
+VERDICT_TITLES = {"correct": "correct", "carried": "carried forward", "coarse": "too coarse", "wrong": "wrong"}
+
+
+def html_templates() -> Path:
+    return Path(str(resources.files("derive.templates").joinpath("html")))
+
+
+@lru_cache(maxsize=4096)
+def mathml(latex: str, display: bool = False) -> Markup:
+    """LaTeX of the key as MathML, ready to put into a page."""
+    latex = latex.replace(r"\bigl", "").replace(r"\bigr", "").replace(r"\,", " ")
+    return Markup(convert(latex, display="block" if display else "inline"))
+
+
+# --- the form --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the quantity's name, as in answers.json: the form field's name
+    id: str  # an HTML id made only of letters and digits
+    label: Markup  # the name in the key's notation
+    formula: Markup  # "name = formula over its direct inputs", no numbers
+
+
+@dataclass(frozen=True)
+class Part:
+    key: str
+    letter: str
+    title: str
+    fields: tuple[Field, ...]
+
+
+@lru_cache(maxsize=64)
+def parts(exercise: Exercise) -> tuple[Part, ...]:
+    """The form's fields, grouped as the sheet's question parts, in the key's order."""
+    der = exercise.derivation
+    out = []
+    for k, (key, title, stages) in enumerate(PARTS):
+        fields = []
+        for i, (q, forms) in enumerate(zip(der.quantities, exercise.forms)):
+            if q.stage not in stages:
+                continue
+            rhs = forms.symbolic if forms.closed is None else forms.closed
+            formula = f"{forms.lhs} = {rhs}" if rhs and rhs != forms.lhs else forms.lhs
+            fields.append(Field(q.name, f"q{i}", mathml(inline_name(q.name)), mathml(formula)))
+        if fields:
+            out.append(Part(key, "abcd"[k], title, tuple(fields)))
+    return tuple(out)
+
+
+def field_names(exercise: Exercise) -> tuple[str, ...]:
+    return tuple(f.name for p in parts(exercise) for f in p.fields)
+
+
+class FormError(ValueError):
+    """A submission that cannot be checked as it stands (the page says why)."""
+
+
+def answers(exercise: Exercise, typed: Mapping[str, str]) -> tuple[tuple[Answer, ...], dict[str, str]]:
+    """The submitted values as the checker's Answers, blank fields left out; and, per field
+    that is not a number, what is wrong with it. Unknown names raise FormError."""
+    names = field_names(exercise)
+    unknown = [n for n in typed if n not in names]
+    if unknown:
+        raise FormError(f"unknown field {unknown[0][:40]!r}; expected only the quantities of this exercise")
+    return typed_mod.answers(names, typed)
+
+
+# --- the sheet -------------------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def figure(exercise: Exercise) -> Markup:
+    return Markup(svg.network(layout(exercise.network), f"The network of {exercise.spec.title}"))
+
+
+def sheet(solution: Solution, exercise: Exercise) -> dict:
+    """What the page shows of the exercise: chosen item by item from the key's context, so
+    that nothing of the key's steps (the answers) can reach the page."""
+    ctx = render.context(solution, "Exercise sheet")
+    conv = ctx["conventions"]
+    layers = []
+    for layer in conv["layers"]:
+        units = ", ".join(layer["units"])
+        symbol = layer["symbol"]
+        definition = derivative = None
+        if layer["activation"] != "identity":
+            name = r"\mathrm{softmax}(t)_k" if layer["activation"] == "softmax" else f"{symbol}(t)"
+            definition = mathml(f"{name} = {layer['definition']}")
+            if layer["activation"] != "softmax":
+                derivative = mathml(f"{symbol}'(t) = {layer['derivative']}")
+        layers.append({"output": layer["output"], "units": mathml(units), "title": layer["title"],
+                       "linear": layer["activation"] == "identity", "definition": definition,
+                       "derivative": derivative})
+    loss = conv["loss"]
+    given = ctx["given"]
+    return {
+        "title": solution.spec.title,
+        "course": solution.spec.course,
+        "variant": solution.variant,
+        "figure": figure(exercise),
+        "layers": layers,
+        "loss": {"title": loss["title"], "formula": mathml(r"\mathcal{L} = " + loss["formula"]),
+                 "total": mathml(r"\mathcal{L} = " + loss["total"]) if loss["total"] else None},
+        "frozen": mathml(", ".join(conv["frozen"])) if conv["frozen"] else None,
+        "decimals": conv["decimals"],
+        "carry": conv["carry"],
+        "online": conv["update_mode"] == "online" and loss["n_examples"] > 1,
+        "examples": [[(mathml(v["tex"]), v["value"]) for v in ex["inputs"] + ex["targets"]]
+                     for ex in given["examples"]],
+        "bias_units": [(mathml(v["tex"]), v["value"]) for v in given["bias_units"]],
+        "weights": [(mathml(w["tex"]), w["value"], w["connection"]) for row in given["weight_rows"] for w in row],
+        "eta": given["eta"],
+        "question": ctx["questions"]["number"].get("calculation"),
+    }
+
+
+# --- feedback --------------------------------------------------------------------------------
+
+def _name(name: str) -> Markup:
+    return mathml(inline_name(name))
+
+
+def _values(names: Sequence[str], typed: Mapping[str, str]) -> Markup:
+    return Markup(", ").join(Markup("{} = {}").format(_name(n), typed.get(n, "")) for n in names)
+
+
+def reason(r, report: Report, typed: Mapping[str, str], reveal: bool) -> Markup:
+    """Why a value got its verdict, in words, without the true value unless ``reveal``."""
+    w = report.written[r.name]
+    true = _true(r.expected, w) if reveal else None
+    if r.verdict == "correct":
+        if r.rounding and r.because:
+            return Markup("right, from your rounded {}").format(_values(r.because, typed))
+        return Markup("")
+    if r.verdict == "carried":
+        lead = "follows from your rounded " if r.rounding else "follows from your "
+        text = Markup("{}{}: right for your values").format(lead, _values(r.because, typed))
+        return text + (Markup("; the exact value is {}").format(true) if true else "")
+    if r.verdict == "coarse":
+        places = max(1, -_floor_log10(abs(r.expected)))
+        return Markup("too few digits to show the value; write {} decimals or more").format(places) + (
+            Markup(" ({})").format(true) if true else "")
+    out = Markup("")
+    if r.misconception in MISCONCEPTIONS:
+        m = MISCONCEPTIONS[r.misconception]
+        out += Markup("<strong>{}</strong>: {}").format(m.title, m.explanation)
+        detail = getattr(r, "detail", "")
+        for k, pair in enumerate(detail.split(", ") if detail else []):
+            took, _, instead = pair.partition(" in place of ")
+            out += Markup("; " if k == 0 else ", ") + Markup("{} in place of {}").format(_name(took), _name(instead))
+    elif r.recomputed is not None and truncated(w, r.recomputed):
+        out += Markup("cut off instead of rounded: round the last digit")
+    else:
+        out += Markup("not what the formula gives from the given values and your earlier values")
+    if true:
+        out += Markup("; it should be {}").format(true)
+    return out
+
+
+def _floor_log10(x: float) -> int:
+    return math.floor(math.log10(x)) if x > 0 and math.isfinite(x) else 0
+
+
+def _true(expected: float, w: Written) -> str:
+    """The true value at the student's digits (or two more where those show nothing)."""
+    if not math.isfinite(expected):
+        return str(expected)
+    text = fixed(expected, w.exponent)
+    return text if float(text) != 0 or expected == 0 else f"{expected:.2g}"
+
+
+def feedback(report: Report, exercise: Exercise, typed: Mapping[str, str], reveal: bool) -> dict:
+    """Per field its verdict and reason; the summary line; the root errors in the
+    checker's order (they come first in its report)."""
+    fields = {}
+    for r in report.results:
+        fields[r.name] = {"verdict": r.verdict, "title": VERDICT_TITLES.get(r.verdict, r.verdict),
+                          "reason": reason(r, report, typed, reveal), "ok": r.verdict in OK}
+    ids = {f.name: f.id for p in parts(exercise) for f in p.fields}
+    roots = [{"id": ids[r.name], "label": _name(r.name), "typed": typed.get(r.name, ""),
+              "misconception": MISCONCEPTIONS[r.misconception].title if r.misconception in MISCONCEPTIONS else None}
+             for r in report.results if r.verdict == "wrong"]
+    counts = report.counts()
+    total = len(report.results)
+    blank = len(field_names(exercise)) - total
+    return {"fields": fields, "roots": roots, "ok": report.ok,
+            "counts": [(VERDICT_TITLES[v], counts[v], v) for v in VERDICTS if counts.get(v)],
+            "checked": total, "blank": blank}
