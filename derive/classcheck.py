@@ -308,12 +308,3 @@ def files(graded: Sequence[Graded], exercise: Exercise, points: Mapping[str, flo
     for g in graded:
         out[f"{FEEDBACK}/{g.student.id}.tex"] = render.render(env, feedback.TEMPLATE, feedback.feedback_context(g.report))
     return out
-
-
-def stale(out: Path, keep: Mapping[str, str]) -> list[Path]:
-    """Feedback sheets of students who are no longer in the class."""
-    folder = out / FEEDBACK
-    if not folder.is_dir():
-        return []
-    wanted = {Path(name).stem for name in keep if name.startswith(FEEDBACK + "/")}
-    return [p for p in folder.iterdir() if p.suffix in (".tex", ".pdf") and p.stem not in wanted]

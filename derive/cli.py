@@ -273,16 +273,18 @@ def _check_class(spec_path: str | None, class_path: Path, variants_path: Path | 
         if bar:
             bar.update(len(students))
     files = classcheck.files(graded, exercise, points, env)
-    for path in classcheck.stale(out, files):
-        path.unlink()
-    export.write_files(out, files)
+    with output.Stage(out) as stage:
+        texs = [stage.write(name, text) for name, text in files.items()]
+        result = None
+        if not no_pdf:
+            texs = [t for t in texs if t.suffix == ".tex"]
+            with _bar(len(texs), "compiling") as bar:
+                result = pdf.compile_all(texs, jobs, bar.update if bar else None)
+        stage.commit()
     click.echo(classcheck.summary(graded, exercise))
     click.echo(f"\nwrote {out / classcheck.GRADES} and {len(graded)} feedback sheets in {out / classcheck.FEEDBACK}/")
-    if no_pdf:
+    if result is None:
         return
-    texs = [out / name for name in files if name.endswith(".tex")]
-    with _bar(len(texs), "compiling") as bar:
-        result = pdf.compile_all(texs, jobs, bar.update if bar else None, direct=True)
     if result.skipped:
         click.echo(result.skipped, err=True)
     else:

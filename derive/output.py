@@ -43,8 +43,11 @@ OLD = "old-"  # a replaced folder on its way out (only where folders cannot be e
 def ours() -> tuple[str, ...]:
     """The paths, as patterns inside an output folder, of every file a derive command writes
     there; a later run replaces them, and keeps anything else."""
+    from .classcheck import FEEDBACK, GRADES  # late: the class checker reads spec and check
+
     names = ["sheet.tex", "solution.tex", "sheets.pdf", "keys.pdf",
-             f"{SHEETS}/sheet-*.tex", f"{KEYS}/key-*.tex", *(name for name, _ in WRITERS.values())]
+             f"{SHEETS}/sheet-*.tex", f"{KEYS}/key-*.tex", *(name for name, _ in WRITERS.values()),
+             GRADES, f"{FEEDBACK}/*.tex"]
     names += [n[:-4] + ".pdf" for n in names if n.endswith(".tex")]
     return (*names, *(n + ".tmp" for n in names))  # .tmp: left by versions that wrote in place
 
