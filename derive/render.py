@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import sympy as sp
 
-from . import questions, theory, training
+from . import optimizer_key, questions, theory, training
 from .activations import ACTIVATIONS
 from .derivation import Quantity
 from .errors import DeriveError
@@ -189,6 +189,7 @@ def context(solution, document: str) -> dict:
         "questions": questions.context(spec, len(runs)),
         "theory": theory.context(solution),
         "training": training.context(solution, runs),
+        "optimizer": optimizer_key.context(solution),  # None without an optimizer
     }
 
 

@@ -17,6 +17,8 @@ from typing import Mapping
 import sympy as sp
 
 from . import derivation as D
+from . import optimizers
+from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
 from .evaluate import Evaluator
@@ -107,7 +109,11 @@ class Exercise:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.network: Network = build(spec)
-        self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
+        if spec.optimizer is None:
+            self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
+        else:  # k optimizer steps (derive/optimizer_graph.py)
+            optimizers.check_names(spec.optimizer, self.network, spec.source)
+            self.derivation = optimizer_steps(self.network, spec.loss, len(spec.examples), spec.chains, spec.optimizer)
         self.policy = NumberPolicy(spec.decimals)
         self.evaluator = Evaluator(self.derivation, spec.decimals if spec.carry == "rounded" else None)
 
@@ -124,6 +130,7 @@ class Exercise:
                 g[layer.bias_unit] = layer.bias_value
         g.update(spec.weights)
         g["eta"] = spec.learning_rate
+        g.update(optimizers.givens(spec.optimizer, net))
         if overrides:
             g.update(overrides)
         return g

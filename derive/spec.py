@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from . import optimizers
 from .activations import ACTIVATIONS
 from .errors import SpecError, did_you_mean
 from .losses import ALIASES, LOSSES
@@ -65,6 +66,7 @@ class Spec:
     chains: str | tuple[str, ...]  # "auto", "all", "none" or the parameters to write out
     carry: str  # "full": values carried unrounded; "rounded": each rounded, as by hand
     raw: Mapping[str, Any] = field(repr=False)  # the whole table, for the sections other modules read
+    optimizer: Any = None  # optimizers.Settings when [training] names an optimizer
 
 
 class Fields:
@@ -209,7 +211,8 @@ def from_table(raw: Mapping[str, Any], source: str) -> Spec:
     weights = {name: weights_t.number(name) for name in weights_t.table}
 
     training = top.table_at("training")
-    training.only("learning_rate", "frozen", "update", "runs")
+    training.only("learning_rate", "frozen", "update", "runs", *optimizers.FIELDS)
+    optimizer = optimizers.parse(training, source)  # optimizer settings (derive/optimizers.py)
     display = top.table_at("display")
     display.only("decimals", "chains", "carry")
     decimals = display.get("decimals", 4)
@@ -240,6 +243,7 @@ def from_table(raw: Mapping[str, Any], source: str) -> Spec:
         chains=chains,
         carry=display.text("carry", "full", CARRY),
         raw=MappingProxyType(dict(raw)),
+        optimizer=optimizer,
     )
 
 
