@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import sympy as sp
 
 from . import derivation as D
 from .derivation import Derivation, Quantity, _Builder
+from .evaluate import Evaluator
 from .losses import LOSSES
 from .network import Network
 from .optimizers import H, Settings, Symbols, lookahead
@@ -53,6 +55,15 @@ class OptimizerDerivation(Derivation):
     """A Derivation with the optimizer's steps; ``settings`` says which and how."""
 
     settings: Any = None
+
+    @cached_property
+    def running(self) -> "OptimizerDerivation":
+        """One step with its number given, for training runs (built once per structure)."""
+        return optimizer_steps(self.network, self.loss, self.n_examples, "none", self.settings, running=True)
+
+    @cached_property
+    def running_evaluator(self) -> Evaluator:
+        return Evaluator(self.running)
 
 
 def param_name(p: str, k: int) -> str:
@@ -111,8 +122,12 @@ def _pass(net: Network, loss: LossSpec, n_examples: int, chains, current: dict[s
     return qs, chain, uses_delta
 
 
-def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, settings: Settings) -> OptimizerDerivation:
-    """The quantity graph of ``settings.steps`` optimizer steps (see the module docstring)."""
+def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, settings: Settings,
+                    running: bool = False) -> OptimizerDerivation:
+    """The quantity graph of ``settings.steps`` optimizer steps (see the module docstring).
+
+    ``running``: one step whose number is the given ``t`` and without the pass after it,
+    for training runs, which evaluate it once per step with the state carried over."""
     b = _Builder(net, loss, n_examples, chains)
     b.givens()
     out: list[Quantity] = list(b.out)
@@ -125,6 +140,8 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
         given(h.name)
     if settings.weight_decay > 0:
         given("lambda")
+    if running:
+        given("t")
     trained = [p for p in net.params if p.name not in net.frozen]
     for p in trained:
         for s in entry.states:
@@ -132,7 +149,7 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
 
     look = settings.optimizer == "nesterov" and settings.nesterov == "lookahead"
     chain, uses_delta, cancels = frozenset(), True, False
-    for k in range(1, settings.steps + 1):
+    for k in range(1, (1 if running else settings.steps) + 1):
         at = {p.name: sp.Symbol(param_name(p.name, k - 1)) for p in net.params}
         if look:
             for p in trained:
@@ -147,7 +164,9 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
             chain, uses_delta = c, u
             cancels = net.layers[-1].activation in LOSSES[loss.kind].cancels_with
         out.extend(qs)
-        out.extend(_step(net, settings, k))
+        out.extend(_step(net, settings, k, sp.Symbol("t") if running else sp.Integer(k)))
+    if running:
+        return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
     final = "'" * settings.steps
     after = {p.name: sp.Symbol(param_name(p.name, settings.steps)) for p in net.params}
     qs, _, _ = _pass(net, loss, n_examples, "none", after, final, None, backward=False)
@@ -155,7 +174,7 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
     return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
 
 
-def _step(net: Network, s: Settings, k: int) -> list[Quantity]:
+def _step(net: Network, s: Settings, k: int, number: sp.Expr) -> list[Quantity]:
     """Per parameter, what step k computes: gradient with decay, state, step, parameter."""
     entry = s.entry
     stage = step_stage(k)
@@ -186,7 +205,7 @@ def _step(net: Network, s: Settings, k: int) -> list[Quantity]:
             extra={"mhat": sp.Symbol(state_name("mhat", p.name, k)), "vhat": sp.Symbol(state_name("vhat", p.name, k)),
                    "eta_t": sp.Symbol(f"eta_t[{k}]")},  # the corrected rate is the same for every parameter
             step=sp.Symbol(state_name("Delta", p.name, k)),
-            k=sp.Integer(k),
+            k=number,
         )
         rule = entry.rules(s, y)
         for st, expr in rule.states:

@@ -182,8 +182,13 @@ class Trainer:
             losses.append(loss)
             for p in free:
                 g[p] = values[self.star_slot[p]]
+            self.carry(g, values)
         after = loss if failed_at is None and computable else math.inf
         return self._result(run, losses, after, failed_at)
+
+    def carry(self, g: dict, values: list[float]) -> None:
+        """What else a step hands to the next: nothing for gradient descent (an optimizer's
+        state: derive/optimizer_runs.py)."""
 
     def _result(self, run: RunSpec, losses: list[float], after: float, overflow_at: int | None) -> Run:
         held = set(run.frozen) | set(self.network.frozen)
@@ -219,7 +224,7 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
 
 def verdicts(derivation, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
     """How each run ends from these starting values (for variants that must behave alike)."""
-    trainer = Trainer(_evaluator(derivation))
+    trainer = _trainer(derivation)
     return tuple(trainer.run(givens, r).verdict for r in runs)
 
 
@@ -235,7 +240,7 @@ def runs_for(solution, runs: Sequence[RunSpec] | None = None) -> tuple[Run, ...]
         _RUNS[id(solution)] = (weakref.ref(solution), result)
         weakref.finalize(solution, _RUNS.pop, id(solution), None)
         return result
-    trainer = Trainer(_evaluator(der))
+    trainer = _trainer(der)
     return tuple(trainer.run(solution.givens, r) for r in runs)
 
 
@@ -243,6 +248,13 @@ _RUNS: dict[int, tuple[weakref.ref, tuple[Run, ...]]] = {}
 
 
 _COMPILED: dict[int, tuple[Any, Evaluator]] = {}
+
+
+def _trainer(derivation) -> Trainer:
+    if getattr(derivation, "settings", None) is not None:  # an optimizer (derive/optimizer_runs.py)
+        from .optimizer_runs import OptimizerTrainer
+        return OptimizerTrainer(derivation)
+    return Trainer(_evaluator(derivation))
 
 
 def _evaluator(derivation) -> Evaluator:
