@@ -71,6 +71,14 @@ def assert_named(result, key: str) -> None:
     assert result.verdict == "wrong" and result.misconception == key, (result.verdict, result.misconception)
 
 
+def test_every_optimizer_mistake_is_tested():
+    from derive.optimizer_mistakes import MISTAKES
+
+    tested = {"bias_correction_forgotten", "sqrt_left_out", "epsilon_misplaced", "momentum_sign_mixed",
+              "state_not_carried", "decay_on_biases"}
+    assert {m.key for m in MISTAKES} == tested
+
+
 def test_bias_correction_forgotten(tmp_path):
     g, _ = grad_w7_w9(W)
     m, v = 0.1 * g, 0.001 * g * g
