@@ -188,16 +188,14 @@ def _step(net: Network, s: Settings, k: int, number: sp.Expr) -> list[Quantity]:
             continue
         grad = sp.Symbol(gradient_name(p.name, k))
         decays = s.decays(p.is_bias)
-        l2 = decays and s.decay == "l2"
-        g = grad
-        if l2 or sign < 0:
-            terms = [grad if sign > 0 else sp.Mul(-1, grad, evaluate=False)]
-            if l2:  # the gradient of the penalty λ/2·w², as its own term
-                terms.append(sp.Mul(H["lambda"], w, evaluate=False))
-            name = state_name("g", p.name, k)
-            out.append(Quantity(name, sp.Symbol(name), sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0],
-                                stage, param=p.name, note="g"))
-            g = sp.Symbol(name)
+        # g is its own quantity even where it is the gradient itself: the key writes g_t as
+        # the sources do, and g² never prints as the power of a fraction.
+        terms = [grad if sign > 0 else sp.Mul(-1, grad, evaluate=False)]
+        if decays and s.decay == "l2":  # the gradient of the penalty λ/2·w², as its own term
+            terms.append(sp.Mul(H["lambda"], w, evaluate=False))
+        g = sp.Symbol(state_name("g", p.name, k))
+        out.append(Quantity(g.name, g, sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0],
+                            stage, param=p.name, note="g"))
         y = Symbols(
             g=g, w=w,
             prev={st: sp.Symbol(state_name(st, p.name, k - 1)) for st in entry.states},
