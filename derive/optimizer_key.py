@@ -123,7 +123,7 @@ def context(solution) -> dict | None:
                                                   and der[l.name].example is None)]
         notes = list(dict.fromkeys(der[l.name].note for l in lines if der[l.name].param))
         columns = [{"tex": latex_name(gradient_name("w", k)), "note": "gradient"}]
-        plain_g = s.weight_decay == 0 and s.direction == "descent"  # g is the gradient: one column
+        plain_g = not (s.weight_decay > 0 and s.decay == "l2") and s.direction == "descent"  # g = the gradient
         columns += [{"tex": _generic(n, k), "note": n} for n in notes
                     if n not in ("lookahead", "frozen", "update", "eta_t") and not (n == "g" and plain_g)]
         columns.append({"tex": latex_name(param_name("w", k)), "note": "update"})
