@@ -125,7 +125,7 @@ def context(solution) -> dict | None:
         columns = [{"tex": latex_name(gradient_name("w", k)), "note": "gradient"}]
         plain_g = not (s.weight_decay > 0 and s.decay == "l2") and s.direction == "descent"  # g = the gradient
         columns += [{"tex": _generic(n, k), "note": n} for n in notes
-                    if n not in ("lookahead", "frozen", "update", "eta_t") and not (n == "g" and plain_g)]
+                    if n not in ("frozen", "update", "eta_t") and not (n == "g" and plain_g)]
         columns.append({"tex": latex_name(param_name("w", k)), "note": "update"})
         rows = []
         for p in net.params:
@@ -145,7 +145,7 @@ def context(solution) -> dict | None:
         steps.append({
             "k": k,
             "at": latex_name(param_name("w", k - 1)) if k > 1 else latex_name("w"),
-            "lookahead": any(der[l.name].note == "lookahead" for l in lines),
+            "lookahead": latex_name(f"w~[{k}]") if any(der[l.name].note == "lookahead" for l in lines) else None,
             "pass": [_line(l) for l in pass_lines],
             "shared": [_line(l) for l in shared],
             "full": full,
@@ -170,6 +170,8 @@ def _generic(note: str, k: int) -> str:
     """The column heading of one kind of step quantity: m_w^{(k)}, \\Delta w^{(k)}, …"""
     if note == "step":
         return latex_name(state_name("Delta", "w", k))
+    if note == "lookahead":
+        return latex_name(f"w~[{k}]")
     return latex_name(state_name(note, "w", k))
 
 
