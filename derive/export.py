@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import training
+from . import optimizers, training
 from .derivation import GIVEN
 from .errors import DeriveError
 from .losses import LOSSES
@@ -53,6 +53,7 @@ def answers(solution: Solution) -> dict:
             "frozen": sorted(solution.network.frozen),
             "update": spec.update,
             "decimals": spec.decimals,
+            **({"optimizer": optimizers.describe(spec.optimizer)} if spec.optimizer else {}),  # derive/optimizers.py
         },
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities

@@ -218,7 +218,7 @@ _EPS_ADAM = Hyper("epsilon", 1e-8, "Kingma & Ba (2015), Algorithm 1")
 OPTIMIZERS: dict[str, Optimizer] = {
     o.key: o for o in (
         Optimizer("sgd", "gradient descent", (), (), _sgd,
-                  "w ← w − ηg"),
+                  "Goodfellow, Bengio & Courville, Deep Learning (2016), Algorithm 8.1"),
         Optimizer("momentum", "gradient descent with momentum", ("v",),
                   (Hyper("mu", 0.9, "Goodfellow, Bengio & Courville (2016), §8.3.2", True),), _momentum,
                   "Goodfellow, Bengio & Courville, Deep Learning (2016), Algorithm 8.2"),
