@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Callable
 
 from . import derivation as D
+from . import optimizer_key
 from .activations import ACTIVATIONS
 from .latex import latex_name, tex
 from .losses import LOSSES
@@ -122,7 +123,8 @@ def asked_names(solution: Solution) -> list[tuple[str, list[str]]]:
     copied = {str(q.formula) for q in der.quantities if q.formula is not None and q.formula.is_Symbol}
     many = der.n_examples > 1
     out = []
-    for stage, heading in ASKED:
+    stages = optimizer_key.moodle_stages(der, ASKED, D.UPDATE)  # optimizer steps (derive/optimizer_key.py)
+    for stage, heading in stages:
         names = [q.name for q in der.stage(stage)
                  if q.name not in copied and q.note != "frozen"
                  and not (many and stage == D.GRADIENT and q.example is not None)]

@@ -166,6 +166,16 @@ def context(solution) -> dict | None:
     }
 
 
+def moodle_stages(der, asked: tuple, update: str) -> tuple:
+    """The stages a Moodle question asks for: the optimizer's steps where gradient descent
+    has its single update."""
+    s = getattr(der, "settings", None)
+    if s is None:
+        return asked
+    steps = tuple((step_stage(k), f"Step {k} of {s.entry.title}") for k in range(1, s.steps + 1))
+    return tuple(x for stage, heading in asked for x in (steps if stage == update else ((stage, heading),)))
+
+
 def _generic(note: str, k: int) -> str:
     """The column heading of one kind of step quantity: m_w^{(k)}, \\Delta w^{(k)}, …"""
     if note == "step":
