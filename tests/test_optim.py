@@ -262,3 +262,12 @@ def test_training_runs_carry_the_state(opt, hp, conv):
     _, *after = textbook(o, w0, opt, 0.2, 6, hp, conv)
     assert list(run.losses) == pytest.approx([o.loss(w) for w in [w0] + after[:-1]], rel=1e-9)
     assert run.after == pytest.approx(o.loss(after[-1]), rel=1e-9)
+
+
+@pytest.mark.parametrize("opt,hp,conv", [CASES[5], CASES[-4], CASES[-2]])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_several_examples(opt, hp, conv, reduction):
+    """A batch of three examples: each step's gradient is the batch's, from its own pass."""
+    raw = specs.table(rng=random.Random(3), n_examples=3, eta=0.2)
+    raw["loss"] = dict(raw["loss"], examples=reduction)
+    assert_matches(raw, opt, 3, hp, conv)
