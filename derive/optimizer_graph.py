@@ -180,6 +180,7 @@ def _step(net: Network, s: Settings, k: int, number: sp.Expr) -> list[Quantity]:
     stage = step_stage(k)
     out: list[Quantity] = []
     sign = -1 if s.direction == "ascent" else 1
+    shared = False
     for p in net.params:
         w = sp.Symbol(param_name(p.name, k - 1))
         new = param_name(p.name, k)
@@ -209,8 +210,9 @@ def _step(net: Network, s: Settings, k: int, number: sp.Expr) -> list[Quantity]:
         for st, expr in rule.states:
             out.append(Quantity(y.new[st].name, y.new[st], expr, stage, param=p.name, note=st))
         for x, expr in rule.extras:
-            if any(q.symbol == y.extra[x] for q in out):
+            if x == "eta_t" and shared:  # one corrected rate per step, written once
                 continue
+            shared |= x == "eta_t"
             out.append(Quantity(y.extra[x].name, y.extra[x], expr, stage, param=p.name, note=x))
         update = rule.update
         if rule.step is not None:
