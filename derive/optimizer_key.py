@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .latex import latex_name
-from .optimizer_graph import PASS, STEP, gradient_name, param_name, pass_stage, state_name, step_stage
+from .optimizer_graph import gradient_name, param_name, pass_stage, state_name, step_stage
 from .optimizers import MOMENTUM_FORMS, Settings
 from .rounding import given_tex as given_text
 
@@ -184,5 +184,3 @@ def _generic(note: str, k: int) -> str:
         return latex_name(f"w~[{k}]")
     return latex_name(state_name(note, "w", k))
 
-
-__all__ = ["context", "rules_tex", "PASS", "STEP"]

@@ -359,10 +359,6 @@ def givens(settings: Settings | None, network) -> dict[str, float]:
     return g
 
 
-def spec_settings(spec) -> Settings | None:
-    return getattr(spec, "optimizer", None)
-
-
 def describe(settings: Settings) -> dict[str, Any]:
     """The settings as data for answers.json."""
     return {"optimizer": settings.optimizer, "steps": settings.steps, **dict(settings.hyper),

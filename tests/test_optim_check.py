@@ -7,7 +7,6 @@ import math
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import pytest
 
 from derive import check as C
 from derive import spec as spec_mod
