@@ -365,7 +365,7 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
     """The worked key: every step in its three forms, then the answers as typed."""
     parts = ["<p>The worked solution.</p>"]
-    for stage, heading in KEY_STAGES:
+    for stage, heading in optimizer_key.moodle_stages(solution.derivation, KEY_STAGES, D.UPDATE):
         lines = solution.sections.get(stage)
         if not lines:
             continue
