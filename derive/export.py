@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import optimizers
 from .losses import LOSSES
 from .canvas import write_canvas
 from .moodle import write_moodle
@@ -53,6 +54,7 @@ def answers(solution: Solution) -> dict:
             "frozen": sorted(solution.network.frozen),
             "update": spec.update,
             "decimals": spec.decimals,
+            **({"optimizer": optimizers.describe(spec.optimizer)} if spec.optimizer else {}),  # derive/optimizers.py
         },
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities

@@ -25,7 +25,7 @@ from sympy.printing.latex import LatexPrinter
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
+    "lambda", "mu", "nu", "Delta", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
 }
 MARK = "\x00"
 
@@ -146,6 +146,8 @@ def _name(name: str) -> str:
         return latex_name(name[:-1]) + "'"
     if name.endswith("*"):
         return latex_name(name[:-1]) + "^*"
+    if name.endswith("~"):  # Nesterov's look-ahead point
+        return rf"\tilde{{{latex_name(name[:-1])}}}"
     if name.startswith("delta_"):
         return rf"\delta_{{{latex_name(name[6:])}}}"
     if name.endswith("_in"):
@@ -170,8 +172,8 @@ def _split(name: str) -> tuple[str, str]:
     if not m:  # anything else (spec names are checked on load, but never trusted here)
         return math_text(name), ""
     letters, digits = m.groups()
-    if letters == "yhat":
-        head = r"\hat{y}"
+    if len(letters) == 4 and letters.endswith("hat"):  # yhat, and Adam's mhat, vhat
+        head = rf"\hat{{{letters[0]}}}"
     elif letters in GREEK:
         head = "\\" + letters
     elif len(letters) == 1:

@@ -28,7 +28,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Callable
 
-from . import solution as D  # the key's stages
+from . import optimizer_key, solution as D  # the key's stages
 from .activations import ACTIVATIONS
 from .latex import latex_name, tex
 from .losses import LOSSES
@@ -121,7 +121,8 @@ def asked_names(solution: Solution) -> list[tuple[str, list[str]]]:
     copied = {str(q.formula) for q in der.quantities if q.formula is not None and q.formula.is_Symbol}
     many = der.n_examples > 1
     out = []
-    for stage, heading in ASKED:
+    stages = optimizer_key.moodle_stages(der, ASKED, D.UPDATE)  # optimizer steps (derive/optimizer_key.py)
+    for stage, heading in stages:
         names = [q.name for q in der.stage(stage)
                  if q.name not in copied and q.note != "frozen"
                  and not (many and stage == D.GRADIENT and q.example is not None)]
@@ -349,7 +350,7 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
     """The worked key: every step in its three forms, then the answers as typed."""
     parts = ["<p>The worked solution.</p>"]
-    for stage, heading in KEY_STAGES:
+    for stage, heading in optimizer_key.moodle_stages(solution.derivation, KEY_STAGES, D.UPDATE):
         lines = solution.sections.get(stage)
         if not lines:
             continue

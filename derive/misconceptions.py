@@ -204,6 +204,12 @@ MISCONCEPTIONS: dict[str, Misconception] = {
 }
 
 
+# --- optimizer mistakes (derive/optimizer_mistakes.py) -------------------------------------
+from .optimizer_mistakes import MISTAKES as _OPTIMIZER_MISTAKES  # noqa: E402  (needs Misconception)
+
+MISCONCEPTIONS.update({m.key: m for m in _OPTIMIZER_MISTAKES})
+
+
 # --- swapped graphs, compiled once per structure ------------------------------------------
 
 @dataclass(frozen=True)

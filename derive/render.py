@@ -28,7 +28,7 @@ import jinja2.runtime
 import jinja2.sandbox
 import sympy as sp
 
-from . import questions, theory, training_tex
+from . import optimizer_key, questions, theory, training_tex
 from .activations import ACTIVATIONS
 from .errors import DeriveError
 from .latex import Tex, escape_tex, latex_name, symbol_tex
@@ -268,6 +268,7 @@ def context(solution, document: str) -> dict:
         "questions": questions.context(spec, len(solution.runs)),
         "theory": theory.context(solution),
         "training": training_tex.context(solution),
+        "optimizer": optimizer_key.context(solution),  # None without an optimizer
     }
 
 

@@ -55,7 +55,7 @@ class NumberPolicy:
     def substituted(self, value: float, given: bool = False) -> Tex:
         """A value put into a formula: negatives in parentheses so that 0.2 · (−0.0034)
         never reads as a subtraction."""
-        text = given_text(value) if given else self.tex(value)
+        text = given_tex(value) if given else self.tex(value)
         return Tex(f"({text})") if text.startswith("-") else text
 
     def _clean(self, value: float) -> float:
@@ -78,6 +78,15 @@ def given_text(value: float) -> Tex:
     if float(value).is_integer() and abs(value) < 1e15:
         return Tex(int(value))
     return Tex(format(float(value), ".12g"))
+
+
+def given_tex(value: float) -> Tex:
+    """A given value in LaTeX: as ``given_text``, but 1e-08 (an optimizer's ε) as 1 · 10^{-8}."""
+    text = given_text(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    return Tex(rf"{mantissa} \cdot 10^{{{int(exponent)}}}")
 
 
 # --- the checker's side: numbers as a student writes them ---------------------------------

@@ -19,7 +19,8 @@ from typing import Mapping
 
 import sympy as sp
 
-from . import derivation as D, figure, misconceptions, theory, training
+from . import derivation as D, figure, misconceptions, optimizers, theory, training
+from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
@@ -134,7 +135,11 @@ class Exercise:
     def __init__(self, spec: Spec):
         self.spec = spec
         self.network: Network = build(spec)
-        self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
+        if spec.optimizer is None:
+            self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
+        else:  # k optimizer steps (derive/optimizer_graph.py)
+            optimizers.check_names(spec.optimizer, self.network, spec.source)
+            self.derivation = optimizer_steps(self.network, spec.loss, len(spec.examples), spec.chains, spec.optimizer)
         self.policy = NumberPolicy(spec.decimals)
         self.evaluator = Evaluator(self.derivation, spec.decimals if spec.carry == "rounded" else None)
 
@@ -149,6 +154,9 @@ class Exercise:
     def trainer(self) -> Trainer:
         # The steps are compiled from the evaluator's own printed code, at full precision
         # whatever the key carries: a structure is printed once, with or without runs.
+        if self.spec.optimizer is not None:  # the optimizer's state goes from step to step
+            from .optimizer_runs import OptimizerTrainer
+            return OptimizerTrainer(self.derivation)
         return Trainer(self.evaluator)
 
     @cached_property
@@ -193,6 +201,7 @@ class Exercise:
                 g[layer.bias_unit] = layer.bias_value
         g.update(spec.weights)
         g["eta"] = spec.learning_rate
+        g.update(optimizers.givens(spec.optimizer, net))
         if overrides:
             g.update(overrides)
         return g

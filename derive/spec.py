@@ -20,7 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from . import limits, vary as vary_mod
+from . import limits, optimizers, vary as vary_mod
 from .activations import ACTIVATIONS
 from .errors import SpecError, did_you_mean, shown
 from .latex import untypesettable
@@ -96,6 +96,7 @@ class Spec:
     questions: tuple[str, ...]  # the questions the sheet asks, in the sheet's order
     vary: VarySpec | None  # None without a [vary] section
     raw: Mapping[str, Any] = field(repr=False)  # the table as written, echoed into answers.json
+    optimizer: Any = None  # optimizers.Settings when [training] names an optimizer
 
 
 class Fields:
@@ -304,9 +305,10 @@ def typed(raw: Mapping[str, Any], source: str) -> Spec:
     weights = {name: weights_t.number(name) for name in weights_t.table}
 
     training = top.table_at("training")
-    training.only("learning_rate", "frozen", "update", "runs")
+    training.only("learning_rate", "frozen", "update", "runs", *optimizers.FIELDS)
     learning_rate = training.number("learning_rate", positive=True)
     runs = _runs(training, learning_rate)
+    optimizer = optimizers.parse(training, source)  # optimizer settings (derive/optimizers.py)
     display = top.table_at("display")
     display.only("decimals", "chains", "carry")
     decimals = display.whole("decimals", 4, 0, 12, "decimals")
@@ -339,6 +341,7 @@ def typed(raw: Mapping[str, Any], source: str) -> Spec:
         questions=_questions(top.table_at("questions"), bool(runs)),
         vary=None,
         raw=MappingProxyType(dict(raw)),
+        optimizer=optimizer,
     )
 
 

@@ -158,7 +158,12 @@ class Trainer:
             losses.append(loss)
             for p in free:
                 g[p] = values[self.star_slot[p]]
+            self.carry(g, values)
         return self._result(run, losses, after, failed_at)
+
+    def carry(self, g: dict, values: list[float]) -> None:
+        """What else a step hands to the next: nothing for gradient descent (an optimizer's
+        state: derive/optimizer_runs.py)."""
 
     def verdicts(self, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
         """How each run ends from these starting values (for variants that must behave alike)."""

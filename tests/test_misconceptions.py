@@ -17,6 +17,7 @@ import sympy as sp
 from derive import check as C
 from derive import spec as spec_mod
 from derive.misconceptions import MISCONCEPTIONS, alternatives
+from derive.optimizer_mistakes import MISTAKES as OPTIMIZER_MISTAKES
 from derive.solution import Exercise
 
 W = {"w1": 0.7, "w2": 1.3, "w3": 1.5, "w4": 0.1, "w5": 0.0, "w6": 0.0, "w7": 0.7, "w8": 0.8, "w9": 0.0}
@@ -68,6 +69,7 @@ def assert_named(by, name, key, detail=None):
 def test_every_entry_is_tested():
     tested = {"sigma_prime_missing", "sigma_prime_of_activation", "sign_flipped", "eta_missing",
               "half_forgotten", "sequential_update", "bias_not_updated", "wrong_connection"}
+    tested |= {m.key for m in OPTIMIZER_MISTAKES}  # in test_optim_check.py
     assert set(MISCONCEPTIONS) == tested
 
 
