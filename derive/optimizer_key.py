@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .latex import latex_name
+from .latex import Tex, latex_name
 from .optimizer_graph import gradient_name, param_name, pass_stage, state_name, step_stage
 from .optimizers import MOMENTUM_FORMS, Settings
 from .rounding import given_tex as given_text
@@ -75,7 +75,7 @@ def settings_text(s: Settings) -> dict[str, Any]:
         "key": s.optimizer,
         "title": entry.title,
         "source": entry.source,
-        "rules": rules_tex(s),
+        "rules": [Tex(r) for r in rules_tex(s)],  # hand-written above, trusted
         "hypers": hypers,
         "states": states,
         "state_per_param": [{"tex": latex_name(f"{n.split('_', 1)[0]}_{n.split('_', 1)[1]}[0]"),
@@ -90,11 +90,6 @@ def settings_text(s: Settings) -> dict[str, Any]:
         "ascent": s.direction == "ascent",
         "steps": s.steps,
     }
-
-
-def _line(line) -> dict:
-    from .render import to_context  # the key's own conversion of lines
-    return dict(to_context(line), kind="chain" if hasattr(line, "paths") else "line")
 
 
 def context(solution) -> dict | None:
@@ -146,11 +141,11 @@ def context(solution) -> dict | None:
             "k": k,
             "at": latex_name(param_name("w", k - 1)) if k > 1 else latex_name("w"),
             "lookahead": latex_name(f"w~[{k}]") if any(der[l.name].note == "lookahead" for l in lines) else None,
-            "pass": [_line(l) for l in pass_lines],
-            "shared": [_line(l) for l in shared],
+            "pass": list(pass_lines),
+            "shared": list(shared),
             "full": full,
-            "lines": [_line(l) for p in trained for l in by_param.get(p, ())],
-            "example": {"param": latex_name(first), "lines": [_line(l) for l in by_param.get(first, ())]}
+            "lines": [l for p in trained for l in by_param.get(p, ())],
+            "example": {"param": latex_name(first), "lines": list(by_param.get(first, ()))}
             if first else None,
             "columns": columns,
             "rows": rows,
@@ -161,7 +156,7 @@ def context(solution) -> dict | None:
     return {
         "settings": settings_text(s),
         "steps": steps,
-        "after": [_line(l) for l in sections.get("forward_after", ()) + sections.get("loss_after", ())],
+        "after": [*sections.get("forward_after", ()), *sections.get("loss_after", ())],
         "losses": losses,
     }
 

@@ -250,14 +250,13 @@ RUN_CASES = [c for c in CASES if c[0] in ("momentum", "adam", "rmsprop", "adagra
 def test_training_runs_carry_the_state(opt, hp, conv):
     """A run of n steps reports the loss before each step; the state and Adam's step number
     carry over, so the losses are those of the textbook's n steps."""
-    from derive import training
 
     raw = specs.table(rng=random.Random(11), eta=0.2)
     o = Oracle(raw)
     raw = with_optimizer(raw, opt, 2, hp, conv)
     raw["training"]["runs"] = [{"learning_rate": 0.2, "steps": 6}]
     sol = Exercise(specs.load(raw)).solve()
-    (run,) = training.runs_for(sol)
+    (run,) = sol.runs
     w0 = {p: raw["weights"][p] for p in o.params}
     _, *after = textbook(o, w0, opt, 0.2, 6, hp, conv)
     assert list(run.losses) == pytest.approx([o.loss(w) for w in [w0] + after[:-1]], rel=1e-9)
