@@ -95,6 +95,8 @@ def to_context(obj: Any) -> Any:
 
 
 def render(env: jinja2.Environment, name: str, context: dict) -> str:
+    if "kind" in context:  # hook: another exercise kind has its own templates (graph_sheet.tex.j2, …)
+        name = f"{context['kind']}_{name}"
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
@@ -107,6 +109,9 @@ def render(env: jinja2.Environment, name: str, context: dict) -> str:
 
 def context(solution, document: str) -> dict:
     """Everything the sheet and key templates receive for one Solution (see README)."""
+    if solution.network is None:  # hook: a computational graph's template data (derive/graph_key.py)
+        from .graph_key import context as graph_context
+        return graph_context(solution, document)
     net = solution.network
     der = solution.derivation
     spec = solution.spec

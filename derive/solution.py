@@ -106,14 +106,20 @@ class Exercise:
 
     def __init__(self, spec: Spec):
         self.spec = spec
-        self.network: Network = build(spec)
-        self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
+        if hasattr(spec, "graph"):  # hook: a computational graph (derive/graph.py) has no network
+            from .graph import derive as derive_graph
+            self.network, self.derivation = None, derive_graph(spec.graph)
+        else:
+            self.network: Network = build(spec)
+            self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
         self.policy = NumberPolicy(spec.decimals)
         self.evaluator = Evaluator(self.derivation, spec.decimals if spec.carry == "rounded" else None)
 
     def givens(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The given values of the spec (inputs, targets, bias units, parameters, η)."""
         spec, net = self.spec, self.network
+        if net is None:  # hook: a computational graph is given its inputs only
+            return {**spec.graph.values, **(overrides or {})}
         g: dict[str, float] = {}
         many = len(spec.examples) > 1
         for e, example in enumerate(spec.examples, start=1):

@@ -1,0 +1,330 @@
+"""What the sheet and key of a computational-graph exercise receive: the gates in the order
+the backward pass meets them, the rule each one follows, the table of all nodes, the
+chain-rule check and the circuit figure.
+
+The numbers all come from the Solution (the key's lines, its values); the figure's places
+and every piece of LaTeX are made here once per graph, so templates only lay them out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy as sp
+
+from .derivation import FORWARD, GRADIENT, LOCAL
+from .graph import (Graph, backward_order, composed, g_abs, g_max, g_min, g_relu, g_sigmoid,
+                    grad_name, terms)
+from .latex import latex_name, partial, tex
+from .rounding import given_text
+
+# --- the gates and their rules -------------------------------------------------------------
+
+
+def _symbols_only(args) -> bool:
+    return all(a.is_Symbol for a in args)
+
+
+def rule(formula: sp.Expr) -> str:
+    """Which backward-flow rule a gate follows, named for the key: add, subtract,
+    multiply, scale, divide, max, min, function, power, or other."""
+    if formula.is_Add:
+        negated = [a for a in formula.args if a.is_Mul and a.args[0] == -1]
+        plain = all(a.is_Symbol or a.is_Number or (a.is_Mul and a.args[0] == -1 and a.args[1].is_Symbol)
+                    for a in formula.args)
+        if plain:
+            return "subtract" if negated else "add"
+        return "other"
+    if formula.is_Mul:
+        args = formula.args
+        if len(args) == 2 and args[1].is_Pow and args[1].exp == -1 and _symbols_only([args[0], args[1].base]):
+            return "divide"
+        if len(args) == 2 and _symbols_only(args):
+            return "multiply"
+        if len(args) == 2 and sum(a.is_Number for a in args) == 1 and any(a.is_Symbol for a in args):
+            return "scale"
+        return "other"
+    if isinstance(formula, g_max):
+        return "min" if isinstance(formula, g_min) else "max" if _symbols_only(formula.args) else "other"
+    if formula.is_Pow:
+        return "power" if formula.base.is_Symbol else "other"
+    if formula.is_Function and len(formula.args) == 1 and formula.args[0].is_Symbol:
+        return "function"
+    return "other"
+
+
+_GATE_SYMBOL = {"add": "+", "subtract": "-", "multiply": r"\times", "divide": r"\div"}
+
+
+def gate_label(formula: sp.Expr) -> str:
+    """What the box of a gate shows: its operation where it is one (+, ×, max, σ, exp),
+    else the formula itself."""
+    r = rule(formula)
+    if r in _GATE_SYMBOL:
+        return _GATE_SYMBOL[r]
+    if r in ("max", "min"):
+        return rf"\{r}"
+    if r == "function":
+        f = formula
+        if isinstance(f, g_sigmoid):
+            return r"\sigma"
+        if isinstance(f, g_relu):
+            return r"\mathrm{ReLU}"
+        if isinstance(f, g_abs):
+            return r"|\cdot|"
+        return {sp.exp: r"\exp", sp.log: r"\log", sp.tanh: r"\tanh"}.get(f.func, tex(f))
+    if r == "power" and formula.exp == sp.Rational(1, 2):
+        return r"\sqrt{\cdot}"
+    if r == "power" and formula.exp == -1:
+        return r"1/x"
+    return tex(formula)
+
+
+@dataclass(frozen=True)
+class Gate:
+    node: str
+    rule: str
+    formula: str  # LaTeX
+    locals_: tuple[str, ...]  # names of its local-gradient quantities
+    gradients: tuple[str, ...]  # names of the gradients complete at this gate
+    output: bool
+
+
+def gates(graph: Graph) -> tuple[Gate, ...]:
+    """The gates from the output back; each gradient is written at the last gate that
+    contributes to it (the user that comes first in the forward order)."""
+    f = graph.output
+    complete_at: dict[str, str] = {}
+    for name in backward_order(graph):
+        complete_at[name] = min(graph.users(name), key=[n.name for n in graph.nodes].index)
+    out = []
+    for node in reversed(graph.nodes):
+        locals_ = () if node.name == f else tuple(f"d{node.name}/d{m}" for m in node.inputs)
+        grads = tuple(grad_name(f, m) for m in backward_order(graph) if complete_at[m] == node.name)
+        out.append(Gate(node.name, rule(node.formula), tex(node.formula), locals_, grads, node.name == f))
+    return tuple(out)
+
+
+# --- the figure ----------------------------------------------------------------------------
+
+COLUMN = 3.0  # cm from one column of gates to the next
+ROW = 1.7  # cm between two wires in one column
+TEXT_WIDTH = 16.0  # cm; a wider circuit is scaled down to the text width
+
+
+@dataclass(frozen=True)
+class Box:
+    id: str
+    name: str  # LaTeX of the node's name
+    label: str  # LaTeX of the gate's operation; "" for an input
+    x: float
+    y: float
+    input: bool
+
+
+@dataclass(frozen=True)
+class Wire:
+    source: str  # the box the value leaves
+    targets: tuple[str, ...]  # the boxes it feeds
+    x: float  # where the labelled stretch starts and ends
+    x_end: float
+    y: float
+    node: str  # the quantity name whose value it carries
+
+
+@dataclass(frozen=True)
+class Figure:
+    boxes: tuple[Box, ...]
+    wires: tuple[Wire, ...]
+    width: float
+    scale: bool  # wider than the text: scaled down
+    output_x: float
+
+
+@lru_cache(maxsize=64)
+def figure(graph: Graph) -> Figure:
+    names = [*graph.inputs, *(n.name for n in graph.nodes)]
+    depth = {x: 0 for x in graph.inputs}
+    for node in graph.nodes:
+        depth[node.name] = 1 + max(depth[m] for m in node.inputs)
+    columns: dict[int, list[str]] = {}
+    for n in names:
+        columns.setdefault(depth[n], []).append(n)
+    y: dict[str, float] = {}
+    for k in sorted(columns):
+        col = columns[k]
+        if k == 0:
+            wanted = {n: -i * ROW for i, n in enumerate(col)}
+        else:
+            wanted = {n: sum(y[m] for m in graph.node(n).inputs) / len(graph.node(n).inputs) for n in col}
+        placed: list[float] = []
+        for n in sorted(col, key=lambda n: -wanted[n]):
+            pos = wanted[n] if not placed else min(wanted[n], placed[-1] - ROW)
+            placed.append(pos)
+            y[n] = pos
+    boxes = []
+    wires = []
+    index = {n: f"n{i}" for i, n in enumerate(names)}
+    for n in names:
+        x = depth[n] * COLUMN
+        node_input = n in graph.inputs
+        label = "" if node_input else gate_label(graph.node(n).formula)
+        boxes.append(Box(index[n], latex_name(n), label, x, round(y[n], 3), node_input))
+        start = x + (0.2 if node_input else 0.55)
+        end = x + COLUMN - 1.0 if n != graph.output else x + COLUMN - 0.9
+        wires.append(Wire(index[n], tuple(index[u] for u in graph.users(n)), round(start, 3), round(end, 3),
+                          round(y[n], 3), n))
+    width = (max(depth.values()) + 1) * COLUMN
+    return Figure(tuple(boxes), tuple(wires), width, width > TEXT_WIDTH, max(depth.values()) * COLUMN + COLUMN - 0.9)
+
+
+# --- the template data ---------------------------------------------------------------------
+
+FUNCTIONS_USED = (
+    (g_sigmoid, r"\sigma(t) = \frac{1}{1 + e^{-t}}", r"\sigma'(t) = \sigma(t)\,\bigl(1 - \sigma(t)\bigr)"),
+    (g_relu, r"\mathrm{ReLU}(t) = \max(0, t)", r"\mathrm{ReLU}'(t) = \mathbb{1}[t > 0]"),
+)
+
+
+def slash(top: str, bottom: str) -> str:
+    """∂top/∂bottom written on one line, for text and tables."""
+    return rf"\partial {latex_name(top)}/\partial {latex_name(bottom)}"
+
+
+def _functions(graph: Graph) -> list[dict]:
+    used = set()
+    for node in graph.nodes:
+        used |= {type(a) for a in node.formula.atoms(sp.Function)}
+    return [{"definition": d, "derivative": p} for cls, d, p in FUNCTIONS_USED if cls in used]
+
+
+def _line(solution, name: str) -> dict:
+    from .render import to_context  # the template boundary's converter
+
+    for lines in solution.sections.values():
+        for line in lines:
+            if line.name == name:
+                return to_context(line)
+    raise KeyError(name)
+
+
+@lru_cache(maxsize=64)
+def _checks(graph: Graph) -> tuple[str, tuple[tuple[str, str, object], ...]]:
+    """The composed expression and each input's derivative of it: (LaTeX, compiled)."""
+    f = composed(graph)
+    rows = []
+    for x in graph.inputs:
+        d = sp.diff(f, sp.Symbol(x))
+        fn = sp.lambdify([sp.Symbol(v) for v in graph.inputs], d.rewrite("explicit"), modules="math")
+        rows.append((x, tex(d), fn))
+    return tex(f), tuple(rows)
+
+
+def context(solution, document: str) -> dict:
+    """Everything the graph sheet and key templates receive (see their headers)."""
+    spec = solution.spec
+    graph: Graph = spec.graph
+    policy = solution.policy
+    values = solution.values
+    f = graph.output
+    uses = terms(graph)
+    fig = figure(graph)
+    gate_list = []
+    for g in gates(graph):
+        grads = []
+        for name in g.gradients:
+            m = name.split("/d", 1)[1]
+            grads.append(dict(_line(solution, name), users=[latex_name(t.user) for t in uses[m]],
+                              summed=len(uses[m]) > 1, of=latex_name(m)))
+        gate_list.append({
+            "node": latex_name(g.node), "formula": g.formula, "rule": g.rule, "output": g.output,
+            "upstream": slash(f, g.node), "upstream_value": policy.tex(values[grad_name(f, g.node)]) if not g.output else "1",
+            "locals": [_line(solution, n) for n in g.locals_],
+            "gradients": grads,
+        })
+    table = []
+    for node in graph.nodes:
+        table.append({
+            "name": latex_name(node.name), "formula": tex(node.formula),
+            "value": policy.tex(values[node.name]),
+            "locals": [{"partial": slash(node.name, m), "value": policy.tex(values[f"d{node.name}/d{m}"])}
+                       for m in node.inputs] if node.name != f else [],
+            "gradient": "1" if node.name == f else policy.tex(values[grad_name(f, node.name)]),
+        })
+    for x in graph.inputs:
+        table.append({"name": latex_name(x), "formula": "", "value": given_text(values[x]), "locals": [],
+                      "gradient": policy.tex(values[grad_name(f, x)])})
+    check = None
+    if graph.chain_check:
+        expression, rows = _checks(graph)
+        args = [values[x] for x in graph.inputs]
+        check = {"expression": expression, "arguments": ", ".join(latex_name(x) for x in graph.inputs),
+                 "rows": []}
+        for x, derivative, fn in rows:
+            value = float(fn(*args))
+            staged = values[grad_name(f, x)]
+            check["rows"].append({"lhs": partial(f, x), "derivative": derivative,
+                                  "value": policy.tex(value), "relation": policy.relation(value),
+                                  "agrees": math.isclose(value, staged, rel_tol=1e-9, abs_tol=1e-12)})
+    show = {"key": ("values", "gradients"),
+            "sheet": ("values",) if spec.asked == ("backward",) else ()}
+    return {
+        "kind": "graph",
+        "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant, "seed": solution.seed},
+        "document": document,
+        "asked": list(spec.asked),
+        "decimals": policy.decimals,
+        "carry": spec.carry,
+        "output": latex_name(f),
+        "inputs": [{"tex": latex_name(x), "value": given_text(solution.givens[x])} for x in graph.inputs],
+        "nodes": [{"name": latex_name(n.name), "formula": tex(n.formula)} for n in graph.nodes],
+        "functions": _functions(graph),
+        "forward": [_line(solution, n.name) for n in graph.nodes],
+        "gates": gate_list,
+        "input_gradients": [{"lhs": slash(f, x), "relation": policy.relation(values[grad_name(f, x)]),
+                             "value": policy.tex(values[grad_name(f, x)])} for x in graph.inputs],
+        "table": table,
+        "check": check,
+        "figure": _figure_context(fig, solution, show),
+    }
+
+
+def _figure_context(fig: Figure, solution, show: dict) -> dict:
+    policy = solution.policy
+    f = solution.spec.graph.output
+    out = {}
+    for document, what in show.items():
+        wires = []
+        for w in fig.wires:
+            value = grad = ""
+            if "values" in what:
+                v = solution.values[w.node]
+                value = given_text(v) if w.node in solution.givens else policy.tex(v)
+            if "gradients" in what:
+                grad = "1" if w.node == f else policy.tex(solution.values[grad_name(f, w.node)])
+            wires.append({"source": w.source, "targets": list(w.targets), "x": w.x, "x_end": w.x_end, "y": w.y,
+                          "value": value, "gradient": grad, "split": len(w.targets) > 1})
+        out[document] = {"boxes": [vars(b) for b in fig.boxes], "wires": wires, "scale": fig.scale,
+                         "output": latex_name(f), "output_x": fig.output_x}
+    return out
+
+
+def answers(solution) -> dict:
+    """answers.json of a graph exercise: the same record as a network's, with the graph's
+    settings; quantities under the key's names (q, f, dq/dx, df/dq, df/dx)."""
+    from .export import _plain, source_name
+
+    spec = solution.spec
+    der = solution.derivation
+    return {
+        "exercise": spec.title,
+        "source": source_name(spec),
+        "variant": solution.variant,
+        "seed": solution.seed,
+        "settings": {"kind": "graph", "output": spec.graph.output, "decimals": spec.decimals, "carry": spec.carry},
+        "given": {q.name: solution.givens[q.name] for q in der.givens},
+        "quantities": {q.name: solution.values[q.name] for q in der.quantities if q.formula is not None},
+        "spec": _plain(spec.raw),
+    }
