@@ -307,6 +307,8 @@ def _build(node: ast.AST, text: str, known: Mapping[str, sp.Symbol], depth: int)
             return sp.Add(left, _negated(right), evaluate=False)
         if isinstance(node.op, ast.Mult):
             return sp.Mul(left, right, evaluate=False)
+        if left == 1:  # 1/v is the reciprocal gate, not a product with 1
+            return sp.Pow(right, -1, evaluate=False)
         return sp.Mul(left, sp.Pow(right, -1, evaluate=False), evaluate=False)
     if isinstance(node, ast.Call):
         name = node.func.id if isinstance(node.func, ast.Name) else None

@@ -78,7 +78,10 @@ def gate_label(formula: sp.Expr) -> str:
     if r == "power" and formula.exp == sp.Rational(1, 2):
         return r"\sqrt{\cdot}"
     if r == "power" and formula.exp == -1:
-        return r"1/x"
+        return r"1/(\cdot)"
+    if r == "scale":
+        c = next(a for a in formula.args if a.is_Number)
+        return rf"\times {tex(c)}" if c >= 0 else rf"\times ({tex(c)})"
     return tex(formula)
 
 
@@ -109,9 +112,14 @@ def gates(graph: Graph) -> tuple[Gate, ...]:
 
 # --- the figure ----------------------------------------------------------------------------
 
-COLUMN = 3.0  # cm from one column of gates to the next
-ROW = 1.7  # cm between two wires in one column
-TEXT_WIDTH = 16.0  # cm; a wider circuit is scaled down to the text width
+ROW = 1.5  # cm between two wires in one column
+MAX_WIDTH = 18.5  # cm: the text width and part of the margins; a wider circuit is scaled down
+
+
+def column_width(decimals: int) -> float:
+    """cm from one column of gates to the next: a box, a wire long enough for its labels
+    (about 0.19 cm per character of a number in footnote size), and room to bend."""
+    return 1.0 + max(1.0, 0.19 * (decimals + 3)) + 0.5
 
 
 @dataclass(frozen=True)
@@ -139,12 +147,13 @@ class Figure:
     boxes: tuple[Box, ...]
     wires: tuple[Wire, ...]
     width: float
-    scale: bool  # wider than the text: scaled down
+    scale: bool  # wider than the page allows: scaled down
     output_x: float
 
 
 @lru_cache(maxsize=64)
-def figure(graph: Graph) -> Figure:
+def figure(graph: Graph, decimals: int) -> Figure:
+    column = column_width(decimals)
     names = [*graph.inputs, *(n.name for n in graph.nodes)]
     depth = {x: 0 for x in graph.inputs}
     for node in graph.nodes:
@@ -168,16 +177,17 @@ def figure(graph: Graph) -> Figure:
     wires = []
     index = {n: f"n{i}" for i, n in enumerate(names)}
     for n in names:
-        x = depth[n] * COLUMN
+        x = depth[n] * column
         node_input = n in graph.inputs
         label = "" if node_input else gate_label(graph.node(n).formula)
         boxes.append(Box(index[n], latex_name(n), label, x, round(y[n], 3), node_input))
         start = x + (0.2 if node_input else 0.55)
-        end = x + COLUMN - 1.0 if n != graph.output else x + COLUMN - 0.9
+        end = x + column - 1.0 if n != graph.output else x + column - 0.9
         wires.append(Wire(index[n], tuple(index[u] for u in graph.users(n)), round(start, 3), round(end, 3),
                           round(y[n], 3), n))
-    width = (max(depth.values()) + 1) * COLUMN
-    return Figure(tuple(boxes), tuple(wires), width, width > TEXT_WIDTH, max(depth.values()) * COLUMN + COLUMN - 0.9)
+    width = (max(depth.values()) + 1) * column
+    return Figure(tuple(boxes), tuple(wires), round(width, 2), width > MAX_WIDTH,
+                  max(depth.values()) * column + column - 0.9)
 
 
 # --- the template data ---------------------------------------------------------------------
@@ -230,7 +240,7 @@ def context(solution, document: str) -> dict:
     values = solution.values
     f = graph.output
     uses = terms(graph)
-    fig = figure(graph)
+    fig = figure(graph, policy.decimals)
     gate_list = []
     for g in gates(graph):
         grads = []
@@ -307,6 +317,7 @@ def _figure_context(fig: Figure, solution, show: dict) -> dict:
             wires.append({"source": w.source, "targets": list(w.targets), "x": w.x, "x_end": w.x_end, "y": w.y,
                           "value": value, "gradient": grad, "split": len(w.targets) > 1})
         out[document] = {"boxes": [vars(b) for b in fig.boxes], "wires": wires, "scale": fig.scale,
+                         "max_width": MAX_WIDTH,
                          "output": latex_name(f), "output_x": fig.output_x}
     return out
 
