@@ -572,7 +572,8 @@ def _value(expr: sp.Expr, env: Mapping[sp.Symbol, float]) -> float:
 
 def _show(expr: sp.Expr, env: Mapping[sp.Symbol, float]) -> str:
     shown = {s: sp.Float(v, 6) if not float(v).is_integer() else sp.Integer(int(v)) for s, v in env.items()}
-    text = str(expr.xreplace(shown))
+    with sp.evaluate(False):  # log(0) stays log(0), not SymPy's complex infinity
+        text = str(expr.xreplace(shown))
     return re.sub(r"g_(\w+)", r"\1", text)
 
 
