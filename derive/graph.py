@@ -89,7 +89,7 @@ class g_step(_Fn):
     numeric = staticmethod(lambda t: 1.0 if t > 0 else 0.0)
 
     def _latex(self, printer, exp=None):
-        return rf"\mathbb{{1}}[{argument(printer, self.args[0])} > 0]"
+        return rf"\mathbf{{1}}[{argument(printer, self.args[0])} > 0]"
 
     def _eval_rewrite_as_explicit(self, t, **kw):
         return sp.Piecewise((1, t > 0), (0, True))
@@ -156,7 +156,7 @@ class g_top(_Fn):
         mine = argument(printer, args[i])
         rest = [argument(printer, a) for k, a in enumerate(args) if k != i]
         other = rest[0] if len(rest) == 1 else rf"\{'max' if self.relation == '>' else 'min'}({', '.join(rest)})"
-        return rf"\mathbb{{1}}[{mine} {self.relation} {other}]"
+        return rf"\mathbf{{1}}[{mine} {self.relation} {other}]"
 
     def _eval_rewrite_as_explicit(self, i, *args, **kw):
         i = int(i)

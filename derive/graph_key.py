@@ -9,6 +9,7 @@ and every piece of LaTeX are made here once per graph, so templates only lay the
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,10 +117,16 @@ ROW = 1.5  # cm between two wires in one column
 MAX_WIDTH = 18.5  # cm: the text width and part of the margins; a wider circuit is scaled down
 
 
-def column_width(decimals: int) -> float:
+def column_width(decimals: int, widest_box: float = 1.0) -> float:
     """cm from one column of gates to the next: a box, a wire long enough for its labels
     (about 0.19 cm per character of a number in footnote size), and room to bend."""
-    return 1.0 + max(1.0, 0.19 * (decimals + 3)) + 0.5
+    return widest_box + max(1.0, 0.19 * (decimals + 3)) + 0.5
+
+
+def box_width(label: str) -> float:
+    """The width of a gate's box in cm, roughly: 0.2 cm per printed character."""
+    printed = re.sub(r"\\[a-zA-Z]+", "x", re.sub(r"\\(left|right|,)", "", label))
+    return max(1.0, 0.2 * len(re.sub(r"[{}^_ ]", "", printed)) + 0.4)
 
 
 @dataclass(frozen=True)
@@ -135,66 +142,95 @@ class Box:
 @dataclass(frozen=True)
 class Wire:
     source: str  # the box the value leaves
-    targets: tuple[str, ...]  # the boxes it feeds
-    x: float  # where the labelled stretch starts and ends
-    x_end: float
+    targets: tuple[str, ...]  # the boxes it feeds in the same row of the figure
+    x_end: float  # where the labelled stretch ends
     y: float
     node: str  # the quantity name whose value it carries
+    onward: bool  # it also feeds gates in a later row (drawn there as a named link)
+    output: bool
+
+
+@dataclass(frozen=True)
+class Link:
+    """A value arriving from an earlier row of the figure, written as its name."""
+
+    id: str
+    name: str
+    x: float
+    y: float
+    target: str
 
 
 @dataclass(frozen=True)
 class Figure:
     boxes: tuple[Box, ...]
     wires: tuple[Wire, ...]
+    links: tuple[Link, ...]
     width: float
     scale: bool  # wider than the page allows: scaled down
-    output_x: float
+
+
+MIN_SCALE = 0.8  # below this the labels would be too small; the circuit wraps into rows instead
+BAND_GAP = 1.2  # cm between two rows of a wrapped circuit
 
 
 @lru_cache(maxsize=64)
 def figure(graph: Graph, decimals: int) -> Figure:
-    column = column_width(decimals)
+    """Columns by depth (inputs first, each gate right of everything it uses), rows placed
+    near the mean of their inputs; a circuit too deep for the page wraps into bands, a
+    value crossing into a later band is written there by name."""
+    labels = {n.name: gate_label(n.formula) for n in graph.nodes}
+    column = column_width(decimals, max(box_width(label) for label in labels.values()))
     names = [*graph.inputs, *(n.name for n in graph.nodes)]
     depth = {x: 0 for x in graph.inputs}
     for node in graph.nodes:
         depth[node.name] = 1 + max(depth[m] for m in node.inputs)
-    columns: dict[int, list[str]] = {}
-    for n in names:
-        columns.setdefault(depth[n], []).append(n)
+    per_band = max(2, int(MAX_WIDTH / MIN_SCALE / column))
+    band = {n: depth[n] // per_band for n in names}
     y: dict[str, float] = {}
-    for k in sorted(columns):
-        col = columns[k]
-        if k == 0:
-            wanted = {n: -i * ROW for i, n in enumerate(col)}
-        else:
-            wanted = {n: sum(y[m] for m in graph.node(n).inputs) / len(graph.node(n).inputs) for n in col}
-        placed: list[float] = []
-        for n in sorted(col, key=lambda n: -wanted[n]):
-            pos = wanted[n] if not placed else min(wanted[n], placed[-1] - ROW)
-            placed.append(pos)
-            y[n] = pos
-    boxes = []
-    wires = []
+    top = 0.0
+    for b in range(max(band.values()) + 1):
+        columns: dict[int, list[str]] = {}
+        for n in names:
+            if band[n] == b:
+                columns.setdefault(depth[n], []).append(n)
+        for k in sorted(columns):
+            col = columns[k]
+            wanted = {}
+            for i, n in enumerate(col):
+                near = [y[m] for m in (graph.node(n).inputs if n not in graph.inputs else ()) if band[m] == b]
+                wanted[n] = sum(near) / len(near) if near else top - i * ROW
+            placed: list[float] = []
+            for n in sorted(col, key=lambda n: -wanted[n]):
+                pos = wanted[n] if not placed else min(wanted[n], placed[-1] - ROW)
+                placed.append(pos)
+                y[n] = pos
+        top = min(y[n] for n in names if band[n] == b) - ROW - BAND_GAP
     index = {n: f"n{i}" for i, n in enumerate(names)}
+    boxes, wires, links = [], [], []
     for n in names:
-        x = depth[n] * column
-        node_input = n in graph.inputs
-        label = "" if node_input else gate_label(graph.node(n).formula)
-        boxes.append(Box(index[n], latex_name(n), label, x, round(y[n], 3), node_input))
-        start = x + (0.2 if node_input else 0.55)
-        end = x + column - 1.0 if n != graph.output else x + column - 0.9
-        wires.append(Wire(index[n], tuple(index[u] for u in graph.users(n)), round(start, 3), round(end, 3),
-                          round(y[n], 3), n))
-    width = (max(depth.values()) + 1) * column
-    return Figure(tuple(boxes), tuple(wires), round(width, 2), width > MAX_WIDTH,
-                  max(depth.values()) * column + column - 0.9)
+        x = (depth[n] % per_band) * column
+        label = labels.get(n, "")
+        boxes.append(Box(index[n], latex_name(n), label, round(x, 3), round(y[n], 3), n in graph.inputs))
+        users = graph.users(n)
+        here = tuple(index[u] for u in users if band[u] == band[n])
+        wires.append(Wire(index[n], here, round(x + column - (0.9 if n == graph.output else 1.0), 3),
+                          round(y[n], 3), n, len(here) < len(users), n == graph.output))
+    for u in graph.nodes:
+        far = [m for m in u.inputs if band[m] != band[u.name]]
+        for i, m in enumerate(far):
+            dy = -0.6 - 0.45 * i  # below the wire that comes in from the left
+            links.append(Link(f"l{len(links)}", latex_name(m), round((depth[u.name] % per_band) * column - 0.8, 3),
+                              round(y[u.name] + dy, 3), index[u.name]))
+    width = min(max(depth.values()) + 1, per_band) * column
+    return Figure(tuple(boxes), tuple(wires), tuple(links), round(width, 2), width > MAX_WIDTH)
 
 
 # --- the template data ---------------------------------------------------------------------
 
 FUNCTIONS_USED = (
     (g_sigmoid, r"\sigma(t) = \frac{1}{1 + e^{-t}}", r"\sigma'(t) = \sigma(t)\,\bigl(1 - \sigma(t)\bigr)"),
-    (g_relu, r"\mathrm{ReLU}(t) = \max(0, t)", r"\mathrm{ReLU}'(t) = \mathbb{1}[t > 0]"),
+    (g_relu, r"\mathrm{ReLU}(t) = \max(0, t)", r"\mathrm{ReLU}'(t) = \mathbf{1}[t > 0]"),
 )
 
 
@@ -314,11 +350,12 @@ def _figure_context(fig: Figure, solution, show: dict) -> dict:
                 value = given_text(v) if w.node in solution.givens else policy.tex(v)
             if "gradients" in what:
                 grad = "1" if w.node == f else policy.tex(solution.values[grad_name(f, w.node)])
-            wires.append({"source": w.source, "targets": list(w.targets), "x": w.x, "x_end": w.x_end, "y": w.y,
-                          "value": value, "gradient": grad, "split": len(w.targets) > 1})
-        out[document] = {"boxes": [vars(b) for b in fig.boxes], "wires": wires, "scale": fig.scale,
-                         "max_width": MAX_WIDTH,
-                         "output": latex_name(f), "output_x": fig.output_x}
+            wires.append({"source": w.source, "targets": list(w.targets), "x_end": w.x_end, "y": w.y,
+                          "value": value, "gradient": grad, "split": len(w.targets) + w.onward > 1,
+                          "onward": w.onward, "output": w.output})
+        out[document] = {"boxes": [vars(b) for b in fig.boxes], "wires": wires,
+                         "links": [vars(k) for k in fig.links], "scale": fig.scale, "max_width": MAX_WIDTH,
+                         "output": latex_name(f)}
     return out
 
 
