@@ -123,10 +123,18 @@ def column_width(decimals: int, widest_box: float = 1.0) -> float:
     return widest_box + max(1.0, 0.19 * (decimals + 3)) + 0.5
 
 
+def printed(latex: str) -> int:
+    """Roughly how many characters a LaTeX formula prints."""
+    text = re.sub(r"\\[a-zA-Z]+", "x", re.sub(r"\\(left|right|,)", "", latex))
+    return len(re.sub(r"[{}^_ ]", "", text))
+
+
 def box_width(label: str) -> float:
     """The width of a gate's box in cm, roughly: 0.2 cm per printed character."""
-    printed = re.sub(r"\\[a-zA-Z]+", "x", re.sub(r"\\(left|right|,)", "", label))
-    return max(1.0, 0.2 * len(re.sub(r"[{}^_ ]", "", printed)) + 0.4)
+    return max(1.0, 0.2 * printed(label) + 0.4)
+
+
+CHECK_WIDTH = 60  # printed characters: a longer composed expression is not written out
 
 
 @dataclass(frozen=True)
@@ -264,8 +272,10 @@ def _checks(graph: Graph) -> tuple[str, tuple[tuple[str, str, object], ...]]:
     for x in graph.inputs:
         d = sp.diff(f, sp.Symbol(x))
         fn = sp.lambdify([sp.Symbol(v) for v in graph.inputs], d.rewrite("explicit"), modules="math")
-        rows.append((x, tex(d), fn))
-    return tex(f), tuple(rows)
+        shown = tex(d)
+        rows.append((x, shown if printed(shown) <= CHECK_WIDTH else "", fn))
+    shown = tex(f)
+    return shown if printed(shown) <= CHECK_WIDTH else "", tuple(rows)
 
 
 def context(solution, document: str) -> dict:
