@@ -286,8 +286,10 @@ def _build(node: ast.AST, text: str, known: Mapping[str, sp.Symbol], depth: int)
         return known[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _number(node)
-        if value is not None:
-            return sub(ast.Constant(value)) if abs(value) <= MAX_NUMBER else sub(node.operand)
+        if value is not None:  # a negative number, not the negation of one
+            if abs(value) > MAX_NUMBER:
+                raise _Refused(f"number '{ast.get_source_segment(text, node)}' is too large; expected at most {MAX_NUMBER:g}")
+            return _sympy_number(value)
         inner = sub(node.operand)
         return sp.Mul(-1, inner, evaluate=False) if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:

@@ -324,7 +324,7 @@ def context(solution, document: str) -> dict:
             check["rows"].append({"lhs": partial(f, x), "derivative": derivative,
                                   "value": policy.tex(value), "relation": policy.relation(value),
                                   "agrees": math.isclose(value, staged, rel_tol=1e-9, abs_tol=1e-12)})
-    show = {"key": ("values", "gradients"),
+    show = {"key": ("values", "gradients") if "backward" in spec.asked else ("values",),
             "sheet": ("values",) if spec.asked == ("backward",) else ()}
     return {
         "kind": "graph",

@@ -72,3 +72,10 @@ def test_twenty_gates_compile_and_every_node_is_drawn(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "Overfull" not in path.with_suffix(".log").read_text(errors="replace")
+
+
+def test_forward_only_key_has_no_backward_pass():
+    sheet, key, ctx = documents(SMALL + '[questions]\ninclude = ["forward"]\n')
+    assert "Backward pass" not in key and "chain rule in one go" not in key
+    assert all(w["gradient"] == "" for w in ctx["figure"]["key"]["wires"])
+    assert "q = x + y" in key.replace("&", "") and "Backward pass." not in sheet
