@@ -271,7 +271,8 @@ def _checks(graph: Graph) -> tuple[str, tuple[tuple[str, str, object], ...]]:
     rows = []
     for x in graph.inputs:
         d = sp.diff(f, sp.Symbol(x))
-        fn = sp.lambdify([sp.Symbol(v) for v in graph.inputs], d.rewrite("explicit"), modules="math")
+        functions = {type(a).__name__: type(a).numeric for a in d.atoms(sp.Function) if hasattr(type(a), "numeric")}
+        fn = sp.lambdify([sp.Symbol(v) for v in graph.inputs], d, modules=[functions, "math"])
         shown = tex(d)
         rows.append((x, shown if printed(shown) <= CHECK_WIDTH else "", fn))
     shown = tex(f)

@@ -66,6 +66,7 @@ def test_twenty_gates_compile_and_every_node_is_drawn(tmp_path):
     fig = ctx["figure"]["key"]
     assert len(fig["boxes"]) == len(solution.spec.graph.inputs) + len(solution.spec.graph.nodes) == 28
     assert fig["links"]  # deep enough to wrap into rows
+    assert all(r["agrees"] for r in ctx["check"]["rows"]) and len(ctx["check"]["rows"]) == 8
     path = tmp_path / "key.tex"
     path.write_text(render.render(render.environment(), render.KEY, ctx))
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", path.name],
