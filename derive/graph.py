@@ -8,10 +8,9 @@ each a formula of earlier names::
     nodes = [ { q = "x + y" }, { f = "q * z" } ]
     output = "f"
 
-Formulas are read by a parser of our own over Python's ``ast``: only numbers, names,
-+ - * / ^ (or **), unary minus and the functions of ``FUNCTIONS`` pass; anything else
-(attribute access, subscripts, lambdas, keywords, strings) is refused with the node and
-the offending token. Nothing of the text is ever evaluated as code.
+Formulas are read by the parser of ``formula`` (nothing of the text is ever evaluated as
+code); here the graph around them is checked: names, order, cycles, reach, and that every
+formula can be computed and differentiated at the given values.
 
 The graph becomes the same quantity graph as a network (``Derivation`` of ``Quantity``):
 the inputs are given values, every node is a forward quantity, every gate's local partial
@@ -22,7 +21,6 @@ LMS export treat graphs like networks.
 
 from __future__ import annotations
 
-import ast
 import keyword
 import math
 import re
@@ -32,308 +30,13 @@ from typing import Any, Mapping
 
 import sympy as sp
 
-from .activations import argument
 from .derivation import FORWARD, GIVEN, GRADIENT, LOCAL, Derivation, Quantity
-from .errors import SpecError, did_you_mean
+from .errors import did_you_mean
+from .formula import FUNCTIONS, DomainError, Refused, checked_value, parse_formula
 from .latex import latex_name
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-MAX_LENGTH = 400  # characters of one formula: a gate of a hand exercise, not a program
-MAX_DEPTH = 40  # nesting of one formula
-MAX_NUMBER = 1e6  # numbers written in a formula
-MAX_EXPONENT = 16  # |n| in a power x^n
 MAX_NODES = 60
-
-
-# --- the functions a formula may use -----------------------------------------------------
-#
-# Each is a SymPy function that prints as the key writes it, compiles to a float function
-# for the evaluator (``numeric``) and knows its derivative (``fdiff``). Our own classes,
-# not SymPy's Max or Abs: those need real symbols to differentiate, and the quantity graph
-# uses plain ones.
-
-def _sigmoid(t: float) -> float:
-    if t >= 0:
-        return 1.0 / (1.0 + math.exp(-t))
-    e = math.exp(t)
-    return e / (1.0 + e)
-
-
-def _pick(i, *args) -> float:
-    """1 where argument ``i`` is strictly the largest, else 0 (the max gate's routing)."""
-    i = int(i)
-    return 1.0 if all(args[i] > a for k, a in enumerate(args) if k != i) else 0.0
-
-
-class _Fn(sp.Function):
-    """Common printing of the graph's functions: ``symbol(args)`` in LaTeX, the float
-    function by its class name in Python code."""
-
-    symbol = ""
-
-    @classmethod
-    def _name(cls) -> str:
-        return cls.__name__
-
-    def _latex(self, printer, exp=None):
-        body = rf"{self.symbol}({', '.join(argument(printer, a) for a in self.args)})"
-        return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
-
-    def _pythoncode(self, printer):
-        return f"{type(self).__name__}({', '.join(printer._print(a) for a in self.args)})"
-
-
-class g_step(_Fn):
-    """ReLU′: 1 for a positive argument, else 0."""
-    nargs = 1
-    numeric = staticmethod(lambda t: 1.0 if t > 0 else 0.0)
-
-    def _latex(self, printer, exp=None):
-        return rf"\mathbf{{1}}[{argument(printer, self.args[0])} > 0]"
-
-    def _eval_rewrite_as_explicit(self, t, **kw):
-        return sp.Piecewise((1, t > 0), (0, True))
-
-
-class g_relu(_Fn):
-    nargs = 1
-    symbol = r"\mathrm{ReLU}"
-    numeric = staticmethod(lambda t: t if t > 0 else 0.0)
-
-    def fdiff(self, argindex=1):
-        return g_step(self.args[0])
-
-    def _eval_rewrite_as_explicit(self, t, **kw):
-        return sp.Piecewise((t, t > 0), (0, True))
-
-
-class g_sigmoid(_Fn):
-    nargs = 1
-    symbol = r"\sigma"
-    numeric = staticmethod(_sigmoid)
-
-    def fdiff(self, argindex=1):
-        return sp.Mul(self, sp.Add(1, -self, evaluate=False), evaluate=False)
-
-    def _eval_rewrite_as_explicit(self, t, **kw):
-        return 1 / (1 + sp.exp(-t))
-
-
-class g_sign(_Fn):
-    nargs = 1
-    symbol = r"\operatorname{sign}"
-    numeric = staticmethod(lambda t: math.copysign(1.0, t) if t else 0.0)
-
-    def _eval_rewrite_as_explicit(self, t, **kw):
-        return sp.sign(t)
-
-
-class g_abs(_Fn):
-    nargs = 1
-    numeric = staticmethod(abs)
-
-    def _latex(self, printer, exp=None):
-        body = rf"\left|{argument(printer, self.args[0])}\right|"
-        return body if exp is None else rf"{body}^{{{exp}}}"
-
-    def fdiff(self, argindex=1):
-        return g_sign(self.args[0])
-
-    def _eval_rewrite_as_explicit(self, t, **kw):
-        return sp.Piecewise((t, t >= 0), (-t, True))
-
-
-class g_top(_Fn):
-    """∂max(a, b, …)/∂(argument i): 1 where that argument is the largest. Its first
-    argument is i; ``g_bottom`` is the same for min."""
-
-    numeric = staticmethod(_pick)
-    relation = ">"
-
-    def _latex(self, printer, exp=None):
-        i = int(self.args[0])
-        args = self.args[1:]
-        mine = argument(printer, args[i])
-        rest = [argument(printer, a) for k, a in enumerate(args) if k != i]
-        other = rest[0] if len(rest) == 1 else rf"\{'max' if self.relation == '>' else 'min'}({', '.join(rest)})"
-        return rf"\mathbf{{1}}[{mine} {self.relation} {other}]"
-
-    def _eval_rewrite_as_explicit(self, i, *args, **kw):
-        i = int(i)
-        cond = sp.And(*[(args[i] > a) if self.relation == ">" else (args[i] < a)
-                        for k, a in enumerate(args) if k != i])
-        return sp.Piecewise((1, cond), (0, True))
-
-
-class g_bottom(g_top):
-    numeric = staticmethod(lambda i, *args: _pick(i, *(-a for a in args)))
-    relation = "<"
-
-
-class g_max(_Fn):
-    symbol = r"\max"
-    numeric = staticmethod(max)
-    route = g_top
-
-    def fdiff(self, argindex=1):
-        return self.route(sp.Integer(argindex - 1), *self.args)
-
-    def _eval_rewrite_as_explicit(self, *args, **kw):
-        return sp.Max(*args)
-
-
-class g_min(g_max):
-    symbol = r"\min"
-    numeric = staticmethod(min)
-    route = g_bottom
-
-    def _eval_rewrite_as_explicit(self, *args, **kw):
-        return sp.Min(*args)
-
-
-# name -> (number of arguments: an int, or None for two or more; the SymPy function)
-FUNCTIONS: dict[str, tuple[int | None, Any]] = {
-    "exp": (1, sp.exp),
-    "log": (1, sp.log),
-    "sqrt": (1, sp.sqrt),
-    "abs": (1, g_abs),
-    "max": (None, g_max),
-    "min": (None, g_min),
-    "sigmoid": (1, g_sigmoid),
-    "tanh": (1, sp.tanh),
-    "relu": (1, g_relu),
-}
-ALLOWED = "numbers, names, + - * / ^, unary minus and " + ", ".join(FUNCTIONS)
-
-
-# --- the parser ----------------------------------------------------------------------------
-
-class _Refused(Exception):
-    """A formula outside the grammar; the message names the offending token."""
-
-
-_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "^"}
-
-
-def _describe(node: ast.AST, text: str) -> str:
-    segment = ast.get_source_segment(text, node)
-    what = {ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Lambda: "lambda",
-            ast.Compare: "comparison", ast.BoolOp: "boolean operator", ast.IfExp: "conditional",
-            ast.keyword: "keyword argument", ast.Starred: "starred argument",
-            ast.JoinedStr: "string", ast.List: "list", ast.Tuple: "tuple", ast.Dict: "dict",
-            ast.Set: "set", ast.NamedExpr: "assignment"}.get(type(node))
-    if what is None and isinstance(node, ast.BinOp):
-        what = "operator"
-    if what is None and isinstance(node, ast.UnaryOp):
-        what = "operator"
-    if what is None:
-        what = type(node).__name__.lower()
-    return f"{what} '{segment}'" if segment else what
-
-
-def parse_formula(text: str, known: Mapping[str, sp.Symbol]) -> sp.Expr:
-    """The formula ``text`` as a SymPy expression over the symbols of ``known``.
-
-    Raises ``_Refused`` with a one-line reason for anything outside the grammar, and
-    ``LookupError`` (the unknown name) for a name that is not in ``known``.
-    """
-    if len(text) > MAX_LENGTH:
-        raise _Refused(f"{len(text)} characters; expected a formula of at most {MAX_LENGTH}")
-    source = text.replace("^", "**")  # ^ is the power, as written on paper (Python's xor is not allowed)
-    try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError as exc:
-        offset = (exc.offset or 1) - 1
-        token = source.strip()[offset:offset + 10] or "end of formula"
-        raise _Refused(f"not a formula: unexpected '{token}'") from None
-    except (RecursionError, MemoryError, ValueError):
-        raise _Refused("nested too deeply") from None
-    return _build(tree.body, source.strip(), known, 0)
-
-
-def _number(node: ast.AST) -> float | None:
-    """A number literal, possibly negated; None for anything else."""
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        inner = _number(node.operand)
-        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    return None
-
-
-def _sympy_number(value: float | int) -> sp.Expr:
-    if isinstance(value, int) or float(value).is_integer():
-        return sp.Integer(int(value))
-    return sp.Float(repr(float(value)), 15)
-
-
-def _build(node: ast.AST, text: str, known: Mapping[str, sp.Symbol], depth: int) -> sp.Expr:
-    if depth > MAX_DEPTH:
-        raise _Refused(f"nested more than {MAX_DEPTH} levels deep")
-    sub = lambda n: _build(n, text, known, depth + 1)  # noqa: E731
-    if isinstance(node, ast.Constant):
-        if type(node.value) not in (int, float):
-            raise _Refused(f"{_describe(node, text)} is not allowed; expected {ALLOWED}")
-        value = node.value
-        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
-            raise _Refused(f"number '{ast.get_source_segment(text, node)}' is too large; expected at most {MAX_NUMBER:g}")
-        return _sympy_number(value)
-    if isinstance(node, ast.Name):
-        if node.id in FUNCTIONS:
-            raise _Refused(f"'{node.id}' is a function; expected it called, as in {node.id}(x)")
-        if node.id not in known:
-            raise LookupError(node.id)
-        return known[node.id]
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _number(node)
-        if value is not None:  # a negative number, not the negation of one
-            if abs(value) > MAX_NUMBER:
-                raise _Refused(f"number '{ast.get_source_segment(text, node)}' is too large; expected at most {MAX_NUMBER:g}")
-            return _sympy_number(value)
-        inner = sub(node.operand)
-        return sp.Mul(-1, inner, evaluate=False) if isinstance(node.op, ast.USub) else inner
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left = sub(node.left)
-        if isinstance(node.op, ast.Pow):
-            n = _number(node.right)
-            if n is None:
-                raise _Refused(f"exponent '{ast.get_source_segment(text, node.right)}' is not allowed; "
-                               "expected a number such as 2 or -1 (x^2, x^-1)")
-            if abs(n) > MAX_EXPONENT:
-                raise _Refused(f"exponent {n:g} is too large; expected at most {MAX_EXPONENT} in size")
-            return sp.Pow(left, _sympy_number(n), evaluate=False)
-        right = sub(node.right)
-        if isinstance(node.op, ast.Add):
-            return sp.Add(left, right, evaluate=False)
-        if isinstance(node.op, ast.Sub):
-            return sp.Add(left, _negated(right), evaluate=False)
-        if isinstance(node.op, ast.Mult):
-            return sp.Mul(left, right, evaluate=False)
-        if left == 1:  # 1/v is the reciprocal gate, not a product with 1
-            return sp.Pow(right, -1, evaluate=False)
-        return sp.Mul(left, sp.Pow(right, -1, evaluate=False), evaluate=False)
-    if isinstance(node, ast.Call):
-        name = node.func.id if isinstance(node.func, ast.Name) else None
-        if name not in FUNCTIONS:
-            shown = ast.get_source_segment(text, node.func)
-            hint = did_you_mean(name, FUNCTIONS) if name else ""
-            raise _Refused(f"function '{shown}' is not allowed{hint}; expected one of {', '.join(FUNCTIONS)}")
-        if node.keywords:
-            raise _Refused(f"{_describe(node.keywords[0], text)} is not allowed in {name}(...)")
-        arity, fn = FUNCTIONS[name]
-        if arity is not None and len(node.args) != arity:
-            raise _Refused(f"{name} takes {arity} argument, got {len(node.args)}")
-        if arity is None and len(node.args) < 2:
-            raise _Refused(f"{name} takes two or more arguments, got {len(node.args)}")
-        args = [sub(a) for a in node.args]
-        return fn(*args, evaluate=False) if fn in (sp.exp, sp.log, sp.tanh) else fn(*args)
-    raise _Refused(f"{_describe(node, text)} is not allowed; expected {ALLOWED}")
-
-
-def _negated(expr: sp.Expr) -> sp.Expr:
-    if expr.is_Number:
-        return -expr
-    return sp.Mul(-1, expr, evaluate=False)
 
 
 # --- the graph -----------------------------------------------------------------------------
@@ -458,7 +161,7 @@ def _graph(f) -> Graph:
     for name, text, field in texts:
         try:
             formula = parse_formula(text, symbols)
-        except _Refused as exc:
+        except Refused as exc:
             raise f.fail(field, str(exc)) from None
         except LookupError as exc:
             unknown = exc.args[0]
@@ -527,70 +230,18 @@ def _check_reach(f, graph: Graph) -> None:
 
 # --- numbers at given values, with reasons -------------------------------------------------
 
-class _Domain(Exception):
-    pass
-
-
-def _value(expr: sp.Expr, env: Mapping[sp.Symbol, float]) -> float:
-    """A formula's float value, refusing what a hand calculation cannot do (and what
-    would make a gradient undefined: a kink or a tie exactly at the given values)."""
-    if expr.is_Symbol:
-        return env[expr]
-    if expr.is_Number:
-        return float(expr)
-    args = [_value(a, env) for a in expr.args]
-    try:
-        if expr.is_Add:
-            return math.fsum(args)
-        if expr.is_Mul:
-            return math.prod(args)
-        if expr.is_Pow:
-            base, n = args
-            if base == 0 and n < 0:
-                raise _Domain(f"division by zero in {_show(expr, env)}")
-            if base < 0 and not float(n).is_integer():
-                raise _Domain(f"a fractional power of a negative number in {_show(expr, env)}")
-            if base == 0 and 0 < n < 1:
-                raise _Domain(f"{_show(expr, env)} has no derivative at 0")
-            return base ** n
-        if isinstance(expr, sp.log):
-            if args[0] <= 0:
-                raise _Domain(f"log of a non-positive number: {_show(expr, env)}")
-            return math.log(args[0])
-        if isinstance(expr, sp.exp):
-            return math.exp(args[0])
-        if isinstance(expr, sp.tanh):
-            return math.tanh(args[0])
-        if isinstance(expr, (g_relu, g_abs)) and args[0] == 0:
-            raise _Domain(f"{_show(expr, env)} is at its kink (no derivative at 0)")
-        if isinstance(expr, g_max):
-            best = min(args) if isinstance(expr, g_min) else max(args)
-            if args.count(best) > 1:
-                raise _Domain(f"{_show(expr, env)} is a tie (the gradient has no single route)")
-        return float(type(expr).numeric(*args))
-    except OverflowError:
-        raise _Domain(f"{_show(expr, env)} overflows") from None
-
-
-def _show(expr: sp.Expr, env: Mapping[sp.Symbol, float]) -> str:
-    shown = {s: sp.Float(v, 6) if not float(v).is_integer() else sp.Integer(int(v)) for s, v in env.items()}
-    with sp.evaluate(False):  # log(0) stays log(0), not SymPy's complex infinity
-        text = str(expr.xreplace(shown))
-    return re.sub(r"g_(\w+)", r"\1", text)
-
-
 def domain_problem(graph: Graph, values: Mapping[str, float]) -> tuple[str, str] | None:
     """(field, reason) for the first node that cannot be computed or differentiated at these
     input values, or None."""
     env = {sp.Symbol(k): float(v) for k, v in values.items()}
     for i, node in enumerate(graph.nodes):
         try:
-            env[sp.Symbol(node.name)] = _value(node.formula, env)
+            env[sp.Symbol(node.name)] = checked_value(node.formula, env)
             for m in node.inputs:
-                v = _value(local_closed(node, m), env)
+                v = checked_value(local_closed(node, m), env)
                 if not math.isfinite(v):
-                    raise _Domain("its local gradient is not finite")
-        except _Domain as exc:
+                    raise DomainError("its local gradient is not finite")
+        except DomainError as exc:
             return f"nodes[{i}].{node.name}", f"cannot be computed at the given values: {exc}"
         except (ZeroDivisionError, ArithmeticError, ValueError) as exc:
             return f"nodes[{i}].{node.name}", f"cannot be computed at the given values ({exc})"

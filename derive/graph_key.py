@@ -15,9 +15,8 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .derivation import FORWARD, GRADIENT, LOCAL
-from .graph import (Graph, backward_order, composed, g_abs, g_max, g_min, g_relu, g_sigmoid,
-                    grad_name, terms)
+from .formula import g_abs, g_max, g_min, g_relu, g_sigmoid
+from .graph import Graph, backward_order, composed, grad_name, terms
 from .latex import latex_name, partial, tex
 from .rounding import given_text
 

@@ -21,7 +21,7 @@ import sympy as sp
 from . import variants as V
 from .derivation import GRADIENT
 from .errors import SpecError, did_you_mean
-from .graph import g_abs, g_max, g_relu
+from .formula import g_abs, g_max, g_relu
 
 
 def parse(exercise) -> V.Vary:
