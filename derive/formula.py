@@ -373,3 +373,14 @@ def shown(expr: sp.Expr, env: Mapping[sp.Symbol, float]) -> str:
     with sp.evaluate(False):  # log(0) stays log(0), not SymPy's complex infinity
         text = str(expr.xreplace(shown))
     return re.sub(r"g_(\w+)", r"\1", text)
+
+
+def compiled(expr: sp.Expr, symbols: list[sp.Symbol]):
+    """A float function of ``symbols`` (positional) computing ``expr`` with the functions'
+    own float versions. The symbols are renamed first: a user's name ("math", "g_max")
+    must not shadow a name of the generated code."""
+    safe = [sp.Symbol(f"_a{i}") for i in range(len(symbols))]  # names a user cannot choose
+    body = expr.xreplace(dict(zip(symbols, safe)))
+    functions = {type(f).__name__: type(f).numeric for f in body.atoms(sp.Function) if hasattr(type(f), "numeric")}
+    return sp.lambdify(safe, body, modules=[functions, "math"])
+

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .formula import g_abs, g_max, g_min, g_relu, g_sigmoid
+from .formula import compiled, g_abs, g_max, g_min, g_relu, g_sigmoid
 from .graph import Graph, backward_order, composed, grad_name, terms
 from .latex import latex_name, partial, tex
 from .rounding import given_text
@@ -270,8 +270,7 @@ def _checks(graph: Graph) -> tuple[str, tuple[tuple[str, str, object], ...]]:
     rows = []
     for x in graph.inputs:
         d = sp.diff(f, sp.Symbol(x))
-        functions = {type(a).__name__: type(a).numeric for a in d.atoms(sp.Function) if hasattr(type(a), "numeric")}
-        fn = sp.lambdify([sp.Symbol(v) for v in graph.inputs], d, modules=[functions, "math"])
+        fn = compiled(d, [sp.Symbol(v) for v in graph.inputs])
         shown = tex(d)
         rows.append((x, shown if printed(shown) <= CHECK_WIDTH else "", fn))
     shown = tex(f)

@@ -21,7 +21,7 @@ import sympy as sp
 from . import variants as V
 from .derivation import GRADIENT
 from .errors import SpecError, did_you_mean
-from .formula import g_abs, g_max, g_relu
+from .formula import compiled, g_abs, g_max, g_relu
 
 
 def parse(exercise) -> V.Vary:
@@ -59,11 +59,6 @@ def parse(exercise) -> V.Vary:
     return V.Vary(tuple(V.Range(x, chosen[x]) for x in inputs if x in chosen), constraints, tries)
 
 
-def _compiled(expr: sp.Expr, symbols: Sequence[sp.Symbol]):
-    functions = {type(f).__name__: type(f).numeric for f in expr.atoms(sp.Function) if hasattr(type(f), "numeric")}
-    return sp.lambdify(list(symbols), expr, modules=[functions, "math"])
-
-
 class GraphSampler(V.Sampler):
     """The network's Sampler with the graph's constraints (see the module text)."""
 
@@ -82,11 +77,11 @@ class GraphSampler(V.Sampler):
         for q in der.stage("forward") if c.relu_nonzero else ():
             for part in sp.preorder_traversal(q.formula):
                 if isinstance(part, (g_relu, g_abs)):
-                    self.kinks.append(_compiled(part.args[0], symbols))
+                    self.kinks.append(compiled(part.args[0], symbols))
                 elif isinstance(part, g_max):
                     for k, a in enumerate(part.args):
                         for b in part.args[k + 1:]:
-                            self.kinks.append(_compiled(sp.Add(a, -b), symbols))
+                            self.kinks.append(compiled(sp.Add(a, -b), symbols))
 
     def failures(self, values: Sequence[float]) -> list[str]:
         if not all(map(math.isfinite, values)):

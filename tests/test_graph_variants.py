@@ -94,3 +94,17 @@ def test_variants_and_check_through_the_command_line(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 correct" in result.stdout
     assert "<question type=\"cloze\">" in (out / "moodle.xml").read_text()
+
+
+def test_names_that_shadow_the_generated_code():
+    # inputs called like the modules and helpers of the compiled code still work
+    spec = spec_mod.parse('[graph]\ninputs = { math = 2, g_max = 1, sp = 3 }\n'
+                          'nodes = [ { f = "max(math, g_max) * sp" } ]\n[vary]\ninputs = [1, 2, 3, 4]\n', "n.toml")
+    ex = Exercise(spec)
+    values = ex.solve().values
+    assert (values["f"], values["df/dmath"], values["df/dg_max"], values["df/dsp"]) == (6, 3, 0, 2)
+    from derive import render
+
+    assert [r["value"] for r in render.context(ex.solve(), "k")["check"]["rows"]] == ["3", "0", "2"]
+    for v in variants.Sampler(ex).draw_many(variants.numbered(5), 1):
+        assert v.overrides["math"] != v.overrides["g_max"]  # no tie at the max gate
