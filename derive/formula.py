@@ -293,6 +293,8 @@ def _build(node: ast.AST, text: str, known: Mapping[str, sp.Symbol], depth: int)
         if isinstance(node.op, ast.Sub):
             return sp.Add(left, _negated(right), evaluate=False)
         if isinstance(node.op, ast.Mult):
+            if right.is_Number and not left.is_Number:  # c * 2 is written 2c, as on paper (c 2 would not read)
+                return sp.Mul(right, left, evaluate=False)
             return sp.Mul(left, right, evaluate=False)
         if left == 1:  # 1/v is the reciprocal gate, not a product with 1
             return sp.Pow(right, -1, evaluate=False)

@@ -385,3 +385,29 @@ def answers(solution) -> dict:
         "quantities": {q.name: solution.values[q.name] for q in der.quantities if q.formula is not None},
         "spec": _plain(spec.raw),
     }
+
+
+def question_html(solution, groups, field) -> str:
+    """The LMS question of a graph exercise: the nodes as formulas, the given inputs and
+    the blanks; the same parts as a network's question (see ``lms.question_html``)."""
+    import html
+
+    from .lms import _table, math_html, numbers_rule, text
+
+    spec = solution.spec
+    course = f" ({text(spec.course)})" if spec.course else ""
+    nodes = "".join(f"<li>{math_html(latex_name(n.name) + ' = ' + tex(n.formula))}</li>" for n in spec.graph.nodes)
+    parts = [
+        f"<p><em>{text(spec.title)}</em>{course}: the forward and the backward pass, by hand, through the "
+        f"computational graph described here; the gradients are those of its output "
+        f"{math_html(latex_name(spec.graph.output))}.</p>",
+        f"<p>The nodes, in order:</p><ul>{nodes}</ul>",
+        f"<ul><li>{numbers_rule(solution)}</li></ul>",
+        "<h4>Given values</h4>",
+        _table([f"<tr><td>{math_html(latex_name(x))}</td><td>{given_text(solution.givens[x])}</td></tr>"
+                for x in spec.graph.inputs]),
+    ]
+    for heading, group in groups:
+        parts.append(f"<h4>{html.escape(heading)}</h4>")
+        parts.append(_table([f"<tr><td>{math_html(b.tex)}</td><td>{field(b)}</td></tr>" for b in group]))
+    return "\n".join(parts)
