@@ -177,7 +177,7 @@ class Figure:
     scale: bool  # wider than the page allows: scaled down
 
 
-MIN_SCALE = 0.8  # below this the labels would be too small; the circuit wraps into rows instead
+MIN_SCALE = 0.7  # below this the labels would be too small; the circuit wraps into rows instead
 BAND_GAP = 1.2  # cm between two rows of a wrapped circuit
 
 
@@ -192,7 +192,9 @@ def figure(graph: Graph, decimals: int) -> Figure:
     depth = {x: 0 for x in graph.inputs}
     for node in graph.nodes:
         depth[node.name] = 1 + max(depth[m] for m in node.inputs)
-    per_band = max(2, int(MAX_WIDTH / MIN_SCALE / column))
+    columns_in_all = max(depth.values()) + 1
+    fit = max(2, int(MAX_WIDTH / MIN_SCALE / column))
+    per_band = -(-columns_in_all // -(-columns_in_all // fit))  # rows of even length, not 9 and 1
     band = {n: depth[n] // per_band for n in names}
     y: dict[str, float] = {}
     top = 0.0
