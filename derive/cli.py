@@ -70,6 +70,9 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
 def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freeze: tuple[str, ...]) -> None:
     """Run gradient descent on SPEC and print the loss before every step."""
     exercise = Exercise(spec_mod.load(spec_path))
+    if exercise.network is None:  # hook: a computational graph has nothing to train
+        raise DeriveError(f"{exercise.spec.source}: graph: a computational-graph exercise has no parameters "
+                          "to train; expected a [network] spec for derive train")
     runs = training.option_runs(exercise.spec, exercise.network, etas, steps, freeze)
     results = exercise.train(runs)
     for i, run in enumerate(results):

@@ -227,6 +227,13 @@ class Printer(LatexPrinter):
             if isinstance(rest, sp.Add):
                 body = rf"\left({body}\right)"
             return rf"\frac{{{first.p}}}{{{first.q}}}{sep}{body}"
+        if self.markers is None and any(a.is_Symbol and latex_name(a.name).startswith(r"\mathit") for a in expr.args):
+            # Names of several letters side by side would read as one (num invden): a dot between.
+            plain, self._settings["mul_symbol_latex"] = self._settings["mul_symbol_latex"], r" \cdot "
+            try:
+                return super()._print_Mul(expr)
+            finally:
+                self._settings["mul_symbol_latex"] = plain
         return super()._print_Mul(expr)
 
 

@@ -118,11 +118,12 @@ def asked_names(solution: Solution) -> list[tuple[str, list[str]]]:
     parameters' "updates", and a quantity that only copies another (an identity output
     ŷ = ŷ_in: the blank is ŷ)."""
     der = solution.derivation
-    copied = {str(q.formula) for q in der.quantities if q.formula is not None and q.formula.is_Symbol}
     many = der.n_examples > 1
     out = []
     stages = optimizer_key.moodle_stages(der, ASKED, D.UPDATE)  # optimizer steps (derive/optimizer_key.py)
     for stage, heading in stages:
+        # a copy within one stage (ŷ = ŷ_in); across stages (∂f/∂z = q) both are asked
+        copied = {str(q.formula) for q in der.stage(stage) if q.formula is not None and q.formula.is_Symbol}
         names = [q.name for q in der.stage(stage)
                  if q.name not in copied and q.note != "frozen"
                  and not (many and stage == D.GRADIENT and q.example is not None)]
@@ -331,6 +332,9 @@ def givens_html(solution: Solution) -> str:
 
 def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str]) -> str:
     """The question text; ``field`` writes the platform's input for one blank."""
+    if solution.network is None:  # hook: a computational graph describes itself (derive/graph_key.py)
+        from .graph_key import question_html as graph_question_html
+        return graph_question_html(solution, groups, field)
     spec = solution.spec
     course = f" ({text(spec.course)})" if spec.course else ""
     parts = [

@@ -209,6 +209,13 @@ from .optimizer_mistakes import MISTAKES as _OPTIMIZER_MISTAKES  # noqa: E402  (
 
 MISCONCEPTIONS.update({m.key: m for m in _OPTIMIZER_MISTAKES})
 
+# Computational graphs: their own mistakes, in derive/graph_mistakes.py (imported here so
+# that the one registry holds every kind's entries).
+from .graph_mistakes import GRAPH_MISCONCEPTIONS  # noqa: E402
+
+MISCONCEPTIONS.update((m.key, m) for m in GRAPH_MISCONCEPTIONS)
+GRAPH_KEYS = frozenset(m.key for m in GRAPH_MISCONCEPTIONS)
+
 
 # --- swapped graphs, compiled once per structure ------------------------------------------
 
@@ -257,6 +264,8 @@ def alternatives(der: Derivation) -> tuple[Alternative, ...]:
     structure: ``Exercise.alternatives`` keeps them)."""
     out = []
     for m in MISCONCEPTIONS.values():
+        if (m.key in GRAPH_KEYS) != (der.network is None):  # hook: each kind its own mistakes
+            continue
         for detail, swaps in m.swaps(der):
             if swaps:
                 try:

@@ -173,6 +173,8 @@ def environment(template_dir: Path | None = None, *, sandboxed: bool = False) ->
 
 
 def render(env: jinja2.Environment, name: str, context: dict) -> str:
+    if "kind" in context:  # hook: another exercise kind has its own templates (graph_sheet.tex.j2, …)
+        name = f"{context['kind']}_{name}"
     try:
         return env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
@@ -189,6 +191,9 @@ def context(solution, document: str) -> dict:
     """Everything the sheet and key templates receive for one Solution (see README).
     Per-structure parts (figure, theory plots, printed formulas) are the Exercise's,
     shared by every variant; nothing is copied."""
+    if solution.network is None:  # hook: a computational graph's template data (derive/graph_key.py)
+        from .graph_key import context as graph_context
+        return graph_context(solution, document)
     net = solution.network
     der = solution.derivation
     spec = solution.spec

@@ -134,10 +134,14 @@ class Exercise:
 
     def __init__(self, spec: Spec):
         self.spec = spec
-        self.network: Network = build(spec)
-        if spec.optimizer is None:
+        if hasattr(spec, "graph"):  # hook: a computational graph (derive/graph.py) has no network
+            from .graph import derive as derive_graph
+            self.network, self.derivation = None, derive_graph(spec.graph)
+        elif spec.optimizer is None:
+            self.network: Network = build(spec)
             self.derivation: Derivation = derive(self.network, spec.loss, len(spec.examples), spec.chains, spec.update)
         else:  # k optimizer steps (derive/optimizer_graph.py)
+            self.network = build(spec)
             optimizers.check_names(spec.optimizer, self.network, spec.source)
             self.derivation = optimizer_steps(self.network, spec.loss, len(spec.examples), spec.chains, spec.optimizer)
         self.policy = NumberPolicy(spec.decimals)
@@ -191,6 +195,8 @@ class Exercise:
     def givens(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The given values of the spec (inputs, targets, bias units, parameters, η)."""
         spec, net = self.spec, self.network
+        if net is None:  # hook: a computational graph is given its inputs only
+            return {**spec.graph.values, **(overrides or {})}
         g: dict[str, float] = {}
         many = len(spec.examples) > 1
         for e, example in enumerate(spec.examples, start=1):

@@ -252,6 +252,9 @@ TOP_LEVEL = ("title", "course", "network", "loss", "examples", "weights", "train
 
 def from_table(raw: Mapping[str, Any], source: str) -> Spec:
     """The spec of a parsed TOML table, typed and checked against its network."""
+    if "graph" in raw:  # hook: a computational-graph exercise is read by derive/graph.py
+        from .graph import spec_from_table
+        return spec_from_table(raw, source)
     spec = typed(raw, source)
     network = build(spec)  # checks the names of units and parameters, weights, frozen, chains
     params = [p.name for p in network.params]

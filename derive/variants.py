@@ -46,6 +46,7 @@ CONSTRAINTS: dict[str, str] = {
     "zero_gradient": "no gradient that rounds to zero at the display precision",
     "loss": "the loss goes down after one step (visibly, at the display precision)",
     "relu_kink": "no ReLU pre-activation at 0",
+    "tie": "no tie at a max or min gate and no ReLU or |·| argument at 0",  # computational graphs
     "targets_sum": "softmax targets that sum to 1 (for cross-entropy)",
     "verdicts": "the training runs end as in the original exercise (converging, oscillating, diverging)",
     "finite": "every value finite",
@@ -96,6 +97,9 @@ def child_seed(base: int, key: str) -> int:
 
 def parse(exercise: Exercise) -> Vary:
     """The ``[vary]`` section of the exercise's spec (read and checked with the spec)."""
+    if exercise.network is None:  # hook: a computational graph varies its inputs (derive/graph_variants.py)
+        from .graph_variants import parse as parse_graph
+        return parse_graph(exercise)
     spec = exercise.spec
     if spec.vary is None:
         raise SpecError(spec.source, "vary", "missing; expected a [vary] section naming the values to draw "
@@ -108,6 +112,12 @@ def parse(exercise: Exercise) -> Vary:
 
 class Sampler:
     """Draws variants of one exercise; the derivation is compiled once and only evaluated."""
+
+    def __new__(cls, exercise: Exercise, vary: Vary | None = None):
+        if cls is Sampler and exercise.network is None:  # hook: a computational graph's constraints
+            from .graph_variants import GraphSampler
+            cls = GraphSampler
+        return super().__new__(cls)
 
     def __init__(self, exercise: Exercise, vary: Vary | None = None):
         self.exercise = exercise
