@@ -31,9 +31,10 @@ from typing import Any, Mapping
 import sympy as sp
 
 from .derivation import FORWARD, GIVEN, GRADIENT, LOCAL, Derivation, Quantity
-from .errors import did_you_mean
+from .errors import SpecError, did_you_mean
 from .formula import FUNCTIONS, DomainError, Refused, checked_value, parse_formula
 from .latex import latex_name
+from .vary import VarySpec
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 MAX_NODES = 60
@@ -76,6 +77,9 @@ class GraphSpec:
     carry: str
     asked: tuple[str, ...]  # "forward", "backward"
     raw: Mapping[str, Any]
+    vary: VarySpec | None = None  # None without a [vary] section
+    runs: tuple = ()  # a graph has no training runs
+    optimizer: None = None  # nor optimizer steps (yet)
 
 
 TOP_LEVEL = ("title", "course", "graph", "display", "questions", "vary")
@@ -84,7 +88,7 @@ PASSES = ("forward", "backward")
 
 def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
     """Check a ``[graph]`` spec, read as a TOML table, field by field."""
-    from .spec import CARRY, Fields  # the shared field reader; spec imports this module lazily
+    from .spec import CARRY, Fields, _typesettable  # the shared field reader; spec imports this module lazily
 
     top = Fields(source, raw)
     top.only(*TOP_LEVEL)
@@ -105,14 +109,46 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
                                  f"expected some of {', '.join(PASSES)}")
     return GraphSpec(
         source=source,
-        title=top.text("title", "Backpropagation through a computational graph"),
-        course=top.text("course", ""),
+        title=_typesettable(top, "title", "Backpropagation through a computational graph"),
+        course=_typesettable(top, "course", ""),
         graph=graph,
         decimals=decimals,
         carry=display.text("carry", "full", CARRY),
         asked=tuple(p for p in PASSES if p in asked),
         raw=MappingProxyType(dict(raw)),
+        vary=_vary(source, raw["vary"], list(graph.inputs)) if "vary" in raw else None,
     )
+
+
+def _vary(source: str, raw: Any, inputs: list[str]) -> VarySpec:
+    """``[vary]`` of a graph: the inputs drawn, on grids, read with the spec."""
+    from . import vary as V  # its grids and constraints are the networks' own
+
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, "vary", f"expected a table, got {raw!r}")
+    chosen: dict[str, tuple[float, ...]] = {}
+    singles: dict[str, tuple[float, ...]] = {}
+    tries, constraints = V.DEFAULT_TRIES, V.Constraints()
+    for key, value in raw.items():
+        if key == "tries":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= V.MAX_TRIES:
+                raise SpecError(source, "vary.tries", f"expected a whole number from 1 to {V.MAX_TRIES:,}, got {value!r}")
+            tries = value
+        elif key == "constraints":
+            constraints = V._constraints(source, value)
+        elif key == "inputs":
+            grid = V._grid(source, "vary.inputs", value)
+            chosen.update({x: grid for x in inputs})
+        elif key in inputs:
+            singles[key] = V._grid(source, f"vary.{key}", value)
+        else:
+            hint = did_you_mean(key, ["inputs", *inputs])
+            raise SpecError(source, f"vary.{key}", f"not an input of this graph{hint}; expected inputs, tries, "
+                            f"constraints or an input name ({', '.join(inputs)})")
+    chosen.update(singles)
+    if not chosen:
+        raise SpecError(source, "vary", "names no input to vary; expected e.g. inputs = { from = -3, to = 3, step = 1 }")
+    return V.VarySpec(tuple((x, chosen[x]) for x in inputs if x in chosen), constraints, tries)
 
 
 def _check_name(f, field: str, name: Any) -> str:

@@ -8,6 +8,8 @@ and every piece of LaTeX are made here once per graph, so templates only lay the
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import re
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ import sympy as sp
 
 from .formula import compiled, g_abs, g_max, g_min, g_relu, g_sigmoid
 from .graph import Graph, backward_order, composed, grad_name, terms
-from .latex import latex_name, partial, tex
+from .latex import Tex, latex_name, partial, tex
 from .rounding import given_text
 
 # --- the gates and their rules -------------------------------------------------------------
@@ -58,9 +60,13 @@ def rule(formula: sp.Expr) -> str:
 _GATE_SYMBOL = {"add": "+", "subtract": "-", "multiply": r"\times", "divide": r"\div"}
 
 
-def gate_label(formula: sp.Expr) -> str:
+def gate_label(formula: sp.Expr) -> Tex:
     """What the box of a gate shows: its operation where it is one (+, ×, max, σ, exp),
     else the formula itself."""
+    return Tex(_gate_label(formula))
+
+
+def _gate_label(formula: sp.Expr) -> str:
     r = rule(formula)
     if r in _GATE_SYMBOL:
         return _GATE_SYMBOL[r]
@@ -243,25 +249,24 @@ FUNCTIONS_USED = (
 )
 
 
-def slash(top: str, bottom: str) -> str:
+def slash(top: str, bottom: str) -> Tex:
     """∂top/∂bottom written on one line, for text and tables."""
-    return rf"\partial {latex_name(top)}/\partial {latex_name(bottom)}"
+    return Tex(rf"\partial {latex_name(top)}/\partial {latex_name(bottom)}")
 
 
 def _functions(graph: Graph) -> list[dict]:
     used = set()
     for node in graph.nodes:
         used |= {type(a) for a in node.formula.atoms(sp.Function)}
-    return [{"definition": d, "derivative": p} for cls, d, p in FUNCTIONS_USED if cls in used]
+    return [{"definition": Tex(d), "derivative": Tex(p)} for cls, d, p in FUNCTIONS_USED if cls in used]
 
 
 def _line(solution, name: str) -> dict:
-    from .render import to_context  # the template boundary's converter
-
+    """A line of the key as a dict (shallow: its texts are the printer's), to add to."""
     for lines in solution.sections.values():
         for line in lines:
             if line.name == name:
-                return to_context(line)
+                return {"kind": line.kind, **{f.name: getattr(line, f.name) for f in dataclasses.fields(line)}}
     raise KeyError(name)
 
 
@@ -297,7 +302,7 @@ def context(solution, document: str) -> dict:
                               summed=len(uses[m]) > 1, of=latex_name(m)))
         gate_list.append({
             "node": latex_name(g.node), "formula": g.formula, "rule": g.rule, "output": g.output,
-            "upstream": slash(f, g.node), "upstream_value": policy.tex(values[grad_name(f, g.node)]) if not g.output else "1",
+            "upstream": slash(f, g.node), "upstream_value": policy.tex(values[grad_name(f, g.node)]) if not g.output else Tex("1"),
             "locals": [_line(solution, n) for n in g.locals_],
             "gradients": grads,
         })
@@ -317,7 +322,7 @@ def context(solution, document: str) -> dict:
     if graph.chain_check:
         expression, rows = _checks(graph)
         args = [values[x] for x in graph.inputs]
-        check = {"expression": expression, "arguments": ", ".join(latex_name(x) for x in graph.inputs),
+        check = {"expression": expression, "arguments": Tex(", ".join(latex_name(x) for x in graph.inputs)),
                  "rows": []}
         for x, derivative, fn in rows:
             value = float(fn(*args))

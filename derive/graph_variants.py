@@ -14,49 +14,13 @@
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import sympy as sp
 
 from . import variants as V
 from .derivation import GRADIENT
-from .errors import SpecError, did_you_mean
 from .formula import compiled, g_abs, g_max, g_relu
-
-
-def parse(exercise) -> V.Vary:
-    spec = exercise.spec
-    source = spec.source
-    raw = spec.raw.get("vary")
-    if raw is None:
-        raise SpecError(source, "vary", "missing; expected a [vary] section naming the inputs to draw "
-                        "(e.g. inputs = { from = -3, to = 3, step = 1 })")
-    if not isinstance(raw, Mapping):
-        raise SpecError(source, "vary", f"expected a table, got {raw!r}")
-    inputs = list(spec.graph.inputs)
-    chosen: dict[str, tuple[float, ...]] = {}
-    singles: dict[str, tuple[float, ...]] = {}
-    tries, constraints = V.DEFAULT_TRIES, V.Constraints()
-    for key, value in raw.items():
-        if key == "tries":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SpecError(source, "vary.tries", f"expected a whole number of at least 1, got {value!r}")
-            tries = value
-        elif key == "constraints":
-            constraints = V._constraints(source, value)
-        elif key == "inputs":
-            grid = V._grid(source, "vary.inputs", value)
-            chosen.update({x: grid for x in inputs})
-        elif key in inputs:
-            singles[key] = V._grid(source, f"vary.{key}", value)
-        else:
-            hint = did_you_mean(key, ["inputs", *inputs])
-            raise SpecError(source, f"vary.{key}", f"not an input of this graph{hint}; expected inputs, tries, "
-                            f"constraints or an input name ({', '.join(inputs)})")
-    chosen.update(singles)
-    if not chosen:
-        raise SpecError(source, "vary", "names no input to vary; expected e.g. inputs = { from = -3, to = 3, step = 1 }")
-    return V.Vary(tuple(V.Range(x, chosen[x]) for x in inputs if x in chosen), constraints, tries)
 
 
 class GraphSampler(V.Sampler):
@@ -64,7 +28,7 @@ class GraphSampler(V.Sampler):
 
     def __init__(self, exercise, vary: V.Vary | None = None):
         self.exercise = exercise
-        self.vary = vary or parse(exercise)
+        self.vary = vary or V.parse(exercise)
         der = exercise.derivation
         c = self.vary.constraints
         self.base = exercise.givens()

@@ -97,9 +97,6 @@ def child_seed(base: int, key: str) -> int:
 
 def parse(exercise: Exercise) -> Vary:
     """The ``[vary]`` section of the exercise's spec (read and checked with the spec)."""
-    if exercise.network is None:  # hook: a computational graph varies its inputs (derive/graph_variants.py)
-        from .graph_variants import parse as parse_graph
-        return parse_graph(exercise)
     spec = exercise.spec
     if spec.vary is None:
         raise SpecError(spec.source, "vary", "missing; expected a [vary] section naming the values to draw "
