@@ -24,8 +24,7 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -33,6 +32,7 @@ import yaml
 
 from .errors import SpecError
 from .misconceptions import Alternative, alternatives
+from .notes import notes, plain, truncated
 from .rounding import Written, rounded
 from .solution import Exercise, Solution
 
@@ -196,11 +196,14 @@ class Result:
     given: str  # as written
     expected: float  # the true value, full precision
     verdict: str
-    because: tuple[str, ...] = ()  # earlier values it follows from
-    misconception: str | None = None
-    detail: str = ""  # e.g. which weight was taken for which
+    because: tuple[str, ...] = ()  # earlier values it follows from (or, when wrong, does not)
+    misconception: str | None = None  # the first of ``misconceptions``
+    detail: str = ""  # e.g. "w8 in place of w7"
     recomputed: float | None = None  # what its formula gives from the student's own values
     rounding: bool = False  # carried or accepted only through rounded earlier values
+    misconceptions: tuple[str, ...] = ()  # every one that gives the number written ("one of")
+    note: str = ""  # why, in plain text
+    segments: tuple[tuple[str, str], ...] = ()  # the note as segments (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,7 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
     spread = _spread(exercise, givens, fixed, written, truth)
     alts: list[tuple[Alternative, list[float]]] | None = None
     results: dict[str, Result] = {}
+    how: dict[str, dict] = {}  # per value, per misconception named: (names taken, names replaced)
     for i, q in enumerate(der.quantities):
         w = written.get(q.name)
         if w is None:
@@ -269,25 +273,39 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
             results[q.name] = Result(q.name, w.text, true, "correct" if w.accepts(true, allowance) else "wrong")
             continue
         rounded_in = tuple(n for n in upstream if abs(fixed[n] - truth[n]) > 1e-12 * max(1.0, abs(truth[n])))
-        if w.accepts(true, allowance, spread[i]):
+        roots = _roots(upstream, results)
+        follows = w.accepts(own[i], allowance, spread[i])
+        if w.accepts(true, allowance, spread[i]) and (follows or not roots):
             verdict = "coarse" if w.value == 0 and true != 0 else "correct"
             by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
             results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
                                      recomputed=own[i], rounding=by_rounding)
             continue
-        if w.accepts(own[i], allowance, spread[i]):
-            roots = _roots(upstream, results)
+        if follows:
             results[q.name] = Result(q.name, w.text, true, "carried", roots or rounded_in, recomputed=own[i],
                                      rounding=not roots)
             continue
+        if w.accepts(true, allowance, spread[i]):
+            # The true value, although the student's own wrong values give another: it was
+            # not computed from them (copied, or a second slip that undid the first).
+            results[q.name] = Result(q.name, w.text, true, "wrong", roots, recomputed=own[i])
+            continue
+        if truncated(w, own[i]):  # the right value, cut off: a slip, not a misconception
+            results[q.name] = Result(q.name, w.text, true, "wrong", recomputed=own[i])
+            continue
         if alts is None:
             alts = [(a, _recompute(a.evaluator, givens, fixed)) for a in alternatives(der)]
-        named, detail = _misconception(der, q.name, w, own[i], spread[i], allowance, alts)
-        results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named, detail=detail,
-                                 recomputed=own[i])
+        named, detail, how[q.name] = _misconception(der, q.name, w, own[i], spread[i], allowance, alts, written)
+        results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named[0] if named else None,
+                                 detail=detail, recomputed=own[i], misconceptions=named)
     order = [r for r in results.values() if r.verdict == "wrong"]
     order += [r for r in results.values() if r.verdict != "wrong"]
-    return Report(solution, source, allowance, tuple(order), written)
+    report = Report(solution, source, allowance, tuple(order), written)
+    noted = []
+    for r in order:
+        segments = tuple(notes(r, report, _written_inputs(der, r.name, written), how.get(r.name)))
+        noted.append(replace(r, segments=segments, note=plain(segments)))
+    return replace(report, results=tuple(noted))
 
 
 def _written_inputs(der, name: str, written: Mapping[str, Written]) -> tuple[str, ...]:
@@ -319,25 +337,42 @@ def _roots(upstream: Sequence[str], results: Mapping[str, Result]) -> tuple[str,
 
 
 def _misconception(der, name: str, w: Written, own: float, spread: float, allowance: float,
-                   alts) -> tuple[str | None, str]:
+                   alts, written) -> tuple[tuple[str, ...], str, dict]:
+    """Every misconception whose formula, from the student's own values, gives the number
+    written (in the registry's order), the first one's detail, and for each the names its
+    formula takes in place of which."""
+    named: list[str] = []
+    detail = ""
+    how = {}
     for alt, values in alts:
+        if alt.misconception.key in named:
+            continue
         j = alt.derivation.index[name]
         if abs(values[j] - own) <= 1e-12 * max(1.0, abs(own)):
             continue  # this mistake does not change the quantity, given the student's values
         if w.accepts(values[j], allowance, spread):
-            detail = ""
-            if alt.misconception.key == "wrong_connection":
-                old, new = der[name].formula.free_symbols, alt.derivation[name].formula.free_symbols
-                took = sorted(s.name for s in new - old)
-                for_ = sorted(s.name for s in old - new)
-                detail = ", ".join(f"{a} in place of {b}" for a, b in zip(took, for_))
-            return alt.misconception.key, detail
-    return None, ""
+            how[alt.misconception.key] = place, took, instead = swapped_names(der, alt, name, written)
+            if not named:
+                detail = ", ".join(f"{a} in place of {b}" for a, b in zip(took, instead))
+            named.append(alt.misconception.key)
+    return tuple(named), detail, how
 
 
-def truncated(w: Written, value: float) -> bool:
-    """Whether the written digits are ``value`` cut off rather than rounded."""
-    if not math.isfinite(value) or w.is_rounding_of(value):
-        return False
-    return Decimal(value).quantize(Decimal(1).scaleb(w.exponent), rounding=ROUND_DOWN) == w.value
-
+def swapped_names(der, alt: Alternative, name: str, written=()) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Where a misconception changes the formula that gives ``name``: ``name`` itself, or
+    the nearest earlier value the student did not write; and there, the names the wrong
+    formula uses that the right one does not, and the ones it leaves out."""
+    place, stack, seen = name, [name], set()
+    while stack:
+        n = stack.pop(0)
+        if n in seen:
+            continue
+        seen.add(n)
+        if alt.derivation[n].formula != der[n].formula:
+            place = n
+            break
+        stack += [m for m in der.inputs_of[n] if m not in written]
+    old, new = der[place].formula.free_symbols, alt.derivation[place].formula.free_symbols
+    key = der.index.get
+    return (place, tuple(sorted((s.name for s in new - old), key=key)),
+            tuple(sorted((s.name for s in old - new), key=key)))
