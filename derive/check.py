@@ -276,7 +276,8 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
         roots = _roots(upstream, results)
         follows = w.accepts(own[i], allowance, spread[i])
         if w.accepts(true, allowance, spread[i]) and (follows or not roots):
-            verdict = "coarse" if w.value == 0 and true != 0 else "correct"
+            # 0 for 0.0034 shows nothing of the value; 0 for 6e-17 (a sum that cancels) is right.
+            verdict = "coarse" if w.value == 0 and w.is_rounding_of(true) and abs(true) > 1e-12 else "correct"
             by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
             results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
                                      recomputed=own[i], rounding=by_rounding)
@@ -339,23 +340,26 @@ def _roots(upstream: Sequence[str], results: Mapping[str, Result]) -> tuple[str,
 def _misconception(der, name: str, w: Written, own: float, spread: float, allowance: float,
                    alts, written) -> tuple[tuple[str, ...], str, dict]:
     """Every misconception whose formula, from the student's own values, gives the number
-    written (in the registry's order), the first one's detail, and for each the names its
-    formula takes in place of which."""
-    named: list[str] = []
-    detail = ""
-    how = {}
+    written (in the registry's order; those it gives exactly rounded, if any, else those
+    within the allowance), the first one's detail, and for each where it changes a formula
+    and which names that formula takes in place of which."""
+    exact: list[Alternative] = []
+    near: list[Alternative] = []
     for alt, values in alts:
-        if alt.misconception.key in named:
-            continue
         j = alt.derivation.index[name]
         if abs(values[j] - own) <= 1e-12 * max(1.0, abs(own)):
             continue  # this mistake does not change the quantity, given the student's values
-        if w.accepts(values[j], allowance, spread):
-            how[alt.misconception.key] = place, took, instead = swapped_names(der, alt, name, written)
-            if not named:
-                detail = ", ".join(f"{a} in place of {b}" for a, b in zip(took, instead))
-            named.append(alt.misconception.key)
-    return tuple(named), detail, how
+        if w.is_rounding_of(values[j]):
+            exact.append(alt)
+        elif w.accepts(values[j], allowance, spread):
+            near.append(alt)
+    how: dict[str, tuple] = {}
+    for alt in exact or near:
+        if alt.misconception.key not in how:
+            how[alt.misconception.key] = swapped_names(der, alt, name, written)
+    named = tuple(how)
+    detail = ", ".join(f"{a} in place of {b}" for a, b in zip(*how[named[0]][1:])) if named else ""
+    return named, detail, how
 
 
 def swapped_names(der, alt: Alternative, name: str, written=()) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
