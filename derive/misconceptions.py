@@ -220,8 +220,11 @@ def _hidden_and_output_units(der: Derivation) -> dict[sp.Symbol, sp.Symbol]:
 
 
 def _preactivation(der: Derivation):
+    """One graph per part of the calculation (forward pass, loss, gradients, after the
+    update), so that the mistake made in one part is found when the student wrote none of
+    the values between it and the value it spoils."""
     table = _hidden_and_output_units(der)
-    swaps = {}
+    parts: dict[str, dict[str, sp.Expr]] = {}
     for q in der.quantities:
         if q.formula is None or q.stage in (D.GIVEN, D.UPDATE) or q.symbol in table:
             continue
@@ -229,9 +232,9 @@ def _preactivation(der: Derivation):
             continue  # σ′ written with the pre-activation is a slip of its own kind
         new = q.formula.xreplace(table)
         if new != q.formula:
-            swaps[q.name] = new
-    if swaps:
-        yield "", swaps
+            parts.setdefault(q.stage, {})[q.name] = new
+    for stage, swaps in parts.items():
+        yield stage, swaps
 
 
 def _target_output_swapped(der: Derivation):

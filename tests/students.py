@@ -35,6 +35,9 @@ from derive.solution import Exercise
 import specs
 
 SLIPS = ("digits", "sign", "copied")
+# What a sheet leaves out: nothing, or the local partials and error terms (the student
+# multiplies the chain out on the calculator).
+SHEETS = (frozenset(), frozenset({D.LOCAL, D.DELTA}))
 ROUNDING = ("early", "coarse")
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
@@ -145,9 +148,10 @@ def siblings(ex: Exercise, name: str) -> list[str]:
             and der.index[p.name] < der.index[name]]
 
 
-def make(ex: Exercise, mistakes: list[Mistake], rng: random.Random) -> Student:
+def make(ex: Exercise, mistakes: list[Mistake], rng: random.Random, skip: frozenset[str] = frozenset()) -> Student:
     """The sheet of a student who makes ``mistakes`` and computes everything else right
-    from their own written values."""
+    from their own written values. Values of the stages in ``skip`` (e.g. the local
+    partials) are not written: the student keeps them in the calculator, unrounded."""
     der = ex.derivation
     sol = ex.solve()
     givens = dict(sol.givens)
@@ -163,7 +167,9 @@ def make(ex: Exercise, mistakes: list[Mistake], rng: random.Random) -> Student:
         for n in names:
             v = right[der.index[n]]
             m = at.get(n)
-            if m is None:
+            if der[n].stage in skip:
+                new[n] = repr(v)
+            elif m is None:
                 new[n] = write(v, d)
             elif m.kind == "digits":
                 base = write(v, d)
@@ -184,8 +190,9 @@ def make(ex: Exercise, mistakes: list[Mistake], rng: random.Random) -> Student:
         if new == sheet:
             break
         sheet = new
+    sheet = {n: t for n, t in sheet.items() if der[n].stage not in skip}
     student = Student(ex, mistakes, sheet)
-    fixed = {n: float(t) for n, t in sheet.items()}
+    fixed = {n: float(t) for n, t in sheet.items()}  # what the checker sees
     _, right = ex.evaluator.recompute(givens, fixed)
     for m in mistakes:
         own = right[der.index[m.name]]
@@ -205,29 +212,30 @@ def make(ex: Exercise, mistakes: list[Mistake], rng: random.Random) -> Student:
     return student
 
 
-def places(ex: Exercise) -> list[Mistake]:
-    """Every (misconception, quantity) where a registered misconception changes the formula."""
+def places(ex: Exercise, skip: frozenset[str] = frozenset()) -> list[Mistake]:
+    """Every (misconception, written quantity) where a registered misconception changes the formula."""
     out = []
     der = ex.derivation
     for alt in alternatives(der):
         for q in der.quantities:
-            if q.formula is not None and alt.derivation[q.name].formula != q.formula:
+            if q.formula is not None and q.stage not in skip and alt.derivation[q.name].formula != q.formula:
                 out.append(Mistake(alt.misconception.key, q.name, alt))
     return out
 
 
-def draw_mistake(ex: Exercise, rng: random.Random, kinds=("misconception", "slip", "rounding")) -> Mistake | None:
+def draw_mistake(ex: Exercise, rng: random.Random, kinds=("misconception", "slip", "rounding"),
+                 skip: frozenset[str] = frozenset()) -> Mistake | None:
     kind = rng.choice(kinds)
-    names = computed(ex)
+    names = [n for n in computed(ex) if ex.derivation[n].stage not in skip]
     if kind == "misconception":
-        spots = places(ex)
+        spots = places(ex, skip)
         return rng.choice(spots) if spots else None
     if kind == "rounding":
         return Mistake(rng.choice(ROUNDING), rng.choice(names))
     slip = rng.choice(SLIPS)
     name = rng.choice(names)
     if slip == "copied":
-        others = siblings(ex, name)
+        others = [o for o in siblings(ex, name) if ex.derivation[o].stage not in skip]
         if not others:
             return None
         return Mistake(slip, name, rng.choice(others))
@@ -327,12 +335,13 @@ def population(seed: int, n: int, mistakes: int = 1, exercises: int = 40):
     while made < n:
         ex = rng.choice(pool)
         drawn: list[Mistake] = []
+        skip = rng.choice(SHEETS)
         while len(drawn) < mistakes:
-            m = draw_mistake(ex, rng)
+            m = draw_mistake(ex, rng, skip=skip)
             if m is not None and m.name not in {d.name for d in drawn}:
                 drawn.append(m)
         try:
-            s = make(ex, drawn, rng)
+            s = make(ex, drawn, rng, skip)
         except (ArithmeticError, ValueError):  # log of a negative: no student could go on
             skipped += 1
             continue
