@@ -84,15 +84,21 @@ def tex_number(text: str) -> str:
 
 
 def key_line(report: Report, name: str) -> str:
-    """The key's line for ``name`` in LaTeX: the formula with the numbers put in, and the value."""
-    for line in report.solution.sections.get(report.solution.derivation[name].stage, ()):
-        if line.name != name:
-            continue
-        if isinstance(line, ChainLine):
-            return f"{line.lhs} = {' + '.join(line.numbers)} {line.relation} {line.value}"
-        forms = [f for f in line.forms if f != line.value]
-        return " = ".join([line.lhs, *forms[-2:]]) + f" {line.relation} {line.value}"
-    return ""
+    """The key's line for ``name`` in LaTeX: the formula with the numbers put in, and the
+    value. A value that only renames another (ŷ' = ŷ'_in) quotes that one's numbers too."""
+    der = report.solution.derivation
+    lines = {line.name: line for line in report.solution.sections.get(der[name].stage, ())}
+    line = lines.get(name)
+    if line is None:
+        return ""
+    if isinstance(line, ChainLine):
+        return f"{inline_name(name)} = {' + '.join(line.numbers)} {line.relation} {line.value}"
+    forms = [f for f in line.forms if f != line.value]
+    formula = der[name].formula
+    if formula is not None and formula.is_Symbol and formula.name in lines:
+        inner = lines[formula.name]
+        forms += [f for f in getattr(inner, "forms", ())[1:] if f != inner.value][-1:]
+    return " = ".join([inline_name(name), *forms[-2:]]) + f" {line.relation} {line.value}"
 
 
 def as_data(report: Report) -> dict:

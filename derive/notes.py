@@ -76,7 +76,8 @@ def notes(r: "Result", report: "Report", inputs: Sequence[str],
         """What the student's own values give, and which values those are."""
         text = number(r.recomputed, w.decimals if digits is None else digits, strip=False)
         if 0 < len(inputs) <= LISTED:
-            return [("t", "your ")] + values(inputs) + [("t", " give "), ("v", text)]
+            return [("t", "your ")] + values(inputs) + [("t", " gives " if len(inputs) == 1 else " give "),
+                                                         ("v", text)]
         return [("t", "your values give "), ("v", text)]
 
     if r.verdict == "correct" and r.rounding:
@@ -95,8 +96,7 @@ def notes(r: "Result", report: "Report", inputs: Sequence[str],
 
     finite = r.recomputed is not None and math.isfinite(r.recomputed)
     if r.because and finite:  # the true value, though the student's own values give another
-        return [("t", "the exact value, but it does not follow from your ")] + values(r.because) + \
-            [("t", ": ")] + own()
+        return [("t", "the exact value, but it does not follow from your own values: ")] + own()
     out = _diagnosis(r, report, finite, how or {})
     if out and out[0] == ("t", "cut off instead of rounded: "):
         return out + own(max(sol.policy.decimals, w.decimals + 1)) + \
