@@ -3,16 +3,29 @@
 A student's values (an ANSWERS file: TOML, YAML or CSV, each number's text kept) are
 compared with a Solution, one quantity at a time, in the key's order:
 
-- ``correct``: the value at the precision written (the number policy's ``Written.accepts``);
+- ``correct``: the value at the precision written (the number policy's ``Written.accepts``),
+  and, where an earlier value of the student's is wrong, also what their own values give;
 - ``coarse``: accepted, but written with too few digits to show it (0 for 0.0034);
 - ``carried``: not the true value, but what its formula gives from the student's own
   earlier values (Evaluator.recompute with those values held fixed), so wrong only
   because of an earlier error or an earlier rounding; ``because`` names it;
-- ``wrong``: neither. Each misconception's swapped graph is then evaluated from the
-  student's own values, and the one that gives the written number is named.
+- ``wrong``: neither (or the true value that the student's own wrong values do not give:
+  then ``because`` names those). Each misconception's swapped graph is evaluated from the
+  student's own values; every one that gives the written number is named (those that give
+  it exactly rounded, if any; else those within the allowance).
 
-The report lists the root errors first. ``feedback`` turns it into the terminal table,
-the ``--json`` data and the feedback sheet.
+The public shape, for the terminal, ``--json``, the feedback sheet and a web page:
+
+``check(exercise, solution, answers, allowance=1.0, source="") -> Report``, where
+``answers`` are ``Answer(name, Written, line)`` (``read_answers`` makes them from a file).
+``Report.results`` holds one ``Result`` per value written, root errors (verdict ``wrong``)
+first, then the key's order; ``Report.ok``, ``exit_code``, ``counts()``. A ``Result`` has
+``name``, ``given`` (the text written), ``expected`` (full precision), ``verdict``,
+``because`` (names of earlier values), ``misconception`` (the first key of
+``misconceptions``, or None), ``misconceptions`` (every registry key that gives the number:
+more than one is "one of"), ``detail`` ("w8 in place of w7"), ``recomputed`` (what the
+student's own values give), ``rounding``, ``note`` (plain text) and ``segments`` (the note
+as typed segments, see ``derive.notes``, for writers that set names and formulas).
 """
 
 from __future__ import annotations

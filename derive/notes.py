@@ -73,8 +73,9 @@ def notes(r: "Result", report: "Report", inputs: Sequence[str],
         return out
 
     def own(digits: int | None = None) -> list[Segment]:
-        """What the student's own values give, and which values those are."""
-        text = number(r.recomputed, w.decimals if digits is None else digits, strip=False)
+        """What the student's own values give, and which values those are: at the digits
+        the student wrote, or (``digits``) with the few more that show a cut-off."""
+        text = number(r.recomputed, w.decimals if digits is None else digits, strip=digits is not None)
         if 0 < len(inputs) <= LISTED:
             return [("t", "your ")] + values(inputs) + [("t", " gives " if len(inputs) == 1 else " give "),
                                                          ("v", text)]

@@ -417,3 +417,15 @@ def test_feedback_sheet_typeset_by_part_with_the_keys_lines(tmp_path, cli):
     subprocess.run(["pdflatex", "-interaction=nonstopmode", "-no-shell-escape", "feedback.tex"], cwd=work,
                    capture_output=True)
     assert "Overfull" not in (work / "feedback.log").read_text(errors="replace")
+
+
+def test_digits_of_other_scripts_reach_tex_as_ascii(reference_exercise, reference, tmp_path):
+    # Python's Decimal reads Arabic-Indic digits; pdflatex would stop at them. "٠.٩٠٠٣" is
+    # 0.9003, one unit off h1 = 0.9002495 (wrong), and its note quotes it.
+    from derive import feedback
+    path = write_toml(tmp_path, {"h1": '"٠.٩٠٠٣"', "yhat": '"\u22121"'})
+    report, by = run(reference_exercise, reference, path)
+    ctx = feedback.feedback_context(report)
+    rows = [row for part in ctx["parts"] for row in part["rows"]]
+    assert all(cell.isascii() for row in rows for cell in (row["given"], row["why"], row["key"])), rows
+    assert any(row["given"] == "0.9003" for row in rows)
