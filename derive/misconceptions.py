@@ -3,8 +3,11 @@
 One registry entry per mistake. An entry says which formulas of the quantity graph a
 student who makes the mistake uses instead of the right ones (``swaps``); the checker
 evaluates that swapped graph with the compiled Evaluator, from the student's own values,
-and names the mistake when it gives the number the student wrote. Adding a mistake is
-adding one entry to ``MISCONCEPTIONS``.
+and names the mistake when it gives the number the student wrote. ``explain`` says what
+the student did at one quantity, in the network's own names (the names the wrong formula
+takes, and the ones they stand in place of, come from comparing the two formulas). Adding
+a mistake is adding one entry to ``MISCONCEPTIONS``; tests/test_misconceptions.py checks
+each against hand-computed answers and tests/test_synthetic_students.py at every place.
 
 A swap may make a quantity depend on one that used to come after it (the sequential
 update makes ∂L/∂w1 use w7*), so a swapped graph is put back into topological order
