@@ -308,7 +308,8 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
             results[q.name] = Result(q.name, w.text, true, "wrong", recomputed=own[i])
             continue
         if alts is None:
-            alts = [(a, _recompute(a.evaluator, givens, fixed)) for a in alternatives(der)]
+            alts = [(a, _recompute(a.evaluator, givens, fixed))
+                    for a in alternatives(der, exercise.evaluator.carry_decimals)]
         named, detail, how[q.name] = _misconception(der, q.name, w, own[i], spread[i], allowance, alts, written)
         results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named[0] if named else None,
                                  detail=detail, recomputed=own[i], misconceptions=named)

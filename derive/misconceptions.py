@@ -223,11 +223,8 @@ def _hidden_and_output_units(der: Derivation) -> dict[sp.Symbol, sp.Symbol]:
 
 
 def _preactivation(der: Derivation):
-    """One graph per part of the calculation (forward pass, loss, gradients, after the
-    update), so that the mistake made in one part is found when the student wrote none of
-    the values between it and the value it spoils."""
     table = _hidden_and_output_units(der)
-    parts: dict[str, dict[str, sp.Expr]] = {}
+    swaps = {}
     for q in der.quantities:
         if q.formula is None or q.stage in (D.GIVEN, D.UPDATE) or q.symbol in table:
             continue
@@ -235,9 +232,9 @@ def _preactivation(der: Derivation):
             continue  # σ′ written with the pre-activation is a slip of its own kind
         new = q.formula.xreplace(table)
         if new != q.formula:
-            parts.setdefault(q.stage, {})[q.name] = new
-    for stage, swaps in parts.items():
-        yield stage, swaps
+            swaps[q.name] = new
+    if swaps:
+        yield "", swaps
 
 
 def _target_output_swapped(der: Derivation):
@@ -442,22 +439,39 @@ def _topological(qs: list[Quantity]) -> tuple[Quantity, ...]:
     return tuple(out)
 
 
-_CACHE: dict[int, tuple[Derivation, tuple[Alternative, ...]]] = {}
+def _by_part(der: Derivation, detail: str, swaps: Swaps) -> Iterator[tuple[str, Swaps]]:
+    """The mistake made throughout, and, where it touches several stages, in each stage
+    alone: a student who skips writing the error terms but drops a factor only in the
+    gradient must still be recognised from the gradient."""
+    if not swaps:
+        return
+    yield detail, swaps
+    stages: dict[str, Swaps] = {}
+    for name, formula in swaps.items():
+        stages.setdefault(der[name].stage, {})[name] = formula
+    if len(stages) > 1:
+        for stage, part in stages.items():
+            yield f"{detail} ({stage})".lstrip(), part
 
 
-def alternatives(der: Derivation) -> tuple[Alternative, ...]:
-    """Every applicable misconception's graph for this structure, compiled (cached)."""
-    hit = _CACHE.get(id(der))
+_CACHE: dict[tuple[int, int | None], tuple[Derivation, tuple[Alternative, ...]]] = {}
+
+
+def alternatives(der: Derivation, carry_decimals: int | None = None) -> tuple[Alternative, ...]:
+    """Every applicable misconception's graph for this structure, compiled (cached); with
+    ``carry_decimals`` each computed value is rounded, as the exercise's own evaluator does
+    when values are carried rounded."""
+    hit = _CACHE.get((id(der), carry_decimals))
     if hit is not None and hit[0] is der:
         return hit[1]
     out = []
     for m in MISCONCEPTIONS.values():
         for detail, swaps in m.swaps(der):
-            if swaps:
+            for part, part_swaps in _by_part(der, detail, swaps):
                 try:
-                    alt = swapped(der, swaps)
+                    alt = swapped(der, part_swaps)
                 except ValueError:  # the mistake cannot happen in this structure's order
                     continue
-                out.append(Alternative(m, detail, alt, Evaluator(alt)))
-    _CACHE[id(der)] = (der, tuple(out))
+                out.append(Alternative(m, part, alt, Evaluator(alt, carry_decimals)))
+    _CACHE[(id(der), carry_decimals)] = (der, tuple(out))
     return tuple(out)

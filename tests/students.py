@@ -203,8 +203,11 @@ def make(ex: Exercise, mistakes: list[Mistake], rng: random.Random, skip: frozen
         student.visible[m.name] = (abs(float(written) - own) >= 2 * unit and abs(float(written) - truth) >= 2 * unit
                                    and math.isfinite(own))
         same = set()
-        for alt in alternatives(der):
-            _, vals = alt.evaluator.recompute(givens, fixed)
+        for alt in alternatives(der, ex.evaluator.carry_decimals):
+            try:
+                _, vals = alt.evaluator.recompute(givens, fixed)
+            except (ArithmeticError, ValueError):  # this mistake's formula cannot take these values
+                continue
             v = vals[alt.derivation.index[m.name]]
             if math.isfinite(v) and abs(v - own) > 1e-12 * max(1, abs(own)) and write(v, d) == sheet[m.name]:
                 same.add(alt.misconception.key)
@@ -216,7 +219,7 @@ def places(ex: Exercise, skip: frozenset[str] = frozenset()) -> list[Mistake]:
     """Every (misconception, written quantity) where a registered misconception changes the formula."""
     out = []
     der = ex.derivation
-    for alt in alternatives(der):
+    for alt in alternatives(der, ex.evaluator.carry_decimals):
         for q in der.quantities:
             if q.formula is not None and q.stage not in skip and alt.derivation[q.name].formula != q.formula:
                 out.append(Mistake(alt.misconception.key, q.name, alt))
