@@ -41,6 +41,7 @@ class Misconception:
     # What the student did at one quantity, in this network's names: (derivation, the
     # quantity, names the mistake took, names they stand in place of) -> segments.
     explain: Callable[[Derivation, str, tuple[str, ...], tuple[str, ...]], list[Segment]]
+    explanation: str = ""  # in general words, where no quantity is at hand (LMS feedback)
 
 
 def _names(names: tuple[str, ...]) -> list[Segment]:
@@ -375,24 +376,25 @@ def _explain_old_weights(der, name, took, instead):
 MISCONCEPTIONS: dict[str, Misconception] = {
     m.key: m
     for m in (
-        Misconception("sign_flipped", "update sign flipped", _sign_flipped, _explain_sign),
-        Misconception("eta_missing", "η left out", _eta_left_out, _explain_eta),
-        Misconception("half_forgotten", "½ forgotten", _half_forgotten, _explain_half),
-        Misconception("sigma_prime_missing", "σ′ missing", _sigma_missing, _explain_sigma_missing),
+        Misconception("sign_flipped", "update sign flipped", _sign_flipped, _explain_sign, "the update adds η ∂L/∂w instead of subtracting it"),
+        Misconception("eta_missing", "η left out", _eta_left_out, _explain_eta, "the update subtracts the gradient without the learning rate η"),
+        Misconception("half_forgotten", "½ forgotten", _half_forgotten, _explain_half, "the ½ of the squared error is left out, so the value comes out twice as large"),
+        Misconception("sigma_prime_missing", "σ′ missing", _sigma_missing, _explain_sigma_missing, "the derivative of the activation is taken as 1"),
         Misconception("sigma_prime_of_activation", "σ′ of the activation", _sigma_of_activation,
-                      _explain_sigma_of_activation),
-        Misconception("sequential_update", "sequential update", _sequential, _explain_sequential),
-        Misconception("bias_not_updated", "bias not updated", _bias_not_updated, _explain_bias),
-        Misconception("wrong_connection", "wrong connection", _wrong_connection, _explain_connection),
-        Misconception("factor_left_out", "factor left out", _factor_left_out, _explain_factor),
+                      _explain_sigma_of_activation,
+                      "the derivative of the activation is evaluated at the activation, not the pre-activation"),
+        Misconception("sequential_update", "sequential update", _sequential, _explain_sequential, "later weights were updated first and their new values used here"),
+        Misconception("bias_not_updated", "bias not updated", _bias_not_updated, _explain_bias, "the bias keeps its old value"),
+        Misconception("wrong_connection", "wrong connection", _wrong_connection, _explain_connection, "a weight or value from the wrong connection"),
+        Misconception("factor_left_out", "factor left out", _factor_left_out, _explain_factor, "one factor of the chain is left out"),
         Misconception("preactivation_for_activation", "pre-activation for activation", _preactivation,
-                      _explain_preactivation),
+                      _explain_preactivation, "the pre-activation is used where the activation belongs"),
         Misconception("target_output_swapped", "target and output swapped", _target_output_swapped,
-                      _explain_swapped),
+                      _explain_swapped, "target and output are swapped in the loss's derivative"),
         Misconception("other_gradient", "gradient of another parameter", _other_gradient,
-                      _explain_other_gradient),
+                      _explain_other_gradient, "the update uses the gradient of another parameter"),
         Misconception("old_weights_after", "old weights after the update", _old_weights_after,
-                      _explain_old_weights),
+                      _explain_old_weights, "the values after the update are computed with the old weights"),
     )
 }
 
