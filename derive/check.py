@@ -3,29 +3,42 @@
 A student's values (an ANSWERS file: TOML, YAML or CSV, each number's text kept) are
 compared with a Solution, one quantity at a time, in the key's order:
 
-- ``correct``: the value at the precision written (the number policy's ``Written.accepts``);
+- ``correct``: the value at the precision written (the number policy's ``Written.accepts``),
+  and, where an earlier value of the student's is wrong, also what their own values give;
 - ``coarse``: accepted, but written with too few digits to show it (0 for 0.0034);
 - ``carried``: not the true value, but what its formula gives from the student's own
   earlier values (Evaluator.recompute with those values held fixed), so wrong only
   because of an earlier error or an earlier rounding; ``because`` names it;
-- ``wrong``: neither. Each misconception's swapped graph is then evaluated from the
-  student's own values, and the one that gives the written number is named.
+- ``wrong``: neither (or the true value that the student's own wrong values do not give:
+  then ``because`` names those). Each misconception's swapped graph is evaluated from the
+  student's own values; every one that gives the written number is named (those that give
+  it exactly rounded, if any; else those within the allowance).
 
-The report lists the root errors first. ``feedback`` turns it into the terminal table,
-the ``--json`` data and the feedback sheet.
+The public shape, for the terminal, ``--json``, the feedback sheet and a web page:
+
+``check(exercise, solution, answers, allowance=1.0, source="") -> Report``, where
+``answers`` are ``Answer(name, Written, line)`` (``read_answers`` makes them from a file).
+``Report.results`` holds one ``Result`` per value written, root errors (verdict ``wrong``)
+first, then the key's order; ``Report.ok``, ``exit_code``, ``counts()``. A ``Result`` has
+``name``, ``given`` (the text written), ``expected`` (full precision), ``verdict``,
+``because`` (names of earlier values), ``misconception`` (the first key of
+``misconceptions``, or None), ``misconceptions`` (every registry key that gives the number:
+more than one is "one of"), ``detail`` ("w8 in place of w7"), ``recomputed`` (what the
+student's own values give), ``rounding``, ``note`` (plain text) and ``segments`` (the note
+as typed segments, see ``derive.notes``, for writers that set names and formulas).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from .answers import Answer, read_answers, read_key  # noqa: F401 (read_answers: the check's input)
 from .errors import SpecError
 from .misconceptions import Alternative
+from .notes import notes, plain, truncated
 from .rounding import Written, rounded
 from .solution import Exercise, Solution
 
@@ -70,11 +83,14 @@ class Result:
     given: str  # as written
     expected: float  # the true value, full precision
     verdict: str
-    because: tuple[str, ...] = ()  # earlier values it follows from
-    misconception: str | None = None
-    detail: str = ""  # e.g. which weight was taken for which
+    because: tuple[str, ...] = ()  # earlier values it follows from (or, when wrong, does not)
+    misconception: str | None = None  # the first of ``misconceptions``
+    detail: str = ""  # e.g. "w8 in place of w7"
     recomputed: float | None = None  # what its formula gives from the student's own values
     rounding: bool = False  # carried or accepted only through rounded earlier values
+    misconceptions: tuple[str, ...] = ()  # every one that gives the number written ("one of")
+    note: str = ""  # why, in plain text
+    segments: tuple[tuple[str, str], ...] = ()  # the note as segments (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,7 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
     spread = _spread(exercise, givens, fixed, written, truth)
     alts: list[tuple[Alternative, list[float]]] | None = None
     results: dict[str, Result] = {}
+    how: dict[str, dict] = {}  # per value, per misconception named: (names taken, names replaced)
     for i, q in enumerate(der.quantities):
         w = written.get(q.name)
         if w is None:
@@ -143,25 +160,41 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
             results[q.name] = Result(q.name, w.text, true, "correct" if w.accepts(true, allowance) else "wrong")
             continue
         rounded_in = tuple(n for n in upstream if abs(fixed[n] - truth[n]) > 1e-12 * max(1.0, abs(truth[n])))
-        if w.accepts(true, allowance, spread[i]):
-            verdict = "coarse" if w.value == 0 and true != 0 else "correct"
+        roots = _roots(upstream, results)
+        follows = w.accepts(own[i], allowance, spread[i])
+        if w.accepts(true, allowance, spread[i]) and (follows or not roots):
+            # 0 for 0.0034 shows nothing of the value; 0 for 6e-17 (a sum that cancels) is right.
+            verdict = "coarse" if w.value == 0 and w.is_rounding_of(true) and abs(true) > 1e-12 else "correct"
             by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
             results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
                                      recomputed=own[i], rounding=by_rounding)
             continue
-        if w.accepts(own[i], allowance, spread[i]):
-            roots = _roots(upstream, results)
+        if follows:
             results[q.name] = Result(q.name, w.text, true, "carried", roots or rounded_in, recomputed=own[i],
                                      rounding=not roots)
             continue
+        if w.accepts(true, allowance, spread[i]):
+            # The true value, although the student's own wrong values give another: it was
+            # not computed from them (copied, or a second slip that undid the first).
+            results[q.name] = Result(q.name, w.text, true, "wrong", roots, recomputed=own[i])
+            continue
+        if truncated(w, own[i]):  # the right value, cut off: a slip, not a misconception
+            results[q.name] = Result(q.name, w.text, true, "wrong", recomputed=own[i])
+            continue
         if alts is None:
-            alts = [(a, _recompute(a.evaluator, givens, fixed)) for a in exercise.alternatives]
-        named, detail = _misconception(der, q.name, w, own[i], spread[i], allowance, alts)
-        results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named, detail=detail,
-                                 recomputed=own[i])
+            alts = [(a, _recompute(a.evaluator, givens, fixed))
+                    for a in exercise.alternatives]
+        named, detail, how[q.name] = _misconception(der, q.name, w, own[i], spread[i], allowance, alts, written)
+        results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named[0] if named else None,
+                                 detail=detail, recomputed=own[i], misconceptions=named)
     order = [r for r in results.values() if r.verdict == "wrong"]
     order += [r for r in results.values() if r.verdict != "wrong"]
-    return Report(solution, source, allowance, tuple(order), written)
+    report = Report(solution, source, allowance, tuple(order), written)
+    noted = []
+    for r in order:
+        segments = tuple(notes(r, report, _written_inputs(der, r.name, written), how.get(r.name)))
+        noted.append(replace(r, segments=segments, note=plain(segments)))
+    return replace(report, results=tuple(noted))
 
 
 def _written_inputs(der, name: str, written: Mapping[str, Written]) -> tuple[str, ...]:
@@ -193,25 +226,45 @@ def _roots(upstream: Sequence[str], results: Mapping[str, Result]) -> tuple[str,
 
 
 def _misconception(der, name: str, w: Written, own: float, spread: float, allowance: float,
-                   alts) -> tuple[str | None, str]:
+                   alts, written) -> tuple[tuple[str, ...], str, dict]:
+    """Every misconception whose formula, from the student's own values, gives the number
+    written (in the registry's order; those it gives exactly rounded, if any, else those
+    within the allowance), the first one's detail, and for each where it changes a formula
+    and which names that formula takes in place of which."""
+    exact: list[Alternative] = []
+    near: list[Alternative] = []
     for alt, values in alts:
         j = alt.derivation.index[name]
         if abs(values[j] - own) <= 1e-12 * max(1.0, abs(own)):
             continue  # this mistake does not change the quantity, given the student's values
-        if w.accepts(values[j], allowance, spread):
-            detail = ""
-            if alt.misconception.key == "wrong_connection":
-                old, new = der[name].formula.free_symbols, alt.derivation[name].formula.free_symbols
-                took = sorted(s.name for s in new - old)
-                for_ = sorted(s.name for s in old - new)
-                detail = ", ".join(f"{a} in place of {b}" for a, b in zip(took, for_))
-            return alt.misconception.key, detail
-    return None, ""
+        if w.is_rounding_of(values[j]):
+            exact.append(alt)
+        elif w.accepts(values[j], allowance, spread):
+            near.append(alt)
+    how: dict[str, tuple] = {}
+    for alt in exact or near:
+        if alt.misconception.key not in how:
+            how[alt.misconception.key] = swapped_names(der, alt, name, written)
+    named = tuple(how)
+    detail = ", ".join(f"{a} in place of {b}" for a, b in zip(*how[named[0]][1:])) if named else ""
+    return named, detail, how
 
 
-def truncated(w: Written, value: float) -> bool:
-    """Whether the written digits are ``value`` cut off rather than rounded."""
-    if not math.isfinite(value) or w.is_rounding_of(value):
-        return False
-    return Decimal(value).quantize(Decimal(1).scaleb(w.exponent), rounding=ROUND_DOWN) == w.value
-
+def swapped_names(der, alt: Alternative, name: str, written=()) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Where a misconception changes the formula that gives ``name``: ``name`` itself, or
+    the nearest earlier value the student did not write; and there, the names the wrong
+    formula uses that the right one does not, and the ones it leaves out."""
+    place, stack, seen = name, [name], set()
+    while stack:
+        n = stack.pop(0)
+        if n in seen:
+            continue
+        seen.add(n)
+        if alt.derivation[n].formula != der[n].formula:
+            place = n
+            break
+        stack += [m for m in der.inputs_of[n] if m not in written]
+    old, new = der[place].formula.free_symbols, alt.derivation[place].formula.free_symbols
+    key = der.index.get
+    return (place, tuple(sorted((s.name for s in new - old), key=key)),
+            tuple(sorted((s.name for s in old - new), key=key)))

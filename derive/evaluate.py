@@ -81,6 +81,7 @@ class Evaluator:
 
     def __init__(self, derivation: Derivation, carry_decimals: int | None = None):
         self.derivation = derivation
+        self.carry_decimals = carry_decimals
         qs = derivation.quantities
         printer = _Code(derivation.by_symbol)
         self._namespace: dict = {"math": math}

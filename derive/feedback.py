@@ -1,103 +1,103 @@
-"""Feedback on a checked calculation: the same reasons as terminal text, TeX and data.
-
-A reason is a list of segments (text, a quantity name, a number), so that the terminal,
-``--json`` and the feedback sheet say the same thing, each in its own notation.
-"""
+"""Feedback on a checked calculation: the terminal table, the ``--json`` data and the
+feedback sheet, all from the notes the checker wrote (``derive.notes``)."""
 
 from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Sequence
 
-from .check import VERDICTS, Report, Result, truncated
-from .latex import latex_name
+from . import derivation as D
+from .check import VERDICTS, Report, Result
+from .latex import Tex, escape_tex, latex_name
 from .misconceptions import MISCONCEPTIONS
-from .render import escape_tex
-from .rounding import fixed, rounded
+from .notes import number, plain
+from .solution import ChainLine
 
 TEMPLATE = "feedback.tex.j2"
 
-
-def number(value: float, decimals: int, strip: bool = True) -> str:
-    """A computed value for the feedback: ``decimals`` places (trailing zeros dropped
-    unless ``strip`` is false); a value too small for them keeps two significant digits."""
-    if not math.isfinite(value):
-        return str(value)
-    if value != 0 and rounded(value, -decimals) == 0:
-        return f"{value:.2g}"
-    text = fixed(value, -decimals)
-    return text.rstrip("0").rstrip(".") or "0" if strip and "." in text else text
+# The parts of the calculation, as the key presents them; the feedback sheet groups by them.
+PARTS = (
+    ("Given values", (D.GIVEN,)),
+    ("Forward pass", (D.FORWARD,)),
+    ("Loss", (D.LOSS,)),
+    ("Gradients", (D.LOCAL, D.DELTA, D.GRADIENT)),
+    ("Updates", (D.UPDATE,)),
+    ("After the update", (D.FORWARD_AFTER, D.LOSS_AFTER)),
+)
 
 
 def reasons(r: Result, report: Report) -> list[tuple[str, str]]:
-    """Why a value got its verdict, as segments: ("t", text), ("n", quantity name),
-    ("v", number). Empty for a value that is simply right."""
-    w = report.written[r.name]
-    d = max(report.solution.policy.decimals, w.decimals + 1)
-
-    def values(names: Sequence[str]) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        for k, n in enumerate(names):
-            out += [("t", ", " if k else ""), ("n", n), ("t", " = "), ("v", report.written[n].text)]
-        return out
-
-    if r.verdict == "correct" and r.rounding:
-        return [("t", "follows from your rounded ")] + values(r.because) + [("t", "; the exact value is "),
-                                                                           ("v", number(r.expected, d))]
-    if r.verdict == "coarse":
-        places = max(1, -math.floor(math.log10(abs(r.expected))))
-        return [("t", "too few digits to show the value "), ("v", number(r.expected, d)),
-                ("t", f"; write {places} decimals or more")]
-    if r.verdict == "carried":
-        lead = "follows from your rounded " if r.rounding else "follows from your "
-        return [("t", lead)] + values(r.because) + [("t", ": your values give "), ("v", number(r.recomputed, d)),
-                                                   ("t", "; the exact value is "), ("v", number(r.expected, d))]
-    if r.verdict != "wrong":
-        return []
-    out: list[tuple[str, str]] = []
-    if r.misconception:
-        m = MISCONCEPTIONS[r.misconception]
-        out += [("m", m.title), ("t", f": {m.explanation}")]
-        for k, pair in enumerate(r.detail.split(", ") if r.detail else []):
-            took, instead = pair.split(" in place of ")
-            out += [("t", "; " if k == 0 else ", "), ("n", took), ("t", " in place of "), ("n", instead)]
-        out.append(("t", "; "))
-    elif r.recomputed is not None and truncated(w, r.recomputed):
-        return out + [("t", "cut off instead of rounded: "), ("v", number(r.recomputed, d)),
-                      ("t", " rounds to "), ("v", fixed(r.recomputed, w.exponent))]
-    at_digits = fixed(r.expected, w.exponent)
-    useful = at_digits != r.given and (float(at_digits) != 0 or r.expected == 0)  # not "should be 0.0"
-    out += [("t", "should be "), ("v", at_digits if useful else number(r.expected, d))]
-    if r.recomputed is not None and not w.accepts(r.recomputed) and abs(r.recomputed - r.expected) > 0.5 * w.unit:
-        out += [("t", "; your own values give "), ("v", number(r.recomputed, d))]
-    return out
+    """The note on ``r`` as segments (see ``derive.notes``)."""
+    return list(r.segments)
 
 
 def text_of(segments: Sequence[tuple[str, str]]) -> str:
-    return "".join(s for _, s in segments).strip()
+    return plain(segments)
 
 
-def inline_name(name: str) -> str:
+def inline_name(name: str) -> Tex:
     """A quantity's LaTeX for running text and table cells: gradients with a slash
     (∂L/∂w_1), so that a row keeps the height of a line."""
     m = re.fullmatch(r"d([^/]+)/d(.+)", name)
     if m:
-        return rf"\partial {latex_name(m.group(1))}/\partial {latex_name(m.group(2))}"
+        return Tex(rf"\partial {latex_name(m.group(1))}/\partial {latex_name(m.group(2))}")
     return latex_name(name)
 
 
-def tex_of(segments: Sequence[tuple[str, str]]) -> str:
-    out = []
+def tex_of(segments: Sequence[tuple[str, str]]) -> Tex:
+    """Segments as LaTeX: names, numbers and formula bits joined into one math group."""
+    out: list[str] = []
+    math_run: list[str] = []
+
+    def close() -> None:
+        if math_run:
+            out.append("$" + "".join(math_run) + "$")
+            math_run.clear()
+
     for kind, s in segments:
         if kind == "n":
-            out.append(f"${inline_name(s)}$")
+            math_run.append(inline_name(s))
         elif kind == "v":
-            out.append(f"${s}$")
+            math_run.append(tex_number(s))
+        elif kind == "x":
+            math_run.append(s)
         else:
+            close()
             out.append(rf"\textbf{{{escape_tex(s)}}}" if kind == "m" else escape_tex(s))
-    return "".join(out).strip()
+    close()
+    return Tex("".join(out).strip())  # every piece above is escaped or made by the printer
+
+
+def tex_number(text: str) -> Tex:
+    """A number as written (untrusted: any digits Python's Decimal reads) for TeX math."""
+    text = text.strip().replace("\u2212", "-")
+    if re.fullmatch(r"[-+]?[0-9]*\.?[0-9]*(?:[eE][-+]?[0-9]+)?", text):
+        return Tex(text)
+    try:
+        return Tex(format(Decimal(text), "f"))  # other scripts' digits, as ASCII
+    except (InvalidOperation, ValueError):
+        return Tex(rf"\text{{{escape_tex(text)}}}")
+
+
+def key_line(report: Report, name: str) -> Tex:
+    """The key's line for ``name`` in LaTeX: the formula with the numbers put in, and the
+    value. A value that only renames another (ŷ' = ŷ'_in) quotes that one's numbers too."""
+    der = report.solution.derivation
+    lines = {line.name: line for line in report.solution.sections.get(der[name].stage, ())}
+    line = lines.get(name)
+    if line is None:
+        return Tex("")
+    if isinstance(line, ChainLine):
+        return Tex(f"{inline_name(name)} = {' + '.join(line.numbers)} {line.relation} {line.value}")
+    forms = [f for f in line.forms if f != line.value]
+    formula = der[name].formula
+    if formula is not None and formula.is_Symbol and formula.name in lines:
+        inner = lines[formula.name]
+        forms += [f for f in getattr(inner, "forms", ())[1:] if f != inner.value][-1:]
+    return Tex(" = ".join([inline_name(name), *forms[-2:]]) + f" {line.relation} {line.value}")
 
 
 def as_data(report: Report) -> dict:
@@ -110,7 +110,8 @@ def as_data(report: Report) -> dict:
         "results": [
             {"name": r.name, "given": r.given, "expected": _finite(r.expected), "verdict": r.verdict,
              "because": list(r.because), "misconception": r.misconception,
-             "note": text_of(reasons(r, report)), "recomputed": _finite(r.recomputed)}
+             "misconceptions": list(r.misconceptions), "detail": r.detail, "note": r.note,
+             "segments": [list(seg) for seg in r.segments], "recomputed": _finite(r.recomputed)}
             for r in report.results
         ],
     }
@@ -126,7 +127,7 @@ def table(report: Report) -> str:
     rows = [("name", "given", "expected", "verdict", "note")]
     for r in report.results:
         d = max(policy.decimals, report.written[r.name].decimals)
-        rows.append((r.name, r.given, number(r.expected, d, strip=False), r.verdict, text_of(reasons(r, report))))
+        rows.append((r.name, r.given, number(r.expected, d, strip=False), r.verdict, r.note))
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     lines = ["  ".join(c.ljust(wd) for c, wd in zip(row[:4], widths)) + "  " + row[4] for row in rows]
     counts = report.counts()
@@ -140,14 +141,23 @@ def table(report: Report) -> str:
 def feedback_context(report: Report) -> dict:
     """What templates/feedback.tex.j2 receives (see the comment at its top)."""
     s = report.solution
-    rows = []
-    for r in report.results:
-        d = max(s.policy.decimals, report.written[r.name].decimals)
-        rows.append({
-            "name": inline_name(r.name), "given": escape_tex(r.given), "expected": number(r.expected, d, strip=False),
-            "verdict": r.verdict, "why": tex_of(reasons(r, report)),
-            "misconception": MISCONCEPTIONS[r.misconception].title if r.misconception else "",
-        })
+    der = s.derivation
+    by = {r.name: r for r in report.results}
+    parts = []
+    for title, stages in PARTS:
+        rows = []
+        for q in der.quantities:
+            r = by.get(q.name)
+            if r is None or q.stage not in stages:
+                continue
+            d = max(s.policy.decimals, report.written[r.name].decimals)
+            rows.append({
+                "name": inline_name(r.name), "given": tex_number(r.given),
+                "expected": number(r.expected, d, strip=False), "verdict": r.verdict, "why": tex_of(r.segments),
+                "key": key_line(report, r.name) if r.verdict in ("wrong", "coarse") else "",
+            })
+        if rows:
+            parts.append({"title": title, "rows": rows})
     return {
         "exercise": {"title": s.spec.title, "course": s.spec.course, "variant": s.variant, "seed": s.seed},
         "document": "Feedback on a hand calculation",
@@ -155,5 +165,6 @@ def feedback_context(report: Report) -> dict:
         "allowance": f"{report.allowance:g}",
         "counts": report.counts(),
         "ok": report.ok,
-        "rows": rows,
+        "roots": [inline_name(r.name) for r in report.results if r.verdict == "wrong"],
+        "parts": parts,
     }

@@ -166,7 +166,7 @@ class Exercise:
     @cached_property
     def alternatives(self) -> tuple:
         """Every applicable misconception's graph, compiled (for the checker)."""
-        return misconceptions.alternatives(self.derivation)
+        return misconceptions.alternatives(self.derivation, self.evaluator.carry_decimals)
 
     @cached_property
     def swapped(self) -> tuple[frozenset[str], ...]:

@@ -321,3 +321,111 @@ def test_feedback_pdf_with_named_mistakes(tmp_path, cli):
     assert "0.0171" in results["dL/dw1"]["note"]  # not "should be 0.0"
     text = subprocess.run(["pdftotext", tmp_path / "feedback.pdf", "-"], capture_output=True, text=True).stdout
     assert "update sign flipped" in text and "forgotten" in text
+
+
+# --- statements the checker must not make (each once said by an earlier version) -------------
+
+def test_half_forgotten_in_the_loss_alone_speaks_of_the_loss(reference_exercise, reference, tmp_path):
+    # L = (ŷ − y)² = 0.2719217685² = 0.0739 without the ½; every gradient written right.
+    grads = {f"dL/dw{i}": fmt(REF[f"dL/dw{i}"], 4) for i in (1, 2, 7, 8, 9)}
+    _, by = run(reference_exercise, reference, write_toml(tmp_path, {"L": "0.0739", **grads}))
+    assert by["L"].verdict == "wrong" and by["L"].misconception == "half_forgotten"
+    assert "L comes out twice as large" in by["L"].note and "gradient" not in by["L"].note
+    assert all(by[n].verdict == "correct" for n in grads)
+
+
+def test_the_true_value_that_does_not_follow_from_the_students_own(reference_exercise, reference, tmp_path):
+    # The student's ŷ' = 1.2000 gives L' = ½ (1.2 − 1)² = 0.02; 0.01 is the true 0.0092
+    # rounded, but not what their own ŷ' gives.
+    _, by = run(reference_exercise, reference, write_toml(tmp_path, {"yhat'": "1.2000", "L'": "0.01"}))
+    assert by["L'"].verdict == "wrong" and by["L'"].because == ("yhat'",)
+    assert "yhat' = 1.2000 gives 0.02" in by["L'"].note
+
+
+def test_a_flipped_gradient_is_named_with_the_sheets_digits(reference_exercise, reference, tmp_path):
+    # ∂L/∂w7 = (ŷ − y) h1 = 0.2447974391; -0.2448 has its sign flipped.
+    _, by = run(reference_exercise, reference, write_toml(tmp_path, {"dL/dyhat": "0.2719", "dL/dw7": "-0.2448"}))
+    r = by["dL/dw7"]
+    assert r.verdict == "wrong" and "sign is flipped" in r.note
+    numbers = [s for kind, s in r.segments if kind == "v"]
+    assert numbers and all(len(s.split(".")[1]) == 4 for s in numbers), r.note  # not 0.23949
+    # Without ∂L/∂ŷ written, the same number is what y − ŷ in place of ŷ − y gives:
+    # (1 − 1.2719217685) · 0.9002495109 = -0.2448.
+    _, by = run(reference_exercise, reference, write_toml(tmp_path, {"dL/dw7": "-0.2448"}))
+    assert "target_output_swapped" in by["dL/dw7"].misconceptions
+
+
+def test_a_cut_off_update_names_the_students_own_gradient(reference_exercise, reference, tmp_path):
+    # ∂L/∂w1 without the factor w7: 0.2719217685 · 0.0897654 = 0.0244 (true 0.0171). From
+    # it, w1* = 0.7 − 0.2 · 0.0244 = 0.69512, which rounds to 0.70; the sheet writes 0.69.
+    _, by = run(reference_exercise, reference, write_toml(tmp_path, {"dL/dw1": "0.0244", "w1*": "0.69"}))
+    assert by["dL/dw1"].misconception == "factor_left_out" and "w7" in by["dL/dw1"].note
+    note = by["w1*"].note
+    assert by["w1*"].misconception is None
+    assert "cut off" in note and "dL/dw1 = 0.0244" in note and "0.6951" in note and "0.70" in note
+
+
+def test_sequential_update_names_this_networks_output_weights(reference_exercise, reference, tmp_path):
+    # ∂L/∂w1 = (ŷ − y) w7* h1(1 − h1) with w7* = 0.7 − 0.2 · 0.2447974 = 0.6510405:
+    # 0.2719217685 · 0.6510405 · 0.0897654 = 0.0159.
+    _, by = run(reference_exercise, reference, write_toml(tmp_path, {"w7*": "0.6510", "dL/dw1": "0.0159"}))
+    r = by["dL/dw1"]
+    assert r.misconception == "sequential_update"
+    assert "w7*" in r.note and "in place of w7" in r.note and "w8" not in r.note
+
+
+def test_sequential_update_in_a_2_2_2_network_names_its_weights(tmp_path):
+    # Mazur's network: h1 feeds o1 through w5 and o2 through w7 (published w5+ = 0.35891648,
+    # w7+ = 0.511301270, δ_o1 = 0.138498562, δ_o2 = -0.038098236, out_h1 = 0.593269992, i1 = 0.05).
+    from derive import spec as spec_mod
+    from derive.solution import Exercise
+    ex = Exercise(spec_mod.load(str(Path(__file__).resolve().parent.parent / "examples" / "mazur.toml")))
+    s = 0.593269992 * (1 - 0.593269992)
+    g1 = (0.138498562 * 0.35891648 + -0.038098236 * 0.511301270) * s * 0.05
+    path = write_toml(tmp_path, {"dL/dw1": fmt(g1, 9)})
+    _, by = run(ex, ex.solve(), path)
+    note = by["dL/dw1"].note
+    assert by["dL/dw1"].misconception == "sequential_update"
+    assert "w5* and w7*" in note and "w5 and w7" in note and "w8" not in note
+
+
+ISSUE_SHEET = {  # the built-in exercise at four decimals, with the mistakes the issue lists
+    "h1": "0.9002", "h2": "0.8022", "yhat": "1.2719", "L": "0.0739", "dL/dyhat": "0.2719",
+    "dL/dw1": "0.0244", "dL/dw7": "-0.2448", "dL/dw8": "0.2181", "w1*": "0.69", "w7*": "0.7490",
+    "w9*": "0.0544", "yhat'": "1.2000", "L'": "0.01",
+}
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs TeX Live")
+def test_feedback_sheet_typeset_by_part_with_the_keys_lines(tmp_path, cli):
+    answers = write_toml(tmp_path, ISSUE_SHEET)
+    assert cli("check", answers, "--pdf", tmp_path / "feedback.pdf").returncode == 1
+    tex = (tmp_path / "feedback.tex").read_text()
+    # Reasons as mathematics: η and the gradient in one formula, w_9^* with a real star.
+    assert r"$\eta\,\partial \mathcal{L}/\partial w_{9}$" in tex
+    assert r"w_{9}^* = w_{9} + \eta\,\partial \mathcal{L}/\partial w_{9}" in tex
+    assert r"\frac{1}{2}" in tex
+    text = subprocess.run(["pdftotext", "-layout", tmp_path / "feedback.pdf", "-"], capture_output=True,
+                          text=True).stdout
+    parts = ["Forward pass", "Loss", "Gradients", "Updates", "After the update"]
+    assert [text.index(p) for p in parts] == sorted(text.index(p) for p in parts)
+    assert "Key:" in text and "0.6966" in text  # w1*'s line in the key: 0.7 − 0.2 · 0.0171 ≈ 0.6966
+    # Compiled again here to read the log: nothing sticks out of the page.
+    work = tmp_path / "tex"
+    work.mkdir()
+    (work / "feedback.tex").write_text(tex)
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-no-shell-escape", "feedback.tex"], cwd=work,
+                   capture_output=True)
+    assert "Overfull" not in (work / "feedback.log").read_text(errors="replace")
+
+
+def test_digits_of_other_scripts_reach_tex_as_ascii(reference_exercise, reference, tmp_path):
+    # Python's Decimal reads Arabic-Indic digits; pdflatex would stop at them. "٠.٩٠٠٣" is
+    # 0.9003, one unit off h1 = 0.9002495 (wrong), and its note quotes it.
+    from derive import feedback
+    path = write_toml(tmp_path, {"h1": '"٠.٩٠٠٣"', "yhat": '"\u22121"'})
+    report, by = run(reference_exercise, reference, path)
+    ctx = feedback.feedback_context(report)
+    rows = [row for part in ctx["parts"] for row in part["rows"]]
+    assert all(cell.isascii() for row in rows for cell in (row["given"], row["why"], row["key"])), rows
+    assert any(row["given"] == "0.9003" for row in rows)

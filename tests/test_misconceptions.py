@@ -70,7 +70,9 @@ def test_every_entry_is_tested():
     from derive.misconceptions import GRAPH_KEYS
 
     tested = {"sigma_prime_missing", "sigma_prime_of_activation", "sign_flipped", "eta_missing",
-              "half_forgotten", "sequential_update", "bias_not_updated", "wrong_connection"}
+              "half_forgotten", "sequential_update", "bias_not_updated", "wrong_connection",
+              "factor_left_out", "preactivation_for_activation", "target_output_swapped", "other_gradient",
+              "old_weights_after"}
     tested |= {m.key for m in OPTIMIZER_MISTAKES}  # in test_optim_check.py
     assert set(MISCONCEPTIONS) - GRAPH_KEYS == tested  # the graph's entries: tests/test_graph_check.py
 
@@ -164,6 +166,74 @@ def test_wrong_input(tmp_path):
     assert fmt(g1) != fmt(right)
     by = check(exercise, tmp_path, {"dL/dw1": g1})
     assert_named(by, "dL/dw1", "wrong_connection", "x2 in place of x1")
+
+
+def test_factor_left_out_each_factor(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    e, s1 = yhat - 1, h1 * (1 - h1)
+    # ∂L/∂w1 = (ŷ − y) · 1 · w7 · h1(1 − h1) · x1 = 0.2719 · 0.7 · 0.0898 = 0.0171.
+    # Without w7: 0.2719 · 0.0898 = 0.0244 (the issue's example).
+    assert fmt(e * s1) == "0.0244"
+    by = check(reference_exercise, tmp_path, {"dL/dw1": e * s1})
+    assert_named(by, "dL/dw1", "factor_left_out")
+    assert "w7" in by["dL/dw1"].note and "left out" in by["dL/dw1"].note
+    # Without ∂L/∂ŷ: 0.7 · 0.0898 = 0.0629.
+    by = check(reference_exercise, tmp_path, {"dL/dw1": W["w7"] * s1})
+    assert_named(by, "dL/dw1", "factor_left_out")
+    assert "dL/dyhat" in by["dL/dw1"].note
+    # Without σ′ while ∂h1/∂h1_in is written right: 0.2719 · 0.7 = 0.1903; the written
+    # local value rules out "σ′ taken as 1".
+    by = check(reference_exercise, tmp_path, {"dh1/dh1_in": s1, "dL/dw1": e * W["w7"]})
+    assert_named(by, "dL/dw1", "factor_left_out")
+    assert by["dL/dw1"].misconceptions == ("factor_left_out",)
+    # Without the local value written, both mistakes give 0.1903: named as one of the two.
+    by = check(reference_exercise, tmp_path, {"dL/dw1": e * W["w7"]})
+    assert set(by["dL/dw1"].misconceptions) == {"sigma_prime_missing", "factor_left_out"}
+    assert by["dL/dw1"].note.startswith("one of:")
+    # ∂L/∂w7 = (ŷ − y) · h1 = 0.2448; without h1: 0.2719.
+    by = check(reference_exercise, tmp_path, {"dL/dw7": e})
+    assert_named(by, "dL/dw7", "factor_left_out")
+
+
+def test_preactivation_for_activation(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    # ∂L/∂w7 with h1_in = 2.2 for h1: 0.2719 · 2.2 = 0.5982; ŷ_in with 2.2 and 1.4 for h1
+    # and h2: 2.2 · 0.7 + 1.4 · 0.8 = 2.66.
+    by = check(reference_exercise, tmp_path, {"dL/dw7": (yhat - 1) * 2.2})
+    assert_named(by, "dL/dw7", "preactivation_for_activation", "h1_in in place of h1")
+    by = check(reference_exercise, tmp_path, {"yhat_in": "2.66"})
+    assert_named(by, "yhat_in", "preactivation_for_activation")
+
+
+def test_target_and_output_swapped(reference_exercise, tmp_path):
+    h1, h2, yhat = forward(W)
+    by = check(reference_exercise, tmp_path, {"dL/dyhat": 1 - yhat, "dL/dw7": (1 - yhat) * h1})
+    assert_named(by, "dL/dyhat", "target_output_swapped")  # y − ŷ = −0.2719
+    assert by["dL/dw7"].verdict == "carried" and by["dL/dw7"].because == ("dL/dyhat",)
+
+
+def test_update_with_the_gradient_of_another_parameter(reference_exercise, tmp_path):
+    g = gradients(W)
+    # w7* = 0.7 − 0.2 · ∂L/∂w8 = 0.7 − 0.2 · 0.2181 = 0.6564 (right: 0.6510).
+    by = check(reference_exercise, tmp_path, {"dL/dw7": g["dL/dw7"], "dL/dw8": g["dL/dw8"],
+                                              "w7*": W["w7"] - ETA * float(fmt(g["dL/dw8"]))})
+    assert_named(by, "w7*", "other_gradient", "dL/dw8 in place of dL/dw7")
+
+
+def test_loss_after_the_update_with_the_old_weights(reference_exercise, tmp_path):
+    g = gradients(W)
+    new = {k: v - ETA * g[f"dL/d{k}"] for k, v in W.items()}
+    h1n, h2n, yhat_new = forward(new)
+    h1, h2, yhat = forward(W)
+    # ŷ_in' from the new activations but the old w7, w8, w9: 0.8993 · 0.7 + 0.7989 · 0.8 = 1.2686.
+    by = check(reference_exercise, tmp_path, {"h1'": h1n, "h2'": h2n, "yhat_in'": float(fmt(h1n)) * 0.7
+                                              + float(fmt(h2n)) * 0.8})
+    assert_named(by, "yhat_in'", "old_weights_after")
+    # L' copied from L = ½ (1.2719 − 1)² = 0.0370, while ŷ' = 1.1354 is right.
+    by = check(reference_exercise, tmp_path, {"L": 0.5 * (yhat - 1) ** 2, "yhat'": yhat_new,
+                                              "L'": 0.5 * (yhat - 1) ** 2})
+    assert_named(by, "L'", "old_weights_after")
+    assert by["L"].verdict == "correct"
 
 
 def test_swapped_graphs_stay_in_topological_order(reference_exercise):
