@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import check as check_mod, derivation as D, typed
-from .check import FORMATS, OK, VERDICTS, Report
-from .errors import DeriveError, SpecError, did_you_mean
+from .answers import FORMATS
+from .check import OK, VERDICTS, Report
+from .errors import DeriveError, SpecError, did_you_mean, one_line
 from .misconceptions import MISCONCEPTIONS
 from .roster import ID_COLUMNS, VALID_ID
 from .solution import Exercise, Solution
@@ -52,7 +53,10 @@ class Graded:
 
 
 class ClassError(DeriveError):
-    """Several students' inputs are bad: one line each."""
+    """Several students' inputs are bad: one line each (each line escaped on its own)."""
+
+    def __str__(self) -> str:
+        return "\n".join(one_line(line) for line in Exception.__str__(self).split("\n"))
 
 
 def asked(exercise: Exercise) -> tuple[str, ...]:

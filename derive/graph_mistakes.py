@@ -15,7 +15,7 @@ import sympy as sp
 
 from .derivation import FORWARD, Derivation
 from .graph import Graph, Node, Term, gradient_formula, grad_name, local_formula
-from .misconceptions import Misconception, Swaps
+from .misconceptions import Swaps, described
 
 
 def graph_of(der: Derivation) -> Graph | None:
@@ -24,7 +24,7 @@ def graph_of(der: Derivation) -> Graph | None:
         return None
     given = tuple(q.name for q in der.givens)
     nodes = tuple(Node(q.name, "", q.formula, tuple(sorted((s.name for s in q.formula.free_symbols), key=der.index.get)))
-                  for q in der.stage(FORWARD))
+              for q in der.stage(FORWARD))
     used = {m for n in nodes for m in n.inputs}
     output = next(n.name for n in nodes if n.name not in used)
     return Graph(given, {}, nodes, output, False)
@@ -127,16 +127,16 @@ def _sign_slip(der: Derivation) -> Iterator[tuple[str, Swaps]]:
 
 
 GRAPH_MISCONCEPTIONS = (
-    Misconception("upstream_left_out", "upstream gradient left out",
-                  "the local gradient is taken as the whole gradient, without multiplying by the "
-                  "upstream gradient of the gate", _upstream_left_out),
-    Misconception("own_input_at_multiply", "multiply gate not swapped",
-                  "at a multiply gate the local gradient of an input is taken as that input itself "
-                  "instead of the other input (∂(a·b)/∂a = a instead of b)", _own_input_at_multiply),
-    Misconception("fork_not_summed", "gradients of a fork not summed",
-                  "a value used by several gates gets the gradient of one use only instead of the sum "
-                  "over all of them", _not_summed),
-    Misconception("sign_slip", "sign slip",
-                  "the minus sign of the local gradient of a subtracted value or of a denominator is "
-                  "lost (∂(a − b)/∂b = 1, ∂(a/b)/∂b = a/b²)", _sign_slip),
+    described("upstream_left_out", "upstream gradient left out",
+              "the local gradient is taken as the whole gradient, without multiplying by the "
+              "upstream gradient of the gate", _upstream_left_out),
+    described("own_input_at_multiply", "multiply gate not swapped",
+              "at a multiply gate the local gradient of an input is taken as that input itself "
+              "instead of the other input (∂(a·b)/∂a = a instead of b)", _own_input_at_multiply),
+    described("fork_not_summed", "gradients of a fork not summed",
+              "a value used by several gates gets the gradient of one use only instead of the sum "
+              "over all of them", _not_summed),
+    described("sign_slip", "sign slip",
+              "the minus sign of the local gradient of a subtracted value or of a denominator is "
+              "lost (∂(a − b)/∂b = 1, ∂(a/b)/∂b = a/b²)", _sign_slip),
 )

@@ -44,6 +44,13 @@ class Misconception:
     explanation: str = ""  # in general words, where no quantity is at hand (LMS feedback)
 
 
+def described(key: str, title: str, explanation: str,
+              swaps: Callable[[Derivation], Iterator[tuple[str, Swaps]]]) -> Misconception:
+    """A misconception whose feedback is the same sentence wherever it is made (the graph's
+    and the optimizers' mistakes)."""
+    return Misconception(key, title, swaps, lambda *_: [("t", explanation)], explanation)
+
+
 def _names(names: tuple[str, ...]) -> list[Segment]:
     out: list[Segment] = []
     for k, n in enumerate(names):

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import sympy as sp
 
-from .misconceptions import Misconception, Swaps
+from .misconceptions import Swaps, described
 from .optimizer_graph import gradient_name, param_name, stage_step, state_name
 from .optimizers import H
 
@@ -124,19 +124,19 @@ def _decay_on_biases(der):
 
 
 MISTAKES = (
-    Misconception("bias_correction_forgotten", "bias correction forgotten",
-                  "Adam's m and v are used without dividing by 1 − β₁ᵗ and 1 − β₂ᵗ", _bias_correction_forgotten),
-    Misconception("sqrt_left_out", "√ left out",
-                  "the step divides by the second moment itself instead of its square root", _sqrt_left_out),
-    Misconception("epsilon_misplaced", "ε in the wrong place",
-                  "ε is added inside the square root instead of outside it, or the other way round",
-                  _epsilon_misplaced),
-    Misconception("momentum_sign_mixed", "momentum sign convention mixed",
-                  "the velocity and the parameter update come from two different momentum forms, "
-                  "so one of them has the wrong sign", _momentum_sign_mixed),
-    Misconception("state_not_carried", "state not carried to the next step",
-                  "a later step starts from the initial state (zero) instead of the state the step "
-                  "before left", _state_not_carried),
-    Misconception("decay_on_biases", "decay applied to biases",
-                  "the weight decay is applied to the biases too, which the exercise exempts", _decay_on_biases),
+    described("bias_correction_forgotten", "bias correction forgotten",
+              "Adam's m and v are used without dividing by 1 − β₁ᵗ and 1 − β₂ᵗ", _bias_correction_forgotten),
+    described("sqrt_left_out", "√ left out",
+              "the step divides by the second moment itself instead of its square root", _sqrt_left_out),
+    described("epsilon_misplaced", "ε in the wrong place",
+              "ε is added inside the square root instead of outside it, or the other way round",
+              _epsilon_misplaced),
+    described("momentum_sign_mixed", "momentum sign convention mixed",
+              "the velocity and the parameter update come from two different momentum forms, "
+              "so one of them has the wrong sign", _momentum_sign_mixed),
+    described("state_not_carried", "state not carried to the next step",
+              "a later step starts from the initial state (zero) instead of the state the step "
+              "before left", _state_not_carried),
+    described("decay_on_biases", "decay applied to biases",
+              "the weight decay is applied to the biases too, which the exercise exempts", _decay_on_biases),
 )

@@ -397,10 +397,14 @@ ISSUE_SHEET = {  # the built-in exercise at four decimals, with the mistakes the
 
 
 @pytest.mark.skipif(shutil.which("latexmk") is None, reason="needs TeX Live")
-def test_feedback_sheet_typeset_by_part_with_the_keys_lines(tmp_path, cli):
+def test_feedback_sheet_typeset_by_part_with_the_keys_lines(tmp_path, cli, reference_exercise, reference):
+    from derive import feedback, render
+
     answers = write_toml(tmp_path, ISSUE_SHEET)
     assert cli("check", answers, "--pdf", tmp_path / "feedback.pdf").returncode == 1
-    tex = (tmp_path / "feedback.tex").read_text()
+    # the .tex behind the PDF is not kept: made again here, as check --pdf makes it
+    report, _ = run(reference_exercise, reference, answers)
+    tex = render.render(render.environment(), feedback.TEMPLATE, feedback.feedback_context(report))
     # Reasons as mathematics: η and the gradient in one formula, w_9^* with a real star.
     assert r"$\eta\,\partial \mathcal{L}/\partial w_{9}$" in tex
     assert r"w_{9}^* = w_{9} + \eta\,\partial \mathcal{L}/\partial w_{9}" in tex

@@ -67,7 +67,9 @@ def verdicts(training: str, values: dict[str, float], tmp_path: Path) -> dict:
 
 
 def assert_named(result, key: str) -> None:
-    assert result.verdict == "wrong" and result.misconception == key, (result.verdict, result.misconception)
+    # Named alone or as "one of": a velocity of +ηg is also what a gradient of the wrong
+    # sign gives (target and output swapped), and the checker names every mistake that fits.
+    assert result.verdict == "wrong" and key in result.misconceptions, (result.verdict, result.misconceptions)
 
 
 def test_every_optimizer_mistake_is_tested():
