@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Sequence
 
-from . import derivation as D
+from . import solution as D  # the key's stages
 from .check import VERDICTS, Report, Result
 from .latex import Tex, escape_tex, latex_name
 from .misconceptions import MISCONCEPTIONS

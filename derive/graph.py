@@ -43,7 +43,7 @@ MAX_NODES = 60
 # --- the graph -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Node:
+class Step:
     name: str
     text: str  # the formula as written
     formula: sp.Expr  # over the symbols of earlier names
@@ -54,11 +54,11 @@ class Node:
 class Graph:
     inputs: tuple[str, ...]
     values: Mapping[str, float]  # the given input values
-    nodes: tuple[Node, ...]
+    nodes: tuple[Step, ...]
     output: str
     chain_check: bool  # the key also differentiates the composed expression
 
-    def node(self, name: str) -> Node:
+    def node(self, name: str) -> Step:
         return next(n for n in self.nodes if n.name == name)
 
     def users(self, name: str) -> tuple[str, ...]:
@@ -211,7 +211,7 @@ def _graph(f) -> Graph:
             raise f.fail(field, f"uses '{later}' before it is defined; expected the nodes in order, each after the names it uses")
         if not used:
             raise f.fail(field, "uses no input or node; expected a formula of earlier names")
-        nodes.append(Node(name, text.strip(), formula, tuple(used)))
+        nodes.append(Step(name, text.strip(), formula, tuple(used)))
 
     output = f.get("output", nodes[-1].name)
     if output not in symbols or output in values:
@@ -290,7 +290,7 @@ def grad_name(output: str, name: str) -> str:
     return f"d{output}/d{name}"
 
 
-def local_closed(node: Node, m: str) -> sp.Expr:
+def local_closed(node: Step, m: str) -> sp.Expr:
     """∂node/∂m by differentiation, over the node's inputs."""
     f, sym = node.formula, sp.Symbol(m)
     if f.is_Function and f.args.count(sym) == 1 and all(a.is_Symbol or a.is_Number for a in f.args):
@@ -298,7 +298,7 @@ def local_closed(node: Node, m: str) -> sp.Expr:
     return sp.diff(f, sym)
 
 
-def local_formula(node: Node, m: str) -> sp.Expr:
+def local_formula(node: Step, m: str) -> sp.Expr:
     """∂node/∂m as a hand calculation writes it: the node's own value put in where its
     derivative repeats the function (σ(t)(1 − σ(t)) is s(1 − s), e^t is q)."""
     closed = local_closed(node, m)

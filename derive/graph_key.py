@@ -143,7 +143,7 @@ CHECK_WIDTH = 60  # printed characters: a longer composed expression is not writ
 
 
 @dataclass(frozen=True)
-class Box:
+class GateBox:
     id: str
     name: str  # LaTeX of the node's name
     label: str  # LaTeX of the gate's operation; "" for an input
@@ -175,8 +175,8 @@ class Link:
 
 
 @dataclass(frozen=True)
-class Figure:
-    boxes: tuple[Box, ...]
+class Circuit:
+    boxes: tuple[GateBox, ...]
     wires: tuple[Wire, ...]
     links: tuple[Link, ...]
     width: float
@@ -188,7 +188,7 @@ BAND_GAP = 1.2  # cm between two rows of a wrapped circuit
 
 
 @lru_cache(maxsize=64)
-def figure(graph: Graph, decimals: int) -> Figure:
+def figure(graph: Graph, decimals: int) -> Circuit:
     """Columns by depth (inputs first, each gate right of everything it uses), rows placed
     near the mean of their inputs; a circuit too deep for the page wraps into bands, a
     value crossing into a later band is written there by name."""
@@ -226,7 +226,7 @@ def figure(graph: Graph, decimals: int) -> Figure:
     for n in names:
         x = (depth[n] % per_band) * column
         label = labels.get(n, "")
-        boxes.append(Box(index[n], latex_name(n), label, round(x, 3), round(y[n], 3), n in graph.inputs))
+        boxes.append(GateBox(index[n], latex_name(n), label, round(x, 3), round(y[n], 3), n in graph.inputs))
         users = graph.users(n)
         here = tuple(index[u] for u in users if band[u] == band[n])
         wires.append(Wire(index[n], here, round(x + column - (0.9 if n == graph.output else 1.0), 3),
@@ -238,7 +238,7 @@ def figure(graph: Graph, decimals: int) -> Figure:
             links.append(Link(f"l{len(links)}", latex_name(m), round((depth[u.name] % per_band) * column - 0.8, 3),
                               round(y[u.name] + dy, 3), index[u.name]))
     width = min(max(depth.values()) + 1, per_band) * column
-    return Figure(tuple(boxes), tuple(wires), tuple(links), round(width, 2), width > MAX_WIDTH)
+    return Circuit(tuple(boxes), tuple(wires), tuple(links), round(width, 2), width > MAX_WIDTH)
 
 
 # --- the template data ---------------------------------------------------------------------
@@ -353,7 +353,7 @@ def context(solution, document: str) -> dict:
     }
 
 
-def _figure_context(fig: Figure, solution, show: dict) -> dict:
+def _figure_context(fig: Circuit, solution, show: dict) -> dict:
     policy = solution.policy
     f = solution.spec.graph.output
     out = {}

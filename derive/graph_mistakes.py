@@ -14,7 +14,7 @@ from typing import Iterator
 import sympy as sp
 
 from .derivation import FORWARD, Derivation
-from .graph import Graph, Node, Term, gradient_formula, grad_name, local_formula
+from .graph import Graph, Step, Term, gradient_formula, grad_name, local_formula
 from .misconceptions import Swaps, described
 
 
@@ -23,7 +23,7 @@ def graph_of(der: Derivation) -> Graph | None:
     if der.network is not None:
         return None
     given = tuple(q.name for q in der.givens)
-    nodes = tuple(Node(q.name, "", q.formula, tuple(sorted((s.name for s in q.formula.free_symbols), key=der.index.get)))
+    nodes = tuple(Step(q.name, "", q.formula, tuple(sorted((s.name for s in q.formula.free_symbols), key=der.index.get)))
               for q in der.stage(FORWARD))
     used = {m for n in nodes for m in n.inputs}
     output = next(n.name for n in nodes if n.name not in used)
@@ -53,7 +53,7 @@ def _upstream_left_out(der: Derivation) -> Iterator[tuple[str, Swaps]]:
         yield "", swaps
 
 
-def _multiply_pairs(g: Graph) -> Iterator[tuple[Node, str, str]]:
+def _multiply_pairs(g: Graph) -> Iterator[tuple[Step, str, str]]:
     """(gate, input, other input) for every gate that multiplies two different names."""
     for node in g.nodes:
         f = node.formula
@@ -93,7 +93,7 @@ def _not_summed(der: Derivation) -> Iterator[tuple[str, Swaps]]:
             yield f"only use {k + 1}", swaps
 
 
-def _sign_sensitive(node: Node, m: str) -> bool:
+def _sign_sensitive(node: Step, m: str) -> bool:
     """Whether m enters the gate subtracted or in a denominator, where signs slip."""
     sym = sp.Symbol(m)
     for part in sp.preorder_traversal(node.formula):

@@ -3,6 +3,9 @@ TeX confined and time-limited; Ctrl-C and kills at any point."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import errno
 import json
 import os
@@ -46,7 +49,8 @@ def variants_run(out: Path) -> frozenset:
     the folder belongs to that one run: the answer files, each .tex and each PDF."""
     data = json.loads((out / "answers.json").read_text())
     seeds = {v["variant"]: v["seed"] for v in data["variants"]}
-    csv_seeds = dict(line.split(",")[:2] for line in (out / "answers.csv").read_text().splitlines()[1:])
+    rows = list(csv.reader(io.StringIO((out / "answers.csv").read_text())))[1:]
+    csv_seeds = {row[0]: row[1] for row in rows}
     assert csv_seeds == {k: str(v) for k, v in seeds.items()}
     expected = {"answers.json", "answers.csv", "moodle.xml", "sheets", "keys"}
     pdfs = (out / "sheets.pdf").exists()
