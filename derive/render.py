@@ -28,7 +28,7 @@ import jinja2.runtime
 import jinja2.sandbox
 import sympy as sp
 
-from . import optimizer_key, questions, theory, training_tex
+from . import key_tables, optimizer_key, questions, theory, training_tex
 from .activations import ACTIVATIONS
 from .errors import DeriveError
 from .latex import Tex, escape_tex, latex_name, symbol_tex
@@ -215,7 +215,7 @@ def context(solution, document: str) -> dict:
         layers.append({
             "index": layer.index,
             "output": i == len(net.layers) - 1,
-            "units": [latex_name(u) for u in layer.units],
+            "units": _units(layer.units),
             "activation": layer.activation,
             "title": act.title,
             "symbol": symbol,
@@ -274,11 +274,22 @@ def context(solution, document: str) -> dict:
         "theory": theory.context(solution),
         "training": training_tex.context(solution),
         "optimizer": optimizer_key.context(solution),  # None without an optimizer
+        "tables": key_tables.context(solution),  # None: the calculation written line by line
     }
 
 
 def _rows(items: list, width: int = 10) -> list[list]:
-    """Rows of at most ``width``, as even as possible (15 items: 8 and 7, not 10 and 5)."""
+    """Rows of at most ``width``, as even as possible (15 items: 8 and 7, not 10 and 5);
+    names of three digits and more take the room of a column: eight to a row."""
+    if any(len(i["name"]) > 3 for i in items):
+        width = 8
     n_rows = -(-len(items) // width)
     size = -(-len(items) // n_rows) if items else width
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _units(units: tuple[str, ...], shown: int = 6) -> list[str]:
+    """A layer's unit names as a list reads on one line: a long layer as its first two
+    units, a dots and its last one."""
+    names = [latex_name(u) for u in units]
+    return names if len(names) <= shown else [*names[:2], Tex(r"\dots"), names[-1]]

@@ -97,6 +97,7 @@ class Spec:
     vary: VarySpec | None  # None without a [vary] section
     raw: Mapping[str, Any] = field(repr=False)  # the table as written, echoed into answers.json
     optimizer: Any = None  # optimizers.Settings when [training] names an optimizer
+    form: str = "auto"  # the key's form: "auto" (by size), "chains" (line by line) or "tables"
 
 
 class Fields:
@@ -313,7 +314,7 @@ def typed(raw: Mapping[str, Any], source: str) -> Spec:
     runs = _runs(training, learning_rate)
     optimizer = optimizers.parse(training, source)  # optimizer settings (derive/optimizers.py)
     display = top.table_at("display")
-    display.only("decimals", "chains", "carry")
+    display.only("decimals", "chains", "carry", "form")
     decimals = display.whole("decimals", 4, 0, 12, "decimals")
     chains = display.get("chains", "auto")
     if isinstance(chains, list):
@@ -340,12 +341,25 @@ def typed(raw: Mapping[str, Any], source: str) -> Spec:
         decimals=decimals,
         chains=chains,
         carry=display.text("carry", "full", CARRY),
+        form=_form(display, len(examples), training.text("update", "batch", UPDATE_MODES), optimizer),
         runs=runs,
         questions=_questions(top.table_at("questions"), bool(runs)),
         vary=None,
         raw=MappingProxyType(dict(raw)),
         optimizer=optimizer,
     )
+
+
+FORMS = ("auto", "chains", "tables")
+
+
+def _form(display: Fields, n_examples: int, update: str, optimizer) -> str:
+    """display.form; tables are laid out for one example and one plain gradient step."""
+    form = display.text("form", "auto", FORMS)
+    if form == "tables" and (n_examples > 1 or optimizer is not None):
+        raise display.fail("form", "\"tables\" lays out one example and one gradient-descent step; "
+                           "expected \"auto\" or \"chains\" for this spec")
+    return form
 
 
 def _layer(f: Fields, index: int, is_output: bool, bias: str) -> LayerSpec:

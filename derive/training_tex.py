@@ -73,8 +73,15 @@ def _versus(run, first, policy: NumberPolicy) -> dict:
     lo, hi = min(a, b), max(a, b)
     if math.isfinite(hi) and lo > 0 and hi / lo >= 1.1:
         ratio = hi / lo
-        out["factor"] = Tex(f"{ratio:.2g}" if ratio < 100 else rf"10^{{{round(math.log10(ratio))}}}")
+        out["factor"] = Tex(f"{ratio:.2g}" if ratio < 100 else _power(ratio))
     return out
+
+
+def _power(x: float) -> str:
+    """A large ratio with two significant digits, 4.7·10⁵ (rounding to a power of ten
+    would call 4.7·10⁵ "10⁶")."""
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return rf"{mantissa} \cdot 10^{{{int(exponent)}}}"
 
 
 def _table_steps(n: int) -> list[int]:

@@ -1,0 +1,187 @@
+"""The key of a larger network as tables: what the key templates receive as ``tables``.
+
+A key written line by line grows with the number of parameters (a 4-16-16-4 network gave
+57 pages). For such networks the key shows one worked unit per layer with its numbers put
+in, then the layer as a table (forward pass), the error terms δ as a table with the
+recursion worked once, and the update as a table (parameter, old value, gradient,
+−η·gradient, new value). Every number is read from the Solution; nothing is computed
+here but the layout (which rows go where, where a long sum breaks).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .latex import Tex, latex_name
+
+TABLE_PARAMS = 30  # "auto": networks with more parameters than this get the table form
+ROW_CHARS = 62  # printed characters of a worked line that fit on one row next to its name
+TABLE_ROWS = 62  # rows of one update table (small type); two stand side by side on a page
+
+
+def chosen(solution) -> bool:
+    """Whether the key of this Solution is laid out as tables."""
+    spec, der = solution.spec, solution.derivation
+    if spec.form != "auto":
+        return spec.form == "tables"
+    return (der.uses_delta and der.n_examples == 1 and spec.optimizer is None
+            and len(solution.network.params) > TABLE_PARAMS)
+
+
+def width(latex: str) -> int:
+    """A rough count of the printed characters of a LaTeX formula."""
+    latex = re.sub(r"\\(left|right|,|;|quad|mathrm)", "", latex)
+    latex = re.sub(r"\\[a-zA-Z]+", "x", latex)
+    return len(re.sub(r"[{}^_ ]", "", latex))
+
+
+def terms(latex: str) -> list[str]:
+    """A sum split before each top-level ``+`` or ``-`` (outside braces and parentheses)."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(latex):
+        c = latex[i]
+        if c in "{(":
+            depth += 1
+        elif c in "})":
+            depth -= 1
+        elif depth == 0 and latex.startswith((" + ", " - "), i) and i > start:
+            out.append(latex[start:i])
+            start = i + 1
+        i += 1
+    out.append(latex[start:])
+    return [t.strip() for t in out]
+
+
+def rows(latex: str, room: int = ROW_CHARS) -> list[Tex]:
+    """A formula cut into rows of at most ``room`` printed characters, between terms;
+    a bracketed sum times a factor (an error term's recursion) is cut inside its brackets,
+    which then take a fixed size (``\\left``/``\\right`` cannot span rows)."""
+    if width(latex) > room and latex.startswith(r"\left(") and len(terms(latex)) == 1:
+        close = _closing(latex)
+        if close is not None:
+            inner = rows(latex[len(r"\left("):close], room - 4)
+            tail = latex[close + len(r"\right)"):]
+            inner[0] = Tex(r"\bigl(" + inner[0])
+            inner[-1] = Tex(inner[-1] + r"\bigr)" + tail)
+            return inner
+    out: list[str] = []
+    for t in terms(latex):
+        if out and width(out[-1]) + width(t) + 2 > room:
+            out.append(t)
+        elif out:
+            out[-1] += " " + t
+        else:
+            out.append(t)
+    return [Tex(r) for r in out]
+
+
+def _closing(latex: str) -> int | None:
+    """Where the ``\\right)`` that closes a formula's opening ``\\left(`` starts."""
+    depth = 0
+    for m in re.finditer(r"\\left[(\[.]|\\right[)\].]", latex):
+        depth += 1 if m.group().startswith(r"\left") else -1
+        if depth == 0:
+            return m.start()
+    return None
+
+
+def worked(line, numbers_only: bool = False) -> dict:
+    """One line of the key (lhs = forms ≈ value) as rows that stay inside the margin:
+    each form starts a row with "=", its continuation rows start with an indent.
+    ``numbers_only``: the symbolic form left out (the key showed it before)."""
+    out: list[dict] = []
+    for form in line.forms[1:] if numbers_only and len(line.forms) > 1 else line.forms:
+        if out and width(out[-1]["tex"]) + width(form) + 2 <= ROW_CHARS:  # fits the row it follows
+            out[-1]["tex"] = Tex(f"{out[-1]['tex']} = {form}")
+            continue
+        for i, r in enumerate(rows(form)):
+            out.append({"op": Tex("=" if i == 0 else r"\quad"), "tex": r})
+    if line.value not in line.forms:
+        out[-1]["tex"] = Tex(f"{out[-1]['tex']} {line.relation} {line.value}")
+    return {"lhs": line.lhs, "rows": out}
+
+
+def context(solution) -> dict | None:
+    """The table form's data, or None when the key is written line by line."""
+    if not chosen(solution):
+        return None
+    net, values, shown = solution.network, solution.values, solution.shown
+    lines = {l.name: l for stage in solution.sections.values() for l in stage}
+    has_delta = solution.derivation.uses_delta
+
+    def layer_rows(layer, after: bool = False) -> list[dict]:
+        mark = "'" if after else ""
+        out = []
+        for u in layer.units:
+            d = f"d{u}/d{u}_in"
+            out.append({"unit": Tex(latex_name(u)),
+                        "pre": shown(f"{u}_in{mark}"), "act": shown(f"{u}{mark}"),
+                        "derivative": shown(d) if d in values and not after else None,
+                        "delta": shown(f"delta_{u}") if has_delta and not after else None})
+        return out
+
+    forward, after = [], []
+    for layer in net.layers:
+        first = layer.units[0]
+        shown_lines = [lines[n] for n in (f"{first}_in", first, f"d{first}/d{first}_in") if n in lines]
+        table = layer_rows(layer)
+        forward.append({"index": layer.index, "output": layer is net.layers[-1],
+                        "first": Tex(latex_name(first)), "worked": [worked(l) for l in shown_lines],
+                        "rows": table, "derivative": all(r["derivative"] is not None for r in table),
+                        "delta": has_delta})
+        after.append({"index": layer.index, "output": layer is net.layers[-1], "rows": layer_rows(layer, True)})
+
+    # The recursion written once with numbers: the first unit of the last hidden layer
+    # (the output layer's δ are the loss's own derivatives, worked in the forward tables).
+    deltas = []
+    if has_delta:
+        outputs = net.layers[-1].units
+        deltas = [worked(lines[f"delta_{outputs[0]}"])] if f"delta_{outputs[0]}" in lines else []
+        if len(net.layers) > 1 and f"delta_{net.layers[-2].units[0]}" in lines:
+            deltas.append(worked(lines[f"delta_{net.layers[-2].units[0]}"]))
+
+    params = [p for p in net.params if f"{p.name}*" in values]
+    named = solution.spec.chains if isinstance(solution.spec.chains, tuple) else ()
+    chains = [lines[f"dL/d{n}"] for n in named if f"dL/d{n}" in lines]
+    gradient_examples, seen = [], set()
+    for p in params:  # one worked gradient per layer of targets
+        layer = net.layer_of(p.targets[0]).index
+        if layer not in seen:
+            seen.add(layer)
+            line = lines[f"dL/d{p.name}"]
+            if line.kind != "chain":  # a chain (few paths) is shown with the named ones
+                gradient_examples.append(worked(line))
+            elif line not in chains:
+                chains.insert(0, line)
+    update_rows = [{"name": Tex(latex_name(p.name)), "old": shown(p.name),
+                    "gradient": shown(f"dL/d{p.name}"),
+                    "step": shown_step(solution, p.name), "new": shown(f"{p.name}*")}
+                   for p in params]
+    return {
+        "forward": forward,
+        "deltas": deltas,
+        "gradient_examples": gradient_examples,
+        "chains": chains,
+        "update_example": worked(lines[f"{params[0].name}*"]) if params else None,
+        "updates": pages(update_rows),
+        "frozen": [Tex(latex_name(p.name)) for p in net.params if p not in params],
+        "after": after,
+        "loss": [worked(lines["L"])],
+        "loss_after": worked(lines["L'"], numbers_only=True),
+    }
+
+
+def pages(items: list, size: int = TABLE_ROWS) -> list[list[list]]:
+    """Rows in pairs of columns of ``size`` rows, a page each; the last pair shares its
+    rows evenly, so the page it ends on has room for what follows."""
+    out = []
+    for i in range(0, len(items), 2 * size):
+        group = items[i:i + 2 * size]
+        half = size if len(group) == 2 * size else -(-len(group) // 2)
+        out.append([part for part in (group[:half], group[half:]) if part])
+    return out
+
+
+def shown_step(solution, name: str) -> Tex:
+    """−η·∂L/∂w as the update applied it: the new value less the old one."""
+    return solution.policy.tex(solution.values[f"{name}*"] - solution.givens[name])
