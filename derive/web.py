@@ -38,6 +38,7 @@ PARTS = (
     ("after", "Check: after the update", (D.FORWARD_AFTER, D.LOSS_AFTER)),
 )
 MAX_TEXT = typed_mod.MAX_TEXT
+OPTIMIZER_STAGES = ("optimizer[", "pass[")  # an optimizer's steps (derive/optimizer_graph.py) are the update
 GRAPH_PASS = {"forward": "forward", "gradients": "backward"}  # a graph's passes, by part
 
 VERDICT_TITLES = {"correct": "correct", "carried": "carried forward", "coarse": "too coarse", "wrong": "wrong"}
@@ -83,7 +84,7 @@ def parts(exercise: Exercise) -> tuple[Part, ...]:
             continue
         fields = []
         for i, (q, forms) in enumerate(zip(der.quantities, exercise.forms)):
-            if q.stage not in stages:
+            if q.stage not in stages and not (key == "updates" and q.stage.startswith(OPTIMIZER_STAGES)):
                 continue
             rhs = forms.symbolic if forms.closed is None else forms.closed
             formula = f"{forms.lhs} = {rhs}" if rhs and rhs != forms.lhs else forms.lhs
@@ -158,8 +159,21 @@ def sheet(solution: Solution, exercise: Exercise) -> dict:
         "bias_units": [(mathml(v["tex"]), v["value"]) for v in given["bias_units"]],
         "weights": [(mathml(w["tex"]), w["value"], w["connection"]) for row in given["weight_rows"] for w in row],
         "eta": given["eta"],
+        "optimizer": _optimizer(ctx["optimizer"]),
         "question": ctx["questions"]["number"].get("calculation"),
     }
+
+
+def _optimizer(opt: dict | None) -> dict | None:
+    """An optimizer's steps as the sheet states them: name, number of steps, the rule of
+    one step, the hyperparameters and the initial state (all given, none an answer)."""
+    if opt is None:
+        return None
+    opt = opt["settings"]  # never its steps: they hold the answers
+    return {"title": opt["title"], "steps": opt["steps"], "ascent": opt["ascent"],
+            "rules": [mathml(r) for r in opt["rules"]],
+            "givens": [(mathml(h["tex"]), mathml(h["value"]) if "\\" in h["value"] else h["value"])
+                       for h in opt["hypers"] + opt["state_per_param"]]}
 
 
 def graph_sheet(solution: Solution) -> dict:
