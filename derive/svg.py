@@ -156,10 +156,14 @@ _GATE_SYMBOLS = {r"\times": "×", r"\div": "÷", r"\cdot": "·", r"\max": "max",
                  r"\log": "log", r"\tanh": "tanh", r"\sqrt": "√", r"\left": "", r"\right": ""}
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
 def _gate_text(tex: str) -> str:
     for command, char in _GATE_SYMBOLS.items():
         tex = tex.replace(command, char)
-    return tex
+    # a whole-number power (xpy^{2}) as superscript digits; other TeX stays as written
+    return re.sub(r"\^\{?(-?\d+)\}?", lambda m: m.group(1).translate(_SUPERSCRIPT), tex)
 
 
 def circuit(fig: dict, title: str = "The circuit") -> str:
