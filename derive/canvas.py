@@ -17,7 +17,8 @@ line of the quantity is its general feedback.
 The XML follows what Canvas reads and writes (the structure text2qti produces as well):
 ``questestinterop/assessment/section/item``, ``qtimetadata`` with ``question_type`` and
 ``points_possible``, ``response_str``/``render_fib`` with ``fibtype="Decimal"``, and
-``resprocessing`` with ``vargte``/``varlte`` bounds. text2qti itself builds quizzes only from
+``resprocessing`` with ``vargte``/``varlte`` bounds; the figure is a file of the package
+(``images/…``, a ``webcontent`` resource of the manifest) shown from ``$IMS-CC-FILEBASE$``. text2qti itself builds quizzes only from
 its own Markdown text format, a further escaping layer over HTML and TeX that is written
 here already, so the package is written directly.
 """
@@ -39,6 +40,7 @@ QTI12 = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 CC = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 SMALLEST = -4  # Canvas keeps four decimals of a numerical answer
+FILEBASE = "%24IMS-CC-FILEBASE%24"  # Canvas's placeholder for the package's files, URL-escaped as text2qti writes it
 
 
 def scale(b: lms.Blank) -> int:
@@ -111,9 +113,9 @@ def numerical(ident: str, b: lms.Blank, key_line: str) -> str:
     )
 
 
-def assessment(solution: Solution, ident: str) -> str:
+def assessment(solution: Solution, ident: str, image: lms.Image | None = None, src: str = "") -> str:
     groups = lms.blanks(solution)
-    intro = lms.question_html(solution, [], lambda b: "")
+    intro = lms.question_html(solution, [], lambda b: "", lms.img_html(image, src) if image else "")
     intro += "<p>Enter each value asked in the questions that follow.</p>"
     keys = _key_lines(solution)
     items = [f'<item ident="{ident}-text" title="The exercise">{_meta("text_only_question", 0)}'
@@ -135,9 +137,12 @@ def assessment(solution: Solution, ident: str) -> str:
     )
 
 
-def manifest(entries: list[tuple[str, str]]) -> str:
+def manifest(entries: list[tuple[str, str]], files: list[tuple[str, str]] = ()) -> str:
+    """``entries``: each quiz's identifier and file; ``files``: each figure's identifier and path."""
     resources = "".join(f'<resource identifier="{i}" type="imsqti_xmlv1p2"><file href="{h}"/></resource>\n'
                         for i, h in entries)
+    resources += "".join(f'<resource identifier="{i}" type="webcontent" href="{h}"><file href="{h}"/></resource>\n'
+                         for i, h in files)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<manifest identifier="MANIFEST" xmlns="{CC}">\n'
             "<metadata><schema>IMS Content</schema><schemaversion>1.1.3</schemaversion></metadata>\n"
@@ -148,13 +153,18 @@ def write_canvas(solutions: Sequence[Solution], category: str | None = None) -> 
     """The Canvas QTI 1.2 package (zip) for these variants: one quiz each."""
     del category  # Canvas imports quizzes, not question-bank categories
     buffer = io.BytesIO()
-    entries = []
+    entries, files = [], []
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for index, s in enumerate(solutions, start=1):
             ident = identifier(index, s.variant)
             href = f"{ident}/{ident}.xml"
             entries.append((ident, href))
-            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), assessment(s, ident), zipfile.ZIP_DEFLATED)
-        z.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(entries), zipfile.ZIP_DEFLATED)
+            image = lms.figure(s)
+            picture = f"images/{ident}-{image.name}"  # identifiers hold no character a URL must escape
+            files.append((f"{ident}-figure", picture))
+            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), assessment(s, ident, image, f"{FILEBASE}/{picture}"),
+                       zipfile.ZIP_DEFLATED)
+            z.writestr(zipfile.ZipInfo(picture, ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
+        z.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(entries, files), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 

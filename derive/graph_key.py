@@ -394,7 +394,7 @@ def answers(solution) -> dict:
     }
 
 
-def question_html(solution, groups, field) -> str:
+def question_html(solution, groups, field, image: str = "") -> str:
     """The LMS question of a graph exercise: the nodes as formulas, the given inputs and
     the blanks; the same parts as a network's question (see ``lms.question_html``)."""
     import html
@@ -409,6 +409,7 @@ def question_html(solution, groups, field) -> str:
         f"computational graph described here; the gradients are those of its output "
         f"{math_html(latex_name(spec.graph.output))}.</p>",
         f"<p>The nodes, in order:</p><ul>{nodes}</ul>",
+        image,
         f"<ul><li>{numbers_rule(solution)}</li></ul>",
         "<h4>Given values</h4>",
         _table([f"<tr><td>{math_html(latex_name(x))}</td><td>{given_text(solution.givens[x])}</td></tr>"

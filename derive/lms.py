@@ -28,7 +28,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Callable
 
-from . import optimizer_key, solution as D  # the key's stages
+from . import optimizer_key, svg, solution as D  # the key's stages
 from .activations import ACTIVATIONS
 from .latex import latex_name, tex
 from .losses import LOSSES
@@ -231,6 +231,43 @@ def _table(rows: list[str]) -> str:
     return "<table><tbody>" + "".join(rows) + "</tbody></table>"
 
 
+# --- the figure -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Image:
+    """The exercise's figure as an SVG file that travels with the question."""
+
+    name: str  # file name inside the question or package
+    svg: str  # a standalone SVG document
+    width: int  # px
+    height: int
+    alt: str  # plain text
+
+
+def figure(solution: Solution) -> Image:
+    """The network (or a graph's circuit) as the sheet draws it, as an SVG file. The only
+    free text in it is the title, in the label, escaped by ``svg``; names are the spec's,
+    which hold letters, digits and ``_`` only."""
+    title = " ".join(xml_safe(solution.spec.title).split())[:200]
+    if solution.network is None:
+        from .render import context  # the sheet's circuit: forward values only where the sheet gives them
+        alt, name = f"The circuit of {title}", "circuit.svg"
+        drawing = svg.circuit(context(solution, "Exercise sheet")["figure"]["sheet"], alt)
+    else:
+        alt, name = f"The network of {title}", "network.svg"
+        drawing = svg.network(solution.exercise.figure, alt)
+    width, height = (int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', drawing).groups())
+    return Image(name, '<?xml version="1.0" encoding="UTF-8"?>\n' + drawing + "\n", width, height, alt)
+
+
+def img_html(image: Image, src: str, **extra: str) -> str:
+    """The figure in a question text, at most as wide as the text."""
+    attrs = "".join(f' {k}="{v}"' for k, v in extra.items())
+    # the alt text holds the title: its braces too must not reach a cloze parser as braces
+    return (f'<p><img src="{html.escape(src)}" alt="{xml_safe(image.alt).translate(_REFS)}" width="{image.width}" '
+            f'height="{image.height}"{attrs}/></p>')
+
+
 # --- the question ---------------------------------------------------------------------------
 
 def conventions_html(solution: Solution) -> str:
@@ -330,17 +367,20 @@ def givens_html(solution: Solution) -> str:
     return _table(rows)
 
 
-def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str]) -> str:
-    """The question text; ``field`` writes the platform's input for one blank."""
+def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str],
+                  image: str = "") -> str:
+    """The question text; ``field`` writes the platform's input for one blank, ``image``
+    is the figure's HTML (``img_html``) or empty."""
     if solution.network is None:  # hook: a computational graph describes itself (derive/graph_key.py)
         from .graph_key import question_html as graph_question_html
-        return graph_question_html(solution, groups, field)
+        return graph_question_html(solution, groups, field, image)
     spec = solution.spec
     course = f" ({text(spec.course)})" if spec.course else ""
     parts = [
         f"<p><em>{text(spec.title)}</em>{course}: one step of gradient descent on the network described here, "
         "by hand, with the conventions and the given values stated here.</p>",
         network_html(solution),
+        image,
         conventions_html(solution),
         "<h4>Given values</h4>",
         givens_html(solution),
@@ -348,7 +388,7 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
     for heading, group in groups:
         parts.append(f"<h4>{html.escape(heading)}</h4>")
         parts.append(_table([f"<tr><td>{math_html(b.tex)}</td><td>{field(b)}</td></tr>" for b in group]))
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:

@@ -3,7 +3,9 @@
 The file follows Moodle's XML import format: a ``<quiz>`` holding a category "question"
 (created on import when "Get category from file" is ticked) and one
 ``<question type="cloze">`` per variant. The question text is the stand-alone question of
-``lms`` with one NUMERICAL blank per asked quantity; the general feedback is the worked key.
+``lms`` with one NUMERICAL blank per asked quantity and the figure as a file of the question
+text (``<file … encoding="base64">``, shown by an ``<img>`` at ``@@PLUGINFILE@@/network.svg``);
+the general feedback is the worked key.
 
 A blank reads ``{1:NUMERICAL:=answer:tol~%50%answer:wider#rounding~%0%wrong:tol#mistake…}``.
 Moodle tries the alternatives in the order written and grades by the first whose interval
@@ -19,6 +21,7 @@ its special characters as character references, and every ``&`` of that once mor
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Sequence
 
@@ -71,13 +74,20 @@ def question_name(solution: Solution) -> str:
 
 def question(solution: Solution) -> str:
     groups = lms.blanks(solution)
+    image = lms.figure(solution)
+    # The figure is a file of the question text: Moodle stores it with the question and
+    # replaces @@PLUGINFILE@@ with the file area's address when it shows the text.
+    src = f"@@PLUGINFILE@@/{image.name}"
+    text = lms.question_html(solution, groups, field, lms.img_html(image, src, style="max-width:100%;height:auto"))
+    data = base64.b64encode(image.svg.encode("utf-8")).decode("ascii")
     idnumber = ""
     if solution.variant is not None:
         idnumber = f"\n    <idnumber>{_xml(_shorten(solution.variant, MAX_IDNUMBER))}</idnumber>"
     return (
         '  <question type="cloze">\n'
         f"    <name><text>{_xml(question_name(solution))}</text></name>\n"
-        f'    <questiontext format="html"><text>{_cdata(lms.question_html(solution, groups, field))}</text></questiontext>\n'
+        f'    <questiontext format="html"><text>{_cdata(text)}</text>\n'
+        f'      <file name="{image.name}" path="/" encoding="base64">{data}</file></questiontext>\n'
         f'    <generalfeedback format="html"><text>{_cdata(lms.key_html(solution, groups))}</text></generalfeedback>\n'
         f"    <penalty>{PENALTY}</penalty>\n"
         f"    <hidden>0</hidden>{idnumber}\n"

@@ -8,7 +8,8 @@ a rounding slip, and otherwise sets the blank's feedback outcome to the misconce
 whose value it matches; an inline feedback after each field shows that text. The worked
 key is a modal feedback shown once the item has been answered.
 
-``imsmanifest.xml`` lists every item as a resource of type ``imsqti_item_xmlv2p1``. Item
+``imsmanifest.xml`` lists every item as a resource of type ``imsqti_item_xmlv2p1``, with the
+item's figure (an SVG file beside it, shown by an ``img``) as a file of that resource. Item
 identifiers are built from the variant ids made safe for XML (an id may hold characters
 an identifier cannot); the variant id itself is the item's ``label``, which platforms show
 to authors, not to candidates.
@@ -77,12 +78,12 @@ def _processing(i: int, b: lms.Blank) -> str:
     return "<responseCondition>" + "".join(rules) + "</responseCondition>"
 
 
-def item(solution: Solution, ident: str) -> str:
-    """One assessment item, as XML text."""
+def item(solution: Solution, ident: str, image: lms.Image | None = None, src: str = "") -> str:
+    """One assessment item, as XML text; ``image`` is shown from ``src`` (relative to the item)."""
     groups = lms.blanks(solution)
     flat = [b for _, group in groups for b in group]
     numbers = {id(b): i for i, b in enumerate(flat, start=1)}
-    body = lms.question_html(solution, groups, _field(numbers))
+    body = lms.question_html(solution, groups, _field(numbers), lms.img_html(image, src) if image else "")
     declarations = "".join(
         f'<responseDeclaration identifier="RESPONSE_{i}" cardinality="single" baseType="float">'
         f"<correctResponse><value>{b.answer.value}</value></correctResponse></responseDeclaration>"
@@ -113,10 +114,12 @@ def item(solution: Solution, ident: str) -> str:
     )
 
 
-def manifest(entries: list[tuple[str, str]], title: str) -> str:
+def manifest(entries: list[tuple[str, str, tuple[str, ...]]], title: str) -> str:
+    """``entries``: each item's identifier, its file and the files it uses (its figure)."""
     resources = "".join(
-        f'<resource identifier="{ident}" type="{ITEM_TYPE}" href="{href}"><file href="{href}"/></resource>\n'
-        for ident, href in entries)
+        f'<resource identifier="{ident}" type="{ITEM_TYPE}" href="{href}"><file href="{href}"/>'
+        + "".join(f'<file href="{f}"/>' for f in files) + "</resource>\n"
+        for ident, href, files in entries)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<manifest xmlns="{CP}" xmlns:xsi="{XSI}" xsi:schemaLocation="{CP} {CP_XSD}" identifier="MANIFEST">\n'
@@ -136,8 +139,11 @@ def write_qti21(solutions: Sequence[Solution], category: str | None = None) -> b
         for index, s in enumerate(solutions, start=1):
             ident = identifier(index, s.variant)
             href = f"items/{ident}.xml"
-            entries.append((ident, href))
-            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), item(s, ident), zipfile.ZIP_DEFLATED)
+            image = lms.figure(s)
+            picture = f"{ident}-{image.name}"  # beside the item, which refers to it by this relative name
+            entries.append((ident, href, (f"items/{picture}",)))
+            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), item(s, ident, image, picture), zipfile.ZIP_DEFLATED)
+            z.writestr(zipfile.ZipInfo(f"items/{picture}", ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
         z.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(entries, solutions[0].spec.title),
                    zipfile.ZIP_DEFLATED)
     return buffer.getvalue()

@@ -38,6 +38,8 @@ PARTS = (
     ("after", "Check: after the update", (D.FORWARD_AFTER, D.LOSS_AFTER)),
 )
 MAX_TEXT = typed_mod.MAX_TEXT
+OPTIMIZER_STAGES = ("optimizer[", "pass[")  # an optimizer's steps (derive/optimizer_graph.py) are the update
+GRAPH_PASS = {"forward": "forward", "gradients": "backward"}  # a graph's passes, by part
 
 VERDICT_TITLES = {"correct": "correct", "carried": "carried forward", "coarse": "too coarse", "wrong": "wrong"}
 
@@ -75,17 +77,20 @@ class Part:
 def parts(exercise: Exercise) -> tuple[Part, ...]:
     """The form's fields, grouped as the sheet's question parts, in the key's order."""
     der = exercise.derivation
+    asked = getattr(exercise.spec, "asked", None)  # a graph's passes ("forward", "backward")
     out = []
     for k, (key, title, stages) in enumerate(PARTS):
+        if asked is not None and GRAPH_PASS.get(key) not in asked:
+            continue
         fields = []
         for i, (q, forms) in enumerate(zip(der.quantities, exercise.forms)):
-            if q.stage not in stages:
+            if q.stage not in stages and not (key == "updates" and q.stage.startswith(OPTIMIZER_STAGES)):
                 continue
             rhs = forms.symbolic if forms.closed is None else forms.closed
             formula = f"{forms.lhs} = {rhs}" if rhs and rhs != forms.lhs else forms.lhs
             fields.append(Field(q.name, f"q{i}", mathml(inline_name(q.name)), mathml(formula)))
         if fields:
-            out.append(Part(key, "abcd"[k], title, tuple(fields)))
+            out.append(Part(key, "abcd"[k if asked is None else len(out)], title, tuple(fields)))
     return tuple(out)
 
 
@@ -117,6 +122,8 @@ def figure(exercise: Exercise) -> Markup:
 def sheet(solution: Solution, exercise: Exercise) -> dict:
     """What the page shows of the exercise: chosen item by item from the key's context, so
     that nothing of the key's steps (the answers) can reach the page."""
+    if exercise.network is None:
+        return graph_sheet(solution)
     ctx = render.context(solution, "Exercise sheet")
     conv = ctx["conventions"]
     layers = []
@@ -135,6 +142,7 @@ def sheet(solution: Solution, exercise: Exercise) -> dict:
     loss = conv["loss"]
     given = ctx["given"]
     return {
+        "kind": "network",
         "title": solution.spec.title,
         "course": solution.spec.course,
         "variant": solution.variant,
@@ -151,7 +159,44 @@ def sheet(solution: Solution, exercise: Exercise) -> dict:
         "bias_units": [(mathml(v["tex"]), v["value"]) for v in given["bias_units"]],
         "weights": [(mathml(w["tex"]), w["value"], w["connection"]) for row in given["weight_rows"] for w in row],
         "eta": given["eta"],
+        "optimizer": _optimizer(ctx["optimizer"]),
         "question": ctx["questions"]["number"].get("calculation"),
+    }
+
+
+def _optimizer(opt: dict | None) -> dict | None:
+    """An optimizer's steps as the sheet states them: name, number of steps, the rule of
+    one step, the hyperparameters and the initial state (all given, none an answer)."""
+    if opt is None:
+        return None
+    opt = opt["settings"]  # never its steps: they hold the answers
+    return {"title": opt["title"], "steps": opt["steps"], "ascent": opt["ascent"],
+            "rules": [mathml(r) for r in opt["rules"]],
+            "givens": [(mathml(h["tex"]), mathml(h["value"]) if "\\" in h["value"] else h["value"])
+                       for h in opt["hypers"] + opt["state_per_param"]]}
+
+
+def graph_sheet(solution: Solution) -> dict:
+    """A computational graph's sheet: the nodes' formulas, the given inputs, the circuit.
+    The circuit is the sheet's (``graph_key``): values on its wires only where the sheet
+    gives them (only the backward pass asked), gradients never."""
+    ctx = render.context(solution, "Exercise sheet")
+    spec = solution.spec
+    return {
+        "kind": "graph",
+        "title": spec.title,
+        "course": spec.course,
+        "variant": solution.variant,
+        "figure": Markup(svg.circuit(ctx["figure"]["sheet"], f"The circuit of {spec.title}")),
+        "values_on_wires": any(w["value"] for w in ctx["figure"]["sheet"]["wires"]),
+        "output": mathml(ctx["output"]),
+        "gradient": mathml(rf"\partial {ctx['output']}/\partial {ctx['output']} = 1"),
+        "nodes": [mathml(f"{n['name']} = {n['formula']}") for n in ctx["nodes"]],
+        "inputs": [(mathml(v["tex"]), v["value"]) for v in ctx["inputs"]],
+        "functions": [mathml(fn["definition"]) for fn in ctx["functions"]],
+        "asked": ctx["asked"],
+        "decimals": ctx["decimals"],
+        "carry": ctx["carry"],
     }
 
 

@@ -68,9 +68,17 @@ def test_one_quiz_per_variant(package):
     manifest = ET.fromstring(z.read("imsmanifest.xml"))
     ns = {"m": canvas.CC}
     resources = manifest.findall("m:resources/m:resource", ns)
-    assert [r.get("type") for r in resources] == ["imsqti_xmlv1p2"] * len(solutions)
-    for r, s in zip(resources, solutions):
+    quizzes = [r for r in resources if r.get("type") == "imsqti_xmlv1p2"]
+    figures = [r for r in resources if r.get("type") == "webcontent"]
+    assert len(quizzes) == len(figures) == len(solutions) == len(resources) // 2
+    assert sorted(z.namelist()) == sorted(["imsmanifest.xml", *(r.find("m:file", ns).get("href") for r in resources)])
+    for r, s, f in zip(quizzes, solutions, figures):
         title, items = read_items(z.read(r.find("m:file", ns).get("href")))
+        # the figure: a file of the package, shown in the first question from Canvas's file base
+        picture = f.find("m:file", ns).get("href")
+        assert f.get("href") == picture and picture.startswith("images/")
+        assert f'src="{canvas.FILEBASE}/{picture}"' in items[0][2][0]
+        assert ET.fromstring(z.read(picture)).tag == "{http://www.w3.org/2000/svg}svg"
         assert title == f"Backpropagation by hand, variant {s.variant}"
         (kind, points, texts, _, _), *numerical = items
         assert (kind, points) == ("text_only_question", "0")
@@ -81,7 +89,7 @@ def test_one_quiz_per_variant(package):
 
 def test_bounds_accept_the_answer_and_not_two_units_off(package):
     solutions, z = package
-    names = [n for n in z.namelist() if n != "imsmanifest.xml"]
+    names = [n for n in z.namelist() if n.endswith(".xml") and n != "imsmanifest.xml"]
     for name, s in zip(sorted(names), solutions):
         expected = oracle(dict(s.givens))
         _, (_, *numerical) = read_items(z.read(name))
@@ -116,7 +124,7 @@ def test_mistakes_are_listed_in_the_wrong_answer_feedback(package):
     solutions, z = package
     s = solutions[0]
     e, g = oracle(dict(s.givens)), s.givens
-    _, (_, *numerical) = read_items(z.read(sorted(n for n in z.namelist() if n != "imsmanifest.xml")[0]))
+    _, (_, *numerical) = read_items(z.read(sorted(n for n in z.namelist() if n.endswith(".xml") and n != "imsmanifest.xml")[0]))
     texts = dict(zip(ASKED, (t for _, _, t, _, _ in numerical)))["w7*"]
     flipped, _ = _typed(g["w7"] + g["eta"] * e["dL/dw7"], 4)
     assert any(f"<li>{flipped}: " in t and "update sign flipped" in t for t in texts)
@@ -125,7 +133,7 @@ def test_mistakes_are_listed_in_the_wrong_answer_feedback(package):
 def test_hostile_text(tmp_path):
     s = Exercise(_hostile_spec(tmp_path)).solve(seed=2, variant=HOSTILE)
     z = zipfile.ZipFile(io.BytesIO(canvas.write_canvas([s])))
-    (name,) = [n for n in z.namelist() if n != "imsmanifest.xml"]
+    (name,) = [n for n in z.namelist() if n.endswith(".xml") and n != "imsmanifest.xml"]
     title, items = read_items(z.read(name))
     assert title == f"{HOSTILE}, variant {HOSTILE}"
     assert len(items) == 1 + len(ASKED)

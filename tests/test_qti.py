@@ -10,6 +10,7 @@ of each ``equal`` and the value it compares with.
 from __future__ import annotations
 
 import io
+import posixpath
 import zipfile
 from decimal import Decimal
 
@@ -54,7 +55,14 @@ def test_the_package_validates(package, schemas):
         root = ET.fromstring(text)
         assert root.get("identifier") == r.get("identifier") and root.get("label") == s.variant
         assert f"variant {s.variant}" not in "".join(root.find("q:itemBody", NS).itertext())
-    assert sorted(z.namelist()) == sorted(["imsmanifest.xml", *(r.get("href") for r in resources)])
+        # the figure: one img, its file beside the item, listed in the item's resource, valid SVG
+        (img,) = root.iter(f"{{{qti.QTI}}}img")
+        picture = posixpath.join(posixpath.dirname(r.get("href")), img.get("src"))
+        assert [f.get("href") for f in r.findall("cp:file", NS)] == [r.get("href"), picture]
+        svg = ET.fromstring(z.read(picture))
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg" and len(svg.findall(".//{http://www.w3.org/2000/svg}circle")) >= 3
+    files = [f.get("href") for r in resources for f in r.findall("cp:file", NS)]
+    assert sorted(z.namelist()) == sorted(["imsmanifest.xml", *files])
 
 
 def _grading(root) -> list[list[tuple[str, str, str, str]]]:
@@ -81,7 +89,7 @@ def _grading(root) -> list[list[tuple[str, str, str, str]]]:
 
 def test_answers_tolerances_and_feedback(package):
     solutions, z = package
-    for ident in [n for n in z.namelist() if n.startswith("items/")]:
+    for ident in [n for n in z.namelist() if n.startswith("items/") and n.endswith(".xml")]:
         root = ET.fromstring(z.read(ident))
         s = next(s for s in solutions if root.get("label") == s.variant)
         expected = oracle(dict(s.givens))
@@ -103,7 +111,7 @@ def test_answers_tolerances_and_feedback(package):
 
 def test_the_sign_flip_is_recognised(package):
     solutions, z = package
-    root = ET.fromstring(z.read(next(n for n in z.namelist() if n.startswith("items/"))))
+    root = ET.fromstring(z.read(next(n for n in z.namelist() if n.startswith("items/") and n.endswith(".xml"))))
     s = next(s for s in solutions if root.get("label") == s.variant)
     e, g = oracle(dict(s.givens)), s.givens
     rules = dict(zip(ASKED, _grading(root)))["w7*"]
@@ -120,7 +128,7 @@ def test_hostile_text_still_validates(tmp_path, schemas):
     z = zipfile.ZipFile(io.BytesIO(qti.write_qti21([s])))
     item_schema, cp_schema = schemas
     cp_schema.validate(z.read("imsmanifest.xml"))
-    (name,) = [n for n in z.namelist() if n.startswith("items/")]
+    (name,) = [n for n in z.namelist() if n.startswith("items/") and n.endswith(".xml")]
     item_schema.validate(z.read(name))
     root = ET.fromstring(z.read(name))
     assert root.get("title") == HOSTILE and root.get("label") == HOSTILE
@@ -133,14 +141,14 @@ def test_cli_writes_the_package(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (out / "qti21.zip").exists() and (out / "answers.json").exists()
     assert not (out / "moodle.xml").exists()
-    assert len([n for n in zipfile.ZipFile(out / "qti21.zip").namelist() if n.startswith("items/")]) == 2
+    assert len([n for n in zipfile.ZipFile(out / "qti21.zip").namelist() if n.startswith("items/") and n.endswith(".xml")]) == 2
 
 
 def test_the_schemas_do_reject(package, schemas):
     """The validation can fail: a misplaced element and a wrong attribute are refused."""
     _, z = package
     item_schema, cp_schema = schemas
-    text = z.read(next(n for n in z.namelist() if n.startswith("items/"))).decode("utf-8")
+    text = z.read(next(n for n in z.namelist() if n.startswith("items/") and n.endswith(".xml"))).decode("utf-8")
     for bad in (text.replace("<itemBody><div>", "<itemBody><textEntryInteraction/><div>", 1),
                 text.replace('toleranceMode="absolute"', 'toleranceMode="about"', 1)):
         with pytest.raises(xmlschema.XMLSchemaValidationError):
@@ -156,7 +164,7 @@ def test_every_example_spec_validates(schemas):
     for path in sorted(EXAMPLES.glob("*.toml")):
         s = Exercise(spec_mod.load(path)).solve()
         z = zipfile.ZipFile(io.BytesIO(qti.write_qti21([s])))
-        (name,) = [n for n in z.namelist() if n.startswith("items/")]
+        (name,) = [n for n in z.namelist() if n.startswith("items/") and n.endswith(".xml")]
         item_schema.validate(z.read(name))
         root = ET.fromstring(z.read(name))
         asked = [n for _, group in lms.asked_names(s) for n in group]
