@@ -218,7 +218,10 @@ class Printer(LatexPrinter):
 
     def _print_Mul(self, expr):
         if all(a.is_Symbol for a in expr.args):
-            return self._settings["mul_symbol_latex"].join(self._print(a) for a in expr.args)
+            sep = self._settings["mul_symbol_latex"]
+            if self.markers is None and any(latex_name(a.name).startswith(r"\mathit") for a in expr.args):
+                sep = r" \cdot "  # names of several letters side by side would read as one (num invden)
+            return sep.join(self._print(a) for a in expr.args)
         first = expr.args[0]
         if isinstance(first, sp.Rational) and not first.is_Integer and len(expr.args) > 1:
             rest = sp.Mul(*expr.args[1:], evaluate=False)

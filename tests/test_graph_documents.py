@@ -80,3 +80,13 @@ def test_forward_only_key_has_no_backward_pass():
     assert "Backward pass" not in key and "chain rule in one go" not in key
     assert all(w["gradient"] == "" for w in ctx["figure"]["key"]["wires"])
     assert "q = x + y" in key.replace("&", "") and "Backward pass." not in sheet
+
+
+def test_names_of_several_letters_are_multiplied_with_a_dot():
+    # num·invden written side by side would read as one name "numinvden"
+    import sympy as sp
+
+    from derive.latex import tex
+
+    assert tex(sp.Symbol("num") * sp.Symbol("invden")) == r"\mathit{invden} \cdot \mathit{num}"
+    assert tex(sp.Symbol("h1") * sp.Symbol("w7")) == "h_{1} w_{7}"  # the network's names: as the sheet writes them
