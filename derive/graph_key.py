@@ -156,6 +156,7 @@ class GateBox:
 class Wire:
     source: str  # the box the value leaves
     targets: tuple[str, ...]  # the boxes it feeds in the same row of the figure
+    lanes: tuple[float | None, ...]  # per target: the height it passes gates in between at (None: direct)
     x_end: float  # where the labelled stretch ends
     y: float
     node: str  # the quantity name whose value it carries
@@ -228,8 +229,10 @@ def figure(graph: Graph, decimals: int) -> Circuit:
         label = labels.get(n, "")
         boxes.append(GateBox(index[n], latex_name(n), label, round(x, 3), round(y[n], 3), n in graph.inputs))
         users = graph.users(n)
-        here = tuple(index[u] for u in users if band[u] == band[n])
-        wires.append(Wire(index[n], here, round(x + column - (0.9 if n == graph.output else 1.0), 3),
+        same = [u for u in users if band[u] == band[n]]
+        here = tuple(index[u] for u in same)
+        lanes = tuple(_lane(n, u, names, band, depth, y) for u in same)
+        wires.append(Wire(index[n], here, lanes, round(x + column - (0.9 if n == graph.output else 1.0), 3),
                           round(y[n], 3), n, len(here) < len(users), n == graph.output))
     for u in graph.nodes:
         far = [m for m in u.inputs if band[m] != band[u.name]]
@@ -239,6 +242,16 @@ def figure(graph: Graph, decimals: int) -> Circuit:
                               round(y[u.name] + dy, 3), index[u.name]))
     width = min(max(depth.values()) + 1, per_band) * column
     return Circuit(tuple(boxes), tuple(wires), tuple(links), round(width, 2), width > MAX_WIDTH)
+
+
+def _lane(n: str, u: str, names, band, depth, y) -> float | None:
+    """A wire to a gate several columns on in the same row, with gates standing in between
+    (num → f past den and invden), runs half a row below them instead of through them."""
+    if y[n] != y[u]:
+        return None  # a curve between two rows passes between the gates
+    if any(band[m] == band[n] and depth[n] < depth[m] < depth[u] and abs(y[m] - y[n]) < ROW / 2 for m in names):
+        return round(y[n] - ROW / 2, 3)
+    return None
 
 
 # --- the template data ---------------------------------------------------------------------
@@ -366,7 +379,8 @@ def _figure_context(fig: Circuit, solution, show: dict) -> dict:
                 value = given_text(v) if w.node in solution.givens else policy.tex(v)
             if "gradients" in what:
                 grad = "1" if w.node == f else policy.tex(solution.values[grad_name(f, w.node)])
-            wires.append({"source": w.source, "targets": list(w.targets), "x_end": w.x_end, "y": w.y,
+            wires.append({"source": w.source, "targets": list(w.targets), "lanes": list(w.lanes),
+                          "x_end": w.x_end, "y": w.y,
                           "value": value, "gradient": grad, "split": len(w.targets) + w.onward > 1,
                           "onward": w.onward, "output": w.output})
         out[document] = {"boxes": [vars(b) for b in fig.boxes], "wires": wires,

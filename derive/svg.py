@@ -220,8 +220,16 @@ def circuit(fig: dict, title: str = "The circuit") -> str:
             out.append(label(w["gradient"], mid, a[1] + 0.3 * SCALE, SMALL, fill="#8b1a1a"))
         if w["split"]:
             out.append(f'<circle cx="{end[0]}" cy="{end[1]}" r="3" fill="#222"/>')
-        for t in w["targets"]:
-            out.append(curve(end, west(t)))
+        for t, lane in zip(w["targets"], w["lanes"]):
+            if lane is None:
+                out.append(curve(end, west(t)))
+                continue
+            # below the gates in between, as the TikZ circuit draws it
+            into, low = west(t), px(0, lane)[1]
+            shift = round(0.8 * SCALE)
+            out.append(f'<path d="M{end[0]},{end[1]} C{end[0] + shift // 2},{end[1]} {end[0] + shift // 2},{low} '
+                       f'{end[0] + shift},{low} L{into[0] - shift},{low} C{into[0] - shift // 2},{low} '
+                       f'{into[0] - shift // 2},{into[1]} {into[0]},{into[1]}" fill="none" marker-end="url(#arrow)"/>')
         if w["onward"]:
             out.append(f'<line x1="{end[0]}" y1="{end[1]}" x2="{end[0] + round(0.35 * SCALE)}" y2="{end[1]}" '
                        'marker-end="url(#arrow)"/>')
