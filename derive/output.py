@@ -27,7 +27,7 @@ import shutil
 import signal
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from . import render
 from .errors import DeriveError
@@ -244,6 +244,16 @@ class Stage:
         except OSError as exc:
             raise _write_error(self.target / name, exc) from None
         return path
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        """A new file of the folder, open for writing piece by piece. A failed write (a full
+        disk) is reported under the file's name in the target folder."""
+        try:
+            with open(self.path / name, "xb") as f:
+                yield f
+        except OSError as exc:
+            raise _write_error(self.target / name, exc) from None
 
     def commit(self) -> None:
         """Swap the new folder in, keeping the old one's files that derive does not write."""
