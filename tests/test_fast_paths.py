@@ -1,5 +1,6 @@
-"""Answer and LMS files written one variant at a time: the same bytes as the files made
-from all Solutions at once, and a run that keeps no list of Solutions."""
+"""What was made faster gives what it gave before: answer and LMS files written one variant
+at a time are the bytes of the files made from all Solutions at once, a variants run keeps
+no list of Solutions, and the key's numbers follow the number policy's rules."""
 
 from __future__ import annotations
 
@@ -75,3 +76,32 @@ def test_the_variants_command_keeps_no_solution(tmp_path, monkeypatch, reference
     assert result.exit_code == 0, result.output
     assert len(made) == 8 and isinstance(made[0], weakref.ref)
     assert max(alive_at_each_solve) <= 1  # at most the one just written, still in the loop's variable
+
+
+def test_the_keys_number_text_follows_round_is_exact_and_text():
+    """NumberPolicy.tex rounds each value once; it must give what its three rules give."""
+    import math
+    import random
+    import struct
+
+    from derive.rounding import LARGE, NumberPolicy, given_text, scientific
+
+    rng = random.Random(9)
+    values = [0.0, -0.0, 1.0, 0.125, 0.00005, -0.00005, 0.000049999, 1e6, 999999.99995, 1e-300, 2.2]
+    values += [rng.choice([rng.uniform(-2, 2), rng.gauss(0, 1) * 10 ** rng.randint(-8, 8),
+                           round(rng.uniform(-3, 3), rng.randint(0, 6)),
+                           struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0]]) for _ in range(20000)]
+    for decimals in (0, 2, 4):
+        p = NumberPolicy(decimals)
+        for v in values:
+            if not math.isfinite(v):
+                continue
+            if v != 0 and p.round(v) == 0:
+                expected = scientific(v, 2)
+            elif abs(v) >= LARGE:
+                expected = scientific(v, 3)
+            elif p.is_exact(v):
+                expected = given_text(p.round(v))
+            else:
+                expected = p.text(v)
+            assert p.tex(v) == expected, (decimals, v)
