@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from . import export, limits, output, pdf, render, spec as spec_mod, training
-from . import roster as roster_mod, stress as stress_mod, variants as variants_mod
 from .errors import DeriveError
 from .solution import Exercise
 
@@ -128,6 +127,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
             raise DeriveError(f"{option}: expected a whole number from 1 to {most:,}, got {n}")
     if jobs is not None and jobs < 1:
         raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
+    from . import roster as roster_mod, stress as stress_mod, variants as variants_mod  # late: for this command only
     exercise = Exercise(spec_mod.load(spec_path))
     sampler = variants_mod.Sampler(exercise)
     if stress is not None:
