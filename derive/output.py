@@ -35,6 +35,8 @@ from .export import MARKER, WRITERS, source_name
 from .spec import Spec
 
 SHEETS, KEYS = "sheets", "keys"
+GRADES = "grades.csv"  # written by `derive check --class` (derive/classcheck.py)
+FEEDBACK = "feedback"  # folder of the feedback sheets, one per student
 STAGE = ".derive-"  # the mark of a sibling being built: .<name>.derive-<random>
 OLD = "old-"  # a replaced folder on its way out (only where folders cannot be exchanged)
 
@@ -43,8 +45,6 @@ OLD = "old-"  # a replaced folder on its way out (only where folders cannot be e
 def ours() -> tuple[str, ...]:
     """The paths, as patterns inside an output folder, of every file a derive command writes
     there; a later run replaces them, and keeps anything else."""
-    from .classcheck import FEEDBACK, GRADES  # late: the class checker reads spec and check
-
     names = ["sheet.tex", "solution.tex", "sheets.pdf", "keys.pdf",
              f"{SHEETS}/sheet-*.tex", f"{KEYS}/key-*.tex", *(name for name, _ in WRITERS.values()),
              GRADES, f"{FEEDBACK}/*.tex"]
