@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 
 from . import limits
 from .errors import SpecError, shown
@@ -127,6 +126,8 @@ def _toml(source: str, text: str) -> list[tuple[str, str, int]]:
 
 
 def _yaml(source: str, text: str) -> list[tuple[str, str, int]]:
+    import yaml  # late: only answer files in YAML need it
+
     # Composing builds nodes only: no tag is constructed and an alias is one shared node,
     # so neither code nor an alias bomb runs; the size limit bounds the work.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

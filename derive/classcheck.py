@@ -29,10 +29,9 @@ from .check import OK, VERDICTS, Report
 from .errors import DeriveError, SpecError, did_you_mean, one_line
 from .misconceptions import MISCONCEPTIONS
 from .roster import ID_COLUMNS, VALID_ID
+from .output import FEEDBACK, GRADES  # noqa: F401 (this command's files, named beside the others)
 from .solution import Exercise, Solution
 
-GRADES = "grades.csv"
-FEEDBACK = "feedback"  # folder of the feedback sheets, one per student
 DEFAULT_POINTS = {"correct": 1.0, "carried": 1.0, "coarse": 0.5, "wrong": 0.0}
 COLUMNS = ("correct", "carried", "coarse", "wrong")  # grades.csv, best first
 ASKED = (D.FORWARD, D.LOSS, D.LOCAL, D.DELTA, D.GRADIENT, D.UPDATE, D.FORWARD_AFTER, D.LOSS_AFTER)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import export, limits, moodle, output, pdf, render, spec as spec_mod, training
-from . import roster as roster_mod, stress as stress_mod, variants as variants_mod
+from . import export, limits, output, pdf, render, spec as spec_mod, training
 from .errors import DeriveError
 from .solution import Exercise
 
@@ -128,6 +127,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
             raise DeriveError(f"{option}: expected a whole number from 1 to {most:,}, got {n}")
     if jobs is not None and jobs < 1:
         raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
+    from . import roster as roster_mod, stress as stress_mod, variants as variants_mod  # late: for this command only
     exercise = Exercise(spec_mod.load(spec_path))
     sampler = variants_mod.Sampler(exercise)
     if stress is not None:
@@ -137,6 +137,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
         return
     keys = variants_mod.for_students(roster_mod.read(roster, id_column)) if roster else variants_mod.numbered(count)
     batch = roster.stem if roster else f"seed {seed}"
+    from . import moodle  # late: the other commands do without the LMS modules
     category = moodle.category_path(category) if category else moodle.default_category(exercise.spec.title, batch)
     formats = ("json", *(f for f in formats or export.DEFAULT_FORMATS if f != "json"))
     out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
@@ -144,21 +145,25 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     env = render.environment(templates)
     drawn = sampler.draw_many(keys, seed)
     with output.Stage(out) as stage:
-        solutions, texs = [], []
-        with _bar(len(drawn), "solving and writing") as bar:
+        texs = []
+        # Each variant goes to its documents and to every answer file as soon as it is
+        # solved, and is then dropped: no run holds all its Solutions.
+        with contextlib.ExitStack() as files, _bar(len(drawn), "solving and writing") as bar:
+            streams = [export.STREAMS[fmt][1](files.enter_context(stage.open(export.STREAMS[fmt][0])),
+                                              category if fmt in export.CATEGORIZED else None)
+                       for fmt in formats]
             for v in drawn:
                 s = exercise.solve(v.overrides, seed=v.seed, variant=v.id)
                 texs += [stage.write(name, text) for name, text in output.variant_documents(s, env).items()]
-                solutions.append(s)
+                for stream in streams:
+                    stream.add(s)
                 if bar:
                     bar.update(1)
-        for fmt in formats:
-            filename, writer = export.WRITERS[fmt]
-            stage.write(filename, writer(solutions, category=category) if fmt in export.CATEGORIZED
-                        else writer(solutions))
+            for stream in streams:
+                stream.close()
         result = None if no_pdf else _variant_pdfs(stage.path, texs, jobs)
         stage.commit()
-    click.echo(f"wrote {out}/: {len(solutions)} sheets and keys in {output.SHEETS}/ and "
+    click.echo(f"wrote {out}/: {len(drawn)} sheets and keys in {output.SHEETS}/ and "
                f"{output.KEYS}/, {', '.join(export.WRITERS[f][0] for f in formats)}")
     if result and result.skipped:
         click.echo(result.skipped, err=True)

@@ -1,8 +1,9 @@
-"""Writers: each output format is one small function and one entry in ``WRITERS``.
+"""Writers: each output format is one small class and one entry in ``STREAMS``.
 
-A writer takes the Solutions it is given and returns the text of its file; writing to
-disk happens in one place (``output.Stage``), which swaps a run's whole folder in only
-when every file is made, so that a failure never leaves half a set of files behind.
+A writer is given an open file and then one Solution at a time, and writes its piece at
+once; the files live in one place (``output.Stage``), which swaps a run's whole folder in
+only when every file is made, so that a failure never leaves half a set of files behind.
+``write`` gives a whole file in memory, for one exercise or a few variants.
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import functools
 import math
+import zipfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Iterable, Protocol, Sequence
 
 from . import optimizers
 from .losses import LOSSES
-from .canvas import write_canvas
-from .moodle import write_moodle
-from .qti import write_qti21
 from .solution import GIVEN, Solution
 from .spec import Spec
 
@@ -72,46 +72,171 @@ def answers(solution: Solution) -> dict:
     }
 
 
+class _Json:
+    """answers.json, one variant at a time: a strict JSON reader must be able to read it
+    (allow_nan=False; Solutions are finite)."""
+
+    def __init__(self, file: BinaryIO, category: str | None = None):
+        self.file, self.count, self.single = file, 0, False
+
+    def add(self, s: Solution) -> None:
+        if self.count == 0 and s.variant is None:  # `derive solve`: the one exercise, spec included
+            self.single = True
+            self.file.write((json.dumps(answers(s), indent=2, ensure_ascii=False, allow_nan=False)
+                             + "\n").encode("utf-8"))
+        elif self.count == 0:
+            # Variants share one spec: written once, beside the exercise title the folder check reads.
+            head = json.dumps({"exercise": s.spec.title, "source": source_name(s.spec),
+                               "spec": _plain(s.spec.raw), "variants": []}, indent=2, ensure_ascii=False)
+            assert head.endswith("[]\n}")
+            self.file.write(f"{head[:-3]}\n    ".encode("utf-8"))
+        else:
+            assert not self.single, "a single exercise's answers.json holds one Solution"
+            self.file.write(b",\n    ")
+        if not self.single:
+            # Strings in JSON hold no raw newline, so indenting each variant's lines by 4 gives
+            # the bytes of the whole document dumped in one go.
+            item = json.dumps({k: v for k, v in answers(s).items() if k != "spec"}, indent=2,
+                              ensure_ascii=False, allow_nan=False)
+            self.file.write(item.replace("\n", "\n    ").encode("utf-8"))
+        self.count += 1
+
+    def close(self) -> None:
+        if not self.single:
+            self.file.write(b"\n  ]\n}\n")
+
+
+class _Csv:
+    """One row per variant: its id and seed, the given values, then every quantity, under
+    the names of answers.json, at full precision (the grader rounds, not the file)."""
+
+    def __init__(self, file: BinaryIO, category: str | None = None):
+        self.file, self.names = file, None
+        self.out = io.StringIO()
+        # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
+        self.rows = csv.writer(self.out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+
+    def add(self, s: Solution) -> None:
+        if self.names is None:
+            der = s.derivation
+            self.names = ([q.name for q in der.givens], [q.name for q in der.quantities if q.stage != GIVEN])
+            self.rows.writerow(["variant", "seed", *self.names[0], *self.names[1]])
+        givens, names = self.names
+        self.rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
+                            *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
+        self.file.write(self.out.getvalue().encode("utf-8"))
+        self.out.seek(0)
+        self.out.truncate()
+
+    def close(self) -> None:
+        pass
+
+
+class _Moodle:
+    """moodle.xml (derive/moodle.py): the category, one cloze question per variant."""
+
+    def __init__(self, file: BinaryIO, category: str | None = None):
+        from . import moodle  # late: only the LMS formats need the LMS modules
+        self.moodle, self.file, self.category, self.started = moodle, file, category, False
+
+    def add(self, s: Solution) -> None:
+        if not self.started:
+            self.file.write(self.moodle.head(self.category or self.moodle.default_category(s.spec.title, None))
+                            .encode("utf-8"))
+            self.started = True
+        self.file.write(self.moodle.question(s).encode("utf-8"))
+
+    def close(self) -> None:
+        self.file.write(self.moodle.TAIL.encode("utf-8"))
+
+
+class _Package:
+    """A zip of one XML file per variant and a manifest (QTI 2.1 in derive/qti.py, Canvas's
+    QTI 1.2 in derive/canvas.py); each entry is compressed and written as it comes."""
+
+    def __init__(self, file: BinaryIO, category: str | None = None):
+        del category  # neither has question-bank categories: the package is the batch
+        from . import qti
+        self.identifier, self.time = qti.identifier, qti.ZIP_TIME
+        self.zip = zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED)
+        self.entries: list[tuple[str, str]] = []
+        self.title: str | None = None
+
+    def add(self, s: Solution) -> None:
+        ident = self.identifier(len(self.entries) + 1, s.variant)
+        href = self.href(ident)
+        self.entries.append((ident, href))
+        self.title = self.title or s.spec.title
+        self.zip.writestr(zipfile.ZipInfo(href, self.time), self.document(s, ident), zipfile.ZIP_DEFLATED)
+
+    def close(self) -> None:
+        self.zip.writestr(zipfile.ZipInfo("imsmanifest.xml", self.time), self.manifest(), zipfile.ZIP_DEFLATED)
+        self.zip.close()
+
+
+class _Qti21(_Package):
+    def href(self, ident: str) -> str:
+        return f"items/{ident}.xml"
+
+    def document(self, s: Solution, ident: str) -> str:
+        from .qti import item
+        return item(s, ident)
+
+    def manifest(self) -> str:
+        from .qti import manifest
+        return manifest(self.entries, self.title)
+
+
+class _Canvas(_Package):
+    def href(self, ident: str) -> str:
+        return f"{ident}/{ident}.xml"
+
+    def document(self, s: Solution, ident: str) -> str:
+        from .canvas import assessment
+        return assessment(s, ident)
+
+    def manifest(self) -> str:
+        from .canvas import manifest
+        return manifest(self.entries)
+
+
+# Each format streams: made with the open file (and the batch's category, for the writers
+# that take one), it writes each Solution given to ``add`` at once, and its end at ``close``,
+# so that thousands of variants are never held together.
+STREAMS: dict[str, tuple[str, Callable[..., "Stream"]]] = {
+    "json": ("answers.json", _Json),
+    "csv": ("answers.csv", _Csv),
+    "moodle": ("moodle.xml", _Moodle),
+    "qti21": ("qti21.zip", _Qti21),
+    "canvas": ("canvas-qti12.zip", _Canvas),
+}
+
+
+class Stream(Protocol):
+    def add(self, solution: Solution) -> None: ...
+    def close(self) -> None: ...
+
+
+def write(fmt: str, solutions: Iterable[Solution], category: str | None = None) -> bytes:
+    """The whole file of one format for these Solutions, in memory."""
+    buffer = io.BytesIO()
+    stream = STREAMS[fmt][1](buffer, category)
+    for s in solutions:
+        stream.add(s)
+    stream.close()
+    return buffer.getvalue()
+
+
 def write_json(solutions: Sequence[Solution]) -> str:
-    if len(solutions) == 1 and solutions[0].variant is None:
-        return json.dumps(answers(solutions[0]), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    # Variants share one spec: written once, beside the exercise title the folder check reads.
-    head = json.dumps({"exercise": solutions[0].spec.title, "source": source_name(solutions[0].spec),
-                       "spec": _plain(solutions[0].spec.raw), "variants": []}, indent=2, ensure_ascii=False)
-    # One variant at a time: json.dumps with indent holds every piece of its output at once
-    # (over 200 MB for 10,000 variants). Strings in JSON hold no raw newline, so indenting
-    # each variant's lines by 4 gives the bytes of the whole document dumped in one go.
-    # allow_nan=False: a strict JSON reader must be able to read it (Solutions are finite).
-    items = ",\n    ".join(json.dumps({k: v for k, v in answers(s).items() if k != "spec"}, indent=2,
-                                      ensure_ascii=False, allow_nan=False).replace("\n", "\n    ")
-                            for s in solutions)
-    assert head.endswith("[]\n}")
-    return f"{head[:-3]}\n    {items}\n  ]\n}}\n"
+    return write("json", solutions).decode("utf-8")
 
 
 def write_csv(solutions: Sequence[Solution]) -> str:
-    """One row per variant: its id and seed, the given values, then every quantity, under
-    the names of answers.json, at full precision (the grader rounds, not the file)."""
-    der = solutions[0].derivation
-    givens = [q.name for q in der.givens]
-    names = [q.name for q in der.quantities if q.stage != GIVEN]
-    out = io.StringIO()
-    # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
-    rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    rows.writerow(["variant", "seed", *givens, *names])
-    for s in solutions:
-        rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
-                       *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
-    return out.getvalue()
+    return write("csv", solutions).decode("utf-8")
 
 
-WRITERS: dict[str, tuple[str, Callable[..., str | bytes]]] = {
-    "json": ("answers.json", write_json),
-    "csv": ("answers.csv", write_csv),
-    "moodle": ("moodle.xml", write_moodle),
-    "qti21": ("qti21.zip", write_qti21),
-    "canvas": ("canvas-qti12.zip", write_canvas),
-}
+WRITERS: dict[str, tuple[str, Callable[..., bytes]]] = {
+    fmt: (name, functools.partial(write, fmt)) for fmt, (name, _) in STREAMS.items()}
 DEFAULT_FORMATS = ("json", "csv", "moodle")
 CATEGORIZED = frozenset({"moodle", "qti21", "canvas"})  # writers that take the batch's category
 

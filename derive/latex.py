@@ -69,6 +69,11 @@ _NO_GLYPH = set("ĦħĸĿŀŉŦŧſ")
 _PUNCTUATION = set("–—‘’“”„…•€†‡‰‹›™")
 
 
+# Printable ASCII that TeX takes as it is: text made only of these is its own escaping.
+_AS_IS = re.compile("[" + re.escape("".join(chr(o) for o in range(0x20, 0x7F) if chr(o) not in _TEX_SPECIALS))
+                    + "]*")
+
+
 def typesettable(c: str) -> bool:
     """Whether pdflatex (T1 fonts, UTF-8 input) can typeset the character in text."""
     if c in _TEX_SPECIALS and c not in "\n\t\r":
@@ -90,8 +95,11 @@ def escape_tex(text) -> Tex:
     see ``untypesettable``). Text that is already ``Tex`` is returned as it is."""
     if isinstance(text, Tex):
         return text
+    text = str(text)
+    if _AS_IS.fullmatch(text):  # most text: nothing to replace, and no character to look at twice
+        return Tex(text)
     return Tex("".join(_TEX_SPECIALS[c] if c in _TEX_SPECIALS else c if typesettable(c) else "?"
-                       for c in str(text)))
+                       for c in text))
 
 
 def math_text(text: str) -> Tex:

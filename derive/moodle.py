@@ -123,15 +123,21 @@ def category_path(path: str) -> str:
     return out
 
 
-def write_moodle(solutions: Sequence[Solution], category: str | None = None) -> str:
-    """The Moodle XML quiz file for these variants (or the one exercise)."""
-    category = category or default_category(solutions[0].spec.title, None)
-    head = (
+def head(category: str) -> str:
+    """The file up to the first question: the quiz and its category."""
+    return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         "<quiz>\n"
         '  <question type="category">\n'
         f"    <category><text>{_xml(category)}</text></category>\n"
         "  </question>\n"
     )
-    return head + "".join(question(s) for s in solutions) + "</quiz>\n"
 
+
+TAIL = "</quiz>\n"
+
+
+def write_moodle(solutions: Sequence[Solution], category: str | None = None) -> str:
+    """The Moodle XML quiz file for these variants (or the one exercise)."""
+    category = category or default_category(solutions[0].spec.title, None)
+    return head(category) + "".join(question(s) for s in solutions) + TAIL

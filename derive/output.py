@@ -27,7 +27,7 @@ import shutil
 import signal
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from . import render
 from .errors import DeriveError
@@ -35,6 +35,8 @@ from .export import MARKER, WRITERS, source_name
 from .spec import Spec
 
 SHEETS, KEYS = "sheets", "keys"
+GRADES = "grades.csv"  # written by `derive check --class` (derive/classcheck.py)
+FEEDBACK = "feedback"  # folder of the feedback sheets, one per student
 STAGE = ".derive-"  # the mark of a sibling being built: .<name>.derive-<random>
 OLD = "old-"  # a replaced folder on its way out (only where folders cannot be exchanged)
 
@@ -43,8 +45,6 @@ OLD = "old-"  # a replaced folder on its way out (only where folders cannot be e
 def ours() -> tuple[str, ...]:
     """The paths, as patterns inside an output folder, of every file a derive command writes
     there; a later run replaces them, and keeps anything else."""
-    from .classcheck import FEEDBACK, GRADES  # late: the class checker reads spec and check
-
     names = ["sheet.tex", "solution.tex", "sheets.pdf", "keys.pdf",
              f"{SHEETS}/sheet-*.tex", f"{KEYS}/key-*.tex", *(name for name, _ in WRITERS.values()),
              GRADES, f"{FEEDBACK}/*.tex"]
@@ -244,6 +244,16 @@ class Stage:
         except OSError as exc:
             raise _write_error(self.target / name, exc) from None
         return path
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[BinaryIO]:
+        """A new file of the folder, open for writing piece by piece. A failed write (a full
+        disk) is reported under the file's name in the target folder."""
+        try:
+            with open(self.path / name, "xb") as f:
+                yield f
+        except OSError as exc:
+            raise _write_error(self.target / name, exc) from None
 
     def commit(self) -> None:
         """Swap the new folder in, keeping the old one's files that derive does not write."""

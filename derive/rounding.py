@@ -44,13 +44,17 @@ class NumberPolicy:
     def _tex(self, value: float) -> str:
         if not math.isfinite(value):
             return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
-        if value != 0 and self.round(value) == 0:
+        # Rounded once (the rounding of every value of a large key is what costs): the
+        # branches are those of round, is_exact and text, on that one result.
+        r = rounded(value, -self.decimals)
+        near = float(r)
+        if value != 0 and near == 0:
             return scientific(value, 2)
         if abs(value) >= LARGE:
             return scientific(value, 3)
-        if self.is_exact(value):
-            return given_text(self.round(value))
-        return format(rounded(self._clean(value), -self.decimals), "f")
+        if abs(value - near) <= 1e-12 * max(1.0, abs(value)):  # is_exact
+            return given_text(near)
+        return format(r, "f")  # not zero here: a zero value is exact
 
     def substituted(self, value: float, given: bool = False) -> Tex:
         """A value put into a formula: negatives in parentheses so that 0.2 · (−0.0034)

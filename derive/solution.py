@@ -310,10 +310,17 @@ class Exercise:
         qs = self.derivation.quantities
         given = [q.formula is None for q in qs]
 
+        made: dict[tuple[int, bool], str] = {}  # a value is put into many formulas: written once
+
         def put(i: int, bare: bool = False) -> str:
-            if bare:
-                return given_text(raw[i]) if given[i] else policy.tex(raw[i])
-            return policy.substituted(raw[i], given[i])
+            text = made.get((i, bare))
+            if text is None:
+                if bare:
+                    text = given_text(raw[i]) if given[i] else policy.tex(raw[i])
+                else:
+                    text = policy.substituted(raw[i], given[i])
+                made[i, bare] = text
+            return text
 
         sections: dict[str, list] = {}
         for i, (q, forms) in enumerate(zip(qs, self.forms)):

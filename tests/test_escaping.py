@@ -5,6 +5,7 @@ the spec's checks refuse an attack on load, the escaping is tested on its own as
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -216,3 +217,19 @@ def test_accented_and_greek_titles_are_typeset(tmp_path, cli):
     assert result.returncode == 0, result.stderr[-2000:]
     text = _pdf_text(out / "sheet.pdf")
     assert "Übung α–β: Rückwärts & 100 %" in text
+
+
+def test_escape_tex_is_the_character_rule_applied_to_each_character():
+    # plain ASCII text takes a shortcut; it must give what the rule per character gives
+    from derive.latex import _TEX_SPECIALS, typesettable
+
+    def one(c):
+        return _TEX_SPECIALS[c] if c in _TEX_SPECIALS else c if typesettable(c) else "?"
+
+    chars = [chr(o) for o in range(0x3100)]
+    for c in chars:
+        assert escape_tex(c) == one(c)
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice(chars[:300] + list("abcXYZ 019.,")) for _ in range(rng.randrange(12)))
+        assert escape_tex(text) == "".join(map(one, text))
