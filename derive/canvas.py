@@ -149,22 +149,39 @@ def manifest(entries: list[tuple[str, str]], files: list[tuple[str, str]] = ()) 
             f"<organizations/>\n<resources>\n{resources}</resources>\n</manifest>\n")
 
 
+class CanvasPackage:
+    """The Canvas QTI 1.2 package, written into ``file`` (a zip) one variant at a time: each
+    quiz and its figure as they come, the manifest at ``close``."""
+
+    def __init__(self, file, category: str | None = None):
+        del category  # Canvas imports quizzes, not question-bank categories
+        self.zip = zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED)
+        self.entries: list[tuple[str, str]] = []
+        self.files: list[tuple[str, str]] = []
+
+    def add(self, s: Solution) -> None:
+        ident = identifier(len(self.entries) + 1, s.variant)
+        href = f"{ident}/{ident}.xml"
+        self.entries.append((ident, href))
+        image = lms.figure(s)
+        picture = f"images/{ident}-{image.name}"  # identifiers hold no character a URL must escape
+        self.files.append((f"{ident}-figure", picture))
+        self.zip.writestr(zipfile.ZipInfo(href, ZIP_TIME), assessment(s, ident, image, f"{FILEBASE}/{picture}"),
+                          zipfile.ZIP_DEFLATED)
+        self.zip.writestr(zipfile.ZipInfo(picture, ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
+
+    def close(self) -> None:
+        self.zip.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(self.entries, self.files),
+                          zipfile.ZIP_DEFLATED)
+        self.zip.close()
+
+
 def write_canvas(solutions: Sequence[Solution], category: str | None = None) -> bytes:
     """The Canvas QTI 1.2 package (zip) for these variants: one quiz each."""
-    del category  # Canvas imports quizzes, not question-bank categories
     buffer = io.BytesIO()
-    entries, files = [], []
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        for index, s in enumerate(solutions, start=1):
-            ident = identifier(index, s.variant)
-            href = f"{ident}/{ident}.xml"
-            entries.append((ident, href))
-            image = lms.figure(s)
-            picture = f"images/{ident}-{image.name}"  # identifiers hold no character a URL must escape
-            files.append((f"{ident}-figure", picture))
-            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), assessment(s, ident, image, f"{FILEBASE}/{picture}"),
-                       zipfile.ZIP_DEFLATED)
-            z.writestr(zipfile.ZipInfo(picture, ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
-        z.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(entries, files), zipfile.ZIP_DEFLATED)
+    package = CanvasPackage(buffer, category)
+    for s in solutions:
+        package.add(s)
+    package.close()
     return buffer.getvalue()
 

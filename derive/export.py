@@ -13,7 +13,6 @@ import io
 import json
 import functools
 import math
-import zipfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Protocol, Sequence
 
@@ -150,54 +149,14 @@ class _Moodle:
         self.file.write(self.moodle.TAIL.encode("utf-8"))
 
 
-class _Package:
-    """A zip of one XML file per variant and a manifest (QTI 2.1 in derive/qti.py, Canvas's
-    QTI 1.2 in derive/canvas.py); each entry is compressed and written as it comes."""
-
-    def __init__(self, file: BinaryIO, category: str | None = None):
-        del category  # neither has question-bank categories: the package is the batch
-        from . import qti
-        self.identifier, self.time = qti.identifier, qti.ZIP_TIME
-        self.zip = zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED)
-        self.entries: list[tuple[str, str]] = []
-        self.title: str | None = None
-
-    def add(self, s: Solution) -> None:
-        ident = self.identifier(len(self.entries) + 1, s.variant)
-        href = self.href(ident)
-        self.entries.append((ident, href))
-        self.title = self.title or s.spec.title
-        self.zip.writestr(zipfile.ZipInfo(href, self.time), self.document(s, ident), zipfile.ZIP_DEFLATED)
-
-    def close(self) -> None:
-        self.zip.writestr(zipfile.ZipInfo("imsmanifest.xml", self.time), self.manifest(), zipfile.ZIP_DEFLATED)
-        self.zip.close()
+def _qti21(file: BinaryIO, category: str | None = None) -> "Stream":
+    from .qti import Qti21Package  # late: only the LMS formats need the LMS modules
+    return Qti21Package(file, category)
 
 
-class _Qti21(_Package):
-    def href(self, ident: str) -> str:
-        return f"items/{ident}.xml"
-
-    def document(self, s: Solution, ident: str) -> str:
-        from .qti import item
-        return item(s, ident)
-
-    def manifest(self) -> str:
-        from .qti import manifest
-        return manifest(self.entries, self.title)
-
-
-class _Canvas(_Package):
-    def href(self, ident: str) -> str:
-        return f"{ident}/{ident}.xml"
-
-    def document(self, s: Solution, ident: str) -> str:
-        from .canvas import assessment
-        return assessment(s, ident)
-
-    def manifest(self) -> str:
-        from .canvas import manifest
-        return manifest(self.entries)
+def _canvas(file: BinaryIO, category: str | None = None) -> "Stream":
+    from .canvas import CanvasPackage
+    return CanvasPackage(file, category)
 
 
 # Each format streams: made with the open file (and the batch's category, for the writers
@@ -207,8 +166,8 @@ STREAMS: dict[str, tuple[str, Callable[..., "Stream"]]] = {
     "json": ("answers.json", _Json),
     "csv": ("answers.csv", _Csv),
     "moodle": ("moodle.xml", _Moodle),
-    "qti21": ("qti21.zip", _Qti21),
-    "canvas": ("canvas-qti12.zip", _Canvas),
+    "qti21": ("qti21.zip", _qti21),
+    "canvas": ("canvas-qti12.zip", _canvas),
 }
 
 

@@ -130,20 +130,37 @@ def manifest(entries: list[tuple[str, str, tuple[str, ...]]], title: str) -> str
     )
 
 
+class Qti21Package:
+    """The QTI 2.1 content package, written into ``file`` (a zip) one variant at a time:
+    each item and its figure as they come, the manifest at ``close``."""
+
+    def __init__(self, file, category: str | None = None):
+        del category  # QTI has no question categories; the package is the batch
+        self.zip = zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED)
+        self.entries: list[tuple[str, str, tuple[str, ...]]] = []
+        self.title: str | None = None
+
+    def add(self, s: Solution) -> None:
+        ident = identifier(len(self.entries) + 1, s.variant)
+        href = f"items/{ident}.xml"
+        image = lms.figure(s)
+        picture = f"{ident}-{image.name}"  # beside the item, which refers to it by this relative name
+        self.entries.append((ident, href, (f"items/{picture}",)))
+        self.title = self.title or s.spec.title
+        self.zip.writestr(zipfile.ZipInfo(href, ZIP_TIME), item(s, ident, image, picture), zipfile.ZIP_DEFLATED)
+        self.zip.writestr(zipfile.ZipInfo(f"items/{picture}", ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
+
+    def close(self) -> None:
+        self.zip.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(self.entries, self.title or ""),
+                          zipfile.ZIP_DEFLATED)
+        self.zip.close()
+
+
 def write_qti21(solutions: Sequence[Solution], category: str | None = None) -> bytes:
     """The QTI 2.1 content package (zip) for these variants."""
-    del category  # QTI has no question categories; the package is the batch
     buffer = io.BytesIO()
-    entries = []
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        for index, s in enumerate(solutions, start=1):
-            ident = identifier(index, s.variant)
-            href = f"items/{ident}.xml"
-            image = lms.figure(s)
-            picture = f"{ident}-{image.name}"  # beside the item, which refers to it by this relative name
-            entries.append((ident, href, (f"items/{picture}",)))
-            z.writestr(zipfile.ZipInfo(href, ZIP_TIME), item(s, ident, image, picture), zipfile.ZIP_DEFLATED)
-            z.writestr(zipfile.ZipInfo(f"items/{picture}", ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
-        z.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(entries, solutions[0].spec.title),
-                   zipfile.ZIP_DEFLATED)
+    package = Qti21Package(buffer, category)
+    for s in solutions:
+        package.add(s)
+    package.close()
     return buffer.getvalue()
