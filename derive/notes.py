@@ -62,7 +62,6 @@ def notes(r: "Result", report: "Report", inputs: Sequence[str],
     misconception named, where it changes a formula, the names that formula took and the
     ones they stand in place of."""
     sol = report.solution
-    der = sol.derivation
     w = report.written[r.name]
     exact = number(r.expected, max(sol.policy.decimals, w.decimals), strip=False)
 
