@@ -97,9 +97,7 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
     graph = _graph(g)
     display = top.table_at("display")
     display.only("decimals", "carry")
-    decimals = display.get("decimals", 4)
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12:
-        raise display.fail("decimals", f"expected a whole number from 0 to 12, got {decimals!r}")
+    decimals = display.whole("decimals", 4, 0, 12, "decimals")  # as a network's display reads it
     questions = top.table_at("questions")
     questions.only("include")
     asked = questions.names("include", PASSES)
