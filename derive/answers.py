@@ -185,12 +185,13 @@ def _csv(source: str, text: str) -> list[tuple[str, str, int]]:
 
 # --- the answers.json of `derive variants` ---------------------------------------------------
 
-def read_key(path: Path) -> Any:
-    """The parsed answers.json of ``derive variants`` (``check --key``)."""
+def read_key(path: Path, field: str = "--key") -> Any:
+    """The parsed answers.json of ``derive variants`` (``check --key``, ``check --class
+    --variants``, ``serve VARIANTS_DIR``), within the size limit of such a file."""
     source = str(path)
     expected = "the answers.json written by derive variants"
-    data = limits.read_bytes(path, limits.KEY_BYTES, "--key", expected, missing="file not found")
-    text = limits.decode(data, source, "--key", expected)
+    data = limits.read_bytes(path, limits.KEY_BYTES, field, expected, missing="file not found")
+    text = limits.decode(data, source, field, expected)
 
     def refuse(constant: str) -> None:
         raise ValueError(f"{constant} is not a number JSON allows")
@@ -198,7 +199,7 @@ def read_key(path: Path) -> Any:
     try:
         return json.loads(text, parse_constant=refuse)
     except json.JSONDecodeError as exc:
-        raise SpecError(source, "--key", f"expected {expected} (not valid JSON: {exc})") from None
+        raise SpecError(source, field, f"expected {expected} (not valid JSON: {exc})") from None
     except (RecursionError, ValueError) as exc:  # nesting too deep; NaN; an integer too long
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
-        raise SpecError(source, "--key", f"expected {expected} ({reason})") from None
+        raise SpecError(source, field, f"expected {expected} ({reason})") from None

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import check as check_mod, derivation as D, typed
-from .answers import FORMATS
+from .answers import FORMATS, read_key
 from .check import OK, VERDICTS, Report
 from .errors import DeriveError, SpecError, did_you_mean, one_line
 from .misconceptions import MISCONCEPTIONS
@@ -162,12 +161,7 @@ def _refuse(problems: Sequence[str]) -> None:
 def variant_givens(path: Path, exercise: Exercise) -> dict[str, tuple[dict[str, float], int | None]]:
     """id -> (given values, seed) of every variant in a folder's (or a file's) answers.json."""
     file = path / "answers.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(file), "--variants", "not found; expected the folder written by derive variants") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(str(file), "--variants", f"expected the answers.json of derive variants ({exc})") from None
+    data = read_key(file, "--variants")
     if not isinstance(data, dict) or not isinstance(data.get("variants"), list):
         raise SpecError(str(file), "variants", "expected the answers.json of derive variants, with a list of variants")
     if data.get("exercise") != exercise.spec.title:

@@ -35,6 +35,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import check as check_mod, spec as spec_mod, web
+from .answers import read_key
 from .errors import DeriveError, SpecError
 from .roster import VALID_ID
 from .solution import Exercise, Solution
@@ -114,12 +115,7 @@ def load(paths: Sequence[str]) -> list[Source]:
 
 def _variants(n: int, folder: Path) -> Source:
     file = folder / "answers.json"
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(folder), "VARIANTS_DIR", "no answers.json; expected a folder written by derive variants") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(str(file), "file", f"expected the answers.json of derive variants ({exc})") from None
+    data = read_key(file, "VARIANTS_DIR")
     if not isinstance(data, dict) or not isinstance(data.get("spec"), dict) or not isinstance(data.get("variants"), list):
         raise SpecError(str(file), "variants", "expected the answers.json of derive variants (with spec and variants)")
     exercise = Exercise(spec_mod.from_table(data["spec"], str(file)))

@@ -18,7 +18,7 @@ from conftest import EXAMPLES, run_cli
 GOLDEN = EXAMPLES.parent / "tests" / "golden"
 
 
-@pytest.mark.parametrize("example", ["reference", "mazur", "han_kamber", "softmax_online"])
+@pytest.mark.parametrize("example", ["reference", "mazur", "han_kamber", "softmax_online", "optim_adam_quadratic"])
 @pytest.mark.parametrize("document", ["sheet", "solution"])
 def test_tex_matches_golden(tmp_path, example, document):
     r = run_cli("solve", EXAMPLES / f"{example}.toml", "--out", tmp_path, "--no-pdf")
