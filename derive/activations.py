@@ -106,6 +106,7 @@ ACTIVATIONS: dict[str, Activation] = {
             numeric_prime=lambda t, s: 1.0 - math.tanh(t) ** 2,
             by_input=lambda f, t, a: sp.Add(1, -sp.Pow(f(t), 2, evaluate=False), evaluate=False),
             by_output=lambda f, t, a: sp.Add(1, -sp.Pow(a, 2, evaluate=False), evaluate=False),
+            written_out=False,  # tanh(0.5) is how one writes it; its exponentials add nothing
             saturates=True,
         ),
         Activation(

@@ -8,6 +8,15 @@ For speed, an expression "with the numbers put in" is printed once per network s
 with a marker in place of every symbol, and each variant only fills the markers with its
 numbers (``fill``): no SymPy printing happens per variant.
 
+A number put in is written the way one writes it by hand: a negative number in parentheses
+only where a sign or a factor stands before it (``0.2 · (−0.0171)``, ``(−0.25)²``); first in
+a sum, a bracket, a fraction or an exponent it stands bare (``−0.3 − 0.9 · 0.007``,
+``e^{0.7}``), and after a plus or minus its sign joins that one (``a + (−b)`` is written
+``a − b``, ``−(−0.7)`` is ``0.7``). So the printer marks each number with its place: bare,
+signed (the operator before it is part of the marker), negated, or a factor. A term
+``y · log(o)`` of a loss is marked as one that vanishes when ``y`` is 0, and ``fill``
+leaves it out then (the key says so where it states the loss).
+
 ``Tex`` marks text that is already LaTeX and safe to put into a document. Only this
 module (the printer, names, ``escape_tex``) and the number policy make it; everything
 else that reaches a template is a plain ``str`` and is escaped there (``render``), so a
@@ -209,6 +218,37 @@ class Printer(LatexPrinter):
             return f"{MARK}{self.markers[expr]}{MARK}"
         return latex_name(expr.name)
 
+    def doprint(self, expr) -> str:
+        text = super().doprint(expr)
+        return _placed(text) if self.markers is not None else text
+
+    def term(self, expr) -> str:
+        """A term of a sum written after others, with its operator: `` + 0.5 · 0.2``, or
+        `` - 0.5 · 0.2`` where the first number is negative (a chain's second path)."""
+        text = super().doprint(expr)
+        sign, text = ("-", text[1:].lstrip()) if text.startswith("-") else ("+", text)
+        return _placed(f" {sign} {text}") if self.markers is not None else f" {sign} {text}"
+
+    def _print_Mul(self, expr):
+        text = self._print_product(expr)
+        if self.markers is not None and _vanishes(expr):
+            # A term y · log(o): nothing to add when the given y is 0 (fill drops it).
+            guards = ",".join(str(self.markers[a]) for a in expr.args if a.is_Symbol and a in self.markers)
+            return f"{_DROP}{guards}{_DROP}{text}{_END}"
+        return text
+
+    def _print_Add(self, expr, order=None):
+        if all(t.is_Symbol or (t.is_Mul and all(a.is_Symbol for a in t.args)) for t in expr.args):
+            return " + ".join(self._print(t) for t in expr.args)
+        text = super()._print_Add(expr, order)
+        vanishing = self.markers is not None and any(t.is_Mul and _vanishes(t) for t in expr.args)
+        return f"{_SUM}{text}{_SUM}" if vanishing else text
+
+    def _print_ExpBase(self, expr, exp=None):
+        # e^{t}: the exponent is a group of its own (no brackets around a number there).
+        body = rf"e^{{{self._print(expr.args[0])}}}"
+        return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
+
     def bare(self, expr) -> str:
         """A symbol standing alone (a function's argument): its number goes in without the
         parentheses a negative number gets inside a product."""
@@ -219,12 +259,7 @@ class Printer(LatexPrinter):
     # Fast paths for the shapes most of a large network's formulas have (x1·w1 + x2·w3 + …,
     # δ·h): SymPy's general methods test each factor for signs, fractions and brackets,
     # which none of these needs; the output is the same.
-    def _print_Add(self, expr, order=None):
-        if all(t.is_Symbol or (t.is_Mul and all(a.is_Symbol for a in t.args)) for t in expr.args):
-            return " + ".join(self._print(t) for t in expr.args)
-        return super()._print_Add(expr, order)
-
-    def _print_Mul(self, expr):
+    def _print_product(self, expr):
         if all(a.is_Symbol for a in expr.args):
             sep = self._settings["mul_symbol_latex"]
             if self.markers is None and any(latex_name(a.name).startswith(r"\mathit") for a in expr.args):
@@ -261,10 +296,75 @@ def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:
     return Printer(index).doprint(expr)
 
 
-_MARKER = re.compile(f"{MARK}(=?)(\\d+){MARK}")
+# The places of a number (see the module docstring). A marker is MARK, a kind, the symbol's
+# index, MARK: kind "" a factor, "=" bare, "~" negated, "+"/"-" signed (the operator before
+# it is part of the marker). _DROP guards _DROP term _END is a term that vanishes when one
+# of its guards is 0; _SUM … _SUM is a sum holding such terms.
+_DROP, _END, _SUM = "\x01", "\x02", "\x03"
+_NUMBER = f"{MARK}(\\d+){MARK}(?!\\^)"  # a number that is not the base of a power
+_LEADING = re.compile(r"(^|\{|\\left\(|\(|[\x01\x03])(- )?" + _NUMBER)
+_SIGNED = re.compile(r" ([+-]) " + _NUMBER)
+_MARKER = re.compile(f"{MARK}([=~+-]?)(\\d+){MARK}")
+_DROPPED = re.compile(f"{_DROP}([\\d,]+){_DROP}(.*?){_END}", re.S)
+_SUMS = re.compile(f"{_SUM}(.*?){_SUM}", re.S)
+
+
+def _vanishes(term: sp.Expr) -> bool:
+    """A product with a logarithm and a plain symbol among its factors: y · log(o)."""
+    return (not all(a.is_Symbol for a in term.args) and any(a.is_Symbol for a in term.args)
+            and any(isinstance(a, sp.log) for a in term.args))
+
+
+def _operator_inside(m: re.Match) -> str:
+    """A term that can vanish takes the operator before it along (the sum's printer put a
+    plus before it, and its own minus after the opening)."""
+    before, opening, minus = m.groups()
+    if not before:
+        return opening + (minus or "")
+    return f"{opening} {'-' if (before == ' - ') != bool(minus) else '+'} "
+
+
+def _placed(template: str) -> str:
+    """A printed template with each number marked by its place."""
+    if _DROP in template:
+        template = re.sub(f"( [+-] )?({_DROP}[\\d,]+{_DROP})(- )?", _operator_inside, template)
+    template = _SIGNED.sub(lambda m: f"{MARK}{m.group(1)}{m.group(2)}{MARK}", template)
+    return _LEADING.sub(lambda m: f"{m.group(1)}{MARK}{'~' if m.group(2) else '='}{m.group(3)}{MARK}", template)
 
 
 def fill(template: str, shown: Callable[[int, bool], str]) -> Tex:
     """Put numbers into a template from ``numeric_template``; ``shown(i, bare)`` is the
-    number for symbol ``i`` as the key writes it (``bare``: standing alone, no parentheses)."""
-    return Tex(_MARKER.sub(lambda m: shown(int(m.group(2)), m.group(1) == "="), template))
+    number for symbol ``i`` as the key writes it (``bare``: standing alone, no parentheses;
+    otherwise a negative number comes in parentheses)."""
+    if _DROP in template:
+        template = _DROPPED.sub(
+            lambda m: "" if any(shown(int(g), True) == "0" for g in m.group(1).split(",")) else m.group(2),
+            template)
+
+    def number(m: re.Match) -> str:
+        kind, i = m.group(1), int(m.group(2))
+        if kind == "=":
+            return shown(i, True)
+        if not kind:
+            return shown(i, False)
+        text = shown(i, False)
+        negative = text.startswith("(-")
+        text = text[2:-1] if negative else text
+        if kind == "~":
+            return text if negative else f"- {text}"
+        return f" {'-' if (kind == '-') != negative else '+'} {text}"
+
+    text = _MARKER.sub(number, template)
+    if _SUM in text:
+        text = _SUMS.sub(lambda m: _opening(m.group(1)), text)
+    return Tex(text)
+
+
+def _opening(total: str) -> str:
+    """A sum whose first terms were left out: no operator before the first one left."""
+    total = total.lstrip()
+    if total.startswith("+ "):
+        return total[2:]
+    if total.startswith("- "):
+        return "- " + total[2:]
+    return total or "0"
