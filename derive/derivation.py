@@ -8,7 +8,9 @@ once, see ``evaluate``), and the checker (a student's values put in for the inpu
 Gradients are the chain rule applied locally: each unit has its own local partials, and
 a parameter's gradient is the product of the factors along each path from the loss down
 to it, summed over paths. Where paths multiply (deep or wide networks) the key switches to
-error terms δ, each defined once and reused, so the graph grows linearly with the network.
+error terms δ, each defined once and reused, so the graph grows linearly with the network;
+then every gradient is written through them, as the short chain ∂L/∂u_in · ∂u_in/∂w =
+δ_u · (value at the source), so that one network's key reads one way throughout.
 The composed loss is differentiated only in the tests, as the oracle.
 
 Built once per network structure: the same Derivation serves every variant.
@@ -16,6 +18,7 @@ Built once per network structure: the same Derivation serves every variant.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable
@@ -32,7 +35,7 @@ from .spec import LossSpec
 GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = (
     "given", "forward", "loss", "local", "delta", "gradient", "updates", "forward_after", "loss_after",
 )
-CHAIN_PATH_LIMIT = 2  # "auto" writes out a parameter's chain when it has at most this many paths
+CHAIN_PATH_LIMIT = 2  # "auto" writes out the chains when no parameter has more paths than this
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Quantity:
     closed: sp.Expr | None = None  # a textbook form the key shows before the formula
     expanded: sp.Expr | None = None  # the function written out, e.g. 1/(1 + e^{-t})
     chain: tuple[tuple[Factor, ...], ...] = ()  # paths, for gradients written as chains
+    by_delta: tuple[tuple[Factor, ...], ...] = ()  # or as δ_target · ∂target_in/∂w, one per target
     unit: str | None = None
     param: str | None = None
     note: str = ""
@@ -119,6 +123,10 @@ class _Builder:
     # mode, after example n, the value updated by it (w1*[n]).
     current: dict[str, sp.Symbol] = field(default_factory=dict)
 
+    @property
+    def listed(self) -> tuple[Param, ...]:
+        return listed(self.net)
+
     def add(self, name: str, formula: sp.Expr | None, stage: str, **kw) -> sp.Symbol:
         sym = sp.Symbol(name)
         self.out.append(Quantity(name, sym, formula, stage, **kw))
@@ -154,7 +162,7 @@ class _Builder:
         for layer in self.net.layers:
             if layer.bias_unit:
                 self.add(layer.bias_unit, None, GIVEN)
-        for p in self.net.params:
+        for p in self.listed:
             self.add(p.name, None, GIVEN, param=p.name)
         self.add("eta", None, GIVEN)
 
@@ -288,11 +296,12 @@ class _Builder:
         if self.chains == "none":
             return frozenset()
         if self.chains == "auto":
+            # All or none: a key that writes some gradients as long chains and others
+            # through δ reads as two methods (and the long ones are the easy ones).
             memo: dict = {}
-            return frozenset(
-                p.name for p in self.net.params
-                if sum(self.count_paths(t, memo) for t in p.targets) <= CHAIN_PATH_LIMIT
-            )
+            few = all(sum(self.count_paths(t, memo) for t in p.targets) <= CHAIN_PATH_LIMIT
+                      for p in self.net.params)
+            return frozenset(p.name for p in self.net.params) if few else frozenset()
         return frozenset(self.chains)
 
     def deltas(self, e: int | None) -> None:
@@ -309,7 +318,7 @@ class _Builder:
                 self.add(f"delta_{u}{s}", sp.Mul(total, sp.Symbol(f"d{u}/d{u}_in{s}"), evaluate=False),
                          DELTA, example=e, unit=u)
 
-    def gradient(self, p: Param, e: int | None, chained: bool) -> None:
+    def gradient(self, p: Param, e: int | None, chained: bool, by_delta: bool = False) -> None:
         s = sfx(e)
         src = self.value_of(p.source, e, after=False)
         if chained:
@@ -321,14 +330,18 @@ class _Builder:
             self.add(f"dL/d{p.name}{s}", formula, GRADIENT, example=e, param=p.name, chain=paths)
         else:
             terms = [_product([sp.Symbol(f"delta_{t}{s}")] + ([src] if p.source else [])) for t in p.targets]
-            self.add(f"dL/d{p.name}{s}", _sum(terms), GRADIENT, example=e, param=p.name)
+            paths = tuple(
+                (Factor(latex_name(f"dL/d{t}_in{s}"), sp.Symbol(f"delta_{t}{s}")),
+                 Factor(partial(f"{t}_in{s}", p.name), src))
+                for t in p.targets) if by_delta else ()
+            self.add(f"dL/d{p.name}{s}", _sum(terms), GRADIENT, example=e, param=p.name, by_delta=paths)
 
-    def gradients(self, chain: frozenset[str]) -> None:
+    def gradients(self, chain: frozenset[str], by_delta: bool = False) -> None:
         for e in self.examples():
-            for p in self.net.params:
-                self.gradient(p, e, p.name in chain)
+            for p in self.listed:
+                self.gradient(p, e, p.name in chain, by_delta)
         if self.n_examples > 1:
-            for p in self.net.params:
+            for p in self.listed:
                 total = _sum([sp.Symbol(f"dL/d{p.name}[{e}]") for e in self.examples()])
                 if self.loss.examples == "mean":
                     total = sp.Mul(sp.Rational(1, self.n_examples), total, evaluate=False)
@@ -339,7 +352,7 @@ class _Builder:
         after each example, from the parameters as that example left them."""
         eta = sp.Symbol("eta")
         last = e is None or e == self.n_examples
-        for p in self.net.params:
+        for p in self.listed:
             w = self.current[p.name]
             name = f"{p.name}*" if last else f"{p.name}*[{e}]"
             if p.name in self.net.frozen:
@@ -348,6 +361,16 @@ class _Builder:
                 step = sp.Mul(-1, eta, sp.Symbol(f"dL/d{p.name}{sfx(e)}"), evaluate=False)
                 self.add(name, sp.Add(w, step, evaluate=False), UPDATE, param=p.name, example=e)
             self.current[p.name] = sp.Symbol(name)
+
+
+def listed(net: Network) -> tuple[Param, ...]:
+    """The parameters in the order the key lists them: layer by layer, and in a layer by
+    the numbers in their names (w1, w2, w3, w4, then the layer's own bias parameters),
+    whatever order the connections they are named by come in."""
+    def key(p: Param):
+        layer = net.layer_of(p.targets[0]).index
+        return layer, p.source is None, [int(c) if c.isdigit() else c for c in re.split(r"(\d+)", p.name)]
+    return tuple(sorted(net.params, key=key))
 
 
 def _product(factors: list[sp.Expr]) -> sp.Expr:
@@ -375,8 +398,8 @@ def derive(net: Network, loss: LossSpec, n_examples: int = 1,
             b.local(e)
             if uses_delta:
                 b.deltas(e)
-            for p in net.params:
-                b.gradient(p, e, p.name in chain)
+            for p in b.listed:
+                b.gradient(p, e, p.name in chain, by_delta=uses_delta)
             b.updates(e)
         b.total_loss(after=False)
     else:
@@ -388,7 +411,7 @@ def derive(net: Network, loss: LossSpec, n_examples: int = 1,
             b.local(e)
             if uses_delta:
                 b.deltas(e)
-        b.gradients(chain)
+        b.gradients(chain, by_delta=uses_delta)
         b.updates()
     for e in b.examples():
         b.forward(e, after=True)

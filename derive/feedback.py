@@ -91,7 +91,7 @@ def key_line(report: Report, name: str) -> Tex:
     if line is None:
         return Tex("")
     if isinstance(line, ChainLine):
-        return Tex(f"{inline_name(name)} = {' + '.join(line.numbers)} {line.relation} {line.value}")
+        return Tex(f"{inline_name(name)} = {''.join(line.numbers)} {line.relation} {line.value}")
     forms = [f for f in line.forms if f != line.value]
     formula = der[name].formula
     if formula is not None and formula.is_Symbol and formula.name in lines:

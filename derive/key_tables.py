@@ -149,7 +149,7 @@ def context(solution) -> dict | None:
         if layer not in seen:
             seen.add(layer)
             line = lines[f"dL/d{p.name}"]
-            if line.kind != "chain":  # a chain (few paths) is shown with the named ones
+            if line.kind != "chain" or line.via_delta:  # a chain (few paths) is shown with the named ones
                 gradient_examples.append(worked(line))
             elif line not in chains:
                 chains.insert(0, line)

@@ -410,7 +410,7 @@ def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
 def key_line(line) -> str:
     if isinstance(line, ChainLine):
         paths = " + ".join(r"\,".join(f.partial for f in path) for path in line.paths)
-        return f"{line.lhs} = {paths} = {' + '.join(line.numbers)} {line.relation} {line.value}"
+        return f"{line.lhs} = {paths} = {''.join(line.numbers)} {line.relation} {line.value}"
     forms = " = ".join(line.forms)
     tail = "" if line.value in line.forms else f" {line.relation} {line.value}"
     return f"{line.lhs} = {forms}{tail}"

@@ -51,7 +51,8 @@ class Line:
 
 @dataclass(frozen=True)
 class ShownFactor:
-    """One factor of a chain-rule product as the key writes it."""
+    """One factor of a chain-rule product as the key writes it: the partial, what it
+    equals (a local formula, or the δ it is), and its value."""
 
     partial: str
     closed: str
@@ -65,10 +66,15 @@ class ChainLine:
     name: str
     lhs: str
     paths: tuple[tuple[ShownFactor, ...], ...]
-    numbers: tuple[str, ...]  # the product of each path with its factors' values
+    numbers: tuple[str, ...]  # the product of each path with its factors' values; after the first, with its + or −
     value: str
     relation: str
+    forms: tuple[str, ...] = ()  # through δ: the short form δ · x and its numbers, as a Line has them
     kind = "chain"
+
+    @property
+    def via_delta(self) -> bool:
+        return bool(self.forms)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class _Forms:
     numeric: str | None  # template with markers
     expanded: str | None  # template with markers
     chain: tuple[tuple[tuple[str, str, int | None], ...], ...]  # (partial, closed, value slot)
+    chain_numbers: tuple[str, ...] = ()  # templates: each path's product, after the first with its sign
 
 
 @dataclass(frozen=True)
@@ -220,12 +227,16 @@ class Exercise:
         marked = Printer(slots)  # one printer for every "numbers put in" form
 
         def factor_closed(symbol: sp.Expr) -> str:
+            # The form the numbers go into (h1(1 − h1)): short, so that it fits under its brace.
             q = local.get(symbol)
-            return tex(q.closed if q.closed is not None else q.formula) if q else tex(symbol)
+            return tex(q.formula) if q else tex(symbol)
 
         out = []
         for q in der.quantities:
             f = q.formula
+            chain = q.chain or q.by_delta
+            products = [sp.Mul(*[fc.symbol for fc in path], evaluate=False) if len(path) > 1 else path[0].symbol
+                        for path in chain]
             out.append(_Forms(
                 lhs=q.latex,
                 symbolic=tex(f) if f is not None else None,
@@ -234,8 +245,9 @@ class Exercise:
                 expanded=marked.doprint(q.expanded) if q.expanded is not None else None,
                 chain=tuple(
                     tuple((fc.partial, factor_closed(fc.symbol), slots.get(fc.symbol)) for fc in path)
-                    for path in q.chain
+                    for path in chain
                 ),
+                chain_numbers=tuple(marked.doprint(x) if i == 0 else marked.term(x) for i, x in enumerate(products)),
             ))
         return tuple(out)
 
@@ -329,11 +341,12 @@ class Exercise:
             value = raw[i]
             if forms.chain:
                 paths = tuple(
-                    tuple(ShownFactor(p, c, put(s) if s is not None else Tex("1")) for p, c, s in path)
+                    tuple(ShownFactor(p, c, put(s, True) if s is not None else Tex("1")) for p, c, s in path)
                     for path in forms.chain
                 )
-                numbers = tuple(Tex(r" \cdot ".join(f.value for f in path)) for path in paths)
-                line = ChainLine(q.name, forms.lhs, paths, numbers, policy.tex(value), policy.relation(value))
+                numbers = tuple(fill(t, put) for t in forms.chain_numbers)
+                short = self._forms_of(q, forms, put) if q.by_delta else ()
+                line = ChainLine(q.name, forms.lhs, paths, numbers, policy.tex(value), policy.relation(value), short)
             else:
                 shown = self._forms_of(q, forms, put)
                 line = Line(q.name, forms.lhs, shown, policy.tex(value), policy.relation(value), q.note,
