@@ -143,7 +143,8 @@ ACTIVATIONS: dict[str, Activation] = {
             title="softmax",
             symbol=r"\mathrm{softmax}",
             definition_tex=r"\frac{e^{t_k}}{\sum_j e^{t_j}}",
-            derivative_tex=r"s_k\,(\delta_{kj} - s_j) \text{ with } s = \mathrm{softmax}(t)",
+            # [k = j]: 1 if k = j, else 0 (an Iverson bracket: δ names the error terms)
+            derivative_tex=r"s_k\,([k = j] - s_j) \text{ with } s = \mathrm{softmax}(t)",
             explicit=lambda t, s: t,  # vector function: composed in derivation
             numeric=lambda t, s: t,
             numeric_prime=lambda t, s: 1.0,

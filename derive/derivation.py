@@ -86,6 +86,11 @@ class Derivation:
     def by_symbol(self) -> dict[sp.Symbol, int]:
         return {q.symbol: i for i, q in enumerate(self.quantities)}
 
+    @cached_property
+    def params(self) -> tuple[Param, ...]:
+        """The network's parameters in the order the key lists them (``listed``)."""
+        return listed(self.network)
+
     def __getitem__(self, name: str) -> Quantity:
         return self.quantities[self.index[name]]
 

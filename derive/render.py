@@ -225,9 +225,11 @@ def context(solution, document: str) -> dict:
             "bias_unit": latex_name(layer.bias_unit) if layer.bias_unit else None,
             "bias_value": given_text(layer.bias_value),
         })
+        if layer.activation == "softmax":  # written in the layer's own unit names
+            layers[-1].update(theory.softmax_tex(layer.units))
     policy = solution.policy
     before, after = solution.loss_before, solution.loss_after
-    params = {p.name: i for i, p in enumerate(net.params)}
+    params = {p.name: i for i, p in enumerate(der.params)}
     return {
         "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant,
                      "seed": solution.seed},
@@ -236,7 +238,7 @@ def context(solution, document: str) -> dict:
         "given": {
             "examples": examples,
             "bias_units": [given(l.bias_unit) for l in net.layers if l.bias_unit],
-            "weight_rows": _rows([given(p.name, connection=p.connection, bias=p.is_bias) for p in net.params]),
+            "weight_rows": _rows([given(p.name, connection=p.connection, bias=p.is_bias) for p in der.params]),
             "eta": given_text(g["eta"]),
         },
         "conventions": {
@@ -247,12 +249,13 @@ def context(solution, document: str) -> dict:
                 "half": spec.loss.half,
                 "outputs": spec.loss.outputs,
                 "examples": spec.loss.examples,
-                "formula": solution.symbolic("L[1]" if many else "L"),
+                "formula": _any_example(solution.symbolic("L[1]" if many else "L")),
                 "total": solution.symbolic("L") if many else None,
                 "n_outputs": len(net.outputs),
                 "n_examples": der.n_examples,
                 "cancels": der.cancels,
-                "cancel": [{"lhs": latex_name(q.name), "rhs": solution.symbolic(q.name)} for q in der.quantities
+                "cancel": [{"lhs": _any_example(latex_name(q.name)), "rhs": _any_example(solution.symbolic(q.name))}
+                           for q in der.quantities
                            if q.note == "cancel" and q.example in (None, 1)],
             },
             "bias": net.bias,
@@ -276,6 +279,11 @@ def context(solution, document: str) -> dict:
         "optimizer": optimizer_key.context(solution),  # None without an optimizer
         "tables": key_tables.context(solution),  # None: the calculation written line by line
     }
+
+
+def _any_example(formula: Tex) -> Tex:
+    """A formula of example 1 written for any example n: L⁽ⁿ⁾ = −y₁⁽ⁿ⁾ log o₁⁽ⁿ⁾ − …"""
+    return Tex(formula.replace("^{(1)}", "^{(n)}"))
 
 
 def _rows(items: list, width: int = 10) -> list[list]:

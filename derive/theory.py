@@ -13,6 +13,7 @@ Everything here is computed; the wording is in ``templates/theory.tex.j2``.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 
 from .activations import ACTIVATIONS
@@ -40,6 +41,20 @@ def _segments(f, kink: bool) -> list[str]:
     right = [0.0] + [t for t in ts if t > 0]
     return [" ".join(f"({t:.4g},{f(t if t < 0 else -1e-12):.5g})" for t in left),
             " ".join(f"({t:.4g},{f(t if t > 0 else 1e-12):.5g})" for t in right)]
+
+
+def softmax_tex(units) -> dict[str, Tex]:
+    """The softmax written in the output units' own names (o_k = e^{o_{k,in}} / Σ_j e^{o_{j,in}})
+    and its derivative with an Iverson bracket [k = j], since δ names the error terms.
+    Units without a common letter and a number (cat, dog) are written s_k of t_k."""
+    m = [re.fullmatch(r"([A-Za-z]+?)(\d+)", u) for u in units]
+    heads = {x.group(1) for x in m if x}
+    head = latex_name(heads.pop()) if all(m) and len(heads) == 1 else None
+    k, j = (f"{head}_{{{i}}}" for i in "kj") if head else ("s_k", "s_j")
+    tk, tj = (f"{head}_{{{i},\\mathrm{{in}}}}" for i in "kj") if head else ("t_k", "t_j")
+    return {"unit": Tex(k), "input": Tex(tj),
+            "definition": Tex(rf"\frac{{e^{{{tk}}}}}{{\sum_j e^{{{tj}}}}}"),
+            "derivative": Tex(rf"{k}\,\bigl([k = j] - {j}\bigr)")}
 
 
 def _activation(key: str, symbol: str, slope: float, units: list[str], contrast: bool) -> dict:
@@ -79,6 +94,8 @@ def activations(network) -> tuple[dict, ...]:
         key = (layer.activation, symbol, layer.slope if act.has_slope else None)
         if key not in seen:
             seen[key] = _activation(layer.activation, symbol, layer.slope, [], False)
+            if not act.elementwise:  # the softmax, in the names of its own units
+                seen[key].update(softmax_tex(layer.units))
         seen[key]["units"].extend(latex_name(u) for u in layer.units)
     out = list(seen.values())
     for a in out:  # a long layer is named by its first and last unit
@@ -165,6 +182,9 @@ def vanishing(solution) -> dict:
     return {
         "rows": rows,
         "sigmoid_max": "1/4",
+        # the general text about the sigmoid writes it as the network's own sigmoid layers do
+        "sigmoid": next((symbol_tex(l.symbol) for l in solution.network.layers if l.activation == "sigmoid" and l.symbol),
+                        symbol_tex(ACTIVATIONS["sigmoid"].symbol)),
         "hidden": [{k: v for k, v in h.items() if k != "bound_raw"} | {
                     "factors": [{k: f[k] for k in ("tex", "value", "relation", "below")} for f in h["factors"]]}
                    for h in hidden],

@@ -40,7 +40,9 @@ def test_chain_for_w1_has_the_sheets_five_factors_in_order(reference):
         r"\frac{\partial h_{1}}{\partial h_{1,\mathrm{in}}}",
         r"\frac{\partial h_{1,\mathrm{in}}}{\partial w_{1}}",
     ]
-    # σ' is written of the pre-activation, the edge partial is the weight w7 and x1.
+    # Under each brace: σ' written with the unit's own value (h1(1 − h1), short enough for
+    # its brace), the edge partials the weight w7 and x1, each with its value.
     closed = [f.closed for f in path]
     assert closed[2] == "w_{7}" and closed[4] == "x_{1}"
-    assert r"a(h_{1,\mathrm{in}})" in closed[3]
+    assert closed[3] == r"h_{1} \left(1 - h_{1}\right)"
+    assert [f.value for f in path] == ["0.2719", "1", "0.7", "0.0898", "1"]
