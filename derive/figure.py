@@ -6,11 +6,13 @@ a short arrow into the top of each unit, with its name.
 
 Weight labels sit on their edges. Where many edges cross, a label placed at a fixed
 fraction of every edge stacks on its neighbours, so each label gets its own spot: edges
-into the same unit spread their labels along the edge, and each label takes the first
-position (nearest its preferred one) whose box overlaps no other label, unit or bias
-arrow and, where possible, no other edge. If none fits, the columns move apart. Layers of
-more than ``MAX_UNITS`` units are drawn compactly (first and last units, an ellipsis
-between) and their edges carry no labels; the table of given values names them all.
+into the same unit spread their labels along the edge, and each label takes the position
+nearest its preferred one whose box overlaps no other label, unit or bias arrow, and which
+no other edge passes through or close by (a label that another edge touches reads as that
+edge's). If a strip has no such spot for some label, the columns move apart, up to a
+width that still fits the page; only then may a label touch another edge. Layers of more
+than ``MAX_UNITS`` units are drawn compactly (first and last units, an ellipsis between)
+and their edges carry no labels; the table of given values names them all.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from .network import Network
 
 COLUMN_GAP = 3.4  # cm between layers, at least
 MAX_GAP = 6.4  # cm; beyond this the labels are placed as well as they go
+MAX_WIDTH = 14.0  # cm between the outer columns' centres: the figure stays inside the text width
+CLEAR = 0.08  # cm around a label that no other edge may enter
 ROW_GAP = 1.7  # cm between units of a layer
 PIN_ROW_GAP = 2.1  # more room when every unit carries a bias arrow on top
+ROW_STEP, MAX_ROW_STEPS = 0.3, 5  # rows move apart by this, at most this often, to clear labels
 MAX_UNITS = 6  # larger layers are drawn with an ellipsis
 HEAD, TAIL = 3, 2  # units drawn before and after the ellipsis
 UNIT_R, BIAS_R = 0.45, 0.35  # half sizes of the node boxes, cm
@@ -132,8 +137,18 @@ def _shown(units: tuple[str, ...]) -> tuple[list[str | None], bool]:
 
 
 def layout(net: Network) -> Figure:
-    pins_wanted = net.bias in ("neuron", "layer")
-    row_gap = PIN_ROW_GAP if pins_wanted else ROW_GAP
+    """Where every unit and label goes; rows move apart (a little at a time, up to
+    ``MAX_ROW_STEPS`` times) while some label finds no spot clear of other edges."""
+    base = PIN_ROW_GAP if net.bias in ("neuron", "layer") else ROW_GAP
+    for step in range(MAX_ROW_STEPS + 1):
+        fig, clear = _layout(net, base + ROW_STEP * step)
+        if clear:
+            break
+    return fig
+
+
+def _layout(net: Network, row_gap: float) -> tuple[Figure, bool]:
+    """The figure with this gap between rows, and whether every label is clear of other edges."""
     layers_units = [net.inputs] + [layer.units for layer in net.layers]
     columns: list[list[tuple[str, str]]] = []  # (name or "", kind)
     compact_cols, compact = [], []
@@ -161,17 +176,20 @@ def layout(net: Network) -> Figure:
     # Horizontal: place the strips between columns one by one, widening where needed.
     xs = [0.0]
     labels: dict[tuple[str, str], tuple[float, float]] = {}
+    clear = True
     for c in range(len(columns) - 1):
         strip = [(p, t) for p in net.params if p.source is not None and p.source in drawn
                  and any(s == p.source for s, _ in columns[c]) for t in p.targets if t in drawn]
         with_labels = not (compact_cols[c] or compact_cols[c + 1])
         gap = COLUMN_GAP
+        widest = max(COLUMN_GAP, min(MAX_GAP, MAX_WIDTH - xs[c] - COLUMN_GAP * (len(columns) - 2 - c)))
         while True:
             placed = _place(strip, columns, c, xs[c], xs[c] + gap, pos, pin_params, row_gap) if with_labels else {}
-            if placed is not None or gap >= MAX_GAP:
+            if placed is not None or gap >= widest:
                 break
             gap += 0.4
         if placed is None:
+            clear = False
             placed = _place(strip, columns, c, xs[c], xs[c] + gap, pos, pin_params, row_gap, force=True)
         labels.update(placed)
         xs.append(xs[c] + gap)
@@ -197,7 +215,7 @@ def layout(net: Network) -> Figure:
             round(pos[t][0] + UNIT_R + PIN_LEN, 3))
         for p in pin_params for t in p.targets if t in drawn
     )
-    return Figure(tuple(nodes), tuple(edges), pins, tuple(compact), round(xs[-1], 3))
+    return Figure(tuple(nodes), tuple(edges), pins, tuple(compact), round(xs[-1], 3)), clear
 
 
 def _obstacles(columns, c: int, x0: float, x1: float, pos, pin_params, row_gap) -> list[Box]:
@@ -222,7 +240,7 @@ def _place(strip, columns, c, x0, x1, pos, pin_params, row_gap, force: bool = Fa
     segments = [(x0, pos[p.source][0], x1, pos[t][0]) for p, t in strip]
     placed: dict[tuple[str, str], tuple[float, float]] = {}
     boxes: list[Box] = []
-    candidates = [0.16 + 0.04 * k for k in range(18)]  # 0.16 … 0.84 of the edge
+    candidates = [0.12 + 0.02 * k for k in range(39)]  # 0.12 … 0.88 of the edge
     order = sorted(range(len(strip)), key=lambda k: (targets.index(strip[k][1]), strip[k][0].name))
     for k in order:
         p, t = strip[k]
@@ -235,9 +253,12 @@ def _place(strip, columns, c, x0, x1, pos, pin_params, row_gap, force: bool = Fa
             box = Box(x0 + q * (x1 - x0), ya + q * (yb - ya), hw, LABEL_H / 2)
             if any(box.overlaps(b) for b in obstacles) or any(box.overlaps(b) for b in boxes):
                 continue
-            # A label on a crossing hides the other edge and reads as belonging to it.
-            crossings = sum(box.crossed_by(*s) for i, s in enumerate(segments) if i != k)
-            cost = crossings + abs(q - preferred)
+            # A label on or by another edge hides it and reads as belonging to it.
+            near = Box(box.x, box.y, box.hw + CLEAR, box.hh + CLEAR)
+            crossings = sum(near.crossed_by(*s) for i, s in enumerate(segments) if i != k)
+            if crossings and not force:
+                continue
+            cost = 10 * crossings + abs(q - preferred)
             if best_cost is None or cost < best_cost:
                 best, best_cost = box, cost
         if best is None:

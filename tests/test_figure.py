@@ -11,6 +11,8 @@ from derive import figure, pdf, render
 from derive import spec as spec_mod
 from derive.network import build, structure
 
+from conftest import EXAMPLES
+
 
 def spec_text(inputs, layers, bias="unit"):
     """A spec for a network of the given shape; every weight 0.1 (the figure ignores values)."""
@@ -123,3 +125,36 @@ def test_figures_compile(tmp_path):
         tex.write_text("\\documentclass{article}\\usepackage{amsmath}\\usepackage{tikz}"
                        "\\usetikzlibrary{arrows.meta}\\begin{document}\n" + body + "\\end{document}\n")
         assert pdf.compile_one(tex).exists()
+
+
+SUITE = [p for p in sorted(EXAMPLES.glob("*.toml")) if "[network]" in p.read_text()] + [
+    EXAMPLES.parent / "tests" / "data" / "tanh_softmax_3_4_4_2.toml",
+    EXAMPLES.parent / "tests" / "data" / "wide_4_16_16_4.toml",
+]
+
+
+def pin_boxes(fig):
+    """A bias arrow's name sits above the arrow's start."""
+    return [figure.Box(p.x, p.y + figure.LABEL_H / 2, figure.label_width(p.label) / 2, figure.LABEL_H / 2)
+            for p in fig.pins]
+
+
+@pytest.mark.parametrize("path", SUITE, ids=lambda p: p.stem)
+def test_labels_of_the_suite_are_apart_and_each_on_its_own_edge_only(path):
+    fig = figure.layout(build(spec_mod.load(path)))
+    nodes = {n.id: n for n in fig.nodes}
+    labels = [(e, figure.Box(e.x, e.y, figure.label_width(e.label) / 2, figure.LABEL_H / 2))
+              for e in fig.edges if e.label]
+    every = [b for _, b in labels] + pin_boxes(fig)
+    for a, b in itertools.combinations(every, 2):
+        assert not a.overlaps(b), (a, b)
+    for n in fig.nodes:
+        r = figure.BIAS_R if n.kind == "bias" else figure.UNIT_R
+        unit = figure.Box(n.x, n.y, r, r)
+        assert not any(unit.overlaps(b) for b in every), n
+    for e, box in labels:  # no other edge passes through a label: it could be read as that edge's
+        for other in fig.edges:
+            if other is not e:
+                a, b = nodes[other.source], nodes[other.target]
+                assert not box.crossed_by(a.x, a.y, b.x, b.y), (e.label, other.source, other.target)
+    assert fig.width < 15.0
