@@ -240,7 +240,9 @@ def _place(strip, columns, c, x0, x1, pos, pin_params, row_gap, force: bool = Fa
     segments = [(x0, pos[p.source][0], x1, pos[t][0]) for p, t in strip]
     placed: dict[tuple[str, str], tuple[float, float]] = {}
     boxes: list[Box] = []
-    candidates = [0.12 + 0.02 * k for k in range(39)]  # 0.12 … 0.88 of the edge
+    # Fractions of the edge: the usual spots first, finer ones (and nearer the ends) if none is clear.
+    coarse = [0.16 + 0.04 * k for k in range(18)]  # 0.16 … 0.84
+    fine = [0.12 + 0.02 * k for k in range(39)]  # 0.12 … 0.88
     order = sorted(range(len(strip)), key=lambda k: (targets.index(strip[k][1]), strip[k][0].name))
     for k in order:
         p, t = strip[k]
@@ -249,18 +251,21 @@ def _place(strip, columns, c, x0, x1, pos, pin_params, row_gap, force: bool = Fa
         ya, yb = pos[p.source][0], pos[t][0]
         hw = label_width(latex_name(p.name)) / 2
         best, best_cost = None, None
-        for q in candidates:
-            box = Box(x0 + q * (x1 - x0), ya + q * (yb - ya), hw, LABEL_H / 2)
-            if any(box.overlaps(b) for b in obstacles) or any(box.overlaps(b) for b in boxes):
-                continue
-            # A label on or by another edge hides it and reads as belonging to it.
-            near = Box(box.x, box.y, box.hw + CLEAR, box.hh + CLEAR)
-            crossings = sum(near.crossed_by(*s) for i, s in enumerate(segments) if i != k)
-            if crossings and not force:
-                continue
-            cost = 10 * crossings + abs(q - preferred)
-            if best_cost is None or cost < best_cost:
-                best, best_cost = box, cost
+        for grid in (coarse, fine):
+            for q in grid:
+                box = Box(x0 + q * (x1 - x0), ya + q * (yb - ya), hw, LABEL_H / 2)
+                if any(box.overlaps(b) for b in obstacles) or any(box.overlaps(b) for b in boxes):
+                    continue
+                # A label on or by another edge hides it and reads as belonging to it.
+                near = Box(box.x, box.y, box.hw + CLEAR, box.hh + CLEAR)
+                crossings = sum(near.crossed_by(*s) for i, s in enumerate(segments) if i != k)
+                if crossings and not force:
+                    continue
+                cost = 10 * crossings + abs(q - preferred)
+                if best_cost is None or cost < best_cost:
+                    best, best_cost = box, cost
+            if best is not None:
+                break
         if best is None:
             if not force:
                 return None
