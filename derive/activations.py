@@ -174,7 +174,10 @@ def function_class(key: str, symbol: str, slope: float = 0.0) -> type:
     name = f"act_{key}_{tag}"  # one class per (function, symbol, slope); stable across runs
 
     def _latex(self, printer, exp=None):
-        body = rf"{symbol_tex(symbol)}({argument(printer, self.args[0])})"
+        name_tex = symbol_tex(symbol)
+        if exp is not None and name_tex in (r"\tanh", r"\sinh", r"\cosh"):  # tanh²(t), as the definitions write it
+            return rf"{name_tex}^{{{exp}}}({argument(printer, self.args[0])})"
+        body = rf"{name_tex}({argument(printer, self.args[0])})"
         return body if exp is None else rf"{body}^{{{exp}}}"
 
     def _pythoncode(self, printer):
