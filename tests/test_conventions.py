@@ -85,9 +85,13 @@ def test_deep_networks_use_error_terms_and_grow_linearly():
                           outputs=("o1", "o2"), rng=random.Random(1))
         ex = Exercise(specs.load(raw))
         assert ex.derivation.uses_delta
-        # Deep parameters have many paths (δ form); output weights keep their short chain.
-        assert "w1" not in ex.derivation.chain_params
-        assert ex.network.params[-1].name in ex.derivation.chain_params
+        # Deep parameters have many paths, so every gradient, the output weights' too, is
+        # written through δ: the short chain δ_target · ∂target_in/∂w, one per target.
+        assert not ex.derivation.chain_params
+        for p in ex.network.params:
+            q = ex.derivation[f"dL/d{p.name}"]
+            assert not q.chain and len(q.by_delta) == len(p.targets)
+            assert [f.symbol.name for f, _ in q.by_delta] == [f"delta_{t}" for t in p.targets]
         formulas = sum(q.formula.count_ops() for q in ex.derivation.quantities if q.formula is not None)
         sizes.append((len(ex.network.params), formulas))
     (p1, f1), (p2, f2) = sizes
