@@ -219,6 +219,8 @@ class Printer(LatexPrinter):
         return latex_name(expr.name)
 
     def doprint(self, expr) -> str:
+        # Every "numbers put in" template gets its numbers' places here, after printing
+        # (whichever path printed it), so the rules live in one function, ``_placed``.
         text = super().doprint(expr)
         return _placed(text) if self.markers is not None else text
 
