@@ -164,7 +164,7 @@ def context(solution) -> dict | None:
         "chains": chains,
         "update_example": worked(lines[f"{params[0].name}*"]) if params else None,
         "updates": pages(update_rows),
-        "frozen": [Tex(latex_name(p.name)) for p in net.params if p not in params],
+        "frozen": [Tex(latex_name(p.name)) for p in net.params if f"{p.name}*" not in values],
         "after": after,
         "loss": [worked(lines["L"])],
         "loss_after": worked(lines["L'"], numbers_only=True),

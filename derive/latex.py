@@ -209,6 +209,10 @@ class Printer(LatexPrinter):
             return f"{MARK}{self.markers[expr]}{MARK}"
         return latex_name(expr.name)
 
+    def doprint(self, expr) -> str:
+        fast = common_shape(self, expr)
+        return fast if fast is not None else super().doprint(expr)
+
     def bare(self, expr) -> str:
         """A symbol standing alone (a function's argument): its number goes in without the
         parentheses a negative number gets inside a product."""
@@ -246,6 +250,56 @@ class Printer(LatexPrinter):
             finally:
                 self._settings["mul_symbol_latex"] = plain
         return super()._print_Mul(expr)
+
+
+# --- the common shapes, printed without SymPy's dispatch -----------------------------------
+#
+# Nearly every formula of a large network is one of a few shapes: a quantity (δ), a product
+# of quantities (δ·h, a chain of partials), a sum of those (x1·w1 + x2·w3 + … + b), an
+# update (w − η·∂L/∂w). SymPy's printer looks up a method per node and tests each factor
+# for signs, fractions and brackets: for a 22k-parameter network that is most of the
+# time of a solve. These functions print the same strings directly and give None for
+# any other shape, which then goes to the Printer; tests/test_fast_paths.py prints every
+# formula of several specs both ways and compares.
+
+def common_shape(printer: "Printer", expr) -> str | None:
+    """``expr`` as ``printer.doprint`` prints it, when it is one of the common shapes."""
+    if type(expr) is sp.Symbol:
+        return printer._print_Symbol(expr)
+    if expr.is_Mul:
+        return _product(printer, expr.args)
+    if not expr.is_Add:
+        return None
+    parts = []
+    for i, term in enumerate(expr.args):
+        if type(term) is sp.Symbol:
+            parts.append(" + " + printer._print_Symbol(term) if i else printer._print_Symbol(term))
+            continue
+        if not term.is_Mul:
+            return None
+        args = term.args
+        if args[0] is sp.S.NegativeOne and i and len(args) > 2:  # − η·∂L/∂w
+            text = _product(printer, args[1:])
+            sign = " - "
+        else:
+            text = _product(printer, args)
+            sign = " + " if i else ""
+        if text is None:
+            return None
+        parts.append(sign + text)
+    return "".join(parts)
+
+
+def _product(printer: "Printer", args) -> str | None:
+    """A product of symbols as the Printer writes it (its separator; a dot between names
+    of several letters); None for any other product."""
+    for a in args:
+        if type(a) is not sp.Symbol:
+            return None
+    sep = printer._settings["mul_symbol_latex"]
+    if printer.markers is None and any(latex_name(a.name).startswith(r"\mathit") for a in args):
+        sep = r" \cdot "
+    return sep.join([printer._print_Symbol(a) for a in args])
 
 
 def tex(expr: sp.Expr) -> Tex:

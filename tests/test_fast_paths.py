@@ -105,3 +105,113 @@ def test_the_keys_number_text_follows_round_is_exact_and_text():
             else:
                 expected = p.text(v)
             assert p.tex(v) == expected, (decimals, v)
+
+
+# --- the printers' common shapes ----------------------------------------------------------
+#
+# The key's LaTeX and the evaluator's code print the common shapes (quantities, products,
+# sums, updates) without SymPy's dispatch. Every formula of these specs is printed both
+# ways and compared: the fast path must give what the Printer (and the code printer) give,
+# whatever those are made to print.
+
+def _exercises():
+    import random
+
+    from conftest import DATA, EXAMPLES
+    from derive import spec as spec_mod
+    from derive.solution import Exercise
+    from specs import load, table
+
+    specs = [spec_mod.load(p) for p in sorted(EXAMPLES.glob("*.toml"))]
+    specs += [spec_mod.load(DATA / "tanh_softmax_3_4_4_2.toml"), spec_mod.load(DATA / "wide_4_16_16_4.toml")]
+    rng = random.Random(4)
+    # names of several letters (printed with a dot between), several examples, online
+    # updates, frozen and untrained biases, ReLU and leaky ReLU, chains written out
+    specs.append(load(table(inputs=("in1", "x2"), hidden=(("hid1", "h2"), ("g1", "gate2")), outputs=("out1", "o2"),
+                            hidden_act="leaky_relu", n_examples=2, rng=rng, frozen=("w1",))))
+    raw = table(hidden=(("h1", "h2", "h3"),), hidden_act="relu", output_act="sigmoid",
+                loss={"kind": "binary_cross_entropy"}, n_examples=3, rng=rng, bias="layer", train_bias=False)
+    raw["training"]["update"] = "online"
+    specs.append(load(raw))
+    raw = table(hidden=(("h1", "h2"), ("g1", "g2")), outputs=("o1", "o2", "o3"), output_act="softmax",
+                loss={"kind": "cross_entropy"}, rng=rng, bias="none")
+    raw["display"] = {"chains": "all"}
+    specs.append(load(raw))
+    return [Exercise(s) for s in specs]
+
+
+def _expressions(der):
+    import sympy as sp
+
+    for q in der.quantities:
+        for e in (q.formula, q.closed, q.expanded):
+            if e is not None:
+                yield e
+        for path in q.chain:
+            for f in path:
+                yield f.symbol
+    a, b, c = (sp.Symbol(n) for n in ("h1", "w7", "eta"))
+    num, den = sp.Symbol("num"), sp.Symbol("invden")
+    neg = sp.Mul(-1, c, b, evaluate=False)
+    # shapes the derivations may not have: each must be printed as the Printer prints it
+    # (or left to it)
+    yield from (sp.Add(neg, a, evaluate=False), sp.Add(a, sp.Mul(-1, b, evaluate=False), evaluate=False),
+                sp.Add(a, neg, neg, b, evaluate=False), sp.Mul(num, den, evaluate=False),
+                sp.Add(sp.Mul(a, num, evaluate=False), sp.Mul(-1, num, den, evaluate=False), evaluate=False),
+                sp.Mul(2, a, evaluate=False), sp.Add(a, sp.Integer(1), evaluate=False),
+                sp.Add(a, sp.Mul(sp.Rational(1, 2), b, evaluate=False), evaluate=False), sp.Dummy("d"))
+
+
+@pytest.fixture(scope="module")
+def exercises():
+    return _exercises()
+
+
+def test_the_latex_fast_path_prints_what_the_printer_prints(exercises):
+    import sympy as sp
+    from sympy.printing.latex import LatexPrinter
+
+    from derive.latex import Printer, common_shape
+
+    fast = slow = 0
+    for ex in exercises:
+        der = ex.derivation
+        symbols = dict(der.by_symbol)
+        for name in ("h1", "w7", "eta", "num", "invden"):
+            symbols.setdefault(sp.Symbol(name), len(symbols))
+        for printer in (Printer(), Printer(symbols)):
+            for e in _expressions(der):
+                got = common_shape(printer, e)
+                if got is None:
+                    slow += 1
+                    continue
+                fast += 1
+                assert got == LatexPrinter.doprint(printer, e), (ex.spec.source, e)
+                assert printer.doprint(e) == got
+    assert fast > 2000 and slow > 100  # both routes were taken, many times
+
+
+def test_the_code_fast_path_prints_what_the_code_printer_prints(exercises):
+    import sympy as sp
+
+    from derive.evaluate import _Code, common_code
+
+    fast = slow = 0
+    for ex in exercises:
+        small = ex.network is None or len(ex.network.params) < 100  # misconceptions: the small ones suffice
+        ders = [ex.derivation] + ([alt.derivation for alt in ex.alternatives] if small else [])
+        for der in ders:
+            symbols = dict(der.by_symbol)
+            for name in ("h1", "w7", "eta", "num", "invden"):
+                symbols.setdefault(sp.Symbol(name), len(symbols))
+            printer = _Code(symbols)
+            for e in _expressions(der):
+                if e.free_symbols - symbols.keys():
+                    continue
+                got = common_code(e, symbols)
+                if got is None:
+                    slow += 1
+                    continue
+                fast += 1
+                assert got == printer._print(e), (ex.spec.source, e)
+    assert fast > 2000 and slow > 100
