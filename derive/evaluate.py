@@ -60,40 +60,41 @@ class _Code(PythonCodePrinter):
         return super()._print_Mul(expr)
 
 
-def common_code(expr, slots: Mapping[sp.Symbol, int]) -> str | None:
+def common_code(expr, names: Mapping[str, str]) -> str | None:
     """``expr`` as ``_Code`` prints it, when it is a quantity, a product of quantities, or
     a sum of those and of negated products (an update, w − η·∂L/∂w): nearly every formula
-    of a large network, printed here without SymPy's dispatch. None for any other shape
-    (tests/test_fast_paths.py compares the two printers on every formula of several specs)."""
+    of a large network, printed here without SymPy's dispatch. ``names``: each quantity's
+    name and its variable (``v12``). None for any other shape (tests/test_fast_paths.py
+    compares the two printers on every formula of several specs)."""
     if type(expr) is sp.Symbol:
-        return f"v{slots[expr]}"
+        return names[expr.name]
     if expr.is_Mul:
-        return _code_product(expr.args, slots)
+        return _code_product(expr.args, names)
     if not expr.is_Add:
         return None
     parts = []
     for i, term in enumerate(expr.args):
         if type(term) is sp.Symbol:
-            parts.append(f" + v{slots[term]}" if i else f"v{slots[term]}")
+            parts.append(" + " + names[term.name] if i else names[term.name])
             continue
         if not term.is_Mul:
             return None
         args = term.args
         if args[0] is sp.S.NegativeOne and i and len(args) > 2:
-            text, sign = _code_product(args[1:], slots), " - "
+            text, sign = _code_product(args[1:], names), " - "
         else:
-            text, sign = _code_product(args, slots), " + " if i else ""
+            text, sign = _code_product(args, names), " + " if i else ""
         if text is None:
             return None
         parts.append(sign + text)
     return "".join(parts)
 
 
-def _code_product(args, slots: Mapping[sp.Symbol, int]) -> str | None:
+def _code_product(args, names: Mapping[str, str]) -> str | None:
     for a in args:
         if type(a) is not sp.Symbol:
             return None
-    return "*".join([f"v{slots[a]}" for a in args])
+    return "*".join([names[a.name] for a in args])
 
 
 _ARITHMETIC = (ArithmeticError, ValueError)  # overflow, division by zero, log of 0
@@ -121,12 +122,13 @@ class Evaluator:
         qs = derivation.quantities
         slots = derivation.by_symbol
         printer = _Code(slots)
+        names = {q.name: f"v{i}" for i, q in enumerate(qs)}
         self._namespace: dict = {"math": math}
         self._code: dict[int, str] = {}
         for i, q in enumerate(qs):
             if q.formula is None:
                 continue
-            text = common_code(q.formula, slots)
+            text = common_code(q.formula, names)
             if text is None:  # any other shape, functions among them
                 for f in q.formula.atoms(sp.Function):
                     cls = type(f)

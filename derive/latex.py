@@ -265,7 +265,7 @@ class Printer(LatexPrinter):
 def common_shape(printer: "Printer", expr) -> str | None:
     """``expr`` as ``printer.doprint`` prints it, when it is one of the common shapes."""
     if type(expr) is sp.Symbol:
-        return printer._print_Symbol(expr)
+        return _symbol(printer, expr)[0]
     if expr.is_Mul:
         return _product(printer, expr.args)
     if not expr.is_Add:
@@ -273,17 +273,16 @@ def common_shape(printer: "Printer", expr) -> str | None:
     parts = []
     for i, term in enumerate(expr.args):
         if type(term) is sp.Symbol:
-            parts.append(" + " + printer._print_Symbol(term) if i else printer._print_Symbol(term))
+            text = _symbol(printer, term)[0]
+            parts.append(" + " + text if i else text)
             continue
         if not term.is_Mul:
             return None
         args = term.args
         if args[0] is sp.S.NegativeOne and i and len(args) > 2:  # − η·∂L/∂w
-            text = _product(printer, args[1:])
-            sign = " - "
+            text, sign = _product(printer, args[1:]), " - "
         else:
-            text = _product(printer, args)
-            sign = " + " if i else ""
+            text, sign = _product(printer, args), " + " if i else ""
         if text is None:
             return None
         parts.append(sign + text)
@@ -293,13 +292,30 @@ def common_shape(printer: "Printer", expr) -> str | None:
 def _product(printer: "Printer", args) -> str | None:
     """A product of symbols as the Printer writes it (its separator; a dot between names
     of several letters); None for any other product."""
+    shown = []
+    several = False
     for a in args:
         if type(a) is not sp.Symbol:
             return None
+        text, letters = _symbol(printer, a)
+        shown.append(text)
+        several = several or letters
     sep = printer._settings["mul_symbol_latex"]
-    if printer.markers is None and any(latex_name(a.name).startswith(r"\mathit") for a in args):
+    if several and printer.markers is None:
         sep = r" \cdot "
-    return sep.join([printer._print_Symbol(a) for a in args])
+    return sep.join(shown)
+
+
+def _symbol(printer: "Printer", symbol: sp.Symbol) -> tuple[str, bool]:
+    """A symbol as the printer prints it, and whether its name has several letters; kept
+    per printer by name (the derivation's symbols are plain: one name, one symbol), so
+    a symbol met again costs one look-up of a string."""
+    names = printer.__dict__.setdefault("_common_names", {})
+    hit = names.get(symbol.name)
+    if hit is None:
+        hit = names[symbol.name] = (printer._print_Symbol(symbol),
+                                    latex_name(symbol.name).startswith(r"\mathit"))
+    return hit
 
 
 def tex(expr: sp.Expr) -> Tex:
@@ -307,7 +323,7 @@ def tex(expr: sp.Expr) -> Tex:
     return Tex(_PLAIN.doprint(expr))
 
 
-_PLAIN = Printer()  # holds no state between calls: one serves every symbolic form
+_PLAIN = Printer()  # keeps only what a name prints as: one serves every symbolic form
 
 
 def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:

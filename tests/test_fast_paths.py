@@ -205,13 +205,41 @@ def test_the_code_fast_path_prints_what_the_code_printer_prints(exercises):
             for name in ("h1", "w7", "eta", "num", "invden"):
                 symbols.setdefault(sp.Symbol(name), len(symbols))
             printer = _Code(symbols)
+            names = {s.name: f"v{i}" for s, i in symbols.items()}
             for e in _expressions(der):
                 if e.free_symbols - symbols.keys():
                     continue
-                got = common_code(e, symbols)
+                got = common_code(e, names)
                 if got is None:
                     slow += 1
                     continue
                 fast += 1
                 assert got == printer._print(e), (ex.spec.source, e)
     assert fast > 2000 and slow > 100
+
+
+def test_the_float_formatter_rounds_as_decimal_does():
+    """fixed_text gives Decimal's half-away-from-zero digits, halfway cases included."""
+    import random
+    import struct
+
+    from derive.rounding import fixed_text, rounded
+
+    rng = random.Random(11)
+    values = [0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.125, -0.125, 0.375, 0.03125, -0.03125, 0.00005,
+              1e22, 2.0 ** 60 + 0.5 * 0, 1e-300, 5e-324, 123456.78125, 0.1 + 0.2]
+    # exactly halfway at some number of decimals: odd multiples of 2^-k
+    values += [rng.choice([-1, 1]) * (2 * rng.randrange(1, 10 ** 6) + 1) / 2 ** rng.randint(1, 12) for _ in range(5000)]
+    # decimal strings ending in 5 (near halfway, but not exactly, in binary)
+    values += [float(f"{rng.uniform(-10, 10):.{rng.randint(0, 7)}f}5") for _ in range(5000)]
+    values += [rng.gauss(0, 1) * 10 ** rng.randint(-9, 9) for _ in range(5000)]
+    values += [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(2000)]
+    halfway = 0
+    for v in values:
+        for decimals in range(0, 9):
+            expected = format(rounded(v, -decimals), "f") if v == v and abs(v) != float("inf") else None
+            if expected is None:
+                continue
+            assert fixed_text(v, decimals) == expected, (v, decimals)
+            halfway += format(v, f".{decimals}f") != expected
+    assert halfway > 1000  # the float formatter alone would have got these wrong
