@@ -113,11 +113,16 @@ def fixed_text(value: float, decimals: int) -> str:
     same digits: it rounds the exact binary value too, but half to even, so a value that
     could be exactly halfway (one with at most ``decimals`` + 1 decimals: 0.125, 2.5) goes
     through Decimal. The rounding of every value of a large key is what this saves."""
-    if decimals >= 0 and math.isfinite(value):
-        p, q = value.as_integer_ratio()
-        if (p * 10 ** (decimals + 1)) % q:
-            return format(value, f".{decimals}f")
+    # A value with at most decimals + 1 decimals times 10^(decimals + 1) is an integer, and
+    # so is its float product (exact below 2^53, and every float above is an integer):
+    # a product that is not an integer rules a halfway case out.
+    if 0 <= decimals < 22 and not (value * _SCALE[decimals]).is_integer() and math.isfinite(value):
+        return format(value, _FORMAT[decimals])
     return format(rounded(value, -decimals), "f")
+
+
+_SCALE = [10.0 ** (d + 1) for d in range(22)]  # exact in binary floating point
+_FORMAT = [f".{d}f" for d in range(22)]
 
 
 def fixed(value: float, exponent: int) -> str:
