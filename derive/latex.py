@@ -264,32 +264,33 @@ class Printer(LatexPrinter):
 
 def common_shape(printer: "Printer", expr) -> str | None:
     """``expr`` as ``printer.doprint`` prints it, when it is one of the common shapes."""
+    names = _names(printer)
     if type(expr) is sp.Symbol:
-        return _symbol(printer, expr)[0]
+        return _symbol(printer, names, expr)[0]
     if expr.is_Mul:
-        return _product(printer, expr.args)
+        return _product(printer, names, expr.args)
     if not expr.is_Add:
         return None
     parts = []
     for i, term in enumerate(expr.args):
         if type(term) is sp.Symbol:
-            text = _symbol(printer, term)[0]
+            text = _symbol(printer, names, term)[0]
             parts.append(" + " + text if i else text)
             continue
         if not term.is_Mul:
             return None
         args = term.args
         if args[0] is sp.S.NegativeOne and i and len(args) > 2:  # − η·∂L/∂w
-            text, sign = _product(printer, args[1:]), " - "
+            text, sign = _product(printer, names, args[1:]), " - "
         else:
-            text, sign = _product(printer, args), " + " if i else ""
+            text, sign = _product(printer, names, args), " + " if i else ""
         if text is None:
             return None
         parts.append(sign + text)
     return "".join(parts)
 
 
-def _product(printer: "Printer", args) -> str | None:
+def _product(printer: "Printer", names: dict, args) -> str | None:
     """A product of symbols as the Printer writes it (its separator; a dot between names
     of several letters); None for any other product."""
     shown = []
@@ -297,7 +298,7 @@ def _product(printer: "Printer", args) -> str | None:
     for a in args:
         if type(a) is not sp.Symbol:
             return None
-        text, letters = _symbol(printer, a)
+        text, letters = _symbol(printer, names, a)
         shown.append(text)
         several = several or letters
     sep = printer._settings["mul_symbol_latex"]
@@ -306,11 +307,17 @@ def _product(printer: "Printer", args) -> str | None:
     return sep.join(shown)
 
 
-def _symbol(printer: "Printer", symbol: sp.Symbol) -> tuple[str, bool]:
-    """A symbol as the printer prints it, and whether its name has several letters; kept
-    per printer by name (the derivation's symbols are plain: one name, one symbol), so
-    a symbol met again costs one look-up of a string."""
-    names = printer.__dict__.setdefault("_common_names", {})
+def _names(printer: "Printer") -> dict[str, tuple[str, bool]]:
+    """What each symbol prints as, kept per printer by name (the derivation's symbols are
+    plain: one name, one symbol), so a symbol met again costs one look-up of a string."""
+    names = printer.__dict__.get("_common_names")
+    if names is None:
+        names = printer.__dict__["_common_names"] = {}
+    return names
+
+
+def _symbol(printer: "Printer", names: dict, symbol: sp.Symbol) -> tuple[str, bool]:
+    """A symbol as the printer prints it, and whether its name has several letters."""
     hit = names.get(symbol.name)
     if hit is None:
         hit = names[symbol.name] = (printer._print_Symbol(symbol),
