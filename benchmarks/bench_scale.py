@@ -65,8 +65,10 @@ def wall(cmd: list[str], cwd: Path | None = None) -> float:
     return timed(cmd, cwd)[0]
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
-    """Wall time in seconds and peak memory in MiB of one command."""
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """Wall time and processor time (user + system) in seconds, and peak memory in MiB, of
+    one command. On a shared machine the processor time is what the wall time would be
+    with the machine to itself, roughly."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -74,7 +76,7 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.read().decode()}")
     proc.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def compare(networks, other: Path, runs: int) -> None:
@@ -83,7 +85,7 @@ def compare(networks, other: Path, runs: int) -> None:
     py = sys.executable
     here = Path(__file__).resolve().parent.parent
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"{'network':>14} {'this checkout':>22} {'the other':>22} {'ratio':>6}")
+    print(f"{'network':>14} {'this checkout: wall, cpu, peak':>32} {'the other: wall, cpu, peak':>32} {'ratio (wall)':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         for sizes in networks:
             name = "-".join(map(str, sizes))
@@ -95,9 +97,10 @@ def compare(networks, other: Path, runs: int) -> None:
                     out = Path(tmp) / f"{name}-{k}-{len(into)}-{where.name}"
                     into.append(timed([py, "-m", "derive", "solve", str(spec_path), "--out", str(out), "--no-pdf"],
                                       cwd=where))
-            a, b = (statistics.median(t for t, _ in x) for x in (mine, theirs))
-            ma, mb = (max(m for _, m in x) for x in (mine, theirs))
-            print(f"{name:>14} {a:8.2f} s {ma:7.0f} MiB {b:8.2f} s {mb:7.0f} MiB {a / b:6.2f}")
+            a, b = (statistics.median(t for t, _, _ in x) for x in (mine, theirs))
+            ca, cb = (statistics.median(c for _, c, _ in x) for x in (mine, theirs))
+            ma, mb = (max(m for _, _, m in x) for x in (mine, theirs))
+            print(f"{name:>14} {a:8.2f} s {ca:7.2f} s {ma:6.0f} MiB {b:8.2f} s {cb:7.2f} s {mb:6.0f} MiB {a / b:12.2f}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"medians of {runs} runs each, alternating; peak: the largest resident set of a run")
 

@@ -182,6 +182,7 @@ class _Builder:
             f = self.fn(layer)
             act = ACTIVATIONS[layer.activation]
             zs = [self.sym(f"{u}_in{tick}{sfx(e)}") for u in layer.units]
+            written = None  # the first unit's written-out form, renamed for the others
             for u, z in zip(layer.units, zs):
                 if layer.activation == "softmax":
                     den = sp.Add(*[sp.exp(t) for t in zs], evaluate=False)
@@ -190,8 +191,13 @@ class _Builder:
                 elif layer.activation == "identity":
                     self.add(f"{u}{tick}{sfx(e)}", z, stage, example=e, unit=u)
                 else:
-                    self.add(f"{u}{tick}{sfx(e)}", f(z), stage, example=e, unit=u,
-                             expanded=act.explicit(z, layer.slope) if act.written_out else None)
+                    expanded = None
+                    if act.written_out:
+                        expanded = _renamed(written[1], written[0], z) if written else None
+                        if expanded is None:
+                            expanded = act.explicit(z, layer.slope)
+                            written = (z, expanded)
+                    self.add(f"{u}{tick}{sfx(e)}", f(z), stage, example=e, unit=u, expanded=expanded)
 
     def loss_of(self, e: int | None, after: bool) -> None:
         tick = "'" if after else ""
@@ -370,6 +376,31 @@ def _product(factors: list[sp.Expr]) -> sp.Expr:
 
 def _sum(terms: list[sp.Expr]) -> sp.Expr:
     return sp.Add._from_args(terms, True) if len(terms) > 1 else terms[0]
+
+
+def _renamed(expr: sp.Expr, old: sp.Symbol, new: sp.Symbol) -> sp.Expr | None:
+    """``expr`` with the symbol ``old`` replaced by ``new``, each node rebuilt as it stands
+    rather than evaluated again: the written-out activation of one unit made from
+    another's (SymPy's evaluation of 1/(1 + e^{-t}) costs a millisecond per unit, and
+    comes out the same for any one symbol). None for a node of another kind than sums,
+    products, powers, functions, symbols and numbers."""
+    if expr.is_Symbol:
+        return new if expr == old else expr
+    if expr.is_Number:
+        return expr
+    args = []
+    for a in expr.args:
+        a = _renamed(a, old, new)
+        if a is None:
+            return None
+        args.append(a)
+    if expr.is_Add or expr.is_Mul:
+        return type(expr)._from_args(args, expr.is_commutative)
+    if expr.is_Pow:
+        return sp.Pow(*args, evaluate=False)
+    if isinstance(expr, sp.Function):
+        return expr.func(*args, evaluate=False)
+    return None
 
 
 def derive(net: Network, loss: LossSpec, n_examples: int = 1,

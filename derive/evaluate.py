@@ -61,8 +61,8 @@ class _Code(PythonCodePrinter):
 
 
 def common_code(expr, names: Mapping[str, str]) -> str | None:
-    """``expr`` as ``_Code`` prints it, when it is a quantity, a product of quantities, or
-    a sum of those and of negated products (an update, w − η·∂L/∂w): nearly every formula
+    """``expr`` as ``_Code`` prints it, when it is a quantity, a product of quantities (and
+    of such sums), or a sum of those and of negated products (an update, w − η·∂L/∂w): nearly every formula
     of a large network, printed here without SymPy's dispatch. ``names``: each quantity's
     name and its variable (``v12``). None for any other shape (tests/test_fast_paths.py
     compares the two printers on every formula of several specs)."""
@@ -91,10 +91,20 @@ def common_code(expr, names: Mapping[str, str]) -> str | None:
 
 
 def _code_product(args, names: Mapping[str, str]) -> str | None:
+    """A product of quantities and of bracketed sums of the common shapes (an error
+    term, (w·δ + …)·∂h/∂h_in)."""
+    shown = []
     for a in args:
-        if type(a) is not sp.Symbol:
+        if type(a) is sp.Symbol:
+            shown.append(names[a.name])
+        elif a.is_Add:
+            text = common_code(a, names)
+            if text is None:
+                return None
+            shown.append(f"({text})")
+        else:
             return None
-    return "*".join([names[a.name] for a in args])
+    return "*".join(shown)
 
 
 _ARITHMETIC = (ArithmeticError, ValueError)  # overflow, division by zero, log of 0
@@ -147,7 +157,9 @@ class Evaluator:
         n = len(qs)
 
         fast = ["def run(g):"]
-        fast += [f"    v{i} = g[{k}]" for k, i in enumerate(self._given_slots)]
+        # one unpacking, not a statement per given value: a large network's function
+        # compiles faster (it has as many given values as parameters)
+        fast.append("    " + "".join(f"v{i}, " for i in self._given_slots) + "= g")
         fast += [f"    v{i} = {c}" for i, c in code.items()]
         fast.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
 

@@ -243,3 +243,24 @@ def test_the_float_formatter_rounds_as_decimal_does():
             assert fixed_text(v, decimals) == expected, (v, decimals)
             halfway += format(v, f".{decimals}f") != expected
     assert halfway > 1000  # the float formatter alone would have got these wrong
+
+
+def test_written_out_activations_are_what_the_activation_writes(exercises):
+    """The derivation renames one unit's written-out activation for the others instead of
+    building each anew: every one must be the expression the activation itself builds."""
+    import sympy as sp
+
+    from derive.activations import ACTIVATIONS
+
+    seen = set()
+    for ex in exercises:
+        if ex.network is None:
+            continue
+        for q in ex.derivation.quantities:
+            if q.expanded is None or q.unit is None:
+                continue
+            layer = ex.network.layer_of(q.unit)
+            (z,) = q.formula.args
+            assert sp.srepr(q.expanded) == sp.srepr(ACTIVATIONS[layer.activation].explicit(z, layer.slope)), q.name
+            seen.add(layer.activation)
+    assert {"sigmoid", "tanh"} <= seen
