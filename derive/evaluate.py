@@ -61,11 +61,12 @@ class _Code(PythonCodePrinter):
 
 
 def common_code(expr, names: Mapping[str, str]) -> str | None:
-    """``expr`` as ``_Code`` prints it, when it is a quantity, a product of quantities (and
-    of such sums), or a sum of those and of negated products (an update, w − η·∂L/∂w): nearly every formula
-    of a large network, printed here without SymPy's dispatch. ``names``: each quantity's
-    name and its variable (``v12``). None for any other shape (tests/test_fast_paths.py
-    compares the two printers on every formula of several specs)."""
+    """``expr`` as ``_Code`` prints it, when it is a quantity, a product of quantities
+    (and of such sums), or a sum of those and of negated products (an update,
+    w − η·∂L/∂w): nearly every formula of a large network, printed here without SymPy's
+    dispatch. ``names``: each quantity's name and its variable (``v12``). None for any
+    other shape (tests/test_fast_paths.py compares the two printers on every formula of
+    several specs)."""
     if type(expr) is sp.Symbol:
         return names[expr.name]
     if expr.is_Mul:
