@@ -3,6 +3,7 @@ SymPy route and PyTorch autograd, and checked against an independent high-precis
 finite difference.
 
     python benchmarks/bench_scale.py
+    python benchmarks/bench_scale.py --networks 32-128-128-10 --compare ../old --runs 3
 
 For each network it writes a spec, runs `derive solve SPEC --no-pdf` (answers.json and the
 key's .tex, δ-form for the deep ones) and reports the wall time with interpreter start.
@@ -17,6 +18,7 @@ difference computed by an independent forward pass in mpmath at 40 digits.
 from __future__ import annotations
 
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -59,10 +61,48 @@ def spec_toml(sizes: tuple[int, ...], seed: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wall(cmd: list[str]) -> float:
+def wall(cmd: list[str], cwd: Path | None = None) -> float:
+    return timed(cmd, cwd)[0]
+
+
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """Wall time and processor time (user + system) in seconds, and peak memory in MiB, of
+    one command. On a shared machine the processor time is what the wall time would be
+    with the machine to itself, roughly."""
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: {proc.stderr.read().decode()}")
+    proc.stderr.close()
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def compare(networks, other: Path, runs: int) -> None:
+    """``derive solve --no-pdf`` of this checkout and of another one (a commit checked out
+    in ``other``), alternating, with the load average before and after."""
+    py = sys.executable
+    here = Path(__file__).resolve().parent.parent
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'network':>14} {'this checkout: wall, cpu, peak':>32} {'the other: wall, cpu, peak':>32} {'ratio (wall)':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for sizes in networks:
+            name = "-".join(map(str, sizes))
+            spec_path = Path(tmp) / f"net{name}.toml"
+            spec_path.write_text(spec_toml(sizes))
+            mine, theirs = [], []
+            for k in range(runs):
+                for where, into in ((here, mine), (other, theirs)):
+                    out = Path(tmp) / f"{name}-{k}-{len(into)}-{where.name}"
+                    into.append(timed([py, "-m", "derive", "solve", str(spec_path), "--out", str(out), "--no-pdf"],
+                                      cwd=where))
+            a, b = (statistics.median(t for t, _, _ in x) for x in (mine, theirs))
+            ca, cb = (statistics.median(c for _, c, _ in x) for x in (mine, theirs))
+            ma, mb = (max(m for _, _, m in x) for x in (mine, theirs))
+            print(f"{name:>14} {a:8.2f} s {ca:7.2f} s {ma:6.0f} MiB {b:8.2f} s {cb:7.2f} s {mb:6.0f} MiB {a / b:12.2f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"medians of {runs} runs each, alternating; peak: the largest resident set of a run")
 
 
 def naive(ex: Exercise) -> float:
@@ -181,8 +221,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--networks", nargs="*", metavar="SIZES",
                         help="layer sizes such as 32-128-128-10 (default: the table of the README)")
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="only time `derive solve --no-pdf` here and in DIR (another commit's checkout), alternating")
+    parser.add_argument("--runs", type=int, default=3, help="runs per checkout with --compare")
     args = parser.parse_args()
     networks = [tuple(map(int, n.split("-"))) for n in args.networks] if args.networks else NETWORKS
+    if args.compare:
+        compare(networks, args.compare.resolve(), args.runs)
+        return
     py = sys.executable
     print(f"{'network':>14} {'params':>6} {'derive solve':>13} {'build+solve':>11} {'evaluate':>10} {'naive sympy':>12} "
           f"{'ratio':>7} {'torch (x eval)':>17} {'torch-mat (x eval)':>18} {'max rel. diff to mpmath FD':>27}")

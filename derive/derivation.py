@@ -127,15 +127,24 @@ class _Builder:
     # The symbol each parameter has while an example is processed: w1 at first; in online
     # mode, after example n, the value updated by it (w1*[n]).
     current: dict[str, sp.Symbol] = field(default_factory=dict)
+    # Every symbol made once: SymPy's own cache of symbols is far smaller than a large
+    # network's tens of thousands of names.
+    symbols: dict[str, sp.Symbol] = field(default_factory=dict)
 
     @property
     def listed(self) -> tuple[Param, ...]:
         return listed(self.net)
 
     def add(self, name: str, formula: sp.Expr | None, stage: str, **kw) -> sp.Symbol:
-        sym = sp.Symbol(name)
+        sym = self.sym(name)
         self.out.append(Quantity(name, sym, formula, stage, **kw))
         return sym
+
+    def sym(self, name: str) -> sp.Symbol:
+        s = self.symbols.get(name)
+        if s is None:
+            s = self.symbols[name] = sp.Symbol(name)
+        return s
 
     # --- structure helpers -------------------------------------------------------------
 
@@ -151,10 +160,10 @@ class _Builder:
         if source is None:
             return sp.Integer(1)
         if source in self.net.bias_units:
-            return sp.Symbol(source)
+            return self.sym(source)
         if source in self.net.inputs:
-            return sp.Symbol(source + sfx(e))
-        return sp.Symbol(source + ("'" if after else "") + sfx(e))
+            return self.sym(source + sfx(e))
+        return self.sym(source + ("'" if after else "") + sfx(e))
 
     # --- the stages --------------------------------------------------------------------
 
@@ -178,14 +187,15 @@ class _Builder:
             for u in layer.units:
                 terms = []
                 for p in self.net.incoming(u):
-                    w = sp.Symbol(p.name + "*") if after else self.current[p.name]
+                    w = self.sym(p.name + "*") if after else self.current[p.name]
                     src = self.value_of(p.source, e, after)
-                    terms.append(w if p.source is None else sp.Mul(src, w, evaluate=False))
-                z = sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+                    terms.append(w if p.source is None else _product([src, w]))
+                z = _sum(terms)
                 self.add(f"{u}_in{tick}{sfx(e)}", z, stage, example=e, unit=u)
             f = self.fn(layer)
             act = ACTIVATIONS[layer.activation]
-            zs = [sp.Symbol(f"{u}_in{tick}{sfx(e)}") for u in layer.units]
+            zs = [self.sym(f"{u}_in{tick}{sfx(e)}") for u in layer.units]
+            written = None  # the first unit's written-out form, renamed for the others
             for u, z in zip(layer.units, zs):
                 if layer.activation == "softmax":
                     den = sp.Add(*[sp.exp(t) for t in zs], evaluate=False)
@@ -194,8 +204,13 @@ class _Builder:
                 elif layer.activation == "identity":
                     self.add(f"{u}{tick}{sfx(e)}", z, stage, example=e, unit=u)
                 else:
-                    self.add(f"{u}{tick}{sfx(e)}", f(z), stage, example=e, unit=u,
-                             expanded=act.explicit(z, layer.slope) if act.written_out else None)
+                    expanded = None
+                    if act.written_out:
+                        expanded = _renamed(written[1], written[0], z) if written else None
+                        if expanded is None:
+                            expanded = act.explicit(z, layer.slope)
+                            written = (z, expanded)
+                    self.add(f"{u}{tick}{sfx(e)}", f(z), stage, example=e, unit=u, expanded=expanded)
 
     def loss_of(self, e: int | None, after: bool) -> None:
         tick = "'" if after else ""
@@ -317,10 +332,10 @@ class _Builder:
             self.add(f"delta_{o}{s}", _product([f.symbol for f in path]), DELTA, example=e, unit=o)
         for layer in reversed(self.net.layers[:-1]):
             for u in layer.units:
-                back = [sp.Mul(self.current[q.name], sp.Symbol(f"delta_{q.targets[0]}{s}"), evaluate=False)
+                back = [_product([self.current[q.name], self.sym(f"delta_{q.targets[0]}{s}")])
                         for q in self.net.outgoing(u)]
-                total = sp.Add(*back, evaluate=False) if len(back) > 1 else back[0]
-                self.add(f"delta_{u}{s}", sp.Mul(total, sp.Symbol(f"d{u}/d{u}_in{s}"), evaluate=False),
+                total = _sum(back)
+                self.add(f"delta_{u}{s}", _product([total, self.sym(f"d{u}/d{u}_in{s}")]),
                          DELTA, example=e, unit=u)
 
     def gradient(self, p: Param, e: int | None, chained: bool, by_delta: bool = False) -> None:
@@ -334,9 +349,9 @@ class _Builder:
             formula = _sum([_product([f.symbol for f in path]) for path in paths])
             self.add(f"dL/d{p.name}{s}", formula, GRADIENT, example=e, param=p.name, chain=paths)
         else:
-            terms = [_product([sp.Symbol(f"delta_{t}{s}")] + ([src] if p.source else [])) for t in p.targets]
+            terms = [_product([self.sym(f"delta_{t}{s}")] + ([src] if p.source else [])) for t in p.targets]
             paths = tuple(
-                (Factor(latex_name(f"dL/d{t}_in{s}"), sp.Symbol(f"delta_{t}{s}")),
+                (Factor(latex_name(f"dL/d{t}_in{s}"), self.sym(f"delta_{t}{s}")),
                  Factor(partial(f"{t}_in{s}", p.name), src))
                 for t in p.targets) if by_delta else ()
             self.add(f"dL/d{p.name}{s}", _sum(terms), GRADIENT, example=e, param=p.name, by_delta=paths)
@@ -355,7 +370,7 @@ class _Builder:
     def updates(self, e: int | None = None) -> None:
         """w* = w − η ∂L/∂w for every parameter not held fixed. In online mode this runs
         after each example, from the parameters as that example left them."""
-        eta = sp.Symbol("eta")
+        eta = self.sym("eta")
         last = e is None or e == self.n_examples
         for p in self.listed:
             w = self.current[p.name]
@@ -363,9 +378,9 @@ class _Builder:
             if p.name in self.net.frozen:
                 self.add(name, w, UPDATE, param=p.name, example=e, note="frozen")
             else:
-                step = sp.Mul(-1, eta, sp.Symbol(f"dL/d{p.name}{sfx(e)}"), evaluate=False)
-                self.add(name, sp.Add(w, step, evaluate=False), UPDATE, param=p.name, example=e)
-            self.current[p.name] = sp.Symbol(name)
+                step = _product([sp.S.NegativeOne, eta, self.sym(f"dL/d{p.name}{sfx(e)}")])
+                self.add(name, _sum([w, step]), UPDATE, param=p.name, example=e)
+            self.current[p.name] = self.sym(name)
 
 
 def listed(net: Network) -> tuple[Param, ...]:
@@ -378,12 +393,42 @@ def listed(net: Network) -> tuple[Param, ...]:
     return tuple(sorted(net.params, key=key))
 
 
+# ``Mul(*factors, evaluate=False)`` and ``Add(*terms, evaluate=False)`` of SymPy
+# expressions, made directly: the same objects without the argument checks and the cache
+# look-up of SymPy's constructor (a 22k-parameter network builds some 130,000 of them).
+# The derivation's expressions are commutative (plain symbols, numbers and functions of them).
+
 def _product(factors: list[sp.Expr]) -> sp.Expr:
-    return sp.Mul(*factors, evaluate=False) if len(factors) > 1 else factors[0]
+    return sp.Mul._from_args(factors, True) if len(factors) > 1 else factors[0]
 
 
 def _sum(terms: list[sp.Expr]) -> sp.Expr:
-    return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+    return sp.Add._from_args(terms, True) if len(terms) > 1 else terms[0]
+
+
+def _renamed(expr: sp.Expr, old: sp.Symbol, new: sp.Symbol) -> sp.Expr | None:
+    """``expr`` with the symbol ``old`` replaced by ``new``, each node rebuilt as it stands
+    rather than evaluated again: the written-out activation of one unit made from
+    another's (SymPy's evaluation of 1/(1 + e^{-t}) costs a millisecond per unit, and
+    comes out the same for any one symbol). None for a node of another kind than sums,
+    products, powers, functions, symbols and numbers."""
+    if expr.is_Symbol:
+        return new if expr == old else expr
+    if expr.is_Number:
+        return expr
+    args = []
+    for a in expr.args:
+        a = _renamed(a, old, new)
+        if a is None:
+            return None
+        args.append(a)
+    if expr.is_Add or expr.is_Mul:
+        return type(expr)._from_args(args, expr.is_commutative)
+    if expr.is_Pow:
+        return sp.Pow(*args, evaluate=False)
+    if isinstance(expr, sp.Function):
+        return expr.func(*args, evaluate=False)
+    return None
 
 
 def derive(net: Network, loss: LossSpec, n_examples: int = 1,
@@ -391,7 +436,7 @@ def derive(net: Network, loss: LossSpec, n_examples: int = 1,
     """Build the quantity graph for one network structure."""
     online = update == "online" and n_examples > 1
     b = _Builder(net, loss, n_examples, chains, online)
-    b.current = {p.name: sp.Symbol(p.name) for p in net.params}
+    b.current = {p.name: b.sym(p.name) for p in net.params}
     chain = b.chain_params()
     uses_delta = len(chain) < len(net.params)
     b.givens()

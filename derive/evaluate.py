@@ -60,6 +60,54 @@ class _Code(PythonCodePrinter):
         return super()._print_Mul(expr)
 
 
+def common_code(expr, names: Mapping[str, str]) -> str | None:
+    """``expr`` as ``_Code`` prints it, when it is a quantity, a product of quantities
+    (and of such sums), or a sum of those and of negated products (an update,
+    w − η·∂L/∂w): nearly every formula of a large network, printed here without SymPy's
+    dispatch. ``names``: each quantity's name and its variable (``v12``). None for any
+    other shape (tests/test_fast_paths.py compares the two printers on every formula of
+    several specs)."""
+    if type(expr) is sp.Symbol:
+        return names[expr.name]
+    if expr.is_Mul:
+        return _code_product(expr.args, names)
+    if not expr.is_Add:
+        return None
+    parts = []
+    for i, term in enumerate(expr.args):
+        if type(term) is sp.Symbol:
+            parts.append(" + " + names[term.name] if i else names[term.name])
+            continue
+        if not term.is_Mul:
+            return None
+        args = term.args
+        if args[0] is sp.S.NegativeOne and i and len(args) > 2:
+            text, sign = _code_product(args[1:], names), " - "
+        else:
+            text, sign = _code_product(args, names), " + " if i else ""
+        if text is None:
+            return None
+        parts.append(sign + text)
+    return "".join(parts)
+
+
+def _code_product(args, names: Mapping[str, str]) -> str | None:
+    """A product of quantities and of bracketed sums of the common shapes (an error
+    term, (w·δ + …)·∂h/∂h_in)."""
+    shown = []
+    for a in args:
+        if type(a) is sp.Symbol:
+            shown.append(names[a.name])
+        elif a.is_Add:
+            text = common_code(a, names)
+            if text is None:
+                return None
+            shown.append(f"({text})")
+        else:
+            return None
+    return "*".join(shown)
+
+
 _ARITHMETIC = (ArithmeticError, ValueError)  # overflow, division by zero, log of 0
 
 
@@ -83,17 +131,24 @@ class Evaluator:
         self.derivation = derivation
         self.carry_decimals = carry_decimals
         qs = derivation.quantities
-        printer = _Code(derivation.by_symbol)
+        slots = derivation.by_symbol
+        printer = _Code(slots)
+        names = {q.name: f"v{i}" for i, q in enumerate(qs)}
         self._namespace: dict = {"math": math}
-        for q in qs:
-            if q.formula is not None:
+        self._code: dict[int, str] = {}
+        for i, q in enumerate(qs):
+            if q.formula is None:
+                continue
+            text = common_code(q.formula, names)
+            if text is None:  # any other shape, functions among them
                 for f in q.formula.atoms(sp.Function):
                     cls = type(f)
                     if hasattr(cls, "numeric"):
                         self._namespace[cls.__name__] = cls.numeric
-        # _print, not doprint: doprint's handling of assignments and constants costs more than
-        # the printing itself, and these formulas need neither
-        self._code = {i: printer._print(q.formula) for i, q in enumerate(qs) if q.formula is not None}
+                # _print, not doprint: doprint's handling of assignments and constants costs
+                # more than the printing itself, and these formulas need neither
+                text = printer._print(q.formula)
+            self._code[i] = text
         code = self._code
         if carry_decimals is not None:
             self._namespace["carry"] = NumberPolicy(carry_decimals).round
@@ -103,20 +158,28 @@ class Evaluator:
         n = len(qs)
 
         fast = ["def run(g):"]
-        fast += [f"    v{i} = g[{k}]" for k, i in enumerate(self._given_slots)]
+        # one unpacking, not a statement per given value: a large network's function
+        # compiles faster (it has as many given values as parameters)
+        fast.append("    " + "".join(f"v{i}, " for i in self._given_slots) + "= g")
         fast += [f"    v{i} = {c}" for i, c in code.items()]
         fast.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
 
+        self._run = self._compile(fast, "run", "<derive:evaluate>")
+        self._carried = code
+
+    @cached_property
+    def _run_fixed(self):
+        """The checker's pass, compiled when first needed: ``solve`` never needs it, and
+        compiling it is a third of a large network's evaluator."""
+        n = len(self.derivation.quantities)
         fixed = ["def run_fixed(g, fixed):"]
         fixed += [f"    c{i} = v{i} = fixed.get({i}, g[{k}])" for k, i in enumerate(self._given_slots)]
-        for i, c in code.items():
+        for i, c in self._carried.items():
             fixed.append(f"    c{i} = {c}")
             fixed.append(f"    v{i} = fixed.get({i}, c{i})")
         fixed.append(f"    return [{', '.join(f'v{i}' for i in range(n))}], "
                      f"[{', '.join(f'c{i}' for i in range(n))}]")
-        self._run = self._compile(fast, "run", "<derive:evaluate>")
-        self._run_fixed = self._compile(fixed, "run_fixed", "<derive:recompute>")
-        self._carried = code
+        return self._compile(fixed, "run_fixed", "<derive:recompute>")
 
     def _compile(self, lines: list[str], name: str, where: str):
         exec(compile("\n".join(lines), where, "exec"), self._namespace)

@@ -153,10 +153,7 @@ def context(solution) -> dict | None:
                 gradient_examples.append(worked(line))
             elif line not in chains:
                 chains.insert(0, line)
-    update_rows = [{"name": Tex(latex_name(p.name)), "old": shown(p.name),
-                    "gradient": shown(f"dL/d{p.name}"),
-                    "step": shown_step(solution, p.name), "new": shown(f"{p.name}*")}
-                   for p in params]
+    update_rows = [UpdateRow(solution, lines, p.name) for p in params]
     return {
         "forward": forward,
         "deltas": deltas,
@@ -164,11 +161,44 @@ def context(solution) -> dict | None:
         "chains": chains,
         "update_example": worked(lines[f"{params[0].name}*"]) if params else None,
         "updates": pages(update_rows),
-        "frozen": [Tex(latex_name(p.name)) for p in net.params if p not in params],
+        "frozen": [Tex(latex_name(p.name)) for p in net.params if f"{p.name}*" not in values],
         "after": after,
         "loss": [worked(lines["L"])],
         "loss_after": worked(lines["L'"], numbers_only=True),
     }
+
+
+class UpdateRow:
+    """One row of the update table: parameter, old value, gradient, −η·gradient, new value.
+
+    Its numbers are written when a template reads them (the sheet's data holds the tables
+    too, and a large network's table has tens of thousands of rows); the gradient and the
+    new value are the key's own lines' values."""
+
+    __slots__ = ("_solution", "_lines", "_param")
+
+    def __init__(self, solution, lines: dict, param: str):
+        self._solution, self._lines, self._param = solution, lines, param
+
+    @property
+    def name(self) -> Tex:
+        return latex_name(self._param)
+
+    @property
+    def old(self) -> Tex:
+        return self._solution.shown(self._param)
+
+    @property
+    def gradient(self) -> str:
+        return self._lines[f"dL/d{self._param}"].value
+
+    @property
+    def step(self) -> Tex:
+        return shown_step(self._solution, self._param)
+
+    @property
+    def new(self) -> str:
+        return self._lines[f"{self._param}*"].value
 
 
 def pages(items: list, size: int = TABLE_ROWS) -> list[list[list]]:

@@ -221,7 +221,8 @@ class Printer(LatexPrinter):
     def doprint(self, expr) -> str:
         # Every "numbers put in" template gets its numbers' places here, after printing
         # (whichever path printed it), so the rules live in one function, ``_placed``.
-        text = super().doprint(expr)
+        fast = common_shape(self, expr)
+        text = fast if fast is not None else super().doprint(expr)
         return _placed(text) if self.markers is not None else text
 
     def term(self, expr) -> str:
@@ -285,12 +286,85 @@ class Printer(LatexPrinter):
         return super()._print_Mul(expr)
 
 
+# --- the common shapes, printed without SymPy's dispatch -----------------------------------
+#
+# Nearly every formula of a large network is one of a few shapes: a quantity (δ), a product
+# of quantities (δ·h, a chain of partials), a sum of those (x1·w1 + x2·w3 + … + b), an
+# update (w − η·∂L/∂w). SymPy's printer looks up a method per node and tests each factor
+# for signs, fractions and brackets: for a 22k-parameter network that is most of the
+# time of a solve. These functions print the same strings directly and give None for
+# any other shape, which then goes to the Printer; tests/test_fast_paths.py prints every
+# formula of several specs both ways and compares.
+
+def common_shape(printer: "Printer", expr) -> str | None:
+    """``expr`` as ``printer.doprint`` prints it, when it is one of the common shapes."""
+    names = _names(printer)
+    if type(expr) is sp.Symbol:
+        return _symbol(printer, names, expr)[0]
+    if expr.is_Mul:
+        return _product(printer, names, expr.args)
+    if not expr.is_Add:
+        return None
+    parts = []
+    for i, term in enumerate(expr.args):
+        if type(term) is sp.Symbol:
+            text = _symbol(printer, names, term)[0]
+            parts.append(" + " + text if i else text)
+            continue
+        if not term.is_Mul:
+            return None
+        args = term.args
+        if args[0] is sp.S.NegativeOne and i and len(args) > 2:  # − η·∂L/∂w
+            text, sign = _product(printer, names, args[1:]), " - "
+        else:
+            text, sign = _product(printer, names, args), " + " if i else ""
+        if text is None:
+            return None
+        parts.append(sign + text)
+    return "".join(parts)
+
+
+def _product(printer: "Printer", names: dict, args) -> str | None:
+    """A product of symbols as the Printer writes it (its separator; a dot between names
+    of several letters); None for any other product."""
+    shown = []
+    several = False
+    for a in args:
+        if type(a) is not sp.Symbol:
+            return None
+        text, letters = _symbol(printer, names, a)
+        shown.append(text)
+        several = several or letters
+    sep = printer._settings["mul_symbol_latex"]
+    if several and printer.markers is None:
+        sep = r" \cdot "
+    return sep.join(shown)
+
+
+def _names(printer: "Printer") -> dict[str, tuple[str, bool]]:
+    """What each symbol prints as, kept per printer by name (the derivation's symbols are
+    plain: one name, one symbol), so a symbol met again costs one look-up of a string."""
+    names = printer.__dict__.get("_common_names")
+    if names is None:
+        names = printer.__dict__["_common_names"] = {}
+    return names
+
+
+def _symbol(printer: "Printer", names: dict, symbol: sp.Symbol) -> tuple[str, bool]:
+    """A symbol as the printer prints it, and whether its name has several letters."""
+    hit = names.get(symbol.name)
+    if hit is None:
+        hit = names[symbol.name] = (printer._print_Symbol(symbol),
+                                    latex_name(symbol.name).startswith(r"\mathit"))
+    return hit
+
+
 def tex(expr: sp.Expr) -> Tex:
     """The symbolic form of an expression, in the key's notation."""
     return Tex(_PLAIN.doprint(expr))
 
 
-_PLAIN = Printer()  # holds no state between calls: one serves every symbolic form
+_PLAIN = Printer()  # keeps only what a name prints as: one serves every symbolic form
 
 
 def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:

@@ -17,7 +17,7 @@ class NumberPolicy:
     decimals: int = 4
 
     def round(self, value: float) -> float:
-        return float(rounded(value, -self.decimals))
+        return float(fixed_text(value, self.decimals))
 
     def is_exact(self, value: float) -> bool:
         """Whether the value is written without loss at this many decimals."""
@@ -46,7 +46,7 @@ class NumberPolicy:
             return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
         # Rounded once (the rounding of every value of a large key is what costs): the
         # branches are those of round, is_exact and text, on that one result.
-        r = rounded(value, -self.decimals)
+        r = fixed_text(value, self.decimals)
         near = float(r)
         if value != 0 and near == 0:
             return scientific(value, 2)
@@ -54,7 +54,7 @@ class NumberPolicy:
             return scientific(value, 3)
         if abs(value - near) <= 1e-12 * max(1.0, abs(value)):  # is_exact
             return given_text(near)
-        return format(r, "f")  # not zero here: a zero value is exact
+        return r  # not zero here: a zero value is exact
 
     def substituted(self, value: float, given: bool = False) -> Tex:
         """A value put into a formula: negatives in parentheses so that 0.2 · (−0.0034)
@@ -106,6 +106,23 @@ _EXACT = Context(prec=400)
 def rounded(value: float, exponent: int) -> Decimal:
     """``value`` rounded to the place 10^exponent (exponent -2: two decimals)."""
     return Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP, context=_EXACT)
+
+
+def fixed_text(value: float, decimals: int) -> str:
+    """``format(rounded(value, -decimals), "f")``, by the float formatter where it gives the
+    same digits: it rounds the exact binary value too, but half to even, so a value that
+    could be exactly halfway (one with at most ``decimals`` + 1 decimals: 0.125, 2.5) goes
+    through Decimal. The rounding of every value of a large key is what this saves."""
+    # A value with at most decimals + 1 decimals times 10^(decimals + 1) is an integer, and
+    # so is its float product (exact below 2^53, and every float above is an integer):
+    # a product that is not an integer rules a halfway case out.
+    if 0 <= decimals < 22 and not (value * _SCALE[decimals]).is_integer() and math.isfinite(value):
+        return format(value, _FORMAT[decimals])
+    return format(rounded(value, -decimals), "f")
+
+
+_SCALE = [10.0 ** (d + 1) for d in range(22)]  # exact in binary floating point
+_FORMAT = [f".{d}f" for d in range(22)]
 
 
 def fixed(value: float, exponent: int) -> str:

@@ -24,7 +24,7 @@ from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
-from .latex import Printer, Tex, fill, tex
+from .latex import MARK, Printer, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
@@ -241,7 +241,7 @@ class Exercise:
                 lhs=q.latex,
                 symbolic=tex(f) if f is not None else None,
                 closed=tex(q.closed) if q.closed is not None else None,
-                numeric=marked.doprint(f) if f is not None and f.free_symbols and not f.is_Symbol else None,
+                numeric=_with_numbers(marked.doprint(f)) if f is not None and not f.is_Symbol else None,
                 expanded=marked.doprint(q.expanded) if q.expanded is not None else None,
                 chain=tuple(
                     tuple((fc.partial, factor_closed(fc.symbol), slots.get(fc.symbol)) for fc in path)
@@ -368,14 +368,19 @@ class Exercise:
         return tuple(out)
 
 
+def _with_numbers(template: str) -> str | None:
+    """A "numbers put in" template, None when it has no number to put in (a formula
+    without symbols: every symbol of a formula is a quantity, and so has a marker)."""
+    return template if MARK in template else None
+
+
 ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
+_SPACING, _COMMAND, _SILENT = re.compile(r"\\(left|right|,|;|quad)"), re.compile(r"\\[a-zA-Z]+"), re.compile(r"[{}^_ ]")
 
 
 def _width(latex: str) -> int:
     """A rough count of the printed characters of a LaTeX formula."""
-    latex = re.sub(r"\\(left|right|,|;|quad)", "", latex)
-    latex = re.sub(r"\\[a-zA-Z]+", "x", latex)
-    return len(re.sub(r"[{}^_ ]", "", latex))
+    return len(_SILENT.sub("", _COMMAND.sub("x", _SPACING.sub("", latex))))
 
 
 def _first_row(lhs: str, forms: tuple[str, ...]) -> int:

@@ -105,3 +105,162 @@ def test_the_keys_number_text_follows_round_is_exact_and_text():
             else:
                 expected = p.text(v)
             assert p.tex(v) == expected, (decimals, v)
+
+
+# --- the printers' common shapes ----------------------------------------------------------
+#
+# The key's LaTeX and the evaluator's code print the common shapes (quantities, products,
+# sums, updates) without SymPy's dispatch. Every formula of these specs is printed both
+# ways and compared: the fast path must give what the Printer (and the code printer) give,
+# whatever those are made to print.
+
+def _exercises():
+    import random
+
+    from conftest import DATA, EXAMPLES
+    from derive import spec as spec_mod
+    from derive.solution import Exercise
+    from specs import load, table
+
+    specs = [spec_mod.load(p) for p in sorted(EXAMPLES.glob("*.toml"))]
+    specs += [spec_mod.load(DATA / "tanh_softmax_3_4_4_2.toml"), spec_mod.load(DATA / "wide_4_16_16_4.toml")]
+    rng = random.Random(4)
+    # names of several letters (printed with a dot between), several examples, online
+    # updates, frozen and untrained biases, ReLU and leaky ReLU, chains written out
+    specs.append(load(table(inputs=("in1", "x2"), hidden=(("hid1", "h2"), ("g1", "gate2")), outputs=("out1", "o2"),
+                            hidden_act="leaky_relu", n_examples=2, rng=rng, frozen=("w1",))))
+    raw = table(hidden=(("h1", "h2", "h3"),), hidden_act="relu", output_act="sigmoid",
+                loss={"kind": "binary_cross_entropy"}, n_examples=3, rng=rng, bias="layer", train_bias=False)
+    raw["training"]["update"] = "online"
+    specs.append(load(raw))
+    raw = table(hidden=(("h1", "h2"), ("g1", "g2")), outputs=("o1", "o2", "o3"), output_act="softmax",
+                loss={"kind": "cross_entropy"}, rng=rng, bias="none")
+    raw["display"] = {"chains": "all"}
+    specs.append(load(raw))
+    return [Exercise(s) for s in specs]
+
+
+def _expressions(der):
+    import sympy as sp
+
+    for q in der.quantities:
+        for e in (q.formula, q.closed, q.expanded):
+            if e is not None:
+                yield e
+        for path in q.chain:
+            for f in path:
+                yield f.symbol
+    a, b, c = (sp.Symbol(n) for n in ("h1", "w7", "eta"))
+    num, den = sp.Symbol("num"), sp.Symbol("invden")
+    neg = sp.Mul(-1, c, b, evaluate=False)
+    # shapes the derivations may not have: each must be printed as the Printer prints it
+    # (or left to it)
+    yield from (sp.Add(neg, a, evaluate=False), sp.Add(a, sp.Mul(-1, b, evaluate=False), evaluate=False),
+                sp.Add(a, neg, neg, b, evaluate=False), sp.Mul(num, den, evaluate=False),
+                sp.Add(sp.Mul(a, num, evaluate=False), sp.Mul(-1, num, den, evaluate=False), evaluate=False),
+                sp.Mul(2, a, evaluate=False), sp.Add(a, sp.Integer(1), evaluate=False),
+                sp.Add(a, sp.Mul(sp.Rational(1, 2), b, evaluate=False), evaluate=False), sp.Dummy("d"))
+
+
+@pytest.fixture(scope="module")
+def exercises():
+    return _exercises()
+
+
+def test_the_latex_fast_path_prints_what_the_printer_prints(exercises):
+    import sympy as sp
+    from sympy.printing.latex import LatexPrinter
+
+    from derive.latex import Printer, common_shape
+
+    fast = slow = 0
+    for ex in exercises:
+        der = ex.derivation
+        symbols = dict(der.by_symbol)
+        for name in ("h1", "w7", "eta", "num", "invden"):
+            symbols.setdefault(sp.Symbol(name), len(symbols))
+        for printer in (Printer(), Printer(symbols)):
+            for e in _expressions(der):
+                got = common_shape(printer, e)
+                if got is None:
+                    slow += 1
+                    continue
+                fast += 1
+                assert got == LatexPrinter.doprint(printer, e), (ex.spec.source, e)
+                assert printer.doprint(e) == got
+    assert fast > 2000 and slow > 100  # both routes were taken, many times
+
+
+def test_the_code_fast_path_prints_what_the_code_printer_prints(exercises):
+    import sympy as sp
+
+    from derive.evaluate import _Code, common_code
+
+    fast = slow = 0
+    for ex in exercises:
+        small = ex.network is None or len(ex.network.params) < 100  # misconceptions: the small ones suffice
+        ders = [ex.derivation] + ([alt.derivation for alt in ex.alternatives] if small else [])
+        for der in ders:
+            symbols = dict(der.by_symbol)
+            for name in ("h1", "w7", "eta", "num", "invden"):
+                symbols.setdefault(sp.Symbol(name), len(symbols))
+            printer = _Code(symbols)
+            names = {s.name: f"v{i}" for s, i in symbols.items()}
+            for e in _expressions(der):
+                if e.free_symbols - symbols.keys():
+                    continue
+                got = common_code(e, names)
+                if got is None:
+                    slow += 1
+                    continue
+                fast += 1
+                assert got == printer._print(e), (ex.spec.source, e)
+    assert fast > 2000 and slow > 100
+
+
+def test_the_float_formatter_rounds_as_decimal_does():
+    """fixed_text gives Decimal's half-away-from-zero digits, halfway cases included."""
+    import random
+    import struct
+
+    from derive.rounding import fixed_text, rounded
+
+    rng = random.Random(11)
+    values = [0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.125, -0.125, 0.375, 0.03125, -0.03125, 0.00005,
+              1e22, 2.0 ** 60 + 0.5 * 0, 1e-300, 5e-324, 123456.78125, 0.1 + 0.2]
+    # exactly halfway at some number of decimals: odd multiples of 2^-k
+    values += [rng.choice([-1, 1]) * (2 * rng.randrange(1, 10 ** 6) + 1) / 2 ** rng.randint(1, 12) for _ in range(5000)]
+    # decimal strings ending in 5 (near halfway, but not exactly, in binary)
+    values += [float(f"{rng.uniform(-10, 10):.{rng.randint(0, 7)}f}5") for _ in range(5000)]
+    values += [rng.gauss(0, 1) * 10 ** rng.randint(-9, 9) for _ in range(5000)]
+    values += [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(2000)]
+    halfway = 0
+    for v in values:
+        for decimals in range(0, 9):
+            expected = format(rounded(v, -decimals), "f") if v == v and abs(v) != float("inf") else None
+            if expected is None:
+                continue
+            assert fixed_text(v, decimals) == expected, (v, decimals)
+            halfway += format(v, f".{decimals}f") != expected
+    assert halfway > 1000  # the float formatter alone would have got these wrong
+
+
+def test_written_out_activations_are_what_the_activation_writes(exercises):
+    """The derivation renames one unit's written-out activation for the others instead of
+    building each anew: every one must be the expression the activation itself builds."""
+    import sympy as sp
+
+    from derive.activations import ACTIVATIONS
+
+    seen = set()
+    for ex in exercises:
+        if ex.network is None:
+            continue
+        for q in ex.derivation.quantities:
+            if q.expanded is None or q.unit is None:
+                continue
+            layer = ex.network.layer_of(q.unit)
+            (z,) = q.formula.args
+            assert sp.srepr(q.expanded) == sp.srepr(ACTIVATIONS[layer.activation].explicit(z, layer.slope)), q.name
+            seen.add(layer.activation)
+    assert {"sigmoid", "tanh"} <= seen
