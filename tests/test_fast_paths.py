@@ -171,7 +171,7 @@ def test_the_latex_fast_path_prints_what_the_printer_prints(exercises):
     import sympy as sp
     from sympy.printing.latex import LatexPrinter
 
-    from derive.latex import Printer, common_shape
+    from derive.latex import Printer, _placed, common_shape
 
     fast = slow = 0
     for ex in exercises:
@@ -187,7 +187,8 @@ def test_the_latex_fast_path_prints_what_the_printer_prints(exercises):
                     continue
                 fast += 1
                 assert got == LatexPrinter.doprint(printer, e), (ex.spec.source, e)
-                assert printer.doprint(e) == got
+                # the places of the numbers are marked after printing, whichever path printed
+                assert printer.doprint(e) == (got if printer.markers is None else _placed(got))
     assert fast > 2000 and slow > 100  # both routes were taken, many times
 
 
@@ -263,4 +264,6 @@ def test_written_out_activations_are_what_the_activation_writes(exercises):
             (z,) = q.formula.args
             assert sp.srepr(q.expanded) == sp.srepr(ACTIVATIONS[layer.activation].explicit(z, layer.slope)), q.name
             seen.add(layer.activation)
-    assert {"sigmoid", "tanh"} <= seen
+    assert "sigmoid" in seen
+    # tanh is written as tanh, never expanded, so it has no written-out form to rename
+    assert all(ACTIVATIONS[a].written_out for a in seen)
