@@ -216,8 +216,8 @@ class Trainer:
 def judge(losses: Sequence[float], after: float = math.nan) -> str:
     """Converging, oscillating or diverging, from the printed losses.
 
-    Converging: the loss never rises, or it ends below its start and is falling at the end
-    (a run that overshoots once and then settles). Diverging: a loss that overflows, one
+    Converging: the loss never rises, or it ends below its start and its last move was
+    down (a run that overshoots once and then settles, or comes to rest at its floor). Diverging: a loss that overflows, one
     that only rises, or one that ends at a new high above its start. Anything else (up
     and down without settling below the start) is oscillating. A run of one step is judged
     with the loss after its update as the second point.
@@ -233,7 +233,8 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
         return CONVERGING
     if downs == 0 or (seq[-1] > seq[0] and seq[-1] > max(seq[:-1]) + tol):
         return DIVERGING
-    if seq[-1] < seq[0] and diffs[-1] < -tol:
+    moving = [d for d in diffs if abs(d) > tol]  # a loss settled at its floor is not moving
+    if seq[-1] < seq[0] and moving[-1] < 0:
         return CONVERGING
     return OSCILLATING
 
