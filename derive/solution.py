@@ -292,7 +292,9 @@ class Exercise:
                     values = self.evaluator.evaluate(swapped)
                 except NotFinite as exc:  # beyond example 1 of this reordered pass: not needed
                     if exc.index <= first:
-                        raise DeriveError(self.not_finite(exc, swapped)) from None
+                        raise DeriveError(f"{self.spec.source}: examples[{e - 1}]: the loss of example {e} at the "
+                                          "starting parameters cannot be computed in floating point; "
+                                          "expected smaller inputs or weights") from None
                     values = exc.values
             losses.append(values[first])
             numbers = fill(self.forms[first].numeric, _putter(values, given, policy))
@@ -304,7 +306,8 @@ class Exercise:
         if self.evaluator.carry_decimals is not None:  # carried rounded, as every other value
             value = NumberPolicy(self.evaluator.carry_decimals).round(value)
         numbers = fill(self.forms[total].numeric, lambda i, bare: policy.tex(slots[i]))
-        lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), policy.tex(value), policy.relation(value), first_row=1))
+        lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), policy.tex(value), policy.relation(value),
+                          first_row=1))
         return tuple(lines), value
 
     def not_finite(self, exc: NotFinite, givens: Mapping[str, float]) -> str:

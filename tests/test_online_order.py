@@ -146,3 +146,42 @@ def test_the_comparison_names_each_loss(key, truth):
             f"the pass lowered it by {float(change):.1f}") in tail
     # the loss met during the pass is never compared with a loss at fixed parameters
     assert f"from ${L}$" not in text and "went down" not in tail
+
+
+def test_three_examples_summed_and_carried_rounded(tmp_path):
+    """The built-in network with three examples, their losses summed, every value carried
+    rounded: the order holds, and the loss at the starting parameters is the sum of the
+    examples' losses there (recomputed with mpmath from the rounded key's own inputs)."""
+    text = (EXAMPLES / "reference.toml").read_text()
+    text = text.replace("[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n",
+                        "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n\n[[examples]]\nx1 = 0.5\nx2 = -1\ny = 0\n\n"
+                        "[[examples]]\nx1 = -1\nx2 = 2\ny = 2\n")
+    text = text.replace("learning_rate = 0.2\n", 'learning_rate = 0.2\nupdate = "online"\n', 1)
+    text = text.replace("decimals = 4\n", 'decimals = 4\ncarry = "rounded"\n')
+    text = text.replace('half = true', 'half = true\nexamples = "sum"')
+    text = text.replace('"calculation", "training"]', '"calculation"]')
+    spec_path = tmp_path / "three.toml"
+    spec_path.write_text(text)
+    spec = spec_mod.load(spec_path)
+    assert spec.update == "online" and len(spec.examples) == 3 and spec.carry == "rounded"
+    sol = Exercise(spec).solve()
+
+    def reference_loss(w, e):
+        a = lambda t: 1 / (1 + mpmath.exp(-t))  # noqa: E731
+        h1 = a(e["x1"] * w["w1"] + e["x2"] * w["w3"] + w["w5"])
+        h2 = a(e["x1"] * w["w2"] + e["x2"] * w["w4"] + w["w6"])
+        return (h1 * w["w7"] + h2 * w["w8"] + w["w9"] - e["y"]) ** 2 / 2
+
+    w = {k: mpmath.mpf(repr(v)) for k, v in spec.weights.items()}
+    start = [reference_loss(w, {k: mpmath.mpf(repr(v)) for k, v in e.items()}) for e in spec.examples]
+    # carried rounded to 4 decimals: each loss close to the exact one, their sum within three such
+    for line, exact in zip(sol.start, start):
+        assert abs(float(line.value) - float(exact)) < 1e-3
+    assert abs(sol.start_loss - float(sum(start))) < 3e-3
+    assert sol.start_loss == pytest.approx(sum(float(l.value) for l in sol.start[:3]), abs=1e-12)
+    r = run_cli("solve", spec_path, "--out", tmp_path / "out", "--no-pdf")
+    assert r.returncode == 0, r.stderr
+    key = (tmp_path / "out" / "solution.tex").read_text()
+    positions = [key.index(rf"\subsection*{{Example {e}") for e in (1, 2, 3)]
+    assert positions == sorted(positions) and positions[-1] < key.index(r"\subsection*{The loss of the pass}")
+    assert "their sum is the loss of the pass" in " ".join(key.split())
