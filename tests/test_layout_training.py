@@ -1,13 +1,18 @@
 """Training answers quote only what their tables show (issue 11, item 4): every loss the
 prose of questions 4 and 5 names stands in one of the loss tables, the loss after the last
-update included; a ratio of two losses is written with two significant digits."""
+update included; a ratio of two losses is written with two significant digits and is that of
+the numbers in the tables; each table keeps one number format; the prose tells the run as
+its table shows it. The runs are recomputed here with mpmath, not with the program."""
 
 from __future__ import annotations
 
 import re
 
+import mpmath as mp
+import pytest
+
 from conftest import EXAMPLES, run_cli
-from derive.training_tex import _power
+from derive.training_tex import Column, _power
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?( \\cdot 10\^\{-?\d+\})?$")
 
@@ -36,11 +41,6 @@ def test_a_large_ratio_keeps_two_digits():
 
 
 # --- the tables and the prose against an independent run -----------------------------------
-
-import mpmath as mp  # noqa: E402
-import pytest  # noqa: E402
-
-from derive.training_tex import Column  # noqa: E402
 
 START = {"w1": 0.7, "w2": 1.3, "w3": 1.5, "w4": 0.1, "w5": 0, "w6": 0, "w7": 0.7, "w8": 0.8, "w9": 0}
 WORDS = {1: "once", 2: "twice", 7: "seven times", 9: "nine times"}

@@ -12,7 +12,6 @@ import pytest
 from derive import spec as spec_mod
 from derive import questions, training, training_tex
 from derive.errors import SpecError
-from derive.rounding import NumberPolicy
 from derive.solution import Exercise
 
 # The course sheet's printed runs (w5 and w6 held fixed), and the unfrozen run of the exercise's specification.
