@@ -30,12 +30,16 @@ from derive import spec as spec_mod, variants as V  # noqa: E402
 from derive.solution import Exercise  # noqa: E402
 
 
-def wall(cmd: list[str]) -> float:
+def wall(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one command. On a machine shared with
+    other work the CPU time is the better guide to what the command costs on a quiet one."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
-    return time.perf_counter() - start
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    secs = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
+    return secs, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -49,7 +53,7 @@ def main() -> None:
         off = tmp / "off.toml"
         off.write_text(spec_mod.builtin_path().read_text(encoding="utf-8")
                        + "\n[vary.constraints]\nsame_verdicts = false\n", encoding="utf-8")
-        times: dict[str, list[float]] = {"on": [], "off": []}
+        times: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
         for i in range(args.repeats):
             for what, spec in (("on", []), ("off", [str(off)])):
                 out = tmp / f"{what}{i}"
@@ -59,29 +63,30 @@ def main() -> None:
 
     exercise = Exercise(spec_mod.load())
     vary = V.parse(exercise)
-    draws: dict[str, list[float]] = {"on": [], "off": []}
+    draws: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
     tried = {}
     for _ in range(args.repeats):
         for what in ("on", "off"):
             sampler = V.Sampler(exercise, replace(vary, constraints=replace(vary.constraints,
                                                                           same_verdicts=what == "on")))
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             made = sampler.draw_many(V.numbered(args.count), 1)
-            draws[what].append(time.perf_counter() - start)
+            draws[what].append((time.perf_counter() - start, time.process_time() - cpu))
             tried[what] = sum(v.tries for v in made)
     load_after = os.getloadavg()
 
-    on, off = statistics.median(times["on"]), statistics.median(times["off"])
-    d_on, d_off = statistics.median(draws["on"]), statistics.median(draws["off"])
-    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} "
-          f"({os.cpu_count()} cores); medians of {args.repeats}")
-    print("| what | same_verdicts (default) | same_verdicts = false | ratio |")
-    print("|---|---|---|---|")
-    print(f"| `derive variants --count {args.count} --no-pdf`, interpreter start included "
-          f"| {on:.2f} s | {off:.2f} s | {on / off:.2f} |")
-    print(f"| the draws alone, in-process ({tried['on']:,} and {tried['off']:,} draws tried) "
-          f"| {d_on:.2f} s | {d_off:.2f} s | {d_on / d_off:.1f} |")
+    def med(xs, k):
+        return statistics.median(x[k] for x in xs)
 
+    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} "
+          f"({os.cpu_count()} cores); medians of {args.repeats}; wall / CPU (user + system)")
+    print("| what | same_verdicts (default) | same_verdicts = false | ratio (wall, CPU) |")
+    print("|---|---|---|---|")
+    for label, data in ((f"`derive variants --count {args.count} --no-pdf`, interpreter start included", times),
+                        (f"the draws alone, in-process ({tried['on']:,} and {tried['off']:,} draws tried)", draws)):
+        on, off = data["on"], data["off"]
+        print(f"| {label} | {med(on, 0):.2f} s / {med(on, 1):.2f} s | {med(off, 0):.2f} s / {med(off, 1):.2f} s "
+              f"| {med(on, 0) / med(off, 0):.2f}, {med(on, 1) / med(off, 1):.2f} |")
 
 if __name__ == "__main__":
     main()
