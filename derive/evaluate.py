@@ -217,6 +217,13 @@ class Evaluator:
         qs = self.derivation.quantities
         return {i: c for i, c in self._code.items() if qs[i].stage not in (FORWARD_AFTER, LOSS_AFTER)}
 
+    @property
+    def step_function(self):
+        """The compiled step itself, ``(given values in given_names order, fixed) -> values``,
+        for callers that run it thousands of times: it checks nothing (it may raise an
+        ArithmeticError or return values that are not finite)."""
+        return self._step
+
     @cached_property
     def _step(self):
         qs = self.derivation.quantities

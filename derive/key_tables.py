@@ -24,7 +24,7 @@ def chosen(solution) -> bool:
     spec, der = solution.spec, solution.derivation
     if spec.form != "auto":
         return spec.form == "tables"
-    return (der.uses_delta and der.n_examples == 1 and spec.optimizer is None
+    return (der.uses_delta and (der.n_examples == 1 or der.online) and spec.optimizer is None
             and len(solution.network.params) > TABLE_PARAMS)
 
 
@@ -102,69 +102,101 @@ def worked(line, numbers_only: bool = False) -> dict:
 
 
 def context(solution) -> dict | None:
-    """The table form's data, or None when the key is written line by line."""
+    """The table form's data, or None when the key is written line by line. With online
+    updates, ``examples`` holds one example's tables (as the keys above, for that example)
+    per example, in the order they are computed."""
     if not chosen(solution):
         return None
-    net, values, shown = solution.network, solution.values, solution.shown
+    net, shown = solution.network, solution.shown
+    der = solution.derivation
     lines = {l.name: l for stage in solution.sections.values() for l in stage}
+
+    def after_rows(layer, s: str) -> list[dict]:
+        return [{"unit": Tex(latex_name(u)), "pre": shown(f"{u}_in'{s}"), "act": shown(f"{u}'{s}")}
+                for u in layer.units]
+
+    if not der.online:
+        out = _example(solution, lines, "", solution.givens, "*")
+        out["after"] = [{"index": l.index, "output": l is net.layers[-1], "rows": after_rows(l, "")}
+                        for l in net.layers]
+        out["loss_after"] = worked(lines["L'"], numbers_only=True)
+        return out
+    n = der.n_examples
+    examples = []
+    for e in range(1, n + 1):
+        before = solution.givens if e == 1 else {p.name: solution.values[f"{p.name}*[{e - 1}]"] for p in net.params}
+        examples.append(_example(solution, lines, f"[{e}]", before, "*" if e == n else f"*[{e}]"))
+    return {
+        "examples": examples,
+        "pass_loss": [worked(lines["L"])],
+        "after": [{"example": e, "layers": [{"index": l.index, "output": l is net.layers[-1],
+                                            "rows": after_rows(l, f"[{e}]")} for l in net.layers]}
+                  for e in range(1, n + 1)],
+        "loss_after": [worked(lines[f"L'[{e}]"], numbers_only=True) for e in range(1, n + 1)]
+        + [worked(lines["L'"])],
+        "start": [worked(l) for l in solution.start],
+    }
+
+
+def _example(solution, lines: dict, s: str, before, star: str) -> dict:
+    """The tables of one forward and backward pass and its update: of the exercise, or of
+    example ``s`` ("[2]") of an online pass, whose parameters are ``before`` and whose
+    updated parameters are named with ``star`` ("*[2]", or "*" for the last)."""
+    net, values, shown = solution.network, solution.values, solution.shown
     has_delta = solution.derivation.uses_delta
 
-    def layer_rows(layer, after: bool = False) -> list[dict]:
-        mark = "'" if after else ""
+    def layer_rows(layer) -> list[dict]:
         out = []
         for u in layer.units:
-            d = f"d{u}/d{u}_in"
+            d = f"d{u}/d{u}_in{s}"
             out.append({"unit": Tex(latex_name(u)),
-                        "pre": shown(f"{u}_in{mark}"), "act": shown(f"{u}{mark}"),
-                        "derivative": shown(d) if d in values and not after else None,
-                        "delta": shown(f"delta_{u}") if has_delta and not after else None})
+                        "pre": shown(f"{u}_in{s}"), "act": shown(f"{u}{s}"),
+                        "derivative": shown(d) if d in values else None,
+                        "delta": shown(f"delta_{u}{s}") if has_delta else None})
         return out
 
-    forward, after = [], []
+    forward = []
     for layer in net.layers:
         first = layer.units[0]
-        shown_lines = [lines[n] for n in (f"{first}_in", first, f"d{first}/d{first}_in") if n in lines]
+        shown_lines = [lines[n] for n in (f"{first}_in{s}", f"{first}{s}", f"d{first}/d{first}_in{s}") if n in lines]
         table = layer_rows(layer)
         forward.append({"index": layer.index, "output": layer is net.layers[-1],
                         "first": Tex(latex_name(first)), "worked": [worked(l) for l in shown_lines],
                         "rows": table, "derivative": all(r["derivative"] is not None for r in table),
                         "delta": has_delta})
-        after.append({"index": layer.index, "output": layer is net.layers[-1], "rows": layer_rows(layer, True)})
 
     # The recursion written once with numbers: the first unit of the last hidden layer
     # (the output layer's δ are the loss's own derivatives, worked in the forward tables).
     deltas = []
     if has_delta:
         outputs = net.layers[-1].units
-        deltas = [worked(lines[f"delta_{outputs[0]}"])] if f"delta_{outputs[0]}" in lines else []
-        if len(net.layers) > 1 and f"delta_{net.layers[-2].units[0]}" in lines:
-            deltas.append(worked(lines[f"delta_{net.layers[-2].units[0]}"]))
+        deltas = [worked(lines[f"delta_{outputs[0]}{s}"])] if f"delta_{outputs[0]}{s}" in lines else []
+        if len(net.layers) > 1 and f"delta_{net.layers[-2].units[0]}{s}" in lines:
+            deltas.append(worked(lines[f"delta_{net.layers[-2].units[0]}{s}"]))
 
-    params = [p for p in net.params if f"{p.name}*" in values]
+    params = [p for p in net.params if f"{p.name}{star}" in values]
     named = solution.spec.chains if isinstance(solution.spec.chains, tuple) else ()
-    chains = [lines[f"dL/d{n}"] for n in named if f"dL/d{n}" in lines]
+    chains = [lines[f"dL/d{n}{s}"] for n in named if f"dL/d{n}{s}" in lines]
     gradient_examples, seen = [], set()
     for p in params:  # one worked gradient per layer of targets
         layer = net.layer_of(p.targets[0]).index
         if layer not in seen:
             seen.add(layer)
-            line = lines[f"dL/d{p.name}"]
+            line = lines[f"dL/d{p.name}{s}"]
             if line.kind != "chain" or line.via_delta:  # a chain (few paths) is shown with the named ones
                 gradient_examples.append(worked(line))
             elif line not in chains:
                 chains.insert(0, line)
-    update_rows = [UpdateRow(solution, lines, p.name) for p in params]
+    update_rows = [UpdateRow(solution, lines, p.name, s, before, star) for p in params]
     return {
         "forward": forward,
         "deltas": deltas,
         "gradient_examples": gradient_examples,
         "chains": chains,
-        "update_example": worked(lines[f"{params[0].name}*"]) if params else None,
+        "update_example": worked(lines[f"{params[0].name}{star}"]) if params else None,
         "updates": pages(update_rows),
-        "frozen": [Tex(latex_name(p.name)) for p in net.params if f"{p.name}*" not in values],
-        "after": after,
-        "loss": [worked(lines["L"])],
-        "loss_after": worked(lines["L'"], numbers_only=True),
+        "frozen": [Tex(latex_name(p.name)) for p in net.params if f"{p.name}{star}" not in values],
+        "loss": [worked(lines[f"L{s}"])],
     }
 
 
@@ -173,12 +205,14 @@ class UpdateRow:
 
     Its numbers are written when a template reads them (the sheet's data holds the tables
     too, and a large network's table has tens of thousands of rows); the gradient and the
-    new value are the key's own lines' values."""
+    new value are the key's own lines' values. ``s``, ``before`` and ``star`` as for
+    ``_example``."""
 
-    __slots__ = ("_solution", "_lines", "_param")
+    __slots__ = ("_solution", "_lines", "_param", "_s", "_before", "_star")
 
-    def __init__(self, solution, lines: dict, param: str):
+    def __init__(self, solution, lines: dict, param: str, s: str, before, star: str):
         self._solution, self._lines, self._param = solution, lines, param
+        self._s, self._before, self._star = s, before, star
 
     @property
     def name(self) -> Tex:
@@ -186,19 +220,21 @@ class UpdateRow:
 
     @property
     def old(self) -> Tex:
-        return self._solution.shown(self._param)
+        return self._solution.policy.tex(self._before[self._param])
 
     @property
     def gradient(self) -> str:
-        return self._lines[f"dL/d{self._param}"].value
+        return self._lines[f"dL/d{self._param}{self._s}"].value
 
     @property
     def step(self) -> Tex:
-        return shown_step(self._solution, self._param)
+        # −η·∂L/∂w as the update applied it: the new value less the old one
+        new = self._solution.values[f"{self._param}{self._star}"]
+        return self._solution.policy.tex(new - self._before[self._param])
 
     @property
     def new(self) -> str:
-        return self._lines[f"{self._param}*"].value
+        return self._lines[f"{self._param}{self._star}"].value
 
 
 def pages(items: list, size: int = TABLE_ROWS) -> list[list[list]]:
@@ -210,8 +246,3 @@ def pages(items: list, size: int = TABLE_ROWS) -> list[list[list]]:
         half = size if len(group) == 2 * size else -(-len(group) // 2)
         out.append([part for part in (group[:half], group[half:]) if part])
     return out
-
-
-def shown_step(solution, name: str) -> Tex:
-    """−η·∂L/∂w as the update applied it: the new value less the old one."""
-    return solution.policy.tex(solution.values[f"{name}*"] - solution.givens[name])

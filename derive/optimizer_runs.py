@@ -25,6 +25,9 @@ class OptimizerTrainer(Trainer):
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
         return super().run(dict(givens, t=1), run)
 
+    def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
+        return self.run(givens, run).verdict  # the state goes from step to step: the whole run
+
     def carry(self, g: dict, values: list[float]) -> None:
         for slot, name in self.carried:
             g[name] = values[slot]

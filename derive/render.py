@@ -278,6 +278,8 @@ def context(solution, document: str) -> dict:
         "training": training_tex.context(solution),
         "optimizer": optimizer_key.context(solution),  # None without an optimizer
         "tables": key_tables.context(solution),  # None: the calculation written line by line
+        "online": solution.by_example() if der.online else None,  # per example: stage -> lines
+        "start": solution.start,  # online: the loss at the starting parameters
     }
 
 

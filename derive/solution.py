@@ -99,6 +99,10 @@ class Solution:
     runs: tuple[Run, ...] = ()  # the training runs the spec asks for, from these values
     seed: int | None = None
     variant: str | None = None
+    # Online updates: the loss of each example, then of all, at the starting parameters
+    # (lines "L0[1]", …, "L0"), the yardstick for the loss after the pass.
+    start: tuple[Line, ...] = ()
+    start_loss: float | None = None
 
     @property
     def spec(self) -> Spec:
@@ -122,7 +126,22 @@ class Solution:
 
     @property
     def loss_before(self) -> float:
-        return self.values["L"]
+        """The loss of all examples at the starting parameters: ``L``, except after online
+        updates, whose ``L`` meets each example at the parameters the one before left."""
+        return self.values["L"] if self.start_loss is None else self.start_loss
+
+    def by_example(self) -> tuple[dict[str, tuple], ...]:
+        """Online updates: the key's lines in the order they are computed, example by
+        example (stage -> lines of that example); the pass's loss and everything after the
+        pass stay in ``sections``."""
+        der = self.derivation
+        out = [dict() for _ in range(der.n_examples)]
+        for stage, lines in self.sections.items():
+            for line in lines:
+                e = der[line.name].example
+                if e is not None and stage in (FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE):
+                    out[e - 1].setdefault(stage, []).append(line)
+        return tuple({stage: tuple(lines) for stage, lines in d.items()} for d in out)
 
     @property
     def loss_after(self) -> float:
@@ -261,8 +280,47 @@ class Exercise:
         values = {q.name: float(v) for q, v in zip(self.derivation.quantities, raw)}
         sections = self._sections(raw)
         runs = tuple(self.trainer.run(givens, r) for r in self.runs) if self.runs else ()
+        start, start_loss = self._start(givens, raw) if self.derivation.online else ((), None)
         return Solution(self, MappingProxyType(values), MappingProxyType(dict(givens)),
-                        MappingProxyType(sections), runs, seed, variant)
+                        MappingProxyType(sections), runs, seed, variant, start, start_loss)
+
+    def _start(self, givens: Mapping[str, float], raw: list[float]) -> tuple[tuple[Line, ...], float]:
+        """Online updates: the loss of every example at the starting parameters, and their
+        mean (or sum), as lines with the numbers put in. Example 1 meets the starting
+        parameters in the pass; example e's loss there is example 1's computation with e's
+        inputs and targets in their place."""
+        der, policy = self.derivation, self.policy
+        net = self.network
+        first = der.index["L[1]"]
+        given = [q.formula is None for q in der.quantities]
+        losses, lines = [], []
+        for e in range(1, der.n_examples + 1):
+            values = raw
+            if e > 1:
+                swapped = dict(givens)
+                for name in (*net.inputs, *net.targets):
+                    swapped[f"{name}[1]"] = givens[f"{name}[{e}]"]
+                try:
+                    values = self.evaluator.evaluate(swapped)
+                except NotFinite as exc:  # beyond example 1 of this reordered pass: not needed
+                    if exc.index <= first:
+                        raise DeriveError(f"{self.spec.source}: examples[{e - 1}]: the loss of example {e} at the "
+                                          "starting parameters cannot be computed in floating point; "
+                                          "expected smaller inputs or weights") from None
+                    values = exc.values
+            losses.append(values[first])
+            numbers = fill(self.forms[first].numeric, _putter(values, given, policy))
+            lines.append(Line(f"L0[{e}]", Tex(rf"\mathcal{{L}}_0^{{({e})}}"), (numbers,), policy.tex(values[first]),
+                              policy.relation(values[first]), first_row=1))
+        total = der.index["L"]
+        slots = {der.index[f"L[{e}]"]: v for e, v in enumerate(losses, 1)}
+        value = sum(losses) / (len(losses) if self.spec.loss.examples == "mean" else 1)
+        if self.evaluator.carry_decimals is not None:  # carried rounded, as every other value
+            value = NumberPolicy(self.evaluator.carry_decimals).round(value)
+        numbers = fill(self.forms[total].numeric, lambda i, bare: policy.tex(slots[i]))
+        lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), policy.tex(value), policy.relation(value),
+                          first_row=1))
+        return tuple(lines), value
 
     def not_finite(self, exc: NotFinite, givens: Mapping[str, float]) -> str:
         """One line: the first quantity that is not finite, what it came from, and which
@@ -322,18 +380,7 @@ class Exercise:
         qs = self.derivation.quantities
         given = [q.formula is None for q in qs]
 
-        made: dict[tuple[int, bool], str] = {}  # a value is put into many formulas: written once
-
-        def put(i: int, bare: bool = False) -> str:
-            text = made.get((i, bare))
-            if text is None:
-                if bare:
-                    text = given_text(raw[i]) if given[i] else policy.tex(raw[i])
-                else:
-                    text = policy.substituted(raw[i], given[i])
-                made[i, bare] = text
-            return text
-
+        put = _putter(raw, given, policy)
         sections: dict[str, list] = {}
         for i, (q, forms) in enumerate(zip(qs, self.forms)):
             if q.formula is None:
@@ -372,6 +419,24 @@ def _with_numbers(template: str) -> str | None:
     """A "numbers put in" template, None when it has no number to put in (a formula
     without symbols: every symbol of a formula is a quantity, and so has a marker)."""
     return template if MARK in template else None
+
+
+def _putter(raw: list[float], given: list[bool], policy: NumberPolicy):
+    """``put(i, bare)``: value ``i`` as the key puts it into a formula (``bare``: standing
+    alone, without the parentheses of a negative)."""
+    made: dict[tuple[int, bool], str] = {}  # a value is put into many formulas: written once
+
+    def put(i: int, bare: bool = False) -> str:
+        text = made.get((i, bare))
+        if text is None:
+            if bare:
+                text = given_text(raw[i]) if given[i] else policy.tex(raw[i])
+            else:
+                text = policy.substituted(raw[i], given[i])
+            made[i, bare] = text
+        return text
+
+    return put
 
 
 ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly

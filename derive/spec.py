@@ -354,10 +354,12 @@ FORMS = ("auto", "chains", "tables")
 
 
 def _form(display: Fields, n_examples: int, update: str, optimizer) -> str:
-    """display.form; tables are laid out for one example and one plain gradient step."""
+    """display.form; tables are laid out for one example, or several updated online, and
+    plain gradient descent."""
     form = display.text("form", "auto", FORMS)
-    if form == "tables" and (n_examples > 1 or optimizer is not None):
-        raise display.fail("form", "\"tables\" lays out one example and one gradient-descent step; "
+    if form == "tables" and ((n_examples > 1 and update != "online") or optimizer is not None):
+        raise display.fail("form", "\"tables\" lays out one example (or several with update = \"online\") "
+                           "and gradient descent; "
                            "expected \"auto\" or \"chains\" for this spec")
     return form
 

@@ -106,11 +106,13 @@ def activations(network) -> tuple[dict, ...]:
     return tuple(out)
 
 
-def significant(value: float, digits: int = 3) -> str:
-    """A small positive number for the table, in LaTeX: 0.0625, 3.81 · 10^{-6}."""
+def significant(value: float, digits: int = 3, zeros: bool = False) -> str:
+    """A small positive number for the table, in LaTeX: 0.0625, 3.81 · 10^{-6}; with
+    ``zeros`` always ``digits`` significant digits, trailing zeros kept (0.690, not 0.69,
+    in a column of 0.884 and 0.831)."""
     if value == 0 or not math.isfinite(value):
         return given_text(value) if math.isfinite(value) else Tex(r"\infty")
-    return f"{value:.{digits}g}" if value >= 1e-2 else scientific(value, digits)
+    return f"{value:{'#' if zeros else ''}.{digits}g}" if value >= 1e-2 else scientific(value, digits)
 
 
 def bound(key: str, slope: float = 0.0) -> Fraction | float:
@@ -176,7 +178,7 @@ def vanishing(solution) -> dict:
             "fraction": f"1/{b.denominator}",
             "bound": significant(float(b)),
             "exact": float(f"{float(b):.3g}") == float(b),
-            "network": significant(largest ** k) if shrinks else None,
+            "network": significant(largest ** k, zeros=True) if shrinks else None,
             "relu": "1",
         })
     return {

@@ -169,6 +169,43 @@ class Trainer:
         """How each run ends from these starting values (for variants that must behave alike)."""
         return tuple(self.run(givens, r).verdict for r in runs)
 
+    def ends_as(self, givens: Mapping[str, float], runs: Sequence[RunSpec], verdicts: Sequence[str]) -> bool:
+        """Whether every run ends with its verdict in ``verdicts``: what a variant's draw is
+        held to, thousands of times per sheet set. The runs with the largest learning
+        rates, the likeliest to end otherwise, are tried first, and the first mismatch
+        ends the test."""
+        order = sorted(range(len(runs)), key=lambda i: -runs[i].learning_rate)
+        return all(self.verdict(givens, runs[i]) == verdicts[i] for i in order)
+
+    def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
+        """``run(givens, run).verdict``, computed without what the verdict does not need
+        (the loss after the last update, the bookkeeping of a breakdown): the compiled step
+        is called on a list of given values. Whatever is out of the ordinary (a value that
+        is not finite, a run of one step) is left to ``run``, so both always agree."""
+        step = self.evaluator.step_function
+        names = self.evaluator.given_names
+        if run.steps < 2 or "eta" not in names:
+            return self.run(givens, run).verdict
+        pos = {n: k for k, n in enumerate(names)}
+        g = [givens[n] for n in names]
+        g[pos["eta"]] = run.learning_rate
+        fixed = {slot: g[pos[p]] for p in run.frozen if p not in self.network.frozen
+                 for slot in self.star_slots[p]}
+        moves = [(pos[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in run.frozen]
+        losses = []
+        finite = math.isfinite
+        try:
+            for _ in range(run.steps):
+                values = step(g, fixed)
+                if not finite(sum(values)):  # any inf or NaN makes the sum one
+                    return self.run(givens, run).verdict
+                losses.append(values[self.loss_slot])
+                for k, slot in moves:
+                    g[k] = values[slot]
+        except (ArithmeticError, ValueError):  # an overflow or a log of 0: the careful path says where
+            return self.run(givens, run).verdict
+        return judge(losses)
+
     def _result(self, run: RunSpec, losses: list[float], after: float, overflow_at: int | None) -> Run:
         held = set(run.frozen) | set(self.network.frozen)
         frozen = tuple(p.name for p in self.network.params if p.name in held)
@@ -179,8 +216,8 @@ class Trainer:
 def judge(losses: Sequence[float], after: float = math.nan) -> str:
     """Converging, oscillating or diverging, from the printed losses.
 
-    Converging: the loss never rises, or it ends below its start and is falling at the end
-    (a run that overshoots once and then settles). Diverging: a loss that overflows, one
+    Converging: the loss never rises, or it ends below its start and its last move was
+    down (a run that overshoots once and then settles, or comes to rest at its floor). Diverging: a loss that overflows, one
     that only rises, or one that ends at a new high above its start. Anything else (up
     and down without settling below the start) is oscillating. A run of one step is judged
     with the loss after its update as the second point.
@@ -196,7 +233,8 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
         return CONVERGING
     if downs == 0 or (seq[-1] > seq[0] and seq[-1] > max(seq[:-1]) + tol):
         return DIVERGING
-    if seq[-1] < seq[0] and diffs[-1] < -tol:
+    moving = [d for d in diffs if abs(d) > tol]  # a loss settled at its floor is not moving
+    if seq[-1] < seq[0] and moving[-1] < 0:
         return CONVERGING
     return OSCILLATING
 

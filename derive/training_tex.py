@@ -7,9 +7,10 @@ this module only turns them into what ``training.tex.j2`` lays out.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from .latex import Tex, latex_name
-from .rounding import NumberPolicy, given_text
+from .rounding import LARGE, fixed, given_text, rounded, scientific
 
 TABLE_ROWS = 20  # a longer run's table lists selected steps
 SAME_END = 1e-3  # two runs ending this close (relative) end at practically the same loss
@@ -17,16 +18,20 @@ LOG_SPAN = 100.0  # the loss plot switches to a log axis when max/min exceeds th
 
 
 def context(solution) -> list[dict]:
-    """What training.tex.j2 receives for each run of a Solution (see the README, "Templates")."""
+    """What training.tex.j2 receives for each run of a Solution (see the README, "Templates").
+
+    Every number of a run's text stands in its loss table, written as the table writes it:
+    one format per table (``Column``)."""
     runs = solution.runs
-    policy = solution.policy
     online = bool(solution.derivation.online)  # one step of a run is then a pass over the examples
+    columns = [Column.of([*run.losses, run.after], solution.policy.decimals) for run in runs]
     first = runs[0] if runs else None
     out = []
-    for i, run in enumerate(runs):
+    for i, (run, col) in enumerate(zip(runs, columns)):
         finite = [v for v in run.losses if math.isfinite(v)]
         peak = max(range(len(finite)), key=finite.__getitem__) if finite else 0
         curves = [_curve(run)] + ([_curve(first)] if i > 0 and first is not None else [])
+        moves = _moves(finite, col)
         out.append({
             "index": i + 1,
             "eta": given_text(run.learning_rate),
@@ -35,34 +40,97 @@ def context(solution) -> list[dict]:
             "unit": "pass" if online else "step",
             "units": "passes" if online else "steps",
             "frozen": [latex_name(n) for n in run.frozen],
-            "losses": [{"step": k, "value": policy.tex(run.losses[k - 1])} for k in _table_steps(len(run.losses))],
+            # a long run's table lists selected steps: those the text names among them
+            "losses": [{"step": k, "value": col(run.losses[k - 1])}
+                       for k in sorted({*_table_steps(len(run.losses)), peak + 1,
+                                        *(m["step"] for m in moves if len(moves) <= MOVES)})],
             "all_steps": len(run.losses) <= TABLE_ROWS,
-            "first": policy.tex(run.losses[0]),
-            "last": policy.tex(run.losses[-1]),
-            "after": policy.tex(run.after),
-            "peak": policy.tex(finite[peak]) if finite else policy.tex(math.inf),
+            "first": col(run.losses[0]),
+            "last": col(run.losses[-1]),
+            "after": col(run.after),
+            "peak": col(finite[peak]) if finite else col(math.inf),
             "peak_step": peak + 1,
             "rises": sum(b > a for a, b in zip(finite, finite[1:])),
+            "moves": moves if len(moves) <= MOVES else None,
+            "moves_limit": MOVES - 1,
+            "last_above": bool(finite) and col.shown(finite[-1]) > col.shown(finite[0]),
             "verdict": run.verdict,
             "overflow_at": run.overflow_at,
-            "last_finite": policy.tex(finite[-1]) if finite else None,
+            "last_finite": col(finite[-1]) if finite else None,
             "plot": _plot(curves, run.steps),
-            "versus": _versus(run, first, policy) if i > 0 and first is not None else None,
+            "versus": _versus(run, col, first, columns[0]) if i > 0 and first is not None else None,
         })
     return out
+
+
+MOVES = 4  # a run whose loss changes direction more often is summed up, not told move by move
+SIGNIFICANT = 3  # digits of a table written with powers of ten
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number format for a whole loss table: ``decimals`` places, trailing zeros kept
+    (0.0370, 0.5000), or, when some value would keep fewer than two significant digits
+    that way (0.0006) or is very large, every value with a power of ten (3.70 · 10^{-2})."""
+
+    decimals: int
+    scientific: bool
+
+    @classmethod
+    def of(cls, values, decimals: int) -> "Column":
+        finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
+        small = 10.0 ** -(decimals - 1)  # below this a value keeps one significant digit
+        return cls(decimals, any(v < small or v >= LARGE for v in finite))
+
+    def __call__(self, value: float) -> Tex:
+        if not math.isfinite(value):
+            return Tex(r"\infty" if value > 0 else r"-\infty" if value < 0 else r"\mathrm{NaN}")
+        if self.scientific:
+            return Tex("0") if value == 0 else scientific(value, SIGNIFICANT)
+        return Tex(fixed(value, -self.decimals))
+
+    def shown(self, value: float) -> float:
+        """The value as the table writes it."""
+        return float(f"{value:.{SIGNIFICANT - 1}e}") if self.scientific else float(rounded(value, -self.decimals))
+
+
+def _moves(losses: list[float], col: Column) -> list[dict]:
+    """The run told as it goes: each stretch of steps in one direction (rises, falls,
+    stays), how many times, and the loss and step it reaches."""
+    if len(losses) < 2:
+        return []
+    tol = 1e-12 * max(abs(v) for v in losses)  # the judge's rounding noise (training.judge)
+    out: list[dict] = []
+    for k, (a, b) in enumerate(zip(losses, losses[1:]), start=2):
+        verb = "rises" if b - a > tol else "falls" if b - a < -tol else "stays"
+        if out and out[-1]["verb"] == verb:
+            out[-1]["count"] += 1
+        else:
+            out.append({"verb": verb, "count": 1})
+        out[-1].update(step=k, to=col(b))
+    for m in out:
+        m["times"] = _times(m["count"])
+    return out
+
+
+def _times(n: int) -> str:
+    words = {1: "once", 2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times",
+             7: "seven times", 8: "eight times", 9: "nine times", 10: "ten times"}
+    return words.get(n, f"{n} times")
 
 
 def _end(run) -> float:
     return run.after if run.overflow_at is None and math.isfinite(run.after) else math.inf
 
 
-def _versus(run, first, policy: NumberPolicy) -> dict:
+def _versus(run, col: Column, first, first_col: Column) -> dict:
     """How a later run ends compared with the first: which reaches the lower loss after
-    its last update, and by what factor; for runs that broke down, which broke down first.
-    ``lower`` is "this", "first" or "same" (within SAME_END of each other)."""
+    its last update, and by what factor (of the losses as the tables write them); for
+    runs that broke down, which broke down first. ``lower`` is "this", "first" or "same"
+    (within SAME_END of each other)."""
     a, b = _end(run), _end(first)
     out = {"same_verdict": run.verdict == first.verdict, "larger": run.learning_rate > first.learning_rate,
-           "end": policy.tex(a), "first_end": policy.tex(b), "lower": "same", "factor": None}
+           "end": col(a), "first_end": first_col(b), "lower": "same", "factor": None}
     if math.isinf(a) and math.isinf(b):
         out["lower"] = "same" if run.overflow_at == first.overflow_at else (
             "this" if run.overflow_at > first.overflow_at else "first")  # the later breakdown
@@ -70,10 +138,11 @@ def _versus(run, first, policy: NumberPolicy) -> dict:
     if math.isclose(a, b, rel_tol=SAME_END):
         return out
     out["lower"] = "this" if a < b else "first"
-    lo, hi = min(a, b), max(a, b)
-    if math.isfinite(hi) and lo > 0 and hi / lo >= 1.1:
-        ratio = hi / lo
-        out["factor"] = Tex(f"{ratio:.2g}" if ratio < 100 else _power(ratio))
+    if math.isfinite(a) and math.isfinite(b):
+        lo, hi = sorted((col.shown(a), first_col.shown(b)))
+        if lo > 0 and hi / lo >= 1.1:
+            ratio = hi / lo
+            out["factor"] = Tex(f"{ratio:.2g}" if ratio < 100 else _power(ratio))
     return out
 
 

@@ -163,8 +163,9 @@ class Sampler:
             out.append("relu_kink")
         if any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
-        if self.runs and self.exercise.verdicts({n: values[i] for n, i in self.given_slots},
-                                                self.runs) != self.verdicts:
+        # The runs cost most: they are run only for a draw that meets every other constraint.
+        if self.runs and not out and not self.exercise.trainer.ends_as(
+                {n: values[i] for n, i in self.given_slots}, self.runs, self.verdicts):
             out.append("verdicts")
         return out
 

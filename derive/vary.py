@@ -9,7 +9,7 @@ name listed on its own overrides its group. ``variants`` draws from the result.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -30,7 +30,9 @@ class Constraints:
     loss_decreases: bool = True
     relu_nonzero: bool = True
     distinct: bool = True
-    same_verdicts: bool = False  # every training run ends as in the original exercise
+    # Every training run ends as in the original exercise; [vary] turns it on by default
+    # when the sheet compares runs (see ``compares_runs``).
+    same_verdicts: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,14 @@ def parse(spec, network, raw: Any) -> VarySpec:
     known = set(givens)
     chosen: dict[str, tuple[float, ...]] = {}
     singles: dict[str, tuple[float, ...]] = {}
-    tries, constraints = DEFAULT_TRIES, Constraints()
+    tries, constraints = DEFAULT_TRIES, Constraints(same_verdicts=compares_runs(spec))
     for key, value in raw.items():
         if key == "tries":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TRIES:
                 raise SpecError(source, "vary.tries", f"expected a whole number from 1 to {MAX_TRIES:,}, got {shown(value)}")
             tries = value
         elif key == "constraints":
-            constraints = _constraints(source, value)
+            constraints = _constraints(source, value, constraints)
         elif key in groups:
             grid = _grid(source, f"vary.{key}", value)
             for name in groups[key]:
@@ -98,6 +100,13 @@ def parse(spec, network, raw: Any) -> VarySpec:
             raise SpecError(source, field, f"expected targets in [0, 1] for {LOSSES[spec.loss.kind].title}")
     ranges = tuple((name, chosen[name]) for name in givens if name in chosen)
     return VarySpec(ranges, constraints, tries)
+
+
+def compares_runs(spec) -> bool:
+    """Whether the sheet asks to compare training runs (the training question with more
+    than one run): then a variant whose runs ended otherwise than the original's (both
+    converging, say) would leave nothing to compare."""
+    return "training" in spec.questions and len(spec.runs) > 1
 
 
 def _group_of(name: str, groups: Mapping[str, list[str]]) -> str:
@@ -151,7 +160,7 @@ def _grid(source: str, field: str, value: Any) -> tuple[float, ...]:
     return grid
 
 
-def _constraints(source: str, value: Any) -> Constraints:
+def _constraints(source: str, value: Any, default: Constraints = Constraints()) -> Constraints:
     if not isinstance(value, Mapping):
         raise SpecError(source, "vary.constraints", f"expected a table, got {shown(value)}")
     known = [f.name for f in fields(Constraints)]
@@ -175,4 +184,4 @@ def _constraints(source: str, value: Any) -> Constraints:
             raise SpecError(source, field, f"expected true or false, got {shown(v)}")
         else:
             out[key] = v
-    return Constraints(**out)
+    return replace(default, **out)

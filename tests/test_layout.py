@@ -82,9 +82,12 @@ def test_a_bad_display_form_is_refused(tmp_path):
     assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
 
 
-def test_tables_refused_for_several_examples(tmp_path):
-    spec = tmp_path / "online.toml"
-    spec.write_text((EXAMPLES / "softmax_online.toml").read_text() + '\n[display]\nform = "tables"\n')
+def test_tables_refused_for_several_examples_in_a_batch(tmp_path):
+    """Online updates are laid out example by example (tests/test_online_order.py); a batch
+    of several examples has no table form."""
+    spec = tmp_path / "batch.toml"
+    text = (EXAMPLES / "softmax_online.toml").read_text().replace('update = "online"', 'update = "batch"')
+    spec.write_text(text + '\n[display]\nform = "tables"\n')
     r = run_cli("solve", spec, "--out", tmp_path / "out", "--no-pdf")
     assert r.returncode == 2 and "display.form" in r.stderr and r.stderr.count("\n") == 1
 

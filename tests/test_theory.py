@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from decimal import ROUND_HALF_UP, Decimal
 
 import mpmath as mp
 import pytest
@@ -93,6 +94,9 @@ def test_vanishing_gradient_table(reference):
         assert r["relu"] == "1"
         # the largest hidden factor of this network is h2(1 - h2), from the reference value of h2
         assert number(r["network"]) == pytest.approx((H2 * (1 - H2)) ** k, rel=5e-3)
+        # one format in the column: three significant digits, trailing zeros kept
+        digits = r["network"].split(r" \cdot")[0].replace(".", "").lstrip("0")
+        assert len(digits) == 3, r["network"]
     assert [f["value"] for f in v["factors"]] == [f"{H1 * (1 - H1):.4f}", f"{H2 * (1 - H2):.4f}"]
     assert v["largest"] == f"{H2 * (1 - H2):.4f}"
 
@@ -101,6 +105,9 @@ def test_significant():
     assert theory.significant(0.25) == "0.25"
     assert theory.significant(0.015625) == "0.0156"
     assert theory.significant(9.5367431640625e-07) == r"9.54 \cdot 10^{-7}"
+    # a column of powers keeps three significant digits in every row: 0.94^6 = 0.68987…
+    assert theory.significant(0.94 ** 6, zeros=True) == "0.690" and theory.significant(0.94, zeros=True) == "0.940"
+    assert theory.significant(0.25, zeros=True) == "0.250"
     assert float(mp.mpf(1) / 4 ** 10) == 9.5367431640625e-07
 
 
@@ -160,8 +167,12 @@ def test_pdfs_hold_all_five_questions_and_the_sheets_losses(tmp_path, cli):
         assert f"Question {n}:" in key
     for loss in "0.0370 0.0813 0.1745 0.3822 0.7823 1.6351 2.6870 4.0413 1.7092 0.6663".split():
         assert loss in key
-    for loss in "0.0093 0.0024 0.0006 0.0002".split():
-        assert loss in key
+    # η = 0.2 reaches 10⁻⁷, so its table writes every loss with a power of ten; rounded to
+    # four decimals they are the course sheet's
+    shown = re.findall(r"^\s+(\d+)\s+(\d\.\d\d) · 10−(\d)\b", key[key.index("Question 4"):key.index("Question 5")], re.M)
+    assert [k for k, _, _ in shown] == [str(k) for k in range(1, 11)]
+    as_printed = [str(Decimal(m).scaleb(-int(e)).quantize(Decimal("0.0001"), ROUND_HALF_UP)) for _, m, e in shown]
+    assert as_printed[1:5] == "0.0093 0.0024 0.0006 0.0002".split()
     assert "oscillates" in key and "converges" in key
     sheet = subprocess.run(["pdftotext", "-layout", tmp_path / "sheet.pdf", "-"],
                            capture_output=True, text=True).stdout

@@ -12,7 +12,6 @@ import pytest
 from derive import spec as spec_mod
 from derive import questions, training, training_tex
 from derive.errors import SpecError
-from derive.rounding import NumberPolicy
 from derive.solution import Exercise
 
 # The course sheet's printed runs (w5 and w6 held fixed), and the unfrozen run of the exercise's specification.
@@ -283,7 +282,10 @@ def test_key_data_for_long_and_overflowing_runs(reference):
     assert blown["overflow_at"] == runs[0].overflow_at and blown["losses"][-1]["value"] == r"\infty"
     assert blown["plot"]["log"] and "inf" not in blown["plot"]["curves"][0]["coordinates"]
     steps = [row["step"] for row in long["losses"]]
-    assert not long["all_steps"] and len(steps) == training_tex.TABLE_ROWS
+    # the evenly spaced steps, and every step the text names (where a stretch of the run ends)
+    named = {m["step"] for m in long["moves"] or ()} | {long["peak_step"]}
+    assert not long["all_steps"] and set(training_tex._table_steps(100)) | named == set(steps)
+    assert len(steps) <= training_tex.TABLE_ROWS + training_tex.MOVES + 1
     assert steps[:5] == [1, 2, 3, 4, 5] and steps[-1] == 100 and steps == sorted(set(steps))
     assert long["verdict"] == "converging"
 
@@ -293,18 +295,26 @@ def _made(eta, losses, after, failed=None):
 
 
 def test_comparison_of_runs_with_the_same_verdict():
-    policy = NumberPolicy(4)
+    col = training_tex.Column(4, False)
+
+    def versus(a, b):
+        return training_tex._versus(a, col, b, col)
+
     slow, fast = _made(0.2, [0.5, 0.4, 0.3], 0.2), _made(1.0, [0.5, 0.2, 0.1], 0.05)
     assert slow.verdict == fast.verdict == training.CONVERGING
-    v = training_tex._versus(fast, slow, policy)
+    v = versus(fast, slow)
     # 0.2 / 0.05 = 4: the larger rate ends four times lower
     assert v["same_verdict"] and v["larger"] and v["lower"] == "this" and v["factor"] == "4"
-    assert v["end"] == "0.05" and v["first_end"] == "0.2"  # exact values print without padding
-    assert training_tex._versus(slow, fast, policy)["lower"] == "first"
-    equal = training_tex._versus(_made(0.3, [0.5, 0.4, 0.3], 0.20001), slow, policy)
+    assert v["end"] == "0.0500" and v["first_end"] == "0.2000"  # as the tables write them
+    assert versus(slow, fast)["lower"] == "first"
+    equal = versus(_made(0.3, [0.5, 0.4, 0.3], 0.20001), slow)
     assert equal["lower"] == "same" and equal["factor"] is None
     early, late = _made(5.0, [1.0, math.inf], math.inf, 2), _made(2.0, [1.0, 3.0, math.inf], math.inf, 3)
-    assert training_tex._versus(early, late, policy)["lower"] == "first"  # it broke down sooner
+    assert versus(early, late)["lower"] == "first"  # it broke down sooner
+    # the factor is that of the losses as the tables show them: 0.0191 / 4.13·10⁻⁸ = 4.62·10⁵
+    tiny = training_tex.Column(4, True)
+    v = training_tex._versus(_made(1.0, [0.04, 0.5], 0.019_123), col, _made(0.2, [0.04, 0.01], 4.1349e-8), tiny)
+    assert (v["end"], v["first_end"], v["factor"]) == ("0.0191", r"4.13 \cdot 10^{-8}", r"4.6 \cdot 10^{5}")
 
 
 def test_key_compares_two_converging_runs(tmp_path, cli):

@@ -224,7 +224,8 @@ def test_relu_pre_activation_at_zero_is_rejected(tmp_path):
 
 
 def test_more_variants_than_the_ranges_allow(tmp_path):
-    ex = exercise_with("w1 = [0.5, 0.6]\nw2 = [1, 1.1]\n", tmp_path)
+    # some of these four draws end their runs otherwise than the original: not what is tested here
+    ex = exercise_with("w1 = [0.5, 0.6]\nw2 = [1, 1.1]\n[vary.constraints]\nsame_verdicts = false\n", tmp_path)
     with pytest.raises(DeriveError, match="only 4 different variants"):
         V.Sampler(ex).draw_many(V.numbered(5), 1)
     assert len(V.Sampler(ex).draw_many(V.numbered(4), 1)) == 4
@@ -423,3 +424,84 @@ def test_same_verdicts_keeps_the_runs_of_the_original(tmp_path):
             for w in ("w1", "w2", "w3", "w4", "w7", "w8", "w9"):
                 g[w] -= 1.0 * o[f"dL/d{w}"]
         assert any(b > a for a, b in zip(losses, losses[1:]))
+
+
+# --- runs that keep their point ----------------------------------------------------------------
+
+def _descent(givens: dict[str, float], eta: float, fixed=("w5", "w6"), steps: int = 10) -> list[float]:
+    """The losses of plain gradient descent on the oracle's gradients (not the training module)."""
+    g, losses = dict(givens), []
+    for _ in range(steps):
+        o = oracle(g)
+        losses.append(o["L"])
+        for w in _W:
+            if w not in fixed:
+                g[w] -= eta * o[f"dL/d{w}"]
+    return losses
+
+
+def test_the_built_in_variants_keep_the_comparison_of_learning_rates(cli, tmp_path):
+    """Without any [vary.constraints], the built-in spec's variants (a sheet that compares
+    η = 0.2 with η = 1) keep both runs' verdicts: η = 0.2 falls at every step, η = 1 does not
+    (the course's point: a learning rate too large). Losses recomputed with the oracle."""
+    out = tmp_path / "v"
+    r = cli("variants", "--count", "4", "--seed", "1", "--no-pdf", "--out", out)
+    assert r.returncode == 0, r.stderr
+    variants = json.loads((out / "answers.json").read_text())["variants"]
+    assert len(variants) == 4
+    for v in variants:
+        givens = v["given"]
+        slow, fast = _descent(givens, 0.2), _descent(givens, 1.0)
+        assert all(b < a for a, b in zip(slow, slow[1:])), v["variant"]
+        assert any(b > a for a, b in zip(fast, fast[1:])), v["variant"]
+        assert [r["verdict"] for r in v["training"]] == ["converging", "oscillating"]
+        for run, losses in zip(v["training"], (slow, fast)):
+            assert run["losses"] == pytest.approx(losses, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("extra, vary, expected", [
+    ("", "", True),  # the built-in sheet compares η = 0.2 with η = 1
+    ("", "[vary.constraints]\nsame_verdicts = false\n", False),  # overridden
+    ("calculation", "", False),  # no training question
+])
+def test_same_verdicts_is_on_where_the_sheet_compares_runs(tmp_path, extra, vary, expected):
+    text = spec_mod.builtin_path().read_text(encoding="utf-8")
+    if extra:
+        text = text.replace('"calculation", "training"]', '"calculation"]')
+    text = text[: text.index("[vary]")] + "[vary]\nweights = { from = -1.5, to = 1.5, step = 0.1 }\n" + vary
+    (tmp_path / "spec.toml").write_text(text, encoding="utf-8")
+    ex = Exercise(spec_mod.load(tmp_path / "spec.toml"))
+    assert ex.spec.vary.constraints.same_verdicts is expected
+    assert bool(V.Sampler(ex).runs) is expected
+
+
+def test_one_run_is_not_a_comparison(tmp_path):
+    text = spec_mod.builtin_path().read_text(encoding="utf-8")
+    start = text.index("[[training.runs]]")
+    second = text.index("[[training.runs]]", start + 1)
+    end = text.find("\n[", second + 1)
+    text = text[:second] + text[end:]
+    path = tmp_path / "one.toml"
+    path.write_text(text, encoding="utf-8")
+    spec = spec_mod.load(path)
+    assert len(spec.runs) == 1
+    assert spec.vary.constraints.same_verdicts is False
+
+
+def test_the_quick_verdict_agrees_with_the_run(reference_exercise):
+    """The verdict computed for a draw (no bookkeeping) is the run's verdict, for draws that
+    converge, oscillate, diverge and overflow alike."""
+    from derive import training
+
+    trainer = reference_exercise.trainer
+    rng = random.Random(7)
+    seen = set()
+    for _ in range(400):
+        givens = reference_exercise.givens()
+        for w in _W:
+            givens[w] = rng.choice([-1, 1]) * 10 ** rng.uniform(-1, 1.5)
+        run = training.RunSpec(10 ** rng.uniform(-1, 2.5), rng.choice([2, 5, 10, 30]), rng.choice([(), ("w5", "w6")]))
+        slow = trainer.run(givens, run).verdict
+        assert trainer.verdict(givens, run) == slow
+        seen.add(slow)
+    assert seen == {"converging", "oscillating", "diverging"}
