@@ -57,6 +57,10 @@ class Graph:
     nodes: tuple[Step, ...]
     output: str
     chain_check: bool  # the key also differentiates the composed expression
+    # With [training]: the inputs the optimizer moves, and its settings (derive/graph_optimizer.py).
+    # ``values`` then also holds η, the hyperparameters and the initial state.
+    parameters: tuple[str, ...] = ()
+    optimizer: Any = None
 
     def node(self, name: str) -> Step:
         return next(n for n in self.nodes if n.name == name)
@@ -79,10 +83,10 @@ class GraphSpec:
     raw: Mapping[str, Any]
     vary: VarySpec | None = None  # None without a [vary] section
     runs: tuple = ()  # a graph has no training runs
-    optimizer: None = None  # nor optimizer steps (yet)
+    optimizer: Any = None  # optimizers.Settings: steps of an optimizer on the inputs (graph.parameters)
 
 
-TOP_LEVEL = ("title", "course", "graph", "display", "questions", "vary")
+TOP_LEVEL = ("title", "course", "graph", "display", "questions", "vary", "training")
 PASSES = ("forward", "backward")
 
 
@@ -93,8 +97,14 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
     top = Fields(source, raw)
     top.only(*TOP_LEVEL)
     g = top.table_at("graph", required=True)
-    g.only("inputs", "nodes", "output", "chain_check")
+    g.only("inputs", "nodes", "output", "chain_check", "parameters")
     graph = _graph(g)
+    if "training" in raw:  # an optimizer minimises the output over some inputs
+        from .graph_optimizer import with_optimizer
+        graph = with_optimizer(graph, g, top.table_at("training"))
+    elif "parameters" in raw["graph"]:
+        raise g.fail("parameters", "needs a [training] table with the optimizer that moves them; "
+                     'expected e.g. [training] optimizer = "sgd", learning_rate = 0.1')
     display = top.table_at("display")
     display.only("decimals", "carry")
     decimals = display.whole("decimals", 4, 0, 12, "decimals")  # as a network's display reads it
@@ -115,6 +125,7 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
         asked=tuple(p for p in PASSES if p in asked),
         raw=MappingProxyType(dict(raw)),
         vary=_vary(source, raw["vary"], list(graph.inputs)) if "vary" in raw else None,
+        optimizer=graph.optimizer,
     )
 
 
@@ -343,7 +354,11 @@ def backward_order(graph: Graph) -> list[str]:
 
 
 def derive(graph: Graph) -> Derivation:
-    """The quantity graph of a computational graph: givens, forward, local, gradient."""
+    """The quantity graph of a computational graph: givens, forward, local, gradient (and,
+    with an optimizer, its steps: derive/graph_optimizer.py)."""
+    if graph.optimizer is not None:
+        from .graph_optimizer import optimizer_steps
+        return optimizer_steps(graph)
     f = graph.output
     qs: list[Quantity] = [Quantity(x, sp.Symbol(x), None, GIVEN) for x in graph.inputs]
     for node in graph.nodes:

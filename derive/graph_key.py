@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from . import graph_optimizer_key
 from .formula import compiled, g_abs, g_max, g_min, g_relu, g_sigmoid
 from .graph import Graph, backward_order, composed, grad_name, terms
 from .latex import Tex, latex_name, partial, tex
@@ -363,6 +364,7 @@ def context(solution, document: str) -> dict:
         "table": table,
         "check": check,
         "figure": _figure_context(fig, solution, show),
+        "optimizer": graph_optimizer_key.context(solution),  # steps of an optimizer, if the spec asks
     }
 
 

@@ -164,7 +164,8 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
             chain, uses_delta = c, u
             cancels = net.layers[-1].activation in LOSSES[loss.kind].cancels_with
         out.extend(qs)
-        out.extend(_step(net, settings, k, sp.Symbol("t") if running else sp.Integer(k)))
+        out.extend(step_quantities(net.params, net.frozen, settings, k, sp.Symbol("t") if running else sp.Integer(k),
+                                   gradient_name))
     if running:
         return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
     final = "'" * settings.steps
@@ -174,20 +175,24 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
     return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
 
 
-def _step(net: Network, s: Settings, k: int, number: sp.Expr) -> list[Quantity]:
-    """Per parameter, what step k computes: gradient with decay, state, step, parameter."""
+def step_quantities(params, frozen, s: Settings, k: int, number: sp.Expr, gradient) -> list[Quantity]:
+    """Per parameter, what step k computes: gradient with decay, state, step, parameter.
+
+    ``params``: objects with ``name`` and ``is_bias`` (a network's parameters, or the
+    inputs a computational graph's optimizer moves); ``frozen``: names held fixed;
+    ``gradient(p, k)``: the name of p's gradient in step k's pass."""
     entry = s.entry
     stage = step_stage(k)
     out: list[Quantity] = []
     sign = -1 if s.direction == "ascent" else 1
     shared = False
-    for p in net.params:
+    for p in params:
         w = sp.Symbol(param_name(p.name, k - 1))
         new = param_name(p.name, k)
-        if p.name in net.frozen:
+        if p.name in frozen:
             out.append(Quantity(new, sp.Symbol(new), w, stage, param=p.name, note="frozen"))
             continue
-        grad = sp.Symbol(gradient_name(p.name, k))
+        grad = sp.Symbol(gradient(p.name, k))
         decays = s.decays(p.is_bias)
         # g is its own quantity even where it is the gradient itself: the key writes g_t as
         # the sources do, and g² never prints as the power of a fraction.
