@@ -427,9 +427,10 @@ def question_html(solution, groups, field, image: str = "") -> str:
         f"<p>The nodes, in order:</p><ul>{nodes}</ul>",
         image,
         f"<ul><li>{numbers_rule(solution)}</li></ul>",
+        graph_optimizer_key.question_html(solution, math_html, text),
         "<h4>Given values</h4>",
-        _table([f"<tr><td>{math_html(latex_name(x))}</td><td>{given_text(solution.givens[x])}</td></tr>"
-                for x in spec.graph.inputs]),
+        _table([f"<tr><td>{math_html(latex_name(q.name))}</td><td>{given_text(solution.givens[q.name])}</td></tr>"
+                for q in solution.derivation.givens]),
     ]
     for heading, group in groups:
         parts.append(f"<h4>{html.escape(heading)}</h4>")

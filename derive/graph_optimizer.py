@@ -82,6 +82,19 @@ def with_optimizer(graph, g, training):
     return dataclasses.replace(graph, values=MappingProxyType(values), parameters=params, optimizer=settings)
 
 
+def given_field(graph, name: str) -> str:
+    """The spec field a given value of a graph exercise comes from."""
+    if name in graph.inputs:
+        return f"graph.inputs.{name}"
+    if name == "eta":
+        return "training.learning_rate"
+    if name == "lambda":
+        return "training.weight_decay"
+    if name.endswith("[0]"):
+        return "training.state"
+    return f"training.{name}"
+
+
 @dataclass(frozen=True)
 class GraphOptimizerDerivation(OptimizerDerivation):
     """The optimizer steps on a computational graph; ``graph`` is the graph they minimise."""

@@ -78,6 +78,27 @@ def context(solution) -> dict | None:
     }
 
 
+def question_html(solution, math_html, text) -> str:
+    """The LMS question's paragraph on the optimizer (empty without one): what it
+    minimises, its rule and conventions; the values are in the question's table."""
+    graph = solution.spec.graph
+    s = graph.optimizer
+    if s is None:
+        return ""
+    o = settings_text(s)
+    names = ", ".join(math_html(latex_name(x)) for x in graph.parameters)
+    rules = " ".join(math_html(_as_x(str(r))) for r in o["rules"])
+    steps = "one step" if s.steps == 1 else f"the first {s.steps} steps"
+    goal = "larger (gradient ascent)" if o["ascent"] else "smaller"
+    decay = ""
+    if o["decay"]:
+        decay = (" With weight decay: the gradient of the penalty λ/2·x² joins each gradient." if s.decay == "l2"
+                 else " With decoupled weight decay: each parameter also shrinks by ηλx per step.")
+    return (f"<p>Then {steps} of {text(o['title'])} ({text(o['source'])}) that move {names} to make "
+            f"{math_html(latex_name(graph.output))} {goal}, each step's gradient taken at the parameters "
+            f"before it: {rules}.{decay} Give each step's gradients, state and new parameters.</p>")
+
+
 def figure(solution) -> dict | None:
     """The trajectory on the contour lines of the output (two parameters), or on the
     output's curve (one parameter); None for more."""

@@ -294,6 +294,9 @@ class Exercise:
         q = self.derivation[name]
         if q.formula is not None:
             return name
+        if self.network is None:  # hook: a computational graph's givens (derive/graph_optimizer.py)
+            from .graph_optimizer import given_field
+            return given_field(self.spec.graph, name)
         if q.param is not None:
             return f"weights.{q.param}"
         if name == "eta":
