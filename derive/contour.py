@@ -18,7 +18,7 @@ GRID = 64  # cells per side: smooth at the size the key prints, quick in pure Py
 
 
 @dataclass(frozen=True)
-class Box:
+class Window:
     x0: float
     x1: float
     y0: float
@@ -26,7 +26,7 @@ class Box:
 
 
 def around(points: Sequence[tuple[float, float]], margin: float = 0.25, least: float = 1.0,
-           ratio: float = 1.6) -> Box:
+           ratio: float = 1.6) -> Window:
     """A box around the trajectory with room on every side, at least ``least`` wide (a
     short trajectory still shows the shape of the level sets) and no side more than
     ``ratio`` times the other (a path straight up still shows the lines beside it)."""
@@ -38,10 +38,10 @@ def around(points: Sequence[tuple[float, float]], margin: float = 0.25, least: f
         return mid - half, mid + half
 
     (x0, x1), (y0, y1) = span(min(xs), max(xs)), span(min(ys), max(ys))
-    return Box(x0, x1, y0, y1)
+    return Window(x0, x1, y0, y1)
 
 
-def grid_values(fn: Callable[[float, float], float], box: Box, n: int = GRID) -> list[list[float]]:
+def grid_values(fn: Callable[[float, float], float], box: Window, n: int = GRID) -> list[list[float]]:
     """fn on an (n + 1) × (n + 1) grid, row j at y = y0 + j·dy; nan where it cannot be
     computed (a log of a negative number off the trajectory)."""
     out = []
@@ -77,7 +77,7 @@ def levels(values: list[list[float]], through: Sequence[float], count: int = 9) 
     return out
 
 
-def lines(values: list[list[float]], box: Box, level: float) -> list[list[tuple[float, float]]]:
+def lines(values: list[list[float]], box: Window, level: float) -> list[list[tuple[float, float]]]:
     """The contour of one level as polylines of (x, y) points."""
     n = len(values) - 1
     dx, dy = (box.x1 - box.x0) / n, (box.y1 - box.y0) / n
