@@ -67,13 +67,13 @@ def levels(values: list[list[float]], through: Sequence[float], count: int = 9) 
     if not flat:
         return []
     lo, hi = flat[0], flat[-1]
-    extra = [flat[min(len(flat) - 1, int(len(flat) * ((k / (count + 1)) ** 2)))] for k in range(1, count + 1)]
-    chosen = sorted({round(v, 12) for v in (*through, *extra) if lo < v < hi})
     spread = (hi - lo) or 1.0
-    out: list[float] = []
-    for v in chosen:  # two lines closer than 1 % of the range would print as one thick line
-        if not out or v - out[-1] > spread / 100:
+    extra = [flat[min(len(flat) - 1, int(len(flat) * ((k / (count + 1)) ** 2)))] for k in range(1, count + 1)]
+    out = sorted({v for v in through if lo < v < hi})  # every point's own line, however close
+    for v in sorted(extra):  # the others only where they would not print as one thick line
+        if all(abs(v - u) > spread / 100 for u in out):
             out.append(v)
+    return sorted(out)
     return out
 
 

@@ -113,7 +113,7 @@ def figure(solution) -> dict | None:
     if not all(math.isfinite(v) for p in path for v in p):
         return None
     if len(params) == 1:
-        return _curve(fn, [p[0] for p in path])
+        return dict(_curve(fn, [p[0] for p in path]), xlabel=latex_name(params[0]), ylabel=latex_name(graph.output))
     box = contour.around(path, ratio=ASPECT)
     grid = contour.grid_values(fn, box)
     heights = []
@@ -144,8 +144,10 @@ def figure(solution) -> dict | None:
 
 
 def _curve(fn, xs: list[float]) -> dict:
+    """The curve around the points, wide enough to show its bend: at least half as wide
+    as the points are far from 0."""
     lo, hi = min(xs), max(xs)
-    half = max((hi - lo) / 2 * 1.5, 0.5)
+    half = max((hi - lo) / 2 * 1.5, 0.5 * max(abs(lo), abs(hi)), 0.5)
     mid = (lo + hi) / 2
     a, b = mid - half, mid + half
     curve = []

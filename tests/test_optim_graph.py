@@ -67,6 +67,15 @@ def test_dive_into_deep_learning(training, printed):
     assert (round(x1, 6), round(x2, 6)) == printed
 
 
+def test_basran_adam_on_a_parabola():
+    """G. Basran, "The Full Adam Algorithm" (2024): the printed numbers of two steps."""
+    v = Exercise(spec_mod.load(str(ROOT / "examples" / "graph_adam_parabola.toml"))).solve().values
+    printed = {"df/dtheta": 10, "m_theta[1]": 1, "v_theta[1]": 0.1, "mhat_theta[1]": 10, "vhat_theta[1]": 100,
+               "theta*": 4.9, "df'/dtheta": 9.8}
+    for name, number in printed.items():
+        assert v[name] == pytest.approx(number, rel=1e-6), name
+
+
 def test_the_example_as_the_book_steps_it():
     """The example's three steps, by the book's own recursion written out here."""
     sol = Exercise(spec_mod.load(str(BOWL))).solve()
@@ -351,3 +360,27 @@ def test_parameters_without_training_are_refused():
     del raw["training"]
     with pytest.raises(SpecError, match="graph.parameters"):
         load(raw)
+
+
+# --- the contour lines --------------------------------------------------------------------
+
+def test_contour_of_a_circle_is_one_closed_line_on_the_circle():
+    from derive import contour
+
+    window = contour.Window(-2, 2, -2, 2)
+    grid = contour.grid_values(lambda x, y: x * x + y * y, window)
+    lines = contour.lines(grid, window, 1.0)
+    assert len(lines) == 1 and lines[0][0] == lines[0][-1]  # joined all the way round
+    assert len(lines[0]) > 40
+    for x, y in lines[0]:
+        assert abs(math.hypot(x, y) - 1) < 0.01  # linear interpolation on a 1/16 grid
+
+
+def test_every_point_of_the_path_gets_its_own_level():
+    from derive import contour
+
+    window = contour.Window(-3, 3, -3, 3)
+    grid = contour.grid_values(lambda x, y: 0.1 * x * x + 2 * y * y, window)
+    through = [10.5, 10.4, 0.75]
+    chosen = contour.levels(grid, through)
+    assert all(v in chosen for v in through)
