@@ -100,7 +100,8 @@ def lines(values: list[list[float]], box: Window, level: float) -> list[list[tup
             edges = [(corners[k], corners[(k + 1) % 4]) for k in range(4) if above[k] != above[(k + 1) % 4]]
             points = [cross(a, b) for a, b in edges]
             if len(points) == 2:
-                segments.append((points[0], points[1]))
+                if points[0] != points[1]:  # a level through a grid point: no segment of length 0
+                    segments.append((points[0], points[1]))
             else:  # a saddle: pair the crossings so the centre's side stays connected
                 centre_above = sum(vs) / 4 > level
                 if centre_above == above[0]:
