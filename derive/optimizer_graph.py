@@ -164,6 +164,7 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
             chain, uses_delta = c, u
             cancels = net.layers[-1].activation in LOSSES[loss.kind].cancels_with
         out.extend(qs)
+        out.extend(penalty(net, settings, at, tag, next(q.stage for q in qs if q.name == f"L{tag}")))
         out.extend(step_quantities(net.params, net.frozen, settings, k, sp.Symbol("t") if running else sp.Integer(k),
                                    gradient_name))
     if running:
@@ -172,7 +173,26 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
     after = {p.name: sp.Symbol(param_name(p.name, settings.steps)) for p in net.params}
     qs, _, _ = _pass(net, loss, n_examples, "none", after, final, None, backward=False)
     out.extend(replace(q, stage=D.LOSS_AFTER if q.stage == D.LOSS else D.FORWARD_AFTER) for q in qs)
+    out.extend(penalty(net, settings, after, final, D.LOSS_AFTER))
     return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
+
+
+PENALTY, OBJECTIVE = "R", "J"  # with L2 decay: R = λ/2·Σw², J = L + R (Goodfellow et al. §7.1.1)
+
+
+def penalty(net: Network, s: Settings, at: dict[str, sp.Expr], tag: str, stage: str) -> list[Quantity]:
+    """With L2 weight decay, the penalty at the pass's parameters and the objective the
+    optimizer minimises, ``R`` and ``J = L + R`` (marked like the pass: ``R'``, ``J'``);
+    nothing without it. The penalty's gradient λw is the term the step adds to g."""
+    if not (s.weight_decay > 0 and s.decay == "l2"):
+        return []
+    decayed = [p.name for p in net.params if p.name not in net.frozen and s.decays(p.is_bias)]
+    if not decayed:
+        return []
+    squares = sp.Add(*(sp.Pow(at[p], 2, evaluate=False) for p in decayed), evaluate=False)
+    r, j = sp.Symbol(f"{PENALTY}{tag}"), sp.Symbol(f"{OBJECTIVE}{tag}")
+    return [Quantity(r.name, r, sp.Mul(sp.Rational(1, 2), H["lambda"], squares, evaluate=False), stage, note="penalty"),
+            Quantity(j.name, j, sp.Add(sp.Symbol(f"L{tag}"), r, evaluate=False), stage, note="objective")]
 
 
 def step_quantities(params, frozen, s: Settings, k: int, number: sp.Expr, gradient) -> list[Quantity]:

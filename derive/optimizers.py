@@ -335,6 +335,11 @@ def check_names(settings: Settings | None, network, source: str) -> None:
     """Parameter names in ``state`` must be the network's."""
     if settings is None:
         return
+    if settings.weight_decay > 0 and settings.decay == "l2":  # the key's penalty R and objective J
+        for unit in (u for layer in network.layers for u in layer.units):
+            if unit in ("R", "J"):
+                raise SpecError(source, "network.layers", f"unit '{unit}': with L2 weight decay the key names the "
+                                "penalty R and the objective J; expected another unit name")
     names = [p.name for p in network.params]
     for key in settings.state:
         if "_" in key:
