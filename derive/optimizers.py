@@ -252,10 +252,15 @@ FIELDS = ("optimizer", "steps", *HYPER_NAMES, "momentum", "nesterov", "epsilon_a
 
 # --- the spec ----------------------------------------------------------------------------
 
-def parse(training, source: str) -> Settings | None:
+# The fields of a [[training.runs]] table this module reads: there ``steps`` is the run's length.
+RUN_FIELDS = tuple(k for k in FIELDS if k != "steps")
+
+
+def parse(training, source: str, run: bool = False) -> Settings | None:
     """The optimizer settings of ``[training]`` (a ``spec.Fields``), or None when the spec
-    names no optimizer (then the exercise is the single gradient-descent step)."""
-    present = [k for k in FIELDS if k in training.table]
+    names no optimizer (then the exercise is the single gradient-descent step). ``run``:
+    the table is one of ``[[training.runs]]``, whose ``steps`` are the run's own."""
+    present = [k for k in (RUN_FIELDS if run else FIELDS) if k in training.table]
     if "optimizer" not in training.table:
         if present:
             raise training.fail(present[0], 'needs an optimizer; expected optimizer = "sgd", "momentum", '
@@ -266,7 +271,7 @@ def parse(training, source: str) -> Settings | None:
     if training.get("update", "batch") == "online":
         raise training.fail("update", f'expected "batch" with optimizer = "{key}" (online updates '
                             "step through the examples without an optimizer state)")
-    steps = training.get("steps", DEFAULT_STEPS)
+    steps = DEFAULT_STEPS if run else training.get("steps", DEFAULT_STEPS)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10:
         raise training.fail("steps", f"expected a whole number of steps from 1 to 10, got {steps!r}")
     used = {h.name: h for h in entry.hypers}
