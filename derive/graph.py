@@ -124,15 +124,18 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
         carry=display.text("carry", "full", CARRY),
         asked=tuple(p for p in PASSES if p in asked),
         raw=MappingProxyType(dict(raw)),
-        vary=_vary(source, raw["vary"], list(graph.inputs)) if "vary" in raw else None,
+        vary=_vary(source, raw["vary"], list(graph.inputs), graph.optimizer) if "vary" in raw else None,
         optimizer=graph.optimizer,
     )
 
 
-def _vary(source: str, raw: Any, inputs: list[str]) -> VarySpec:
-    """``[vary]`` of a graph: the inputs drawn, on grids, read with the spec."""
+def _vary(source: str, raw: Any, inputs: list[str], optimizer=None) -> VarySpec:
+    """``[vary]`` of a graph: the inputs drawn, on grids, read with the spec; with an
+    optimizer also ``learning_rate`` and its hyperparameters (``mu``, ``beta1``, …)."""
+    from . import optimizers
     from . import vary as V  # its grids and constraints are the networks' own
 
+    tuning = {"learning_rate": "eta", **{n: n for n in optimizers.vary_names(optimizer)}} if optimizer else {}
     if not isinstance(raw, Mapping):
         raise SpecError(source, "vary", f"expected a table, got {raw!r}")
     chosen: dict[str, tuple[float, ...]] = {}
@@ -150,14 +153,22 @@ def _vary(source: str, raw: Any, inputs: list[str]) -> VarySpec:
             chosen.update({x: grid for x in inputs})
         elif key in inputs:
             singles[key] = V._grid(source, f"vary.{key}", value)
+        elif key in tuning:
+            grid = V._grid(source, f"vary.{key}", value)
+            problem = ("expected a positive learning rate" if key == "learning_rate" and min(grid) <= 0
+                       else optimizers.vary_problem(optimizer, key, grid) if key != "learning_rate" else None)
+            if problem:
+                raise SpecError(source, f"vary.{key}", problem)
+            singles[tuning[key]] = grid
         else:
-            hint = did_you_mean(key, ["inputs", *inputs])
+            hint = did_you_mean(key, ["inputs", *inputs, *tuning])
             raise SpecError(source, f"vary.{key}", f"not an input of this graph{hint}; expected inputs, tries, "
-                            f"constraints or an input name ({', '.join(inputs)})")
+                            f"constraints or an input name ({', '.join([*inputs, *tuning])})")
     chosen.update(singles)
     if not chosen:
         raise SpecError(source, "vary", "names no input to vary; expected e.g. inputs = { from = -3, to = 3, step = 1 }")
-    return V.VarySpec(tuple((x, chosen[x]) for x in inputs if x in chosen), constraints, tries)
+    order = [*inputs, *tuning.values()]
+    return V.VarySpec(tuple((x, chosen[x]) for x in order if x in chosen), constraints, tries)
 
 
 def _check_name(f, field: str, name: Any) -> str:

@@ -40,7 +40,7 @@ def context(solution) -> dict | None:
     sections = solution.sections
     f = graph.output
     look = s.optimizer == "nesterov" and s.nesterov == "lookahead"
-    settings = settings_text(s)
+    settings = settings_text(s, solution.givens)
     settings["rules"] = [Tex(_as_x(str(r))) for r in settings["rules"]]
     settings["eta"] = given_tex(solution.givens["eta"])
     steps = []
@@ -85,7 +85,7 @@ def question_html(solution, math_html, text) -> str:
     s = graph.optimizer
     if s is None:
         return ""
-    o = settings_text(s)
+    o = settings_text(s, solution.givens)
     names = ", ".join(math_html(latex_name(x)) for x in graph.parameters)
     rules = " ".join(math_html(_as_x(str(r))) for r in o["rules"])
     steps = "one step" if s.steps == 1 else f"the first {s.steps} steps"

@@ -65,10 +65,12 @@ def rules_tex(s: Settings) -> list[str]:
     return out
 
 
-def settings_text(s: Settings) -> dict[str, Any]:
-    """The conventions as data: hyperparameters, decay, direction, state, source."""
+def settings_text(s: Settings, givens=None) -> dict[str, Any]:
+    """The conventions as data: hyperparameters, decay, direction, state, source. ``givens``:
+    the variant's given values, whose hyperparameters and λ may be drawn ([vary])."""
     entry = s.entry
-    hypers = [{"tex": latex_name(h.name), "value": given_text(s.hyper[h.name]), "source": h.source}
+    given = {**s.hyper, "lambda": s.weight_decay, **(givens or {})}
+    hypers = [{"tex": latex_name(h.name), "value": given_text(given[h.name]), "source": h.source}
               for h in entry.hypers]
     states = [{"tex": latex_name(st), "value": given_text(s.state.get(st, 0.0))} for st in entry.states]
     return {
@@ -84,7 +86,7 @@ def settings_text(s: Settings) -> dict[str, Any]:
         "nesterov": s.nesterov if s.optimizer == "nesterov" else None,
         "epsilon": s.epsilon if "epsilon" in s.hyper else None,
         "bias_correction": s.bias_correction if s.optimizer in ("adam", "adamw") else None,
-        "decay": given_text(s.weight_decay) if s.weight_decay > 0 else None,
+        "decay": given_text(given["lambda"]) if s.weight_decay > 0 else None,
         "decay_kind": s.decay,
         "decay_biases": s.decay_biases,
         "ascent": s.direction == "ascent",
@@ -157,7 +159,7 @@ def context(solution) -> dict | None:
     objectives = [{"tex": latex_name(f"{OBJECTIVE}{chr(39) * k}"), "value": policy.tex(values[f"{OBJECTIVE}{chr(39) * k}"])}
                   for k in shown if f"{OBJECTIVE}{chr(39) * k}" in values]
     return {
-        "settings": settings_text(s),
+        "settings": settings_text(s, solution.givens),
         "steps": steps,
         "after": [*sections.get("forward_after", ()), *sections.get("loss_after", ())],
         "losses": losses,

@@ -378,3 +378,27 @@ def describe(settings: Settings) -> dict[str, Any]:
             "bias_correction": settings.bias_correction if settings.optimizer in ("adam", "adamw") else None,
             "weight_decay": settings.weight_decay, "decay": settings.decay,
             "decay_biases": settings.decay_biases, "direction": settings.direction}
+
+
+# --- [vary] ------------------------------------------------------------------------------
+
+def vary_names(settings: Settings | None) -> list[str]:
+    """The optimizer's given values a variant may draw: its hyperparameters, and λ when the
+    exercise has weight decay."""
+    if settings is None:
+        return []
+    return [h.name for h in settings.entry.hypers] + (["lambda"] if settings.weight_decay > 0 else [])
+
+
+def vary_problem(settings: Settings, name: str, grid) -> str | None:
+    """Why drawing ``name`` from ``grid`` would leave an exercise that does not say what it
+    should (None when it is fine): a decay rate of 0 makes the state a copy of the
+    gradient, one of 1 never lets it change; a λ of 0 leaves its terms at zero."""
+    lo, hi = min(grid), max(grid)
+    if any(h.name == name and h.below_one for h in settings.entry.hypers) and not (0 < lo and hi < 1):
+        return f"expected values strictly between 0 and 1 for a decay rate, the grid spans {lo:g} to {hi:g}"
+    if name == "epsilon" and lo < 0:
+        return f"expected values ≥ 0, the grid reaches {lo:g}"
+    if name == "lambda" and lo <= 0:
+        return f"expected a positive weight decay (λ = 0 leaves the penalty's terms at zero), the grid reaches {lo:g}"
+    return None
