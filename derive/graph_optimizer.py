@@ -71,6 +71,12 @@ def with_optimizer(graph, g, training):
         if "_" in key and key.split("_", 1)[1] not in params:
             raise training.fail(f"state.{key}", f"no parameter named '{key.split('_', 1)[1]}'; the optimizer "
                                 f"moves {', '.join(params)}")
+    if (settings.optimizer == "nesterov" and settings.nesterov == "lookahead"
+            and any(v != 0 for v in settings.state.values())):
+        # Step 1's pass is the graph's own exercise, at the given inputs: that is the
+        # look-ahead point only while the velocity starts at zero.
+        raise training.fail("state", 'expected no initial velocity with Nesterov\'s look-ahead on a graph (step 1 '
+                            'is then taken at the given inputs); or nesterov = "library"')
     values = dict(graph.values)
     values["eta"] = eta
     values.update(settings.hyper)
@@ -170,6 +176,8 @@ def optimizer_steps(graph) -> GraphOptimizerDerivation:
                 la = lookahead(s, at[p.name], sp.Symbol(state_name("v", p.name, k - 1)))
                 out.append(Quantity(name, sp.Symbol(name), la, step_stage(k), param=p.name, note="lookahead"))
                 at[p.name] = sp.Symbol(name)
+        if look and k == 1:  # x̃ = x with the state at zero: the graph's own pass, at the given inputs
+            at = {}
         at = {x: v for x, v in at.items() if v != sp.Symbol(x)}
         out.extend(_pass(plain, at, "'" * (k - 1), None if k == 1 else pass_stage(k), inputs))
         out.extend(step_quantities(params, frozenset(), s, k, sp.Integer(k), gradient))

@@ -43,12 +43,14 @@ def context(solution) -> dict | None:
     settings = settings_text(s, solution.givens)
     settings["rules"] = [Tex(_as_x(str(r))) for r in settings["rules"]]
     settings["eta"] = given_tex(solution.givens["eta"])
+    backward_shown = "backward" in solution.spec.asked  # else step 1 works its own backward pass
+    first_pass = [] if backward_shown else [*sections.get("local", ()), *sections.get("gradient", ())]
     steps = []
     for k in range(1, s.steps + 1):
         lines = list(sections.get(step_stage(k), ()))
         steps.append({
             "k": k,
-            "pass": list(sections.get(pass_stage(k), ())),
+            "pass": list(sections.get(pass_stage(k), ())) if k > 1 else first_pass,
             "lookahead": [l for l in lines if der[l.name].note == "lookahead"],
             "lines": [l for l in lines if der[l.name].note != "lookahead"],
             "at": [latex_name(param_name(x, k - 1)) for x in graph.parameters],

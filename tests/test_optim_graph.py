@@ -76,6 +76,22 @@ def test_basran_adam_on_a_parabola():
         assert v[name] == pytest.approx(number, rel=1e-6), name
 
 
+def test_rosenbrock_from_the_standard_start():
+    """Moré, Garbow & Hillstrom (1981), problem 1: f(−1.2, 1) = 24.2; the example's steps
+    against the textbook's Nesterov with gradients from sympy.diff."""
+    path = ROOT / "examples" / "graph_rosenbrock_nesterov.toml"
+    v = Exercise(spec_mod.load(str(path))).solve().values
+    assert v["f"] == pytest.approx(24.2, rel=1e-12)
+    o = GraphOracle("(1 - x1)**2 + 100*(x2 - x1**2)**2", ("x1", "x2"), {})
+    assert o.loss({"x1": 1, "x2": 1}) == 0 and o.grad({"x1": 1, "x2": 1}) == {"x1": 0, "x2": 0}
+    expected = textbook(o, {"x1": -1.2, "x2": 1.0}, "nesterov", 0.001, 3, {"mu": 0.9}, {})
+    for k in (1, 2, 3):
+        star = "*" if k == 1 else f"*[{k}]"
+        assert v[f"x1{star}"] == pytest.approx(expected[k]["x1"], rel=1e-12)
+        assert v[f"x2{star}"] == pytest.approx(expected[k]["x2"], rel=1e-12)
+    assert v["f" + "'" * 3] == pytest.approx(o.loss(expected[3]), rel=1e-12)
+
+
 def test_the_example_as_the_book_steps_it():
     """The example's three steps, by the book's own recursion written out here."""
     sol = Exercise(spec_mod.load(str(BOWL))).solve()
@@ -353,6 +369,16 @@ def test_a_step_that_overflows_names_the_field(tmp_path):
     done = run("solve", str(spec), "--out", str(tmp_path / "o"), "--no-pdf", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "steep.toml" in done.stderr, done.stderr
+
+
+def test_lookahead_with_a_starting_velocity_is_refused():
+    raw = tomllib.loads(BOWL.read_text())
+    raw["training"] = {"optimizer": "nesterov", "learning_rate": 0.1, "state": {"v": 0.5}}
+    with pytest.raises(SpecError, match="training.state"):
+        load(raw)
+    raw["training"]["nesterov"] = "library"  # the libraries' recursion takes g at x itself
+    raw["training"]["momentum"] = "accumulate"
+    assert load(raw).solve().values["v_x1[1]"] == pytest.approx(0.9 * 0.5 + 0.2 * -5)
 
 
 def test_parameters_without_training_are_refused():
