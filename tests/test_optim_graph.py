@@ -77,8 +77,9 @@ def test_basran_adam_on_a_parabola():
 
 
 def test_rosenbrock_from_the_standard_start():
-    """Moré, Garbow & Hillstrom (1981), problem 1: f(−1.2, 1) = 24.2; the example's steps
-    against the textbook's Nesterov with gradients from sympy.diff."""
+    """Moré, Garbow & Hillstrom (1981), problem 1, from its start (−1.2, 1): f there is
+    2.2² + 100·0.44² = 24.2 and 0 at the stated minimum (1, 1); the example's steps against
+    the textbook's Nesterov with gradients from sympy.diff."""
     path = ROOT / "examples" / "graph_rosenbrock_nesterov.toml"
     v = Exercise(spec_mod.load(str(path))).solve().values
     assert v["f"] == pytest.approx(24.2, rel=1e-12)
