@@ -73,8 +73,9 @@ def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freez
     """Run gradient descent (or an optimizer) on SPEC and print the loss before every step."""
     exercise = Exercise(spec_mod.load(spec_path))
     if exercise.network is None:  # hook: a computational graph has nothing to train
-        raise DeriveError(f"{exercise.spec.source}: graph: a computational-graph exercise has no parameters "
-                          "to train; expected a [network] spec for derive train")
+        raise DeriveError(f"{exercise.spec.source}: graph: a computational-graph exercise has no training runs "
+                          "(its optimizer steps, if any, are in its key: derive solve); expected a [network] spec "
+                          "for derive train")
     runs = training.option_runs(exercise.spec, exercise.network, etas, steps, freeze)
     runs = optimizer_runs.with_optimizers(runs, optimizer_names, exercise.spec.source)  # --optimizer
     limits.at_most(exercise.spec.source, "--optimizer", len(runs), limits.RUNS, "runs")
