@@ -35,8 +35,8 @@ import sympy as sp
 
 from . import derivation as D
 from .derivation import Derivation, Quantity
-from .optimizer_graph import (OptimizerDerivation, param_name, pass_stage, state_name, step_quantities,
-                              step_stage)
+from .optimizer_graph import (OptimizerDerivation, param_name, pass_stage, penalty_quantities, state_name,
+                              step_quantities, step_stage)
 from .optimizers import lookahead, parse
 
 TRAINING_FIELDS = ("learning_rate",)
@@ -179,8 +179,13 @@ def optimizer_steps(graph) -> GraphOptimizerDerivation:
         if look and k == 1:  # x̃ = x with the state at zero: the graph's own pass, at the given inputs
             at = {}
         at = {x: v for x, v in at.items() if v != sp.Symbol(x)}
-        out.extend(_pass(plain, at, "'" * (k - 1), None if k == 1 else pass_stage(k), inputs))
+        tag = "'" * (k - 1)
+        out.extend(_pass(plain, at, tag, None if k == 1 else pass_stage(k), inputs))
+        # with L2 decay, R = λ/2·Σx² and J = f + R at the pass's point (step 1: first of its lines)
+        out.extend(penalty_quantities(params, (), s, at, tag, pass_stage(k) if k > 1 else step_stage(1),
+                                      f"{graph.output}{tag}"))
         out.extend(step_quantities(params, frozenset(), s, k, sp.Integer(k), gradient))
     final = {p.name: sp.Symbol(param_name(p.name, s.steps)) for p in params}
     out.extend(_pass(plain, final, "'" * s.steps, D.FORWARD_AFTER, inputs, backward=False))
+    out.extend(penalty_quantities(params, (), s, final, "'" * s.steps, D.FORWARD_AFTER, f"{graph.output}{chr(39) * s.steps}"))
     return GraphOptimizerDerivation(None, None, 1, tuple(out), frozenset(), False, False, False, s, graph)

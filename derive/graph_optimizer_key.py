@@ -52,7 +52,8 @@ def context(solution) -> dict | None:
             "k": k,
             "pass": list(sections.get(pass_stage(k), ())) if k > 1 else first_pass,
             "lookahead": [l for l in lines if der[l.name].note == "lookahead"],
-            "lines": [l for l in lines if der[l.name].note != "lookahead"],
+            "penalty": [l for l in lines if der[l.name].note in ("penalty", "objective")],  # step 1, L2 decay
+            "lines": [l for l in lines if der[l.name].note not in ("lookahead", "penalty", "objective")],
             "at": [latex_name(param_name(x, k - 1)) for x in graph.parameters],
             "gradients": [{"lhs": Tex(rf"\partial {latex_name(f)}/\partial {latex_name(x)}"), "value": policy.tex(values[f"d{f}/d{x}"])}
                           for x in graph.parameters] if k == 1 else [],

@@ -184,15 +184,22 @@ def penalty(net: Network, s: Settings, at: dict[str, sp.Expr], tag: str, stage: 
     """With L2 weight decay, the penalty at the pass's parameters and the objective the
     optimizer minimises, ``R`` and ``J = L + R`` (marked like the pass: ``R'``, ``J'``);
     nothing without it. The penalty's gradient λw is the term the step adds to g."""
+    return penalty_quantities(net.params, net.frozen, s, at, tag, stage, f"L{tag}")
+
+
+def penalty_quantities(params, frozen, s: Settings, at: dict[str, sp.Expr], tag: str, stage: str,
+                       loss: str) -> list[Quantity]:
+    """``penalty`` for any parameters (``params`` as in ``step_quantities``), added to the
+    quantity named ``loss`` (a network's L, a graph's output)."""
     if not (s.weight_decay > 0 and s.decay == "l2"):
         return []
-    decayed = [p.name for p in net.params if p.name not in net.frozen and s.decays(p.is_bias)]
+    decayed = [p.name for p in params if p.name not in frozen and s.decays(p.is_bias)]
     if not decayed:
         return []
-    squares = sp.Add(*(sp.Pow(at[p], 2, evaluate=False) for p in decayed), evaluate=False)
+    squares = sp.Add(*(sp.Pow(at.get(p, sp.Symbol(p)), 2, evaluate=False) for p in decayed), evaluate=False)
     r, j = sp.Symbol(f"{PENALTY}{tag}"), sp.Symbol(f"{OBJECTIVE}{tag}")
     return [Quantity(r.name, r, sp.Mul(sp.Rational(1, 2), H["lambda"], squares, evaluate=False), stage, note="penalty"),
-            Quantity(j.name, j, sp.Add(sp.Symbol(f"L{tag}"), r, evaluate=False), stage, note="objective")]
+            Quantity(j.name, j, sp.Add(sp.Symbol(loss), r, evaluate=False), stage, note="objective")]
 
 
 def step_quantities(params, frozen, s: Settings, k: int, number: sp.Expr, gradient) -> list[Quantity]:

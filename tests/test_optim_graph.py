@@ -411,3 +411,16 @@ def test_every_point_of_the_path_gets_its_own_level():
     through = [10.5, 10.4, 0.75]
     chosen = contour.levels(grid, through)
     assert all(v in chosen for v in through)
+
+
+def test_l2_decay_shows_the_penalty_and_objective_at_every_point():
+    raw = {"graph": {"inputs": {"x1": -3, "x2": 2}, "nodes": [{"a": "x1^2"}, {"b": "x2^2"}, {"f": "0.5*a + 2*b"}]},
+           "training": {"optimizer": "momentum", "learning_rate": 0.1, "mu": 0.8, "weight_decay": 0.2, "steps": 3}}
+    v = load(raw).solve().values
+    o = GraphOracle("0.5*x1**2 + 2*x2**2", ("x1", "x2"), {})
+    points = textbook(o, {"x1": -3.0, "x2": 2.0}, "momentum", 0.1, 3, {"mu": 0.8}, {"weight_decay": 0.2})
+    for k, w in enumerate([{"x1": -3.0, "x2": 2.0}] + points[1:]):
+        tag = "'" * k
+        r = 0.1 * (w["x1"] ** 2 + w["x2"] ** 2)
+        assert v[f"R{tag}"] == pytest.approx(r, rel=1e-12)
+        assert v[f"J{tag}"] == pytest.approx(o.loss(w) + r, rel=1e-12)
