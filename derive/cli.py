@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import export, limits, output, pdf, render, spec as spec_mod, training
+from . import export, limits, optimizer_runs, output, pdf, render, spec as spec_mod, training
 from .errors import DeriveError
 from .solution import Exercise
 
@@ -66,13 +66,19 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
               help="Learning rate of a run; repeat for several runs (default: the spec's runs).")
 @click.option("--steps", metavar="N", help="Gradient steps per run (default: the spec's, or 10).")
 @click.option("--freeze", multiple=True, metavar="NAME", help="Hold this parameter fixed; repeatable.")
-def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freeze: tuple[str, ...]) -> None:
-    """Run gradient descent on SPEC and print the loss before every step."""
+@click.option("--optimizer", "optimizer_names", multiple=True, metavar="NAME",
+              help="Run every run with this optimizer at its default settings; repeat to compare several.")
+def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freeze: tuple[str, ...],
+          optimizer_names: tuple[str, ...]) -> None:
+    """Run gradient descent (or an optimizer) on SPEC and print the loss before every step."""
     exercise = Exercise(spec_mod.load(spec_path))
     if exercise.network is None:  # hook: a computational graph has nothing to train
-        raise DeriveError(f"{exercise.spec.source}: graph: a computational-graph exercise has no parameters "
-                          "to train; expected a [network] spec for derive train")
+        raise DeriveError(f"{exercise.spec.source}: graph: a computational-graph exercise has no training runs "
+                          "(its optimizer steps, if any, are in its key: derive solve); expected a [network] spec "
+                          "for derive train")
     runs = training.option_runs(exercise.spec, exercise.network, etas, steps, freeze)
+    runs = optimizer_runs.with_optimizers(runs, optimizer_names, exercise.spec.source)  # --optimizer
+    limits.at_most(exercise.spec.source, "--optimizer", len(runs), limits.RUNS, "runs")
     results = exercise.train(runs)
     for i, run in enumerate(results):
         if i:

@@ -57,6 +57,10 @@ class Graph:
     nodes: tuple[Step, ...]
     output: str
     chain_check: bool  # the key also differentiates the composed expression
+    # With [training]: the inputs the optimizer moves, and its settings (derive/graph_optimizer.py).
+    # ``values`` then also holds η, the hyperparameters and the initial state.
+    parameters: tuple[str, ...] = ()
+    optimizer: Any = None
 
     def node(self, name: str) -> Step:
         return next(n for n in self.nodes if n.name == name)
@@ -79,10 +83,10 @@ class GraphSpec:
     raw: Mapping[str, Any]
     vary: VarySpec | None = None  # None without a [vary] section
     runs: tuple = ()  # a graph has no training runs
-    optimizer: None = None  # nor optimizer steps (yet)
+    optimizer: Any = None  # optimizers.Settings: steps of an optimizer on the inputs (graph.parameters)
 
 
-TOP_LEVEL = ("title", "course", "graph", "display", "questions", "vary")
+TOP_LEVEL = ("title", "course", "graph", "display", "questions", "vary", "training")
 PASSES = ("forward", "backward")
 
 
@@ -93,8 +97,14 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
     top = Fields(source, raw)
     top.only(*TOP_LEVEL)
     g = top.table_at("graph", required=True)
-    g.only("inputs", "nodes", "output", "chain_check")
+    g.only("inputs", "nodes", "output", "chain_check", "parameters")
     graph = _graph(g)
+    if "training" in raw:  # an optimizer minimises the output over some inputs
+        from .graph_optimizer import with_optimizer
+        graph = with_optimizer(graph, g, top.table_at("training"))
+    elif "parameters" in raw["graph"]:
+        raise g.fail("parameters", "needs a [training] table with the optimizer that moves them; "
+                     'expected e.g. [training] optimizer = "sgd", learning_rate = 0.1')
     display = top.table_at("display")
     display.only("decimals", "carry")
     decimals = display.whole("decimals", 4, 0, 12, "decimals")  # as a network's display reads it
@@ -114,14 +124,18 @@ def spec_from_table(raw: Mapping[str, Any], source: str) -> GraphSpec:
         carry=display.text("carry", "full", CARRY),
         asked=tuple(p for p in PASSES if p in asked),
         raw=MappingProxyType(dict(raw)),
-        vary=_vary(source, raw["vary"], list(graph.inputs)) if "vary" in raw else None,
+        vary=_vary(source, raw["vary"], list(graph.inputs), graph.optimizer) if "vary" in raw else None,
+        optimizer=graph.optimizer,
     )
 
 
-def _vary(source: str, raw: Any, inputs: list[str]) -> VarySpec:
-    """``[vary]`` of a graph: the inputs drawn, on grids, read with the spec."""
+def _vary(source: str, raw: Any, inputs: list[str], optimizer=None) -> VarySpec:
+    """``[vary]`` of a graph: the inputs drawn, on grids, read with the spec; with an
+    optimizer also ``learning_rate`` and its hyperparameters (``mu``, ``beta1``, …)."""
+    from . import optimizers
     from . import vary as V  # its grids and constraints are the networks' own
 
+    tuning = {"learning_rate": "eta", **{n: n for n in optimizers.vary_names(optimizer)}} if optimizer else {}
     if not isinstance(raw, Mapping):
         raise SpecError(source, "vary", f"expected a table, got {raw!r}")
     chosen: dict[str, tuple[float, ...]] = {}
@@ -139,14 +153,22 @@ def _vary(source: str, raw: Any, inputs: list[str]) -> VarySpec:
             chosen.update({x: grid for x in inputs})
         elif key in inputs:
             singles[key] = V._grid(source, f"vary.{key}", value)
+        elif key in tuning:
+            grid = V._grid(source, f"vary.{key}", value)
+            problem = ("expected a positive learning rate" if key == "learning_rate" and min(grid) <= 0
+                       else optimizers.vary_problem(optimizer, key, grid) if key != "learning_rate" else None)
+            if problem:
+                raise SpecError(source, f"vary.{key}", problem)
+            singles[tuning[key]] = grid
         else:
-            hint = did_you_mean(key, ["inputs", *inputs])
+            hint = did_you_mean(key, ["inputs", *inputs, *tuning])
             raise SpecError(source, f"vary.{key}", f"not an input of this graph{hint}; expected inputs, tries, "
-                            f"constraints or an input name ({', '.join(inputs)})")
+                            f"constraints or an input name ({', '.join([*inputs, *tuning])})")
     chosen.update(singles)
     if not chosen:
         raise SpecError(source, "vary", "names no input to vary; expected e.g. inputs = { from = -3, to = 3, step = 1 }")
-    return V.VarySpec(tuple((x, chosen[x]) for x in inputs if x in chosen), constraints, tries)
+    order = [*inputs, *tuning.values()]
+    return V.VarySpec(tuple((x, chosen[x]) for x in order if x in chosen), constraints, tries)
 
 
 def _check_name(f, field: str, name: Any) -> str:
@@ -343,7 +365,11 @@ def backward_order(graph: Graph) -> list[str]:
 
 
 def derive(graph: Graph) -> Derivation:
-    """The quantity graph of a computational graph: givens, forward, local, gradient."""
+    """The quantity graph of a computational graph: givens, forward, local, gradient (and,
+    with an optimizer, its steps: derive/graph_optimizer.py)."""
+    if graph.optimizer is not None:
+        from .graph_optimizer import optimizer_steps
+        return optimizer_steps(graph)
     f = graph.output
     qs: list[Quantity] = [Quantity(x, sp.Symbol(x), None, GIVEN) for x in graph.inputs]
     for node in graph.nodes:

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from . import graph_optimizer_key
 from .formula import compiled, g_abs, g_max, g_min, g_relu, g_sigmoid
 from .graph import Graph, backward_order, composed, grad_name, terms
 from .latex import Tex, latex_name, partial, tex
@@ -363,6 +364,7 @@ def context(solution, document: str) -> dict:
         "table": table,
         "check": check,
         "figure": _figure_context(fig, solution, show),
+        "optimizer": graph_optimizer_key.context(solution),  # steps of an optimizer, if the spec asks
     }
 
 
@@ -425,9 +427,10 @@ def question_html(solution, groups, field, image: str = "") -> str:
         f"<p>The nodes, in order:</p><ul>{nodes}</ul>",
         image,
         f"<ul><li>{numbers_rule(solution)}</li></ul>",
+        graph_optimizer_key.question_html(solution, math_html, text),
         "<h4>Given values</h4>",
-        _table([f"<tr><td>{math_html(latex_name(x))}</td><td>{given_text(solution.givens[x])}</td></tr>"
-                for x in spec.graph.inputs]),
+        _table([f"<tr><td>{math_html(latex_name(q.name))}</td><td>{given_text(solution.givens[q.name])}</td></tr>"
+                for q in solution.derivation.givens]),
     ]
     for heading, group in groups:
         parts.append(f"<h4>{html.escape(heading)}</h4>")

@@ -417,6 +417,7 @@ from .graph_mistakes import GRAPH_MISCONCEPTIONS  # noqa: E402
 
 MISCONCEPTIONS.update((m.key, m) for m in GRAPH_MISCONCEPTIONS)
 GRAPH_KEYS = frozenset(m.key for m in GRAPH_MISCONCEPTIONS)
+OPTIMIZER_KEYS = frozenset(m.key for m in _OPTIMIZER_MISTAKES)  # for networks and graphs alike
 
 
 # --- swapped graphs, compiled once per structure ------------------------------------------
@@ -482,7 +483,7 @@ def alternatives(der: Derivation, carry_decimals: int | None = None) -> tuple[Al
     value is rounded, as the exercise's own evaluator does when values are carried rounded."""
     out = []
     for m in MISCONCEPTIONS.values():
-        if (m.key in GRAPH_KEYS) != (der.network is None):  # hook: each kind its own mistakes
+        if m.key not in OPTIMIZER_KEYS and (m.key in GRAPH_KEYS) != (der.network is None):  # hook: each kind its own
             continue
         for detail, swaps in m.swaps(der):
             for part, part_swaps in _by_part(der, detail, swaps):

@@ -164,30 +164,62 @@ def optimizer_steps(net: Network, loss: LossSpec, n_examples: int, chains, setti
             chain, uses_delta = c, u
             cancels = net.layers[-1].activation in LOSSES[loss.kind].cancels_with
         out.extend(qs)
-        out.extend(_step(net, settings, k, sp.Symbol("t") if running else sp.Integer(k)))
+        out.extend(penalty(net, settings, at, tag, next(q.stage for q in qs if q.name == f"L{tag}")))
+        out.extend(step_quantities(net.params, net.frozen, settings, k, sp.Symbol("t") if running else sp.Integer(k),
+                                   gradient_name))
     if running:
         return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
     final = "'" * settings.steps
     after = {p.name: sp.Symbol(param_name(p.name, settings.steps)) for p in net.params}
     qs, _, _ = _pass(net, loss, n_examples, "none", after, final, None, backward=False)
     out.extend(replace(q, stage=D.LOSS_AFTER if q.stage == D.LOSS else D.FORWARD_AFTER) for q in qs)
+    out.extend(penalty(net, settings, after, final, D.LOSS_AFTER))
     return OptimizerDerivation(net, loss, n_examples, tuple(out), chain, uses_delta, cancels, False, settings)
 
 
-def _step(net: Network, s: Settings, k: int, number: sp.Expr) -> list[Quantity]:
-    """Per parameter, what step k computes: gradient with decay, state, step, parameter."""
+PENALTY, OBJECTIVE = "R", "J"  # with L2 decay: R = λ/2·Σw², J = L + R (Goodfellow et al. §7.1.1)
+
+
+def penalty(net: Network, s: Settings, at: dict[str, sp.Expr], tag: str, stage: str) -> list[Quantity]:
+    """With L2 weight decay, the penalty at the pass's parameters and the objective the
+    optimizer minimises, ``R`` and ``J = L + R`` (marked like the pass: ``R'``, ``J'``);
+    nothing without it. The penalty's gradient λw is the term the step adds to g."""
+    return penalty_quantities(net.params, net.frozen, s, at, tag, stage, f"L{tag}")
+
+
+def penalty_quantities(params, frozen, s: Settings, at: dict[str, sp.Expr], tag: str, stage: str,
+                       loss: str) -> list[Quantity]:
+    """``penalty`` for any parameters (``params`` as in ``step_quantities``), added to the
+    quantity named ``loss`` (a network's L, a graph's output)."""
+    if not (s.weight_decay > 0 and s.decay == "l2"):
+        return []
+    decayed = [p.name for p in params if p.name not in frozen and s.decays(p.is_bias)]
+    if not decayed:
+        return []
+    squares = sp.Add(*(sp.Pow(at.get(p, sp.Symbol(p)), 2, evaluate=False) for p in decayed), evaluate=False)
+    r, j = sp.Symbol(f"{PENALTY}{tag}"), sp.Symbol(f"{OBJECTIVE}{tag}")
+    return [Quantity(r.name, r, sp.Mul(sp.Rational(1, 2), H["lambda"], squares, evaluate=False), stage, note="penalty"),
+            Quantity(j.name, j, sp.Add(sp.Symbol(loss), r, evaluate=False), stage, note="objective")]
+
+
+def step_quantities(params, frozen, s: Settings, k: int, number: sp.Expr, gradient) -> list[Quantity]:
+    """Per parameter, what step k computes: gradient with decay, state, step, parameter.
+
+    ``params``: objects with ``name`` and ``is_bias`` (a network's parameters, or the
+    inputs a computational graph's optimizer moves); ``frozen``: names held fixed;
+    ``gradient(p, k)``: the name of p's gradient in step k's pass."""
     entry = s.entry
     stage = step_stage(k)
     out: list[Quantity] = []
     sign = -1 if s.direction == "ascent" else 1
     shared = False
-    for p in net.params:
+    for p in params:
         w = sp.Symbol(param_name(p.name, k - 1))
         new = param_name(p.name, k)
-        if p.name in net.frozen:
+        if p.name in frozen:
             out.append(Quantity(new, sp.Symbol(new), w, stage, param=p.name, note="frozen"))
             continue
-        grad = sp.Symbol(gradient_name(p.name, k))
+        grad = sp.Symbol(gradient(p.name, k))
         decays = s.decays(p.is_bias)
         # g is its own quantity even where it is the gradient itself: the key writes g_t as
         # the sources do, and g² never prints as the power of a fraction.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .latex import Tex, latex_name
-from .optimizer_graph import gradient_name, param_name, pass_stage, state_name, step_stage
+from .optimizer_graph import OBJECTIVE, PENALTY, gradient_name, param_name, pass_stage, state_name, step_stage
 from .optimizers import MOMENTUM_FORMS, Settings
 from .rounding import given_tex as given_text
 
@@ -65,10 +65,12 @@ def rules_tex(s: Settings) -> list[str]:
     return out
 
 
-def settings_text(s: Settings) -> dict[str, Any]:
-    """The conventions as data: hyperparameters, decay, direction, state, source."""
+def settings_text(s: Settings, givens=None) -> dict[str, Any]:
+    """The conventions as data: hyperparameters, decay, direction, state, source. ``givens``:
+    the variant's given values, whose hyperparameters and λ may be drawn ([vary])."""
     entry = s.entry
-    hypers = [{"tex": latex_name(h.name), "value": given_text(s.hyper[h.name]), "source": h.source}
+    given = {**s.hyper, "lambda": s.weight_decay, **(givens or {})}
+    hypers = [{"tex": latex_name(h.name), "value": given_text(given[h.name]), "source": h.source}
               for h in entry.hypers]
     states = [{"tex": latex_name(st), "value": given_text(s.state.get(st, 0.0))} for st in entry.states]
     return {
@@ -84,7 +86,7 @@ def settings_text(s: Settings) -> dict[str, Any]:
         "nesterov": s.nesterov if s.optimizer == "nesterov" else None,
         "epsilon": s.epsilon if "epsilon" in s.hyper else None,
         "bias_correction": s.bias_correction if s.optimizer in ("adam", "adamw") else None,
-        "decay": given_text(s.weight_decay) if s.weight_decay > 0 else None,
+        "decay": given_text(given["lambda"]) if s.weight_decay > 0 else None,
         "decay_kind": s.decay,
         "decay_biases": s.decay_biases,
         "ascent": s.direction == "ascent",
@@ -114,7 +116,7 @@ def context(solution) -> dict | None:
             (by_param.setdefault(q.param, []) if q.param else shared).append(line)
         tag = "'" * (k - 1)
         pass_lines = [l for l in sections.get(pass_stage(k), ())
-                      if l.name == f"L{tag}" or (l.name.startswith(f"dL{tag}/d") and der[l.name].param
+                      if l.name in (f"L{tag}", f"{PENALTY}{tag}", f"{OBJECTIVE}{tag}") or (l.name.startswith(f"dL{tag}/d") and der[l.name].param
                                                   and der[l.name].example is None)]
         notes = list(dict.fromkeys(der[l.name].note for l in lines if der[l.name].param))
         columns = [{"tex": latex_name(gradient_name("w", k)), "note": "gradient"}]
@@ -142,6 +144,7 @@ def context(solution) -> dict | None:
             "at": latex_name(param_name("w", k - 1)) if k > 1 else latex_name("w"),
             "lookahead": latex_name(f"w~[{k}]") if any(der[l.name].note == "lookahead" for l in lines) else None,
             "pass": list(pass_lines),
+            "pass_losses": [l for l in pass_lines if not l.name.startswith("d")],  # L, and R and J with decay
             "shared": list(shared),
             "full": full,
             "lines": [l for p in trained for l in by_param.get(p, ())],
@@ -150,14 +153,17 @@ def context(solution) -> dict | None:
             "columns": columns,
             "rows": rows,
         })
-    losses = [{"tex": latex_name(f"L{chr(39) * k}"), "value": policy.tex(values[f"L{chr(39) * k}"])}
-              for k in range(s.steps + 1) if f"L{chr(39) * k}" in values
-              and not (k > 0 and k < s.steps and s.optimizer == "nesterov" and s.nesterov == "lookahead")]
+    shown = [k for k in range(s.steps + 1) if f"L{chr(39) * k}" in values
+             and not (k > 0 and k < s.steps and s.optimizer == "nesterov" and s.nesterov == "lookahead")]
+    losses = [{"tex": latex_name(f"L{chr(39) * k}"), "value": policy.tex(values[f"L{chr(39) * k}"])} for k in shown]
+    objectives = [{"tex": latex_name(f"{OBJECTIVE}{chr(39) * k}"), "value": policy.tex(values[f"{OBJECTIVE}{chr(39) * k}"])}
+                  for k in shown if f"{OBJECTIVE}{chr(39) * k}" in values]
     return {
-        "settings": settings_text(s),
+        "settings": settings_text(s, solution.givens),
         "steps": steps,
         "after": [*sections.get("forward_after", ()), *sections.get("loss_after", ())],
         "losses": losses,
+        "objectives": objectives,  # with L2 decay: J = L + R after each step
     }
 
 

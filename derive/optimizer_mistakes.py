@@ -33,8 +33,11 @@ def _other_graph(der, **changes) -> Swaps:
     """The step formulas of the same exercise under other conventions, where they differ."""
     from .optimizer_graph import optimizer_steps
 
-    other = optimizer_steps(der.network, der.loss, der.n_examples, tuple(der.chain_params) or "none",
-                            replace(_settings(der), **changes))
+    if hasattr(der, "with_settings"):  # an optimizer on a computational graph (derive/graph_optimizer.py)
+        other = der.with_settings(replace(_settings(der), **changes))
+    else:
+        other = optimizer_steps(der.network, der.loss, der.n_examples, tuple(der.chain_params) or "none",
+                                replace(_settings(der), **changes))
     mine = {q.name: q for q in der.quantities}
     return {q.name: q.formula for q in other.quantities
             if q.name in mine and stage_step(q.stage) and q.formula != mine[q.name].formula}
@@ -105,7 +108,7 @@ def _decay_on_biases(der):
     if s is None or s.weight_decay <= 0 or s.decay_biases or s.direction == "ascent":
         return
     lam, eta = H["lambda"], H["eta"]
-    biases = {p.name for p in der.network.params if p.is_bias}
+    biases = {p.name for p in der.network.params if p.is_bias} if der.network is not None else set()
     swaps = {}
     for q in der.quantities:
         found = stage_step(q.stage)

@@ -1,29 +1,42 @@
-"""Training runs with an optimizer: the state and the step number carried from step to step.
+"""Training runs with an optimizer: the state and the step number carried from step to step,
+and runs that compare optimizers.
 
 The run evaluates the one-step graph of the optimizer (``OptimizerDerivation.running``)
 once per step, as ``training.Trainer`` does for gradient descent; after each step the new
 state (``m_w1[1]``, …) becomes the next step's given state (``m_w1[0]``) and ``t`` counts
 up, so Adam's bias correction and every momentum see the whole history.
+
+A run of ``[[training.runs]]`` may name its own optimizer (``optimizer = "adam"`` with its
+hyperparameters and conventions, as in ``[training]``): ``RunTrainer`` gives each run the
+trainer of its optimizer, so one exercise compares plain gradient descent, momentum and
+Adam side by side, one curve and one verdict each. ``label_tex``/``label_text`` name a
+run's optimizer with its settings, for the key and for ``derive train``.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import replace
+from typing import Mapping, Sequence
 
+from . import optimizers
+from .evaluate import Evaluator
+from .latex import Tex, latex_name
+from .rounding import given_tex, given_text
 from .training import Run, RunSpec, Trainer
 
 
 class OptimizerTrainer(Trainer):
-    def __init__(self, derivation):
+    def __init__(self, derivation, settings=None):
         one = derivation.running
         super().__init__(derivation.running_evaluator)
+        self.settings = settings if settings is not None else derivation.settings
         self.carried = tuple(
             (one.index[q.name], q.name[:-len("[1]")] + "[0]")
             for q in one.quantities if q.name.endswith("[1]") and f"{q.name[:-3]}[0]" in one.index
         )
 
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
-        return super().run(dict(givens, t=1), run)
+        return replace(super().run(dict(givens, t=1), run), settings=self.settings)
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
         return self.run(givens, run).verdict  # the state goes from step to step: the whole run
@@ -32,3 +45,95 @@ class OptimizerTrainer(Trainer):
         for slot, name in self.carried:
             g[name] = values[slot]
         g["t"] += 1
+
+
+class _Running:
+    """The one-step graph of an optimizer a run names (what ``OptimizerTrainer`` reads)."""
+
+    def __init__(self, network, loss, n_examples: int, settings):
+        from .optimizer_graph import optimizer_steps
+
+        self.running = optimizer_steps(network, loss, n_examples, "none", settings, running=True)
+        self.running_evaluator = Evaluator(self.running)
+        self.settings = settings
+
+
+class RunTrainer:
+    """The trainer of each run: its own optimizer's where it names one, else the
+    exercise's (``base``: a ``Trainer`` or ``OptimizerTrainer``)."""
+
+    def __init__(self, base: Trainer, network, loss, n_examples: int):
+        self.base = base
+        self.network, self.loss, self.n_examples = network, loss, n_examples
+        self._own: dict[str, OptimizerTrainer] = {}  # one per distinct optimizer setting, compiled once
+
+    def trainer(self, run: RunSpec):
+        s = getattr(run, "optimizer", None)
+        if s is None:
+            return self.base
+        key = repr(s)
+        if key not in self._own:
+            self._own[key] = OptimizerTrainer(_Running(self.network, self.loss, self.n_examples, s))
+        return self._own[key]
+
+    def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        s = getattr(run, "optimizer", None)
+        if s is not None:  # the run's own hyperparameters and initial state
+            givens = {**givens, **optimizers.givens(s, self.network)}
+        return self.trainer(run).run(givens, run)
+
+    def verdicts(self, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
+        return tuple(self.run(givens, r).verdict for r in runs)
+
+
+def _settings(s) -> list[tuple[str, float]]:
+    """The hyperparameters and λ a label names, in the registry's order."""
+    out = [(h.name, s.hyper[h.name]) for h in s.entry.hypers]
+    if s.weight_decay > 0:
+        out.append(("lambda", s.weight_decay))
+    return out
+
+
+def label_tex(run: Run, named: bool = False, short: bool = False, capital: bool = False) -> Tex:
+    """A run's name in the key: ``$\\eta = 0.1$`` for gradient descent, ``Adam ($\\eta =
+    0.01$, $\\beta_1 = 0.9$, …)`` for an optimizer. ``named``: gradient descent is named
+    too (the runs compare optimizers); ``short``: the optimizer and η only (a legend);
+    ``capital``: for a heading."""
+    eta = rf"$\eta = {given_tex(run.learning_rate)}$"
+    s = getattr(run, "settings", None)
+    if s is None and not named:
+        return Tex(eta)
+    title = s.entry.title if s is not None else "gradient descent"
+    if capital:
+        title = title[0].upper() + title[1:]
+    parts = [eta, *(f"${latex_name(n)} = {given_tex(v)}$" for n, v in (_settings(s) if s is not None else ()))]
+    return Tex(f"{title}, {eta}" if short else f"{title} ({', '.join(parts)})")
+
+
+def label_text(run: Run) -> str:
+    """The same in plain text, for ``derive train``: ``adam (beta1 = 0.9, …)``."""
+    s = getattr(run, "settings", None)
+    if s is None:
+        return ""
+    parts = [f"{n} = {given_text(v)}" for n, v in _settings(s)]
+    return f"{s.optimizer}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def with_optimizers(runs: Sequence[RunSpec], names: Sequence[str], source: str) -> tuple[RunSpec, ...]:
+    """``derive train --optimizer NAME …``: every run once per optimizer named, each with
+    the defaults of its registry entry (hyperparameters, form, ε's place, decay kind);
+    without names the runs as they are."""
+    from .errors import DeriveError, did_you_mean
+
+    if not names:
+        return tuple(runs)
+    chosen = []
+    for name in names:
+        if name not in optimizers.OPTIMIZERS:
+            known = tuple(optimizers.OPTIMIZERS)
+            raise DeriveError(f"{source}: --optimizer: expected one of {', '.join(known)}, got '{name}'"
+                              f"{did_you_mean(name, known)}")
+        entry = optimizers.OPTIMIZERS[name]
+        chosen.append(optimizers.Settings(optimizer=name, hyper={h.name: h.default for h in entry.hypers},
+                                          epsilon=entry.epsilon, decay=entry.decay))
+    return tuple(replace(r, optimizer=s) for s in chosen for r in runs)

@@ -252,10 +252,15 @@ FIELDS = ("optimizer", "steps", *HYPER_NAMES, "momentum", "nesterov", "epsilon_a
 
 # --- the spec ----------------------------------------------------------------------------
 
-def parse(training, source: str) -> Settings | None:
+# The fields of a [[training.runs]] table this module reads: there ``steps`` is the run's length.
+RUN_FIELDS = tuple(k for k in FIELDS if k != "steps")
+
+
+def parse(training, source: str, run: bool = False) -> Settings | None:
     """The optimizer settings of ``[training]`` (a ``spec.Fields``), or None when the spec
-    names no optimizer (then the exercise is the single gradient-descent step)."""
-    present = [k for k in FIELDS if k in training.table]
+    names no optimizer (then the exercise is the single gradient-descent step). ``run``:
+    the table is one of ``[[training.runs]]``, whose ``steps`` are the run's own."""
+    present = [k for k in (RUN_FIELDS if run else FIELDS) if k in training.table]
     if "optimizer" not in training.table:
         if present:
             raise training.fail(present[0], 'needs an optimizer; expected optimizer = "sgd", "momentum", '
@@ -266,7 +271,7 @@ def parse(training, source: str) -> Settings | None:
     if training.get("update", "batch") == "online":
         raise training.fail("update", f'expected "batch" with optimizer = "{key}" (online updates '
                             "step through the examples without an optimizer state)")
-    steps = training.get("steps", DEFAULT_STEPS)
+    steps = DEFAULT_STEPS if run else training.get("steps", DEFAULT_STEPS)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10:
         raise training.fail("steps", f"expected a whole number of steps from 1 to 10, got {steps!r}")
     used = {h.name: h for h in entry.hypers}
@@ -335,6 +340,11 @@ def check_names(settings: Settings | None, network, source: str) -> None:
     """Parameter names in ``state`` must be the network's."""
     if settings is None:
         return
+    if settings.weight_decay > 0 and settings.decay == "l2":  # the key's penalty R and objective J
+        for unit in (u for layer in network.layers for u in layer.units):
+            if unit in ("R", "J"):
+                raise SpecError(source, "network.layers", f"unit '{unit}': with L2 weight decay the key names the "
+                                "penalty R and the objective J; expected another unit name")
     names = [p.name for p in network.params]
     for key in settings.state:
         if "_" in key:
@@ -368,3 +378,27 @@ def describe(settings: Settings) -> dict[str, Any]:
             "bias_correction": settings.bias_correction if settings.optimizer in ("adam", "adamw") else None,
             "weight_decay": settings.weight_decay, "decay": settings.decay,
             "decay_biases": settings.decay_biases, "direction": settings.direction}
+
+
+# --- [vary] ------------------------------------------------------------------------------
+
+def vary_names(settings: Settings | None) -> list[str]:
+    """The optimizer's given values a variant may draw: its hyperparameters, and λ when the
+    exercise has weight decay."""
+    if settings is None:
+        return []
+    return [h.name for h in settings.entry.hypers] + (["lambda"] if settings.weight_decay > 0 else [])
+
+
+def vary_problem(settings: Settings, name: str, grid) -> str | None:
+    """Why drawing ``name`` from ``grid`` would leave an exercise that does not say what it
+    should (None when it is fine): a decay rate of 0 makes the state a copy of the
+    gradient, one of 1 never lets it change; a λ of 0 leaves its terms at zero."""
+    lo, hi = min(grid), max(grid)
+    if any(h.name == name and h.below_one for h in settings.entry.hypers) and not (0 < lo and hi < 1):
+        return f"expected values strictly between 0 and 1 for a decay rate, the grid spans {lo:g} to {hi:g}"
+    if name == "epsilon" and lo < 0:
+        return f"expected values ≥ 0, the grid reaches {lo:g}"
+    if name == "lambda" and lo <= 0:
+        return f"expected a positive weight decay (λ = 0 leaves the penalty's terms at zero), the grid reaches {lo:g}"
+    return None

@@ -184,10 +184,12 @@ class Exercise:
     def trainer(self) -> Trainer:
         # The steps are compiled from the evaluator's own printed code, at full precision
         # whatever the key carries: a structure is printed once, with or without runs.
+        base = Trainer(self.evaluator)
         if self.spec.optimizer is not None:  # the optimizer's state goes from step to step
             from .optimizer_runs import OptimizerTrainer
-            return OptimizerTrainer(self.derivation)
-        return Trainer(self.evaluator)
+            base = OptimizerTrainer(self.derivation)
+        from .optimizer_runs import RunTrainer  # a run may name its own optimizer, to compare them
+        return RunTrainer(base, self.network, self.spec.loss, len(self.spec.examples))
 
     @cached_property
     def alternatives(self) -> tuple:
@@ -364,6 +366,9 @@ class Exercise:
         q = self.derivation[name]
         if q.formula is not None:
             return name
+        if self.network is None:  # hook: a computational graph's givens (derive/graph_optimizer.py)
+            from .graph_optimizer import given_field
+            return given_field(self.spec.graph, name)
         if q.param is not None:
             return f"weights.{q.param}"
         if name == "eta":

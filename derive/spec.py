@@ -71,6 +71,7 @@ class RunSpec:
     learning_rate: float
     steps: int
     frozen: tuple[str, ...] = ()  # held fixed in this run, beside the network's own frozen set
+    optimizer: Any = None  # optimizers.Settings: the run's own optimizer (None: the exercise's)
 
 
 @dataclass(frozen=True)
@@ -471,10 +472,14 @@ def _runs(training: Fields, learning_rate: float) -> tuple[RunSpec, ...]:
     limits.at_most(training.source, "training.runs", len(tables), limits.RUNS, "runs")
     runs = []
     for f in tables:
-        f.only("learning_rate", "steps", "frozen")
+        f.only("learning_rate", "steps", "frozen", *optimizers.RUN_FIELDS)  # a run may compare optimizers
         rate = f.number("learning_rate", learning_rate, positive=True)
         steps = f.whole("steps", DEFAULT_STEPS, 1, limits.STEPS, "steps")
-        runs.append(RunSpec(rate, steps, tuple(dict.fromkeys(f.names("frozen", (), nonempty=False)))))
+        optimizer = optimizers.parse(f, f.source, run=True)
+        if optimizer is not None and training.get("update", "batch") == "online":
+            raise f.fail("optimizer", 'expected no optimizer with update = "online" (online updates step through '
+                         "the examples without an optimizer state)")
+        runs.append(RunSpec(rate, steps, tuple(dict.fromkeys(f.names("frozen", (), nonempty=False))), optimizer))
     return tuple(runs)
 
 

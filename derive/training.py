@@ -35,6 +35,7 @@ class Run:
     after: float  # the loss after the last update (inf if it could not be computed)
     overflow_at: int | None  # 1-based step whose loss (or update) could not be computed in floats
     verdict: str
+    settings: Any = None  # optimizers.Settings of the run (None: gradient descent; derive/optimizer_runs.py)
 
 
 # --- what is asked for ------------------------------------------------------------------
@@ -91,7 +92,7 @@ def option_runs(spec: Spec, network: Network, etas: Sequence[str], steps: str | 
         return tuple(RunSpec(r, n, frozen or ()) for r in rates)
     runs = spec_runs(spec, network) or (RunSpec(spec.learning_rate, DEFAULT_STEPS),)
     return tuple(RunSpec(r.learning_rate, n if steps is not None else r.steps,
-                         frozen if frozen is not None else r.frozen) for r in runs)
+                         frozen if frozen is not None else r.frozen, r.optimizer) for r in runs)
 
 
 # --- running ------------------------------------------------------------------------------
@@ -247,7 +248,10 @@ def describe(run: Run, online: bool = False) -> str:
     fixed = f", {_names_text(run.frozen)} held fixed" if run.frozen else ""
     unit = "pass" if online else "step"
     steps = f"1 {unit}" if run.steps == 1 else f"{run.steps} {unit}{'es' if online else 's'}"
-    return f"eta = {given_text(run.learning_rate)}, {steps}{fixed}"
+    from .optimizer_runs import label_text  # the run's optimizer, if it has one
+
+    optimizer = label_text(run)
+    return f"{optimizer + ', ' if optimizer else ''}eta = {given_text(run.learning_rate)}, {steps}{fixed}"
 
 
 def verdict_line(run: Run, policy: NumberPolicy) -> str:

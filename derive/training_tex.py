@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from .latex import Tex, latex_name
+from .optimizer_runs import label_tex
 from .rounding import LARGE, fixed, given_text, rounded, scientific
 
 TABLE_ROWS = 20  # a longer run's table lists selected steps
@@ -26,15 +27,19 @@ def context(solution) -> list[dict]:
     online = bool(solution.derivation.online)  # one step of a run is then a pass over the examples
     columns = [Column.of([*run.losses, run.after], solution.policy.decimals) for run in runs]
     first = runs[0] if runs else None
+    named = any(r.settings is not None for r in runs)  # runs that compare optimizers name each one
     out = []
     for i, (run, col) in enumerate(zip(runs, columns)):
         finite = [v for v in run.losses if math.isfinite(v)]
         peak = max(range(len(finite)), key=finite.__getitem__) if finite else 0
-        curves = [_curve(run)] + ([_curve(first)] if i > 0 and first is not None else [])
+        curves = [_curve(run, named)] + ([_curve(first, named)] if i > 0 and first is not None else [])
         moves = _moves(finite, col)
         out.append({
             "index": i + 1,
             "eta": given_text(run.learning_rate),
+            "label": label_tex(run, named),  # $\eta = 0.1$, or the optimizer with its settings (derive/optimizer_runs.py)
+            "heading": label_tex(run, named, capital=True),
+            "optimizer": run.settings.entry.title if run.settings is not None else None,
             "steps": run.steps,
             "online": online,
             "unit": "pass" if online else "step",
@@ -130,6 +135,7 @@ def _versus(run, col: Column, first, first_col: Column) -> dict:
     (within SAME_END of each other)."""
     a, b = _end(run), _end(first)
     out = {"same_verdict": run.verdict == first.verdict, "larger": run.learning_rate > first.learning_rate,
+           "rate_only": run.settings == first.settings,  # else the runs compare optimizers
            "end": col(a), "first_end": first_col(b), "lower": "same", "factor": None}
     if math.isinf(a) and math.isinf(b):
         out["lower"] = "same" if run.overflow_at == first.overflow_at else (
@@ -163,8 +169,8 @@ def _table_steps(n: int) -> list[int]:
     return head + sorted({round(6 + (n - 6) * i / (rest - 1)) for i in range(rest)})
 
 
-def _curve(run) -> dict:
-    return {"eta": given_text(run.learning_rate),
+def _curve(run, named: bool = False) -> dict:
+    return {"eta": given_text(run.learning_rate), "label": label_tex(run, named, short=True),
             "points": [(k, v) for k, v in enumerate(run.losses, 1) if math.isfinite(v)]}
 
 
@@ -178,7 +184,7 @@ def _plot(curves: list[dict], steps: int) -> dict:
     drawn = []
     for c in curves:
         pts = [(k, v) for k, v in c["points"] if v > 0 or not log]
-        drawn.append({"eta": c["eta"],
+        drawn.append({"eta": c["eta"], "label": c["label"],
                       "coordinates": " ".join(f"({k},{v:.6e})" for k, v in pts)})
     return {
         "log": log,

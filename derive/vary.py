@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any, Mapping
 
+from . import optimizers
 from .errors import SpecError, did_you_mean, shown
 from .losses import LOSSES
 
@@ -54,7 +55,7 @@ def given_names(spec, network) -> tuple[list[str], set[str], dict[str, list[str]
     targets = [y + s for s in examples for y in network.targets]
     params = [p.name for p in network.params]
     givens = [g for s in examples for g in (*(x + s for x in network.inputs), *(y + s for y in network.targets))]
-    givens += params + ["eta"]
+    givens += params + ["eta"] + optimizers.vary_names(spec.optimizer)  # mu, beta1, …, lambda
     groups = {"weights": params, "inputs": inputs, "targets": targets, "learning_rate": ["eta"]}
     return givens, set(network.bias_units), groups
 
@@ -98,6 +99,9 @@ def parse(spec, network, raw: Any) -> VarySpec:
             raise SpecError(source, field, f"expected a positive learning rate, the grid reaches {min(grid):g}")
         if unit_targets and name in groups["targets"] and not (0 <= min(grid) and max(grid) <= 1):
             raise SpecError(source, field, f"expected targets in [0, 1] for {LOSSES[spec.loss.kind].title}")
+        problem = optimizers.vary_problem(spec.optimizer, name, grid) if spec.optimizer is not None else None
+        if problem:
+            raise SpecError(source, field, problem)
     ranges = tuple((name, chosen[name]) for name in givens if name in chosen)
     return VarySpec(ranges, constraints, tries)
 
