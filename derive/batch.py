@@ -8,8 +8,9 @@ with the parent's compiled exercise and templates and with the drawn variants, s
 is two numbers. A few chunks per worker are in flight at any time, so memory does not
 grow with the number of variants; each Solution is dropped once its files are made.
 
-A worker ignores Ctrl-C (the parent stops the workers and says so once) and, on Linux,
-dies with the parent, so a killed run leaves no process behind.
+A worker ignores Ctrl-C (the parent stops the workers and says so once), ends quietly on
+the parent's SIGTERM and, on Linux, dies with the parent, so a killed run leaves no
+process behind.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .variants import Variant
 
 CHUNK = 8  # variants per task: a chunk's files are about a megabyte
 IN_FLIGHT = 2  # chunks per worker handed out ahead of the one being written
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,12 @@ def made(job: Job, drawn: Sequence[Variant], jobs: int | None = None) -> Iterato
     # The first variant is made here: what every variant shares (templates, misconception
     # graphs, printed forms) is then made once, before the workers are forked with it.
     first = make(job, 0, drawn[0])
-    pool = multiprocessing.get_context("fork").Pool(jobs, _start_worker, (job, drawn, os.getpid()))
+    # Forked with the signals held: a worker takes them only once it has its own handlers.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        pool = multiprocessing.get_context("fork").Pool(jobs, _start_worker, (job, drawn, os.getpid()))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
     try:
         yield itertools.chain((first,), _in_order(pool, len(drawn), jobs))
     finally:
@@ -120,6 +127,8 @@ def _start_worker(job: Job, drawn: Sequence[Variant], parent: int) -> None:
     global _job, _drawn
     _job, _drawn = job, drawn
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a terminal reaches every process: the parent answers it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how the parent stops a worker: without a word
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
     try:
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
