@@ -154,13 +154,13 @@ def test_fixed_gives_the_digits_of_exact_decimal_rounding():
     the digits must stay those of the exact binary value rounded half away from zero, as
     ``decimal`` and ``fractions`` compute them, halfway cases above all."""
     import random
-    from decimal import ROUND_HALF_UP, Decimal
+    from decimal import ROUND_HALF_UP, Context, Decimal
     from fractions import Fraction
 
     from derive.rounding import fixed
 
     def exact(value: float, exponent: int) -> str:
-        q = Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP)
+        q = Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP, context=Context(prec=400))
         return format(q.copy_abs() if q.is_zero() else q, "f")
 
     def is_tie(value: float, exponent: int) -> bool:
