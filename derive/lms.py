@@ -133,8 +133,8 @@ def asked_names(solution: Solution | Exercise) -> list[tuple[str, list[str]]]:
 
 
 def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
-    """For each quantity, (value, misconception key, feedback) of every registered mistake
-    that changes it in this variant.
+    """For each asked quantity, (value, misconception key, feedback) of every registered
+    mistake that changes it in this variant.
 
     Two values per mistake: the quantity computed with the mistake from correct inputs
     (what a student gets who makes it in this step), and the whole calculation done with
@@ -165,11 +165,15 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     target = _count(answer.value)
     kept: list[tuple[int, str, list[str], list[str]]] = []
     surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
+    written: dict[float, tuple[str, int]] = {}  # several mistakes often give the same value
     for v, key, why in wrong:
         if not math.isfinite(v) or abs(v - value) < surely_close:
             continue
-        d = fixed(v, exp)
-        n = _count(d)
+        as_written = written.get(v)
+        if as_written is None:
+            d = fixed(v, exp)
+            as_written = written[v] = d, _count(d)
+        d, n = as_written
         if abs(n - target) <= _CLEAR:
             continue  # indistinguishable from the answer or from a rounding slip: no feedback
         for same in kept:
@@ -180,9 +184,11 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
                 break
         else:
             kept.append((n, d, [key], [why]))
-    for _, d, keys, whys in kept:
-        others.append(Other(Number(fixed(float(d), exp), answer.tolerance), 0, "; or: ".join(whys),
-                            "+".join(dict.fromkeys(keys))))
+    for n, d, keys, whys in kept:
+        # A value is written as the float it stands for, rounded again: the same digits up
+        # to fifteen (a float holds them), so only longer ones go through a float.
+        shown = d if abs(n) < 10 ** 15 else fixed(float(d), exp)
+        others.append(Other(Number(shown, answer.tolerance), 0, "; or: ".join(whys), "+".join(dict.fromkeys(keys))))
     return Blank(name, answer, tuple(others))
 
 
@@ -212,12 +218,13 @@ class Shared:
     def __init__(self, exercise: Exercise):
         der = exercise.derivation
         self.asked = asked_names(exercise)
+        asked = {n for _, names in self.asked for n in names}
         self.mistakes = []
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
             m = alt.misconception
             why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
             index = alt.derivation.index
-            slots = [(q.name, index[q.name], q.name in changed) for q in der.quantities if q.formula is not None]
+            slots = [(q.name, index[q.name], q.name in changed) for q in der.quantities if q.name in asked]
             self.mistakes.append((alt, m.key, why, why + " (the mistake made in every step up to here)", slots))
         if exercise.network is not None:  # a graph's figure and text show its forward values
             self.figure = _network_figure(exercise)

@@ -19,7 +19,7 @@ from typing import Callable, Mapping, TypeVar
 
 import sympy as sp
 
-from . import derivation as D, figure, misconceptions, optimizers, theory, training
+from . import derivation as D, figure, optimizers, theory, training
 from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
@@ -167,6 +167,7 @@ class Exercise:
     @cached_property
     def alternatives(self) -> tuple:
         """Every applicable misconception's graph, compiled (for the checker)."""
+        from . import misconceptions  # late: `derive solve` does without them
         return misconceptions.alternatives(self.derivation, self.evaluator.carry_decimals)
 
     @cached_property
