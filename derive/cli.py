@@ -128,7 +128,8 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
             raise DeriveError(f"{option}: expected a whole number from 1 to {most:,}, got {n}")
     if jobs is not None and jobs < 1:
         raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
-    from . import batch as batch_mod, roster as roster_mod, stress as stress_mod, variants as variants_mod  # late: for this command only
+    # late: for this command only
+    from . import roster as roster_mod, stress as stress_mod, variants as variants_mod, workers as workers_mod
     exercise = Exercise(spec_mod.load(spec_path))
     sampler = variants_mod.Sampler(exercise)
     if stress is not None:
@@ -145,10 +146,10 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     output.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
     drawn = sampler.draw_many(keys, seed)
-    job = batch_mod.Job(exercise, env, formats, category)
+    job = workers_mod.Job(exercise, env, formats, category)
     # Each variant goes to its documents and to every answer file as soon as it is made,
     # and is then dropped: no run holds all its Solutions.
-    with batch_mod.made(job, drawn, jobs) as made, output.Stage(out) as stage:
+    with workers_mod.made(job, drawn, jobs) as made, output.Stage(out) as stage:
         texs = []
         with contextlib.ExitStack() as files, _bar(len(drawn), "solving and writing") as bar:
             streams = [export.stream(fmt, files.enter_context(stage.open(export.STREAMS[fmt][0])),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_cli
-from derive import batch, canvas, export, moodle, qti, variants as V
+from derive import canvas, export, moodle, qti, variants as V, workers
 
 CATEGORY = "$course$/Backpropagation by hand/seed 7"
 
@@ -37,7 +37,7 @@ def test_one_exercise_answers_json_is_the_whole_document(reference):
 def test_a_variants_run_writes_what_its_solutions_give(tmp_path, reference_exercise):
     formats = ["json", "csv", "moodle", "qti21", "canvas"]
     out = tmp_path / "v"
-    count = 3 * batch.CHUNK + 2  # made by two worker processes, in several chunks
+    count = 3 * workers.CHUNK + 2  # made by two worker processes, in several chunks
     done = run_cli("variants", "--count", count, "--seed", "3", "--no-pdf", "--out", out, "--jobs", "2",
                    *(a for f in formats for a in ("--format", f)))
     assert done.returncode == 0, done.stderr
@@ -115,7 +115,7 @@ def tree(folder):
 def test_workers_write_the_bytes_one_process_writes(tmp_path):
     """Same seed, one process or several: every file of the folder the same, byte for byte
     (a count that leaves a last chunk short; every answer and LMS format)."""
-    args = ("variants", "--count", 2 * batch.CHUNK + 3, "--seed", "11", "--no-pdf",
+    args = ("variants", "--count", 2 * workers.CHUNK + 3, "--seed", "11", "--no-pdf",
             *(a for f in ["json", "csv", "moodle", "qti21", "canvas"] for a in ("--format", f)))
     folders = []
     for jobs in (1, 2, 3):
@@ -123,7 +123,7 @@ def test_workers_write_the_bytes_one_process_writes(tmp_path):
         done = run_cli(*args, "--out", out, "--jobs", jobs)
         assert done.returncode == 0, done.stderr
         folders.append(tree(out))
-    assert len(folders[0]) == 2 * (2 * batch.CHUNK + 3) + 5
+    assert len(folders[0]) == 2 * (2 * workers.CHUNK + 3) + 5
     assert folders[1] == folders[0] and folders[2] == folders[0]
 
 
