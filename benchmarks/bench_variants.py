@@ -79,15 +79,17 @@ def run_measured(cmd: list[str]) -> tuple[float, float, float]:
 
 
 def text_stage(pythons: dict[str, str], jobs: list[int], count: int, repeats: int,
-               tmp: Path) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
-    runs: dict[tuple[str, int], list] = {(name, j): [] for name in pythons for j in jobs}
+               tmp: Path) -> dict[tuple[str, int | None], list[tuple[float, float, float]]]:
+    """Each --jobs value of this derive, and once the other interpreter's (whose --jobs, if
+    it has one, is left at its default), alternating."""
+    runs: dict[tuple[str, int | None], list] = {("this", j): [] for j in jobs}
+    runs.update({(name, None): [] for name in pythons if name != "this"})
     for i in range(repeats):
         for (name, j), found in runs.items():
             out = tmp / f"text-{name}-{j}-{i}"
             cmd = [pythons[name], "-m", "derive", "variants", "--count", str(count), "--seed", "1",
                    "--out", str(out), "--no-pdf"]
-            # a derive from before --jobs made the variants in one process
-            found.append(run_measured(cmd + (["--jobs", str(j)] if name == "this" or j != 1 else [])))
+            found.append(run_measured(cmd + (["--jobs", str(j)] if j else [])))
             shutil.rmtree(out)
     return runs
 
@@ -169,7 +171,7 @@ def main() -> None:
             runs = text_stage(pythons, args.jobs or [jobs], args.count, args.repeats, tmp)
             for (name, j), found in runs.items():
                 med = [statistics.median(r[k] for r in found) for k in range(3)]
-                print(f"    {name:<8} --jobs {j}: median {med[0]:7.2f} s wall, {med[1]:7.2f} s CPU, "
+                print(f"    {name:<8} --jobs {j or '-'}: median {med[0]:7.2f} s wall, {med[1]:7.2f} s CPU, "
                       f"{med[2]:5.0f} MiB peak  (runs: {', '.join(f'{r[0]:.1f} s/{r[1]:.1f} s' for r in found)})")
             print(f"    load average after: {os.getloadavg()[0]:.1f}")
             print(f"    in one process, {min(args.count, 1000)} variants, CPU time by step:")

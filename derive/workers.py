@@ -132,7 +132,7 @@ def _start_worker(job: Job, drawn: Sequence[Variant], parent: int) -> None:
     try:
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (AttributeError, OSError):  # not Linux: a killed parent's workers end when they next write
+    except (AttributeError, OSError):  # not Linux: a killed run's workers are not stopped
         pass
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
