@@ -2,11 +2,15 @@
 pdflatex alone on the same documents.
 
     python benchmarks/bench_variants.py [--count 1000] [--pdf-count 20] [--repeats 3]
+                                        [--jobs 1 --jobs 2] [--against OTHER/.venv/bin/python]
 
 1. Text stage: `derive variants --count N --no-pdf` on the built-in exercise (every sheet
-   and key .tex, answers.csv, answers.json, moodle.xml), wall time with interpreter start
-   and peak memory (maximum resident set size), median of the repeats; then the same run
-   in one process, split by step.
+   and key .tex, answers.csv, answers.json, moodle.xml), interpreter start included: wall
+   time, CPU time (user + system, worker processes included) and peak memory (the largest
+   sum of resident sizes over the command's processes, sampled every 0.05 s), medians of
+   the repeats, once per --jobs value; with --against, the same command of another
+   interpreter's derive (another checkout's .venv), the runs alternating so that load on
+   the machine hits both alike. Then the same run in one process, split by step.
 2. PDF stage: for the sheets and keys of --pdf-count variants, in the same run and
    alternating, (a) what the command does (pdf.compile_all on all cores, then pdfunite
    into sheets.pdf and keys.pdf) and (b) pdflatex alone, one pass per document, as many at
@@ -40,40 +44,68 @@ def wall(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def wall_and_peak(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one command."""
+def _tree_rss(pid: int) -> int:
+    """Resident kB of a process and its descendants (Linux /proc; 0 where it is missing)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0]) if "VmRSS:" in status else 0
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak MiB) of one command and its worker processes."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tempfile.gettempdir())
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.05)
     secs = time.perf_counter() - start
     if status != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
     proc.returncode = 0
-    return secs, usage.ru_maxrss / 1024  # kB on Linux
+    # ru_maxrss: the largest single process, in case sampling missed the peak
+    return secs, usage.ru_utime + usage.ru_stime, max(peak, usage.ru_maxrss) / 1024
 
 
-def text_stage(count: int, repeats: int, tmp: Path) -> list[tuple[float, float]]:
-    runs = []
+def text_stage(pythons: dict[str, str], jobs: list[int], count: int, repeats: int,
+               tmp: Path) -> dict[tuple[str, int | None], list[tuple[float, float, float]]]:
+    """Each --jobs value of this derive, and once the other interpreter's (whose --jobs, if
+    it has one, is left at its default), alternating."""
+    runs: dict[tuple[str, int | None], list] = {("this", j): [] for j in jobs}
+    runs.update({(name, None): [] for name in pythons if name != "this"})
     for i in range(repeats):
-        out = tmp / f"text{i}"
-        runs.append(wall_and_peak([sys.executable, "-m", "derive", "variants", "--count", str(count),
-                                   "--seed", "1", "--out", str(out), "--no-pdf"]))
-        shutil.rmtree(out)
+        for (name, j), found in runs.items():
+            out = tmp / f"text-{name}-{j}-{i}"
+            cmd = [pythons[name], "-m", "derive", "variants", "--count", str(count), "--seed", "1",
+                   "--out", str(out), "--no-pdf"]
+            found.append(run_measured(cmd + (["--jobs", str(j)] if j else [])))
+            shutil.rmtree(out)
     return runs
 
 
 def steps(count: int) -> dict[str, float]:
-    """The same work in one process, timed step by step."""
+    """The same work in one process, CPU time step by step."""
     t: dict[str, float] = {}
-    start = time.perf_counter()
+    start = time.process_time()
     exercise = Exercise(spec_mod.load())
     sampler = V.Sampler(exercise)
-    t["load spec, derive, compile"] = time.perf_counter() - start
+    t["load spec, derive, compile"] = time.process_time() - start
 
     def timed(name, fn):
-        s = time.perf_counter()
+        s = time.process_time()
         value = fn()
-        t[name] = time.perf_counter() - s
+        t[name] = time.process_time() - s
         return value
 
     drawn = timed("draw (constraints included)", lambda: sampler.draw_many(V.numbered(count), 1))
@@ -125,19 +157,26 @@ def main() -> None:
     ap.add_argument("--pdf-count", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pdf-only", action="store_true", help="skip the text stage")
+    ap.add_argument("--jobs", type=int, action="append", help="--jobs of the text stage; repeatable "
+                    "(default: all cores)")
+    ap.add_argument("--against", metavar="PYTHON", help="also time the derive of this interpreter")
     args = ap.parse_args()
     jobs = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp_name:
         tmp = Path(tmp_name)
-        runs = [] if args.pdf_only else text_stage(args.count, args.repeats, tmp)
-        if runs:
-            times = [r[0] for r in runs]
-            print(f"text stage, {args.count} variants (--no-pdf, interpreter start included): "
-                  f"median {statistics.median(times):.2f} s, peak memory median "
-                  f"{statistics.median(r[1] for r in runs):.0f} MiB  (runs: "
-                  f"{', '.join(f'{s:.2f} s/{m:.0f} MiB' for s, m in runs)})")
-            for name, secs in steps(args.count).items():
-                print(f"    {name:<32} {secs:6.2f} s")
+        pythons = {"this": sys.executable, **({"against": args.against} if args.against else {})}
+        if not args.pdf_only:
+            print(f"text stage, {args.count} variants (--no-pdf, interpreter start included), "
+                  f"load average before: {os.getloadavg()[0]:.1f}")
+            runs = text_stage(pythons, args.jobs or [jobs], args.count, args.repeats, tmp)
+            for (name, j), found in runs.items():
+                med = [statistics.median(r[k] for r in found) for k in range(3)]
+                print(f"    {name:<8} --jobs {j or '-'}: median {med[0]:7.2f} s wall, {med[1]:7.2f} s CPU, "
+                      f"{med[2]:5.0f} MiB peak  (runs: {', '.join(f'{r[0]:.1f} s/{r[1]:.1f} s' for r in found)})")
+            print(f"    load average after: {os.getloadavg()[0]:.1f}")
+            print(f"    in one process, {min(args.count, 1000)} variants, CPU time by step:")
+            for name, secs in steps(min(args.count, 1000)).items():
+                print(f"        {name:<32} {secs:6.2f} s")
 
         if shutil.which("pdflatex") is None or args.pdf_count < 1:
             print("PDF stage skipped")

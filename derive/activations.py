@@ -86,7 +86,9 @@ ACTIVATIONS: dict[str, Activation] = {
             symbol=r"\sigma",
             definition_tex=r"\frac{1}{1 + e^{-t}}",
             derivative_tex=r"\sigma(t)\,\bigl(1 - \sigma(t)\bigr)",
-            explicit=lambda t, s: 1 / (1 + sp.exp(-t)),
+            # as written, not evaluated: SymPy's first evaluated sum imports its tensor and
+            # combinatorics packages, a tenth of `derive solve`
+            explicit=lambda t, s: sp.Pow(sp.Add(1, sp.exp(-t), evaluate=False), -1, evaluate=False),
             numeric=lambda t, s: _sigmoid(t),
             numeric_prime=lambda t, s: _sigmoid(t) * (1.0 - _sigmoid(t)),
             by_input=lambda f, t, a: sp.Mul(f(t), sp.Add(1, -f(t), evaluate=False), evaluate=False),

@@ -159,16 +159,25 @@ class CanvasPackage:
         self.entries: list[tuple[str, str]] = []
         self.files: list[tuple[str, str]] = []
 
-    def add(self, s: Solution) -> None:
-        ident = identifier(len(self.entries) + 1, s.variant)
+    @staticmethod
+    def piece(s: Solution, index: int, category: str | None = None) -> tuple:
+        """The ``index``-th quiz: its manifest entries and its files (name, text)."""
+        ident = identifier(index + 1, s.variant)
         href = f"{ident}/{ident}.xml"
-        self.entries.append((ident, href))
         image = lms.figure(s)
         picture = f"images/{ident}-{image.name}"  # identifiers hold no character a URL must escape
-        self.files.append((f"{ident}-figure", picture))
-        self.zip.writestr(zipfile.ZipInfo(href, ZIP_TIME), assessment(s, ident, image, f"{FILEBASE}/{picture}"),
-                          zipfile.ZIP_DEFLATED)
-        self.zip.writestr(zipfile.ZipInfo(picture, ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
+        files = ((href, assessment(s, ident, image, f"{FILEBASE}/{picture}")), (picture, image.svg))
+        return (ident, href), (f"{ident}-figure", picture), files
+
+    def put(self, piece: tuple) -> None:
+        entry, figure, files = piece
+        self.entries.append(entry)
+        self.files.append(figure)
+        for name, text in files:
+            self.zip.writestr(zipfile.ZipInfo(name, ZIP_TIME), text, zipfile.ZIP_DEFLATED)
+
+    def add(self, s: Solution) -> None:
+        self.put(self.piece(s, len(self.entries)))
 
     def close(self) -> None:
         self.zip.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(self.entries, self.files),

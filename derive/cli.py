@@ -112,7 +112,8 @@ def _bar(n: int, label: str):
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the files (default: output/<spec name>-variants).")
 @click.option("--no-pdf", is_flag=True, help="Write the .tex files and the answer files only.")
-@click.option("--jobs", type=int, metavar="N", help="PDFs compiled at once (default: all cores).")
+@click.option("--jobs", type=int, metavar="N",
+              help="Processes at once: variants made, PDFs compiled (default: all cores).")
 @click.option("--force", is_flag=True, help="Overwrite a folder that holds other files.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(sorted(export.WRITERS)), metavar="NAME",
               help="Answer and LMS files to write; repeatable (default: json, csv, moodle; "
@@ -133,7 +134,8 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
             raise DeriveError(f"{option}: expected a whole number from 1 to {most:,}, got {n}")
     if jobs is not None and jobs < 1:
         raise DeriveError(f"--jobs: expected a whole number of at least 1, got {jobs}")
-    from . import roster as roster_mod, stress as stress_mod, variants as variants_mod  # late: for this command only
+    # late: for this command only
+    from . import roster as roster_mod, stress as stress_mod, variants as variants_mod, workers as workers_mod
     exercise = Exercise(spec_mod.load(spec_path))
     sampler = variants_mod.Sampler(exercise)
     if stress is not None:
@@ -150,19 +152,19 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     output.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
     drawn = sampler.draw_many(keys, seed)
-    with output.Stage(out) as stage:
+    job = workers_mod.Job(exercise, env, formats, category)
+    # Each variant goes to its documents and to every answer file as soon as it is made,
+    # and is then dropped: no run holds all its Solutions.
+    with workers_mod.made(job, drawn, jobs) as made, output.Stage(out) as stage:
         texs = []
-        # Each variant goes to its documents and to every answer file as soon as it is
-        # solved, and is then dropped: no run holds all its Solutions.
         with contextlib.ExitStack() as files, _bar(len(drawn), "solving and writing") as bar:
-            streams = [export.STREAMS[fmt][1](files.enter_context(stage.open(export.STREAMS[fmt][0])),
-                                              category if fmt in export.CATEGORIZED else None)
+            streams = [export.stream(fmt, files.enter_context(stage.open(export.STREAMS[fmt][0])),
+                                     category if fmt in export.CATEGORIZED else None)
                        for fmt in formats]
-            for v in drawn:
-                s = exercise.solve(v.overrides, seed=v.seed, variant=v.id)
-                texs += [stage.write(name, text) for name, text in output.variant_documents(s, env).items()]
-                for stream in streams:
-                    stream.add(s)
+            for m in made:
+                texs += [stage.write(name, data) for name, data in m.documents]
+                for stream, piece in zip(streams, m.pieces):
+                    stream.put(piece)
                 if bar:
                     bar.update(1)
             for stream in streams:

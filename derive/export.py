@@ -14,7 +14,7 @@ import json
 import functools
 import math
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Protocol, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Protocol, Sequence
 
 from . import optimizers
 from .losses import LOSSES
@@ -78,27 +78,36 @@ class _Json:
     def __init__(self, file: BinaryIO, category: str | None = None):
         self.file, self.count, self.single = file, 0, False
 
+    @staticmethod
+    def piece(s: Solution, index: int, category: str | None = None) -> bytes:
+        """Variant ``s`` as the ``index``-th of the file (the first with the file's head)."""
+        if index == 0:
+            # Variants share one spec: written once, beside the exercise title the folder check reads.
+            head = json.dumps({"exercise": s.spec.title, "source": source_name(s.spec),
+                               "spec": _plain(s.spec.raw), "variants": []}, indent=2, ensure_ascii=False)
+            assert head.endswith("[]\n}")
+            start = f"{head[:-3]}\n    "
+        else:
+            start = ",\n    "
+        # Strings in JSON hold no raw newline, so indenting each variant's lines by 4 gives
+        # the bytes of the whole document dumped in one go.
+        item = json.dumps({k: v for k, v in answers(s).items() if k != "spec"}, indent=2,
+                          ensure_ascii=False, allow_nan=False)
+        return (start + item.replace("\n", "\n    ")).encode("utf-8")
+
+    def put(self, piece: bytes) -> None:
+        self.file.write(piece)
+        self.count += 1
+
     def add(self, s: Solution) -> None:
         if self.count == 0 and s.variant is None:  # `derive solve`: the one exercise, spec included
             self.single = True
             self.file.write((json.dumps(answers(s), indent=2, ensure_ascii=False, allow_nan=False)
                              + "\n").encode("utf-8"))
-        elif self.count == 0:
-            # Variants share one spec: written once, beside the exercise title the folder check reads.
-            head = json.dumps({"exercise": s.spec.title, "source": source_name(s.spec),
-                               "spec": _plain(s.spec.raw), "variants": []}, indent=2, ensure_ascii=False)
-            assert head.endswith("[]\n}")
-            self.file.write(f"{head[:-3]}\n    ".encode("utf-8"))
-        else:
-            assert not self.single, "a single exercise's answers.json holds one Solution"
-            self.file.write(b",\n    ")
-        if not self.single:
-            # Strings in JSON hold no raw newline, so indenting each variant's lines by 4 gives
-            # the bytes of the whole document dumped in one go.
-            item = json.dumps({k: v for k, v in answers(s).items() if k != "spec"}, indent=2,
-                              ensure_ascii=False, allow_nan=False)
-            self.file.write(item.replace("\n", "\n    ").encode("utf-8"))
-        self.count += 1
+            self.count += 1
+            return
+        assert not self.single, "a single exercise's answers.json holds one Solution"
+        self.put(self.piece(s, self.count))
 
     def close(self) -> None:
         if not self.single:
@@ -110,22 +119,27 @@ class _Csv:
     the names of answers.json, at full precision (the grader rounds, not the file)."""
 
     def __init__(self, file: BinaryIO, category: str | None = None):
-        self.file, self.names = file, None
-        self.out = io.StringIO()
+        self.file, self.count = file, 0
+
+    @staticmethod
+    def piece(s: Solution, index: int, category: str | None = None) -> bytes:
+        der = s.derivation
+        givens, names = [q.name for q in der.givens], [q.name for q in der.quantities if q.stage != GIVEN]
+        out = io.StringIO()
         # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
-        self.rows = csv.writer(self.out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        if index == 0:
+            rows.writerow(["variant", "seed", *givens, *names])
+        rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
+                       *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
+        return out.getvalue().encode("utf-8")
+
+    def put(self, piece: bytes) -> None:
+        self.file.write(piece)
+        self.count += 1
 
     def add(self, s: Solution) -> None:
-        if self.names is None:
-            der = s.derivation
-            self.names = ([q.name for q in der.givens], [q.name for q in der.quantities if q.stage != GIVEN])
-            self.rows.writerow(["variant", "seed", *self.names[0], *self.names[1]])
-        givens, names = self.names
-        self.rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
-                            *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
-        self.file.write(self.out.getvalue().encode("utf-8"))
-        self.out.seek(0)
-        self.out.truncate()
+        self.put(self.piece(s, self.count))
 
     def close(self) -> None:
         pass
@@ -135,54 +149,75 @@ class _Moodle:
     """moodle.xml (derive/moodle.py): the category, one cloze question per variant."""
 
     def __init__(self, file: BinaryIO, category: str | None = None):
+        self.file, self.category, self.count = file, category, 0
+
+    @staticmethod
+    def piece(s: Solution, index: int, category: str | None = None) -> bytes:
         from . import moodle  # late: only the LMS formats need the LMS modules
-        self.moodle, self.file, self.category, self.started = moodle, file, category, False
+        head = moodle.head(category or moodle.default_category(s.spec.title, None)) if index == 0 else ""
+        return (head + moodle.question(s)).encode("utf-8")
+
+    def put(self, piece: bytes) -> None:
+        self.file.write(piece)
+        self.count += 1
 
     def add(self, s: Solution) -> None:
-        if not self.started:
-            self.file.write(self.moodle.head(self.category or self.moodle.default_category(s.spec.title, None))
-                            .encode("utf-8"))
-            self.started = True
-        self.file.write(self.moodle.question(s).encode("utf-8"))
+        self.put(self.piece(s, self.count, self.category))
 
     def close(self) -> None:
-        self.file.write(self.moodle.TAIL.encode("utf-8"))
+        from . import moodle
+        self.file.write(moodle.TAIL.encode("utf-8"))
 
 
-def _qti21(file: BinaryIO, category: str | None = None) -> "Stream":
+def _qti21() -> type:
     from .qti import Qti21Package  # late: only the LMS formats need the LMS modules
-    return Qti21Package(file, category)
+    return Qti21Package
 
 
-def _canvas(file: BinaryIO, category: str | None = None) -> "Stream":
+def _canvas() -> type:
     from .canvas import CanvasPackage
-    return CanvasPackage(file, category)
+    return CanvasPackage
 
 
-# Each format streams: made with the open file (and the batch's category, for the writers
-# that take one), it writes each Solution given to ``add`` at once, and its end at ``close``,
-# so that thousands of variants are never held together.
-STREAMS: dict[str, tuple[str, Callable[..., "Stream"]]] = {
-    "json": ("answers.json", _Json),
-    "csv": ("answers.csv", _Csv),
-    "moodle": ("moodle.xml", _Moodle),
+# Each format streams. Its class, made with the open file (and the batch's category, for
+# the writers that take one), writes each Solution given to ``add`` at once, and its end
+# at ``close``, so that thousands of variants are never held together. ``add`` is
+# ``put(piece(s, index, category))``: ``piece`` (a static method, pure, picklable result)
+# may run in another process, ``put`` writes the pieces in order.
+STREAMS: dict[str, tuple[str, Callable[[], type]]] = {
+    "json": ("answers.json", lambda: _Json),
+    "csv": ("answers.csv", lambda: _Csv),
+    "moodle": ("moodle.xml", lambda: _Moodle),
     "qti21": ("qti21.zip", _qti21),
     "canvas": ("canvas-qti12.zip", _canvas),
 }
 
 
 class Stream(Protocol):
+    @staticmethod
+    def piece(s: Solution, index: int, category: str | None = None) -> Any: ...
+    def put(self, piece: Any) -> None: ...
     def add(self, solution: Solution) -> None: ...
     def close(self) -> None: ...
+
+
+def stream(fmt: str, file: BinaryIO, category: str | None = None) -> Stream:
+    """The writer of one format into ``file``."""
+    return STREAMS[fmt][1]()(file, category)
+
+
+def piece(fmt: str, s: Solution, index: int, category: str | None = None) -> Any:
+    """What the writer of ``fmt`` puts in its file for ``s``, the ``index``-th Solution."""
+    return STREAMS[fmt][1]().piece(s, index, category)
 
 
 def write(fmt: str, solutions: Iterable[Solution], category: str | None = None) -> bytes:
     """The whole file of one format for these Solutions, in memory."""
     buffer = io.BytesIO()
-    stream = STREAMS[fmt][1](buffer, category)
+    out = stream(fmt, buffer, category)
     for s in solutions:
-        stream.add(s)
-    stream.close()
+        out.add(s)
+    out.close()
     return buffer.getvalue()
 
 

@@ -33,7 +33,7 @@ from .activations import ACTIVATIONS
 from .latex import latex_name, tex
 from .losses import LOSSES
 from .rounding import NumberPolicy, fixed, given_text
-from .solution import ChainLine, Solution
+from .solution import ChainLine, Exercise, Solution
 
 TOLERANCE_UNITS = Decimal("1.5")  # units of the last typed digit: full marks
 PARTIAL_UNITS = Decimal("4.5")  # up to here: half marks, for a slip in rounding
@@ -110,7 +110,7 @@ class Blank:
         return latex_name(self.name)
 
 
-def asked_names(solution: Solution) -> list[tuple[str, list[str]]]:
+def asked_names(solution: Solution | Exercise) -> list[tuple[str, list[str]]]:
     """The quantities that get a blank, grouped under their headings.
 
     Left out: givens and local partials (the sheet does not ask for them on their own),
@@ -133,34 +133,26 @@ def asked_names(solution: Solution) -> list[tuple[str, list[str]]]:
 
 
 def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
-    """For each quantity, (value, misconception key, feedback) of every registered mistake
-    that changes it in this variant.
+    """For each asked quantity, (value, misconception key, feedback) of every registered
+    mistake that changes it in this variant.
 
     Two values per mistake: the quantity computed with the mistake from correct inputs
     (what a student gets who makes it in this step), and the whole calculation done with
     the mistake (what follows in later steps). Both come from the checker's swapped graphs."""
-    der = solution.derivation
     givens = dict(solution.givens)
     out: dict[str, list[tuple[float, str, str]]] = {}
-    for alt, changed in zip(solution.exercise.alternatives, solution.exercise.swapped):
+    for alt, key, why, carried_why, slots in solution.exercise.shared(Shared).mistakes:
         try:
             _, local = alt.evaluator.recompute(givens, solution.values)
             carried = alt.evaluator.evaluate(givens)
         except (ArithmeticError, ValueError):
             continue
-        m = alt.misconception
-        why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
-        index = alt.derivation.index
-        for q in der.quantities:
-            if q.formula is None:
-                continue
-            j = index[q.name]
-            found = out.setdefault(q.name, [])
-            swapped = q.name in changed
+        for name, j, swapped in slots:
+            found = out.setdefault(name, [])
             if swapped:
-                found.append((local[j], m.key, why))
+                found.append((local[j], key, why))
             if not swapped or abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
-                found.append((carried[j], m.key, why + " (the mistake made in every step up to here)"))
+                found.append((carried[j], key, carried_why))
     return out
 
 
@@ -168,31 +160,76 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     exp = exponent(value, policy)
     answer = Number(fixed(value, exp), units(TOLERANCE_UNITS, exp))
     others = [Other(Number(answer.value, units(PARTIAL_UNITS, exp)), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
-    clear = (PARTIAL_UNITS + TOLERANCE_UNITS) * Decimal(10) ** exp  # intervals that cannot overlap
-    kept: list[tuple[Decimal, list[str], list[str]]] = []
-    surely_close = float(clear) - 10.0 ** exp  # closer than this even after both roundings
+    # Rounded values are compared as whole numbers of the last typed digit (exact, and
+    # cheap: a blank meets some thirty misconception values).
+    target = _count(answer.value)
+    kept: list[tuple[int, str, list[str], list[str]]] = []
+    surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
+    written: dict[float, tuple[str, int]] = {}  # several mistakes often give the same value
     for v, key, why in wrong:
         if not math.isfinite(v) or abs(v - value) < surely_close:
             continue
-        d = Decimal(fixed(v, exp))
-        if abs(d - Decimal(answer.value)) <= clear:
+        as_written = written.get(v)
+        if as_written is None:
+            d = fixed(v, exp)
+            as_written = written[v] = d, _count(d)
+        d, n = as_written
+        if abs(n - target) <= _CLEAR:
             continue  # indistinguishable from the answer or from a rounding slip: no feedback
-        same = next((k for k in kept if abs(k[0] - d) <= 2 * TOLERANCE_UNITS * Decimal(10) ** exp), None)
-        if same is None:
-            kept.append((d, [key], [why]))
-        elif key not in same[1]:
-            same[1].append(key)
-            same[2].append(why)
-    for d, keys, whys in kept:
-        others.append(Other(Number(fixed(float(d), exp), answer.tolerance), 0, "; or: ".join(whys),
-                            "+".join(dict.fromkeys(keys))))
+        for same in kept:
+            if abs(same[0] - n) <= _SAME:
+                if key not in same[2]:
+                    same[2].append(key)
+                    same[3].append(why)
+                break
+        else:
+            kept.append((n, d, [key], [why]))
+    for n, d, keys, whys in kept:
+        # A value is written as the float it stands for, rounded again: the same digits up
+        # to fifteen (a float holds them), so only longer ones go through a float.
+        shown = d if abs(n) < 10 ** 15 else fixed(float(d), exp)
+        others.append(Other(Number(shown, answer.tolerance), 0, "; or: ".join(whys), "+".join(dict.fromkeys(keys))))
     return Blank(name, answer, tuple(others))
+
+
+# In units of the last typed digit: the answer's and the rounding band's intervals together
+# (values this close cannot be told apart), and the width of one answer's interval.
+_CLEAR = float(PARTIAL_UNITS + TOLERANCE_UNITS)
+_SAME = float(2 * TOLERANCE_UNITS)
+
+
+def _count(text: str) -> int:
+    """A number written to the place 10^exp (exp <= 0, as ``exponent`` gives) as a whole
+    number of that place: "-0.0171" -> -171."""
+    return int(text.replace(".", ""))
 
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
     wrong = mistakes(solution)
     return [(heading, [blank(n, solution.values[n], solution.policy, wrong.get(n, [])) for n in names])
-            for heading, names in asked_names(solution)]
+            for heading, names in solution.exercise.shared(Shared).asked]
+
+
+class Shared:
+    """What the questions of every variant of one exercise have in common, made once per
+    structure (``Exercise.shared``): the blanks asked, the misconception graphs' slots,
+    and for a network the figure and the text that holds no given value."""
+
+    def __init__(self, exercise: Exercise):
+        der = exercise.derivation
+        self.asked = asked_names(exercise)
+        asked = {n for _, names in self.asked for n in names}
+        self.mistakes = []
+        for alt, changed in zip(exercise.alternatives, exercise.swapped):
+            m = alt.misconception
+            why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
+            index = alt.derivation.index
+            slots = [(q.name, index[q.name], q.name in changed) for q in der.quantities if q.name in asked]
+            self.mistakes.append((alt, m.key, why, why + " (the mistake made in every step up to here)", slots))
+        if exercise.network is not None:  # a graph's figure and text show its forward values
+            self.figure = _network_figure(exercise)
+            self.network_html = network_html(exercise)
+            self.conventions_html = conventions_html(exercise)
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -248,14 +285,20 @@ def figure(solution: Solution) -> Image:
     """The network (or a graph's circuit) as the sheet draws it, as an SVG file. The only
     free text in it is the title, in the label, escaped by ``svg``; names are the spec's,
     which hold letters, digits and ``_`` only."""
+    if solution.network is not None:
+        return solution.exercise.shared(Shared).figure
     title = " ".join(xml_safe(solution.spec.title).split())[:200]
-    if solution.network is None:
-        from .render import context  # the sheet's circuit: forward values only where the sheet gives them
-        alt, name = f"The circuit of {title}", "circuit.svg"
-        drawing = svg.circuit(context(solution, "Exercise sheet")["figure"]["sheet"], alt)
-    else:
-        alt, name = f"The network of {title}", "network.svg"
-        drawing = svg.network(solution.exercise.figure, alt)
+    from .render import context  # the sheet's circuit: forward values only where the sheet gives them
+    alt = f"The circuit of {title}"
+    return _image("circuit.svg", svg.circuit(context(solution, "Exercise sheet")["figure"]["sheet"], alt), alt)
+
+
+def _network_figure(exercise: Exercise) -> Image:
+    alt = f"The network of {' '.join(xml_safe(exercise.spec.title).split())[:200]}"
+    return _image("network.svg", svg.network(exercise.figure, alt), alt)
+
+
+def _image(name: str, drawing: str, alt: str) -> Image:
     width, height = (int(v) for v in re.search(r'width="(\d+)" height="(\d+)"', drawing).groups())
     return Image(name, '<?xml version="1.0" encoding="UTF-8"?>\n' + drawing + "\n", width, height, alt)
 
@@ -270,8 +313,9 @@ def img_html(image: Image, src: str, **extra: str) -> str:
 
 # --- the question ---------------------------------------------------------------------------
 
-def conventions_html(solution: Solution) -> str:
-    """The conventions the key states, in the same words (see templates/conventions.tex.j2)."""
+def conventions_html(solution: Solution | Exercise) -> str:
+    """The conventions the key states, in the same words (see templates/conventions.tex.j2);
+    they depend on the structure alone."""
     spec, net, der = solution.spec, solution.network, solution.derivation
     items = []
     for i, layer in enumerate(net.layers):
@@ -336,7 +380,7 @@ def conventions_html(solution: Solution) -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-def numbers_rule(solution: Solution) -> str:
+def numbers_rule(solution: Solution | Exercise) -> str:
     d = solution.policy.decimals
     carried = ("every intermediate result is rounded to {d} decimals before it is used further, as in a "
                "calculation by hand" if solution.spec.carry == "rounded"
@@ -345,7 +389,7 @@ def numbers_rule(solution: Solution) -> str:
             "(a value that would round to zero: with two significant digits, e.g. 0.0000032).")
 
 
-def network_html(solution: Solution) -> str:
+def network_html(solution: Solution | Exercise) -> str:
     net = solution.network
     inputs = math_html(", ".join(latex_name(x) for x in net.inputs))
     layers = "; ".join(math_html(", ".join(latex_name(u) for u in layer.units)) for layer in net.layers)
@@ -375,13 +419,14 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
         from .graph_key import question_html as graph_question_html
         return graph_question_html(solution, groups, field, image)
     spec = solution.spec
+    shared = solution.exercise.shared(Shared)
     course = f" ({text(spec.course)})" if spec.course else ""
     parts = [
         f"<p><em>{text(spec.title)}</em>{course}: one step of gradient descent on the network described here, "
         "by hand, with the conventions and the given values stated here.</p>",
-        network_html(solution),
+        shared.network_html,
         image,
-        conventions_html(solution),
+        shared.conventions_html,
         "<h4>Given values</h4>",
         givens_html(solution),
     ]

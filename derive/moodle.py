@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 from typing import Sequence
 
 from . import lms
@@ -35,6 +36,7 @@ MAX_IDNUMBER = 100
 CONTEXTS = ("$course$", "$cat$", "$module$", "$system$")
 
 
+@lru_cache(maxsize=4096)  # the same feedback texts recur in every variant
 def cloze_feedback(feedback: str) -> str:
     """Plain feedback text as it must stand in a blank so that Moodle stores ``lms.text``."""
     return lms.text(feedback).replace("&", "&amp;")

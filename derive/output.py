@@ -22,7 +22,6 @@ import fnmatch
 import functools
 import json
 import os
-import secrets
 import shutil
 import signal
 import stat
@@ -157,7 +156,7 @@ def scratch(beside: Path) -> Iterator[Path]:
 def _locked_sibling(target: Path) -> Iterator[tuple[Path, int]]:
     parent = target.absolute().parent
     _clean_stale(parent, target.name)
-    path = parent / f".{target.name}{STAGE}{secrets.token_hex(4)}"
+    path = parent / f".{target.name}{STAGE}{os.urandom(4).hex()}"
     try:
         parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()
@@ -267,7 +266,7 @@ class Stage:
                 if not _exchange(self.path, self.target):
                     # Two renames: between them the old folder waits under a name the next
                     # run recognises and puts back.
-                    old = self.path.with_name(f".{self.target.name}{STAGE}{OLD}{secrets.token_hex(4)}")
+                    old = self.path.with_name(f".{self.target.name}{STAGE}{OLD}{os.urandom(4).hex()}")
                     os.rename(self.target, old)
                     os.rename(self.path, self.target)
                     self.path = old

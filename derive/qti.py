@@ -140,15 +140,25 @@ class Qti21Package:
         self.entries: list[tuple[str, str, tuple[str, ...]]] = []
         self.title: str | None = None
 
-    def add(self, s: Solution) -> None:
-        ident = identifier(len(self.entries) + 1, s.variant)
+    @staticmethod
+    def piece(s: Solution, index: int, category: str | None = None) -> tuple:
+        """The ``index``-th item: its manifest entry, its files (name, text) and the title."""
+        ident = identifier(index + 1, s.variant)
         href = f"items/{ident}.xml"
         image = lms.figure(s)
         picture = f"{ident}-{image.name}"  # beside the item, which refers to it by this relative name
-        self.entries.append((ident, href, (f"items/{picture}",)))
-        self.title = self.title or s.spec.title
-        self.zip.writestr(zipfile.ZipInfo(href, ZIP_TIME), item(s, ident, image, picture), zipfile.ZIP_DEFLATED)
-        self.zip.writestr(zipfile.ZipInfo(f"items/{picture}", ZIP_TIME), image.svg, zipfile.ZIP_DEFLATED)
+        files = ((href, item(s, ident, image, picture)), (f"items/{picture}", image.svg))
+        return (ident, href, (f"items/{picture}",)), files, s.spec.title
+
+    def put(self, piece: tuple) -> None:
+        entry, files, title = piece
+        self.entries.append(entry)
+        self.title = self.title or title
+        for name, text in files:
+            self.zip.writestr(zipfile.ZipInfo(name, ZIP_TIME), text, zipfile.ZIP_DEFLATED)
+
+    def add(self, s: Solution) -> None:
+        self.put(self.piece(s, len(self.entries)))
 
     def close(self) -> None:
         self.zip.writestr(zipfile.ZipInfo("imsmanifest.xml", ZIP_TIME), manifest(self.entries, self.title or ""),

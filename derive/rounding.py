@@ -127,8 +127,19 @@ _FORMAT = [f".{d}f" for d in range(22)]
 
 def fixed(value: float, exponent: int) -> str:
     """``value`` rounded to the place 10^exponent, as text; never "-0.0"."""
+    if -22 <= exponent <= 0:
+        # Python's "%f" rounds the exact binary value correctly, ties to even: the same
+        # digits unless the value lies exactly halfway, i.e. twice it times 10^decimals is
+        # an odd whole number (exact in floats below 2^52, as 10^decimals is up to 10^22).
+        twice = value * _TWICE[-exponent]
+        if abs(twice) < 2.0 ** 52 and not (twice.is_integer() and twice % 2 == 1):
+            text = "%.*f" % (-exponent, value)
+            return text[1:] if text[0] == "-" and not text.strip("-0.") else text
     r = rounded(value, exponent)
     return format(r.copy_abs() if r.is_zero() else r, "f")
+
+
+_TWICE = [2.0 * 10.0 ** k for k in range(23)]
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
 import sympy as sp
 
-from . import derivation as D, figure, misconceptions, optimizers, theory, training
+from . import derivation as D, figure, optimizers, theory, training
 from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, Quantity, derive
 from .errors import DeriveError
@@ -33,6 +33,7 @@ from .training import Run, RunSpec, Trainer
 # The key's stages, for the writers (which read a Solution and import nothing that computes).
 STAGES = (D.GIVEN, D.FORWARD, D.LOSS, D.LOCAL, D.DELTA, D.GRADIENT, D.UPDATE, D.FORWARD_AFTER, D.LOSS_AFTER)
 GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = STAGES
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ class Exercise:
     @cached_property
     def alternatives(self) -> tuple:
         """Every applicable misconception's graph, compiled (for the checker)."""
+        from . import misconceptions  # late: `derive solve` does without them
         return misconceptions.alternatives(self.derivation, self.evaluator.carry_decimals)
 
     @cached_property
@@ -211,6 +213,14 @@ class Exercise:
     def theory(self) -> tuple[dict, ...]:
         """The activations the theory answer shows, with their plots."""
         return theory.activations(self.network)
+
+    def shared(self, make: Callable[["Exercise"], T]) -> T:
+        """``make(self)``, made once per Exercise: what a writer derives from the structure
+        alone (an LMS question's figure and conventions) without this module knowing it."""
+        made = self.__dict__.setdefault("_shared", {})
+        if make not in made:
+            made[make] = make(self)
+        return made[make]
 
     def train(self, runs: tuple[RunSpec, ...], overrides: Mapping[str, float] | None = None) -> tuple[Run, ...]:
         """Training runs from the spec's given values (or these overrides)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_cli
-from derive import canvas, export, moodle, qti, variants as V
+from derive import canvas, export, moodle, qti, variants as V, workers
 
 CATEGORY = "$course$/Backpropagation by hand/seed 7"
 
@@ -37,10 +37,11 @@ def test_one_exercise_answers_json_is_the_whole_document(reference):
 def test_a_variants_run_writes_what_its_solutions_give(tmp_path, reference_exercise):
     formats = ["json", "csv", "moodle", "qti21", "canvas"]
     out = tmp_path / "v"
-    done = run_cli("variants", "--count", "5", "--seed", "3", "--no-pdf", "--out", out,
+    count = 3 * workers.CHUNK + 2  # made by two worker processes, in several chunks
+    done = run_cli("variants", "--count", count, "--seed", "3", "--no-pdf", "--out", out, "--jobs", "2",
                    *(a for f in formats for a in ("--format", f)))
     assert done.returncode == 0, done.stderr
-    drawn = V.Sampler(reference_exercise).draw_many(V.numbered(5), 3)
+    drawn = V.Sampler(reference_exercise).draw_many(V.numbered(count), 3)
     sols = [reference_exercise.solve(v.overrides, seed=v.seed, variant=v.id) for v in drawn]
     category = moodle.default_category(reference_exercise.spec.title, "seed 3")
     for fmt in formats:
@@ -72,7 +73,7 @@ def test_the_variants_command_keeps_no_solution(tmp_path, monkeypatch, reference
 
     monkeypatch.setattr(Exercise, "solve", solve)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli_mod.cli, ["variants", "--count", "8", "--no-pdf", "--out", "v"])
+    result = CliRunner().invoke(cli_mod.cli, ["variants", "--count", "8", "--no-pdf", "--out", "v", "--jobs", "1"])
     assert result.exit_code == 0, result.output
     assert len(made) == 8 and isinstance(made[0], weakref.ref)
     assert max(alive_at_each_solve) <= 1  # at most the one just written, still in the loop's variable
@@ -267,3 +268,85 @@ def test_written_out_activations_are_what_the_activation_writes(exercises):
     assert "sigmoid" in seen
     # tanh is written as tanh, never expanded, so it has no written-out form to rename
     assert all(ACTIVATIONS[a].written_out for a in seen)
+
+def tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_workers_write_the_bytes_one_process_writes(tmp_path):
+    """Same seed, one process or several: every file of the folder the same, byte for byte
+    (a count that leaves a last chunk short; every answer and LMS format)."""
+    args = ("variants", "--count", 2 * workers.CHUNK + 3, "--seed", "11", "--no-pdf",
+            *(a for f in ["json", "csv", "moodle", "qti21", "canvas"] for a in ("--format", f)))
+    folders = []
+    for jobs in (1, 2, 3):
+        out = tmp_path / f"jobs{jobs}"
+        done = run_cli(*args, "--out", out, "--jobs", jobs)
+        assert done.returncode == 0, done.stderr
+        folders.append(tree(out))
+    assert len(folders[0]) == 2 * (2 * workers.CHUNK + 3) + 5
+    assert folders[1] == folders[0] and folders[2] == folders[0]
+
+
+def test_an_error_in_a_worker_is_one_message_and_leaves_no_folder(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from derive import cli as cli_mod
+    from derive.errors import DeriveError
+    from derive.solution import Exercise
+
+    original = Exercise.solve
+
+    def solve(self, *args, variant=None, **kwargs):
+        if variant == "013":  # made by a worker: the parent makes the first variant only
+            raise DeriveError("variant 013: a value that is not finite")
+        return original(self, *args, variant=variant, **kwargs)
+
+    monkeypatch.setattr(Exercise, "solve", solve)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli_mod.cli, ["variants", "--count", "30", "--no-pdf", "--out", "v", "--jobs", "2"])
+    assert isinstance(result.exception, DeriveError), result.output
+    assert str(result.exception) == "variant 013: a value that is not finite"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fixed_gives_the_digits_of_exact_decimal_rounding():
+    """``fixed`` takes a shortcut through Python's own "%f" (which rounds ties to even);
+    the digits must stay those of the exact binary value rounded half away from zero, as
+    ``decimal`` and ``fractions`` compute them, halfway cases above all."""
+    import random
+    from decimal import ROUND_HALF_UP, Context, Decimal
+    from fractions import Fraction
+
+    from derive.rounding import fixed
+
+    def exact(value: float, exponent: int) -> str:
+        q = Decimal(value).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP, context=Context(prec=400))
+        return format(q.copy_abs() if q.is_zero() else q, "f")
+
+    def is_tie(value: float, exponent: int) -> bool:
+        twice = Fraction(value) * 2 / Fraction(10) ** exponent
+        return twice.denominator == 1 and twice.numerator % 2 == 1
+
+    rng = random.Random(20261202)
+    cases = [(v, e) for v in (0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 0.125, -0.125, 0.375, 1e-300, -1e-300,
+                              5e-324, 2.0 ** 52, 2.0 ** 53 + 2, -(2.0 ** 60), 1e22, 123456789.125)
+             for e in range(-12, 1)]
+    for _ in range(100_000):
+        e = -rng.randint(0, 12)
+        kind = rng.randrange(5)
+        if kind == 0:
+            v = rng.uniform(-5, 5)
+        elif kind == 1:  # a dyadic value: exactly halfway for many exponents
+            v = rng.randint(-2 ** 20, 2 ** 20) / 2 ** rng.randint(0, 40)
+        elif kind == 2:  # the decimal halfway point, which a float misses by a little
+            v = (2 * rng.randint(-10 ** 6, 10 ** 6) + 1) / 2 / 10 ** -e
+        elif kind == 3:
+            v = rng.uniform(-1, 1) * 10.0 ** rng.randint(-30, 30)
+        else:
+            v = rng.randint(-10 ** 6, 10 ** 6) * 10.0 ** e
+        cases.append((v, e))
+    assert sum(is_tie(v, e) for v, e in cases) > 1000  # the halfway cases are really there
+    wrong = [(v, e, fixed(v, e), exact(v, e)) for v, e in cases if fixed(v, e) != exact(v, e)]
+    assert wrong == []
+    assert fixed(0.125, -2) == "0.13" and fixed(-0.125, -2) == "-0.13" and fixed(-0.00001, -4) == "0.0000"

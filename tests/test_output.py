@@ -143,6 +143,50 @@ def test_variants_killed_at_any_point_leave_the_old_run_or_the_new_one(tmp_path)
     assert siblings(out) == []
 
 
+def children(pid: int) -> set[int]:
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"\nPPid:\t{pid}\n" in (proc / "status").read_text():
+                found.add(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_variants_made_by_workers_stop_with_the_run(tmp_path, sig):
+    """Killed or interrupted while its worker processes make the variants: no worker
+    is left running, and the folder is not made."""
+    out = tmp_path / "many"
+    proc = start("variants", "--count", "2000", "--no-pdf", "--jobs", "2", "--out", out)
+    workers: set[int] = set()
+    begun = time.monotonic()
+    while len(workers) < 2 and proc.poll() is None and time.monotonic() - begun < 60:
+        workers = children(proc.pid)
+        time.sleep(0.01)
+    assert len(workers) == 2, proc.communicate()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and err == "derive: interrupted\n"
+    begun = time.monotonic()
+    while any(map(alive, workers)) and time.monotonic() - begun < 10:
+        time.sleep(0.05)
+    assert not any(map(alive, workers))
+    assert not out.exists()
+    if sig == signal.SIGINT:
+        assert siblings(out) == []
+
+
 def test_a_failure_while_writing_leaves_the_old_folder(tmp_path, monkeypatch):
     out = tmp_path / "o"
     assert run_cli("solve", "--out", out, "--no-pdf").returncode == 0
