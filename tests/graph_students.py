@@ -14,7 +14,8 @@ The graph's misconceptions are worked here too, as a student makes them at one v
 - ``upstream_left_out``: the gradient as the sum of the local gradients alone;
 - ``own_input_at_multiply``: ∂(a·b)/∂a taken as a;
 - ``fork_not_summed``: a value used by several gates given the term of one use only;
-- ``sign_slip``: the local gradient of a subtracted value or a denominator without its minus.
+- ``sign_slip``: the local gradient of a subtracted value or a denominator without its minus;
+- ``max_to_both``: a max gate's local gradient taken as 1 for every input, as an add gate's.
 """
 
 from __future__ import annotations
@@ -175,11 +176,12 @@ def _local(node: Node, m: str):
 
 
 def _gradient(g: Graph, m: str, only: int | None = None, upstream: bool = True, slip: set | None = None,
-              own_input: set | None = None):
+              own_input: set | None = None, to_both: set | None = None):
     """∂f/∂m: the sum over m's users of upstream gradient times local gradient (the
     output's local gradient is computed in place). The other arguments make a mistake:
     ``only`` the term of one use, no upstream factor, a slipped sign at the users in
-    ``slip``, m itself as its local gradient at the multiply gates in ``own_input``."""
+    ``slip``, m itself as its local gradient at the multiply gates in ``own_input``, 1 at
+    the max gates in ``to_both``."""
     f = g.output
     users = g.users(m)
 
@@ -196,6 +198,8 @@ def _gradient(g: Graph, m: str, only: int | None = None, upstream: bool = True, 
                 local = env[m]
             if slip and u.name in slip and u.name == f:
                 local = -local
+            if to_both and u.name in to_both and u.name == f:
+                local = 1.0
             up = 1.0 if u.name == f or not upstream else env[f"d{f}/d{u.name}"]
             total += up * local
         return total
@@ -237,6 +241,9 @@ def misconception_spots(g: Graph, lines: list[S.Line]) -> list[S.Mistake]:
                     spots.append(S.Mistake("own_input_at_multiply", name, lambda env, m=m: env[m]))
                 else:
                     spots.append(S.Mistake("own_input_at_multiply", name, _gradient(g, m, own_input={f})))
+            if node.gate.key == "max":
+                spots.append(S.Mistake("max_to_both", name, (lambda env: 1.0) if node.name != f
+                                       else _gradient(g, m, to_both={f})))
             if node.gate.sign and node.gate.sign[k]:
                 if node.name != f:
                     spots.append(S.Mistake("sign_slip", name, lambda env, fn=_local(node, m): -fn(env)))

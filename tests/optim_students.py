@@ -14,7 +14,8 @@ calculator, computed from the student's own written parameters.
 Everything is worked here in plain Python, never with derive's numbers: the network's
 forward pass, backpropagation (the loss's derivative and each activation's derivative
 from the written outputs, as a hand calculation takes them) and each optimizer's update
-as the sources write it. The optimizer misconceptions are worked here too; the network's
+as the sources write it. The optimizer misconceptions are worked here too (among them
+β and 1 − β swapped in a moving average, and the bias correction of step 1 reused later); the network's
 own misconceptions (which apply to the first pass, e.g. ½ forgotten in L) are taken from
 the registry's formula, as tests/students.py does for networks, evaluated on the
 student's values.
@@ -311,6 +312,9 @@ def _step_lines(k: int, o: Opt, trained, add, own) -> None:
             add(cur["v"], f"v{k}", lambda env, g_name=g_name, w_name=w_name, pv=prev["v"]:
                 momentum_pair(o, env, env[g_name], env[pv], env[w_name])[0])
             library = o.key == "nesterov" and o.nesterov == "library"
+            if o.momentum == "average" and not library:
+                own[("rate_swapped", cur["v"])] = lambda env, g_name=g_name, pv=prev["v"]: \
+                    (1 - env["mu"]) * env[pv] + env["mu"] * env[g_name]
 
             def update(env, g_name=g_name, w_name=w_name, cv=cur["v"], dt=decay_term, flip=1.0):
                 mu, eta, v, w, g = env["mu"], env["eta"], env[cv], env[w_name], env[g_name]
@@ -342,10 +346,17 @@ def _step_lines(k: int, o: Opt, trained, add, own) -> None:
                 if k > 1:
                     own[("state_not_carried", cur["m"])] = lambda env, f=m_fn: f(env, 0.0)
                     own[("state_not_carried", cur["v"])] = lambda env, f=v_fn: f(env, 0.0)
+                own[("rate_swapped", cur["m"])] = lambda env, pm=prev["m"], g_name=g_name: \
+                    (1 - env[b1]) * env[pm] + env[b1] * env[g_name]
+                own[("rate_swapped", cur["v"])] = lambda env, pv=prev["v"], g_name=g_name: \
+                    (1 - env[b2]) * env[pv] + env[b2] * env[g_name] ** 2
                 if o.epsilon == "hat":
                     if not eta_t_written:
                         add(f"eta_t[{k}]", f"eta_t{k}", lambda env, k=k:
                             env["eta"] * math.sqrt(1 - env[b2] ** k) / (1 - env[b1] ** k))
+                        if k > 1:
+                            own[("correction_not_raised", f"eta_t[{k}]")] = lambda env: \
+                                env["eta"] * math.sqrt(1 - env[b2]) / (1 - env[b1])
                         eta_t_written = True
                     num, den, rate = cur["m"], cur["v"], f"eta_t[{k}]"
                 elif o.bias_correction:
@@ -354,6 +365,9 @@ def _step_lines(k: int, o: Opt, trained, add, own) -> None:
                     add(vh, f"vhat{k}", lambda env, v=cur["v"], k=k: env[v] / (1 - env[b2] ** k))
                     own[("bias_correction_forgotten", mh)] = lambda env, m=cur["m"]: env[m]
                     own[("bias_correction_forgotten", vh)] = lambda env, v=cur["v"]: env[v]
+                    if k > 1:
+                        own[("correction_not_raised", mh)] = lambda env, m=cur["m"]: env[m] / (1 - env[b1])
+                        own[("correction_not_raised", vh)] = lambda env, v=cur["v"]: env[v] / (1 - env[b2])
                     num, den, rate = mh, vh, "eta"
                 else:
                     num, den, rate = cur["m"], cur["v"], "eta"
@@ -362,6 +376,9 @@ def _step_lines(k: int, o: Opt, trained, add, own) -> None:
                 r_fn = lambda env, pr, g_name=g_name: (env["rho"] * pr + (1 - env["rho"]) * env[g_name] ** 2  # noqa: E731
                                                       if rho else pr + env[g_name] ** 2)
                 add(cur["r"], f"r{k}", lambda env, f=r_fn, pr=prev["r"]: f(env, env[pr]))
+                if rho:
+                    own[("rate_swapped", cur["r"])] = lambda env, pr=prev["r"], g_name=g_name: \
+                        (1 - env["rho"]) * env[pr] + env["rho"] * env[g_name] ** 2
                 if k > 1:
                     own[("state_not_carried", cur["r"])] = lambda env, f=r_fn: f(env, 0.0)
                 num, den, rate = g_name, cur["r"], "eta"

@@ -153,3 +153,50 @@ def test_optimizer_one_mistake_per_sheet():
 def test_optimizer_two_mistakes_per_sheet():
     score = run(O.population(seed=42, n=60, mistakes=2, exercises=6))
     assert min(score.figures().values()) >= 0.99, describe(score)
+
+
+# --- the mistakes the harness added, each against a number worked by hand -------------------
+
+def named(exercise, sheet: dict[str, str]) -> dict:
+    answers = [C.Answer(n, C.Written.parse(t), i + 1) for i, (n, t) in enumerate(sheet.items())]
+    return {r.name: r for r in C.check(exercise, exercise.solve(), answers).results}
+
+
+def test_max_gate_gradient_to_both_inputs():
+    ex = O.Exercise(O.spec_mod.load(EXAMPLES / "graph_max.toml"))
+    # f = 2 (x y + max(z, w)) at z = 2, w = -1: df/dw = 0; passed to both: df/db · 1 = 2
+    r = named(ex, {"db/dw": "1.00", "df/dw": "2.00"})
+    assert r["db/dw"].verdict == "wrong" and r["db/dw"].misconceptions == ("max_to_both",)
+    assert r["df/dw"].verdict == "carried" and r["df/dw"].because == ("db/dw",)
+    r = named(ex, {"df/dw": "2.00"})
+    assert r["df/dw"].misconceptions == ("max_to_both",)
+
+
+def test_rate_and_its_complement_swapped():
+    ex = O.Exercise(O.spec_mod.load(EXAMPLES / "optim_adam_quadratic.toml"))
+    # step 1 from zero state, g1 = 2θ = 10: m1 = 0.1 · 10 = 1, v1 = 0.001 · 100 = 0.1;
+    # swapped: m1 = 0.9 · 10 = 9, v1 = 0.999 · 100 = 99.9
+    r = named(ex, {"g_theta[1]": "10.0000", "m_theta[1]": "9.0000", "v_theta[1]": "99.9000"})
+    assert r["m_theta[1]"].misconceptions == ("rate_swapped",)
+    assert r["v_theta[1]"].misconceptions == ("rate_swapped",)
+
+
+def test_bias_correction_of_step_one_reused():
+    ex = O.Exercise(O.spec_mod.load(EXAMPLES / "optim_adam_quadratic.toml"))
+    # θ1 = 4.9 (as published), g2 = 9.8, m2 = 0.9 · 1 + 0.1 · 9.8 = 1.88,
+    # v2 = 0.999 · 0.1 + 0.001 · 96.04 = 0.19594; m̂2 = 1.88 / (1 − 0.9²) = 9.8947, but
+    # divided by 1 − 0.9 again: 18.8; v̂2 by 1 − 0.999: 195.94
+    r = named(ex, {"theta*": "4.9000", "m_theta[2]": "1.8800", "v_theta[2]": "0.19594",
+                   "mhat_theta[2]": "18.8000", "vhat_theta[2]": "195.9400"})
+    assert r["m_theta[2]"].verdict == "correct" and r["v_theta[2]"].verdict == "correct"
+    assert r["mhat_theta[2]"].misconceptions == ("correction_not_raised",)
+    assert r["vhat_theta[2]"].misconceptions == ("correction_not_raised",)
+    assert named(ex, {"mhat_theta[2]": "9.8947"})["mhat_theta[2]"].verdict == "correct"
+
+
+def test_a_huge_value_of_the_students_own_is_checked_without_a_crash():
+    # Found by the harness: 10^30 at 4 decimals has more digits than Decimal's default
+    # precision, and telling a cut-off value from a rounded one raised InvalidOperation.
+    ex = O.Exercise(O.spec_mod.load(EXAMPLES / "optim_adam_quadratic.toml"))
+    r = named(ex, {"Delta_theta[1]": "1e30", "theta*": "1.0000"})
+    assert r["theta*"].verdict == "wrong" and r["theta*"].recomputed == 1e30 + 5
