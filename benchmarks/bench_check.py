@@ -38,8 +38,8 @@ KINDS = {
 }
 
 
-def run(population) -> tuple[S.Score, list[float], collections.Counter]:
-    score, times, kinds = S.Score(), [], collections.Counter()
+def run(population) -> tuple[S.Score, list[float], collections.Counter, collections.Counter]:
+    score, times, kinds, one_of = S.Score(), [], collections.Counter(), collections.Counter()
     for student in population:
         solution = student.exercise.solve()
         answers = S.answers_of(student)
@@ -47,9 +47,10 @@ def run(population) -> tuple[S.Score, list[float], collections.Counter]:
         report = check(student.exercise, solution, answers)
         times.append(time.perf_counter() - t)
         score.add(student, report)
+        one_of.update(" / ".join(r.misconceptions) for r in report.results if len(r.misconceptions) > 1)
         for m in student.mistakes:
             kinds["slip" if m.kind in S.SLIPS else "rounding" if m.kind in S.ROUNDING else m.kind] += 1
-    return score, times, kinds
+    return score, times, kinds, one_of
 
 
 def main() -> None:
@@ -65,7 +66,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         for k in (1, 2):
-            score, times, injected = run(KINDS[kind](args.seed + k, args.students, k))
+            score, times, injected, one_of = run(KINDS[kind](args.seed + k, args.students, k))
             f = score.figures()
             print(f"| {kind} | {k} | {f['root recall']:.2%} ({score.roots_found}/{score.roots_true}) "
                   f"| {f['root precision']:.2%} ({score.roots_right}/{score.roots_claimed}) "
@@ -75,6 +76,7 @@ def main() -> None:
                   flush=True)
             print(f"  {kind}, {k}: mistakes injected: {dict(injected)}; sheets with any miss: {len(score.failures)}",
                   file=sys.stderr, flush=True)
+            print(f"  named as one of: {dict(one_of)}", file=sys.stderr, flush=True)
             for student, report, missed in score.failures[:10]:
                 print("  miss:", [(m.kind, m.name) for m in student.mistakes], missed, file=sys.stderr)
 

@@ -175,5 +175,6 @@ MISTAKES = (
               "in a moving average the rate and its complement are swapped: (1 − β)·m + β·g instead of "
               "β·m + (1 − β)·g", _rate_swapped),
     described("correction_not_raised", "bias correction not raised to the step",
-              "a later step divides by 1 − β, the correction of step 1, instead of 1 − βᵗ", _correction_not_raised),
+              "a later step divides by 1 − β, the correction of step 1, instead of 1 − βᵗ",
+              _correction_not_raised),
 )

@@ -146,7 +146,8 @@ class Net:
                     delta[o] = dl / k * _slope(out_act, units[o][0], p, out_slope)
             for layer_units, act, slope, _ in reversed(self.layers[:-1]):
                 for u in layer_units:
-                    down = sum(at[name] * delta[t] for name, src, targets, _ in self.params if src == u for t in targets)
+                    down = sum(at[name] * delta[t] for name, src, targets, _ in self.params if src == u
+                               for t in targets)
                     delta[u] = down * _slope(act, units[u][0], value[u], slope)
             for name, src, targets, _ in self.params:
                 total[name] += sum(delta[t] for t in targets) * (value[src] if src is not None else 1.0)
@@ -276,7 +277,8 @@ def build(ex: Exercise, net: Net, o: Opt) -> tuple[list[S.Line], dict]:
                 add(name, f"lookahead{k}",
                     lambda env, p=p, k=k: lookahead(o, env[param_name(p, k - 1)], env[f"v_{p}[{k - 1}]"], env))
                 if k > 1:
-                    own[("state_not_carried", name)] = lambda env, p=p, k=k: lookahead(o, env[param_name(p, k - 1)], 0.0, env)
+                    own[("state_not_carried", name)] = lambda env, p=p, k=k: \
+                        lookahead(o, env[param_name(p, k - 1)], 0.0, env)
         pass_lines(k, tag, (lambda p, k=k: f"{p}~[{k}]") if look else (lambda p, k=k: param_name(p, k - 1)), True)
         _step_lines(k, o, trained, add, own)
     tag = "'" * o.steps
@@ -373,8 +375,8 @@ def _step_lines(k: int, o: Opt, trained, add, own) -> None:
                     num, den, rate = cur["m"], cur["v"], "eta"
             else:
                 rho = o.key == "rmsprop"
-                r_fn = lambda env, pr, g_name=g_name: (env["rho"] * pr + (1 - env["rho"]) * env[g_name] ** 2  # noqa: E731
-                                                      if rho else pr + env[g_name] ** 2)
+                r_fn = lambda env, pr, g_name=g_name: (  # noqa: E731
+                    env["rho"] * pr + (1 - env["rho"]) * env[g_name] ** 2 if rho else pr + env[g_name] ** 2)
                 add(cur["r"], f"r{k}", lambda env, f=r_fn, pr=prev["r"]: f(env, env[pr]))
                 if rho:
                     own[("rate_swapped", cur["r"])] = lambda env, pr=prev["r"], g_name=g_name: \
@@ -392,7 +394,8 @@ def _step_lines(k: int, o: Opt, trained, add, own) -> None:
                 other = "inside" if place == "outside" else "outside"
                 own[("epsilon_misplaced", delta)] = lambda env, num=num, den=den, rate=rate, other=other: \
                     -env[rate] * env[num] / root(env[den], env["epsilon"], other)
-            add(new, f"update{k}", lambda env, delta=delta, w_name=w_name, dt=decay_term: env[w_name] + env[delta] + dt(env))
+            add(new, f"update{k}", lambda env, delta=delta, w_name=w_name, dt=decay_term:
+                env[w_name] + env[delta] + dt(env))
         if is_bias and o.decay > 0 and not o.decay_biases and not o.ascent and o.decay_kind == "decoupled":
             own[("decay_on_biases", new)] = ("decoupled", new, w_name)  # the right update − ηλb: see ``finish``
 
@@ -413,7 +416,8 @@ def finish(lines: list[S.Line], own: dict) -> dict:
 # --- random exercises ------------------------------------------------------------------------
 
 def random_settings(rng: random.Random) -> tuple[dict, Opt]:
-    key = rng.choice(("sgd", "momentum", "momentum", "nesterov", "nesterov", "adagrad", "rmsprop", "adam", "adam", "adamw"))
+    key = rng.choice(("sgd", "momentum", "momentum", "nesterov", "nesterov", "adagrad", "rmsprop", "adam", "adam",
+                      "adamw"))
     training: dict = {"optimizer": key, "steps": rng.choice((2, 2, 3))}
     hyper: dict = {}
     o = dict(key=key, steps=training["steps"])
@@ -463,7 +467,8 @@ def random_item(rng: random.Random) -> Item:
             hidden = rng.choice(((), ("h1",), ("h1", "h2")))
             raw = specs.table(
                 inputs=("x1", "x2")[:rng.choice((1, 2))], hidden=(hidden,) if hidden else (),
-                outputs=("o1", "o2") if n_out == 2 else ("yhat",), hidden_act=rng.choice(("sigmoid", "tanh", "relu", "identity")),
+                outputs=("o1", "o2") if n_out == 2 else ("yhat",),
+                hidden_act=rng.choice(("sigmoid", "tanh", "relu", "identity")),
                 output_act=out_act, loss=dict(loss), bias=rng.choice(("unit", "neuron", "layer", "none")),
                 n_examples=rng.choice((1, 1, 2)), rng=rng, eta=rng.choice((0.1, 0.5, 0.05)), train_bias=True)
             if len(raw["examples"]) > 1:
