@@ -157,8 +157,10 @@ def _correction_not_raised(der):
 
 MISTAKES = (
     described("bias_correction_forgotten", "bias correction forgotten",
-              "Adam's m and v are used without dividing by 1 − β₁ᵗ and 1 − β₂ᵗ", _bias_correction_forgotten),
-    described("sqrt_left_out", "√ left out",
+              "Adam's m and v are used without the bias correction, not divided by 1 − β1 and 1 − β2 "
+              "raised to the step number t", _bias_correction_forgotten),
+    # (the texts keep to characters the feedback sheet can typeset: no √, no ᵗ)
+    described("sqrt_left_out", "square root left out",
               "the step divides by the second moment itself instead of its square root", _sqrt_left_out),
     described("epsilon_misplaced", "ε in the wrong place",
               "ε is added inside the square root instead of outside it, or the other way round",
@@ -175,6 +177,7 @@ MISTAKES = (
               "in a moving average the rate and its complement are swapped: (1 − β)·m + β·g instead of "
               "β·m + (1 − β)·g", _rate_swapped),
     described("correction_not_raised", "bias correction not raised to the step",
-              "a later step divides by 1 − β, the correction of step 1, instead of 1 − βᵗ",
+              "a later step divides by 1 − β, the correction of step 1, instead of by 1 − β raised to "
+              "the step number t",
               _correction_not_raised),
 )

@@ -200,3 +200,22 @@ def test_a_huge_value_of_the_students_own_is_checked_without_a_crash():
     ex = O.Exercise(O.spec_mod.load(EXAMPLES / "optim_adam_quadratic.toml"))
     r = named(ex, {"Delta_theta[1]": "1e30", "theta*": "1.0000"})
     assert r["theta*"].verdict == "wrong" and r["theta*"].recomputed == 1e30 + 5
+
+
+def test_the_feedback_sheet_of_an_optimizer_exercise_shows_every_value_by_step():
+    # Found with the harness's sheets: the sheet grouped rows by the network's parts only,
+    # so an optimizer's steps were left out and its table was empty; and two names or
+    # more in the summary were joined with an escaped backslash.
+    from derive import feedback, render
+
+    ex = O.Exercise(O.spec_mod.load(EXAMPLES / "optim_adam_quadratic.toml"))
+    sheet = {"g_theta[1]": "10.0000", "m_theta[1]": "9.0000", "theta*": "4.9000", "dL'/dtheta": "9.8000",
+             "mhat_theta[2]": "18.8000", "L''": "23.0406"}
+    answers = [C.Answer(n, C.Written.parse(t), i + 1) for i, (n, t) in enumerate(sheet.items())]
+    context = feedback.feedback_context(C.check(ex, ex.solve(), answers))
+    titles = [p["title"] for p in context["parts"]]
+    assert titles == ["Step 1", "Step 2", "After the update"]
+    assert sum(len(p["rows"]) for p in context["parts"]) == len(sheet)
+    tex = render.render(render.environment(None), feedback.TEMPLATE, context)
+    summary = next(line for line in tex.splitlines() if "to correct" in line)
+    assert "textbackslash" not in summary and summary.count(",") >= 1
