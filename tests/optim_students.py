@@ -228,6 +228,8 @@ class Item:
 
 
 def build(ex: Exercise, net: Net, o: Opt) -> tuple[list[S.Line], dict]:
+    """The program of the whole exercise, in the key's order (look-ahead, pass, step, for
+    each step; then the pass after the last), and the optimizer misconceptions' formulas."""
     lines: list[S.Line] = []
     own: dict = {}
     trained = [(name, is_bias) for name, _, _, is_bias in net.params]
@@ -252,7 +254,7 @@ def build(ex: Exercise, net: Net, o: Opt) -> tuple[list[S.Line], dict]:
                 add(f"L{tag}{sfx}", f"loss{k}",
                     lambda env, e=e, sfx=sfx: net.loss_of({o_: env[f"{o_}{tag}{sfx}"] for o_ in net.outputs}, env, e))
         if net.n_examples > 1:
-            each = [env_name for env_name in (f"L{tag}{net.suffix(e)}" for e in range(1, net.n_examples + 1))]
+            each = [f"L{tag}{net.suffix(e)}" for e in range(1, net.n_examples + 1)]
             add(f"L{tag}", f"loss{k}",
                 lambda env: sum(env[n] for n in each) / (len(each) if net.mean_examples else 1))
         else:
