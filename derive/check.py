@@ -163,8 +163,12 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
         roots = _roots(upstream, results)
         follows = w.accepts(own[i], allowance, spread[i])
         if w.accepts(true, allowance, spread[i]) and (follows or not roots):
-            # 0 for 0.0034 shows nothing of the value; 0 for 6e-17 (a sum that cancels) is right.
-            verdict = "coarse" if w.value == 0 and w.is_rounding_of(true) and abs(true) > 1e-12 else "correct"
+            # 0 for 0.0034 shows nothing of the value; 0 for 6e-17 (a sum that cancels) is right,
+            # and so is 0 where the student's own rounded values give exactly 0 (f(1 − f) from
+            # f = 1.00): more digits there would not have come from their sheet.
+            own_zero = bool(rounded_in) and own[i] == 0
+            verdict = "coarse" if w.value == 0 and w.is_rounding_of(true) and abs(true) > 1e-12 and not own_zero \
+                else "correct"
             by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
             results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
                                      recomputed=own[i], rounding=by_rounding)

@@ -27,6 +27,18 @@ PARTS = (
     ("Updates", (D.UPDATE,)),
     ("After the update", (D.FORWARD_AFTER, D.LOSS_AFTER)),
 )
+# An optimizer exercise's later stages (derive/optimizer_graph.py): step k's pass and updates.
+STEP = re.compile(r"(?:pass|optimizer)\[(\d+)\]")
+
+
+def parts_of(der) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """PARTS, with an optimizer's steps, each a part of its own, before the part after them."""
+    steps: dict[int, set[str]] = {}
+    for q in der.quantities:
+        m = STEP.fullmatch(q.stage)
+        if m:
+            steps.setdefault(int(m.group(1)), set()).add(q.stage)
+    return (*PARTS[:-1], *((f"Step {k}", tuple(sorted(st))) for k, st in sorted(steps.items())), PARTS[-1])
 
 
 def reasons(r: Result, report: Report) -> list[tuple[str, str]]:
@@ -144,7 +156,7 @@ def feedback_context(report: Report) -> dict:
     der = s.derivation
     by = {r.name: r for r in report.results}
     parts = []
-    for title, stages in PARTS:
+    for title, stages in parts_of(der):
         rows = []
         for q in der.quantities:
             r = by.get(q.name)

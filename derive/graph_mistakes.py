@@ -14,6 +14,7 @@ from typing import Iterator
 import sympy as sp
 
 from .derivation import FORWARD, Derivation
+from .formula import g_max, g_min
 from .graph import Graph, Step, Term, gradient_formula, grad_name, local_formula
 from .misconceptions import Swaps, described
 
@@ -126,6 +127,27 @@ def _sign_slip(der: Derivation) -> Iterator[tuple[str, Swaps]]:
         yield "", swaps
 
 
+def _max_to_both(der: Derivation) -> Iterator[tuple[str, Swaps]]:
+    """A max (or min) gate's gradient passed to every input, as an add gate's is, instead of
+    to the input that is the maximum only."""
+    g = graph_of(der)
+    if g is None:
+        return
+    swaps: Swaps = {}
+    uses = _uses(g)
+    for node in g.nodes:
+        if not isinstance(node.formula, (g_max, g_min)):
+            continue
+        for m in node.inputs:
+            if node.name != g.output:
+                swaps[f"d{node.name}/d{m}"] = sp.Integer(1)
+            else:
+                ts = [Term(t.user, t.upstream, sp.Integer(1)) if t.user == node.name else t for t in uses[m]]
+                swaps[grad_name(g.output, m)] = gradient_formula(ts)
+    if swaps:
+        yield "", swaps
+
+
 GRAPH_MISCONCEPTIONS = (
     described("upstream_left_out", "upstream gradient left out",
               "the local gradient is taken as the whole gradient, without multiplying by the "
@@ -139,4 +161,7 @@ GRAPH_MISCONCEPTIONS = (
     described("sign_slip", "sign slip",
               "the minus sign of the local gradient of a subtracted value or of a denominator is "
               "lost (∂(a − b)/∂b = 1, ∂(a/b)/∂b = a/b²)", _sign_slip),
+    described("max_to_both", "max gate gradient to both inputs",
+              "a max (or min) gate passes the gradient to every input, as an add gate does, instead of "
+              "routing it to the input that is the maximum alone", _max_to_both),
 )

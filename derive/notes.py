@@ -22,7 +22,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .misconceptions import MISCONCEPTIONS
-from .rounding import Written, fixed, rounded
+from .rounding import _EXACT, Written, fixed, rounded
 
 if TYPE_CHECKING:
     from .check import Report, Result
@@ -145,7 +145,8 @@ def truncated(w: Written, value: float) -> bool:
     """Whether the written digits are ``value`` cut off rather than rounded."""
     if not math.isfinite(value) or w.is_rounding_of(value):
         return False
-    return Decimal(value).quantize(Decimal(1).scaleb(w.exponent), rounding=ROUND_DOWN) == w.value
+    # in the exact context: a value of 10^30 at 4 decimals has more digits than the default 28
+    return Decimal(value).quantize(Decimal(1).scaleb(w.exponent), rounding=ROUND_DOWN, context=_EXACT) == w.value
 
 
 def _transposed(a: str, b: str) -> bool:

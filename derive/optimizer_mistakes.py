@@ -126,10 +126,44 @@ def _decay_on_biases(der):
         yield "", swaps
 
 
+def _rate_swapped(der):
+    """A moving average with its rate and the rate's complement swapped: (1 − β)·m + β·g."""
+    s = _settings(der)
+    if s is None:
+        return
+    if s.optimizer in ("adam", "adamw"):
+        rates = {"m": H["beta1"], "v": H["beta2"]}
+    elif s.optimizer == "rmsprop":
+        rates = {"r": H["rho"]}
+    elif s.entry.states == ("v",) and s.momentum == "average":
+        rates = {"v": H["mu"]}
+    else:
+        return
+    swaps = {q.name: q.formula.xreplace({rates[q.note]: sp.Add(1, sp.Mul(-1, rates[q.note], evaluate=False),
+                                                               evaluate=False)})
+             for q, _ in _step_quantities(der, *rates)}
+    if swaps:
+        yield "", swaps
+
+
+def _correction_not_raised(der):
+    """Adam's bias correction of step 1, 1 − β, used again in later steps instead of 1 − βᵗ."""
+    s = _settings(der)
+    if s is None or s.optimizer not in ("adam", "adamw"):
+        return
+    rates = {H["beta1"], H["beta2"]}
+    swaps = {q.name: q.formula.replace(lambda e: e.is_Pow and e.base in rates, lambda e: e.base)
+             for q, k in _step_quantities(der, "mhat", "vhat", "eta_t") if k > 1}
+    if swaps:
+        yield "", swaps
+
+
 MISTAKES = (
     described("bias_correction_forgotten", "bias correction forgotten",
-              "Adam's m and v are used without dividing by 1 − β₁ᵗ and 1 − β₂ᵗ", _bias_correction_forgotten),
-    described("sqrt_left_out", "√ left out",
+              "Adam's m and v are used without the bias correction, not divided by 1 − β1 and 1 − β2 "
+              "raised to the step number t", _bias_correction_forgotten),
+    # (the texts keep to characters the feedback sheet can typeset: no √, no ᵗ)
+    described("sqrt_left_out", "square root left out",
               "the step divides by the second moment itself instead of its square root", _sqrt_left_out),
     described("epsilon_misplaced", "ε in the wrong place",
               "ε is added inside the square root instead of outside it, or the other way round",
@@ -142,4 +176,11 @@ MISTAKES = (
               "before left", _state_not_carried),
     described("decay_on_biases", "decay applied to biases",
               "the weight decay is applied to the biases too, which the exercise exempts", _decay_on_biases),
+    described("rate_swapped", "β and 1 − β swapped",
+              "in a moving average the rate and its complement are swapped: (1 − β)·m + β·g instead of "
+              "β·m + (1 − β)·g", _rate_swapped),
+    described("correction_not_raised", "bias correction not raised to the step",
+              "a later step divides by 1 − β, the correction of step 1, instead of by 1 − β raised to "
+              "the step number t",
+              _correction_not_raised),
 )

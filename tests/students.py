@@ -53,10 +53,11 @@ OUTPUT_LOSS = [
 BIAS = ["unit", "neuron", "layer", "none"]
 
 
-def write(value: float, decimals: int) -> str:
+def write(value: float, decimals: int, small: bool = True) -> str:
     """A value as a student writes it: rounded half up; two significant digits when the
-    decimals would show 0."""
-    if value != 0 and abs(value) < 0.5 * 10.0 ** -decimals:
+    decimals would show 0 (unless ``small`` is False: with values carried rounded the key,
+    too, carries such a value as 0)."""
+    if small and value != 0 and abs(value) < 0.5 * 10.0 ** -decimals:
         exp = math.floor(math.log10(abs(value))) - 1
         return format(Decimal(value).quantize(Decimal(1).scaleb(exp), rounding=ROUND_HALF_UP), "f")
     text = format(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP), "f")
@@ -350,6 +351,154 @@ def population(seed: int, n: int, mistakes: int = 1, exercises: int = 40):
             continue
         if not all(s.visible[m.name] or m.kind in ROUNDING for m in drawn):
             skipped += 1
+            continue
+        made += 1
+        yield s
+
+
+# --- sheets worked from a plain-Python program (graphs, optimizers) --------------------------
+#
+# The students of computational-graph and optimizer exercises are worked from a program of
+# the test's own (tests/graph_students.py, tests/optim_students.py): each line computes one
+# quantity in plain Python from the values before it, the way a student with a calculator
+# does. The true values come from the same program without mistakes, never from derive.
+
+@dataclass
+class Line:
+    name: str
+    group: str  # lines of one group are siblings (a value copied from the wrong one)
+    fn: object  # env -> float: the right formula, over the names before it
+    written: bool = True  # False: kept in the calculator, unrounded
+
+
+def half_up(value: float, decimals: int) -> float:
+    return float(Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
+def truth(program: list[Line], givens: dict, carry: int | None = None) -> dict[str, float]:
+    """Every value of the program; with ``carry``, each rounded before it is used further."""
+    env = dict(givens)
+    for line in program:
+        v = line.fn(env)
+        env[line.name] = half_up(v, carry) if carry is not None else v
+    return env
+
+
+def work(ex: Exercise, program: list[Line], givens: dict, true: dict, mistakes: list[Mistake],
+         rng: random.Random) -> Student:
+    """The sheet of a student who works ``program`` with ``mistakes`` (a misconception's
+    ``detail`` is a plain-Python formula env -> float, or a registry Alternative evaluated
+    on the student's values) and everything else right from their own written values."""
+    d = ex.policy.decimals
+    carry = ex.evaluator.carry_decimals  # values carried rounded: the calculator's too
+
+    def put(v: float, places: int = d) -> str:
+        return write(v, places, carry is None)
+
+    def keep(v: float) -> float:
+        return v if carry is None else half_up(v, carry)
+
+    at = {m.name: m for m in mistakes}
+    seeds = {m.name: rng.randrange(2**32) for m in mistakes}
+    sheet: dict[str, str] = {}
+    for _ in range(len(program) + 2):  # a wrong formula may use a later value: to a fixed point
+        env, new = dict(givens), {}
+        for line in program:
+            v = line.fn(env)
+            m = at.get(line.name)
+            if not line.written:
+                env[line.name] = keep(v)
+                continue
+            if m is None:
+                text = put(v)
+            elif m.kind == "digits":
+                base = put(v)
+                text = _swap_digits(base, random.Random(seeds[line.name])) or base
+            elif m.kind == "sign":
+                base = put(v)
+                text = base[1:] if base.startswith("-") else "-" + base
+            elif m.kind == "copied":
+                text = new[m.detail]
+            elif m.kind == "early":
+                text = put(v, min(2, d - 1))
+            elif m.kind == "coarse":
+                text = put(v, 1)
+            elif callable(m.detail):
+                text = put(m.detail(env))
+            else:
+                fixed = {n: float(t) for n, t in {**sheet, **new}.items()}
+                _, wrong = m.detail.evaluator.recompute(ex.givens(), fixed)
+                text = put(wrong[m.detail.derivation.index[line.name]])
+            new[line.name] = text
+            env[line.name] = float(text)
+        if new == sheet:
+            break
+        sheet = new
+    student = Student(ex, mistakes, sheet)
+    env = dict(givens)
+    own: dict[str, float] = {}
+    for line in program:  # the right formula on the student's final values
+        own[line.name] = line.fn(env)
+        env[line.name] = float(sheet[line.name]) if line.written else keep(own[line.name])
+    fixed = {n: float(t) for n, t in sheet.items()}
+    der = ex.derivation
+    for m in mistakes:
+        student.own_right[m.name] = own[m.name]
+        written = Decimal(sheet[m.name])
+        unit = 10.0 ** written.as_tuple().exponent
+        student.visible[m.name] = (abs(float(written) - own[m.name]) >= 2 * unit
+                                   and abs(float(written) - true[m.name]) >= 2 * unit and math.isfinite(own[m.name]))
+        same = set()
+        for alt in ex.alternatives:
+            try:
+                _, vals = alt.evaluator.recompute(ex.givens(), fixed)
+            except (ArithmeticError, ValueError):
+                continue
+            v = vals[alt.derivation.index[m.name]]
+            # The same number, or within one unit of its last digit (the checker's allowance).
+            if math.isfinite(v) and abs(v - own[m.name]) > 1e-12 * max(1, abs(own[m.name])) \
+                    and abs(v - float(written)) <= unit * (1 + 1e-9):
+                same.add(alt.misconception.key)
+        student.named_alike[m.name] = same
+    return student
+
+
+def draw_from_program(program: list[Line], spots: list[Mistake], rng: random.Random) -> Mistake | None:
+    """One mistake: a misconception at one of ``spots``, a slip or a rounding, at a written value."""
+    kind = rng.choice(("misconception", "slip", "rounding"))
+    names = [line.name for line in program if line.written]
+    if kind == "misconception":
+        return rng.choice(spots) if spots else None
+    if kind == "rounding":
+        return Mistake(rng.choice(ROUNDING), rng.choice(names))
+    slip, name = rng.choice(SLIPS), rng.choice(names)
+    if slip == "copied":
+        group = next(line.group for line in program if line.name == name)
+        before = names[:names.index(name)]
+        others = [line.name for line in program if line.written and line.group == group and line.name in before]
+        return Mistake(slip, name, rng.choice(others)) if others else None
+    return Mistake(slip, name)
+
+
+def program_population(seed: int, n: int, mistakes: int, pool, spots_of):
+    """``n`` students over the exercises of ``pool`` (each (exercise, program, givens,
+    truth)); ``spots_of(item, program)`` lists the misconception spots of one."""
+    rng = random.Random(seed)
+    made = 0
+    while made < n:
+        item = rng.choice(pool)
+        ex, program, givens, true = item
+        spots = spots_of(item)
+        drawn: list[Mistake] = []
+        while len(drawn) < mistakes:
+            m = draw_from_program(program, spots, rng)
+            if m is not None and m.name not in {d.name for d in drawn}:
+                drawn.append(m)
+        try:
+            s = work(ex, program, givens, true, drawn, rng)
+        except (ArithmeticError, ValueError):
+            continue
+        if not all(s.visible[m.name] or m.kind in ROUNDING for m in drawn):
             continue
         made += 1
         yield s

@@ -99,4 +99,5 @@ def test_check_command(tmp_path):
 def test_every_graph_entry_is_tested():
     from derive.misconceptions import GRAPH_KEYS
 
-    assert GRAPH_KEYS == {"upstream_left_out", "own_input_at_multiply", "fork_not_summed", "sign_slip"}
+    assert GRAPH_KEYS == {"upstream_left_out", "own_input_at_multiply", "fork_not_summed", "sign_slip",
+                          "max_to_both"}  # this one: tests/test_synthetic_kinds.py

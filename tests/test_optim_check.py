@@ -76,7 +76,8 @@ def test_every_optimizer_mistake_is_tested():
     from derive.optimizer_mistakes import MISTAKES
 
     tested = {"bias_correction_forgotten", "sqrt_left_out", "epsilon_misplaced", "momentum_sign_mixed",
-              "state_not_carried", "decay_on_biases"}
+              "state_not_carried", "decay_on_biases",
+              "rate_swapped", "correction_not_raised"}  # these two: tests/test_synthetic_kinds.py
     assert {m.key for m in MISTAKES} == tested
 
 
