@@ -3,8 +3,9 @@
 A key written line by line grows with the number of parameters (a 4-16-16-4 network gave
 57 pages). For such networks the key shows one worked unit per layer with its numbers put
 in, then the layer as a table (forward pass), the error terms δ as a table with the
-recursion worked once, and the update as a table (parameter, old value, gradient,
-−η·gradient, new value). Every number is read from the Solution; nothing is computed
+recursion worked once, the gradients as matrices (a row per source unit, a column per
+unit fed), and the update as a table (parameter, old value, gradient, −η·gradient, new
+value) or, for many parameters, as matrices of the new weights. Every number is read from the Solution; nothing is computed
 here but the layout (which rows go where, where a long sum breaks).
 """
 
@@ -17,6 +18,11 @@ from .latex import Tex, latex_name
 TABLE_PARAMS = 30  # "auto": networks with more parameters than this get the table form
 ROW_CHARS = 62  # printed characters of a worked line that fit on one row next to its name
 TABLE_ROWS = 62  # rows of one update table (small type); two stand side by side on a page
+MATRIX_UPDATE = 2 * TABLE_ROWS  # more parameters than one page of update table: the update as matrices
+MATRIX_ROOM = 440.0  # points of the text width a matrix block's number columns may take
+MATRIX_CHAR = 4.6  # points per printed character of a number in small type (\footnotesize)
+MATRIX_SEP = 6.0  # points between two columns (\tabcolsep 3pt on each side)
+SIDE_BY_SIDE = 12  # a layer of more units than this is tabulated in two halves side by side
 
 
 def chosen(solution) -> bool:
@@ -127,7 +133,7 @@ def context(solution) -> dict | None:
         table = layer_rows(layer)
         forward.append({"index": layer.index, "output": layer is net.layers[-1],
                         "first": Tex(latex_name(first)), "worked": [worked(l) for l in shown_lines],
-                        "rows": table, "derivative": all(r["derivative"] is not None for r in table),
+                        "rows": table, "pairs": halves(table), "derivative": all(r["derivative"] is not None for r in table),
                         "delta": has_delta})
         after.append({"index": layer.index, "output": layer is net.layers[-1], "rows": layer_rows(layer, True)})
 
@@ -163,12 +169,70 @@ def context(solution) -> dict | None:
         "gradient_examples": gradient_examples,
         "chains": chains,
         "update_example": worked(lines[f"{params[0].name}*"]) if params else None,
-        "updates": pages(update_rows),
+        "gradient_matrices": matrices(solution, lambda p: f"dL/d{p.name}"),
+        "updates": pages(update_rows) if len(update_rows) <= MATRIX_UPDATE else [],
+        "update_matrices": matrices(solution, lambda p: f"{p.name}*") if len(update_rows) > MATRIX_UPDATE else [],
+        "update_others": pages([r for r, p in zip(update_rows, params) if not _in_matrix(p)])
+                         if len(update_rows) > MATRIX_UPDATE else [],
         "frozen": [Tex(latex_name(p.name)) for p in net.params if p not in params],
         "after": after,
         "loss": [worked(lines["L"])],
         "loss_after": worked(lines["L'"], numbers_only=True),
     }
+
+
+def halves(rows: list) -> list[tuple]:
+    """A long table's rows as pairs (row i of the first half beside row i of the second),
+    so that a wide layer takes half the height; a short one keeps one row a line."""
+    if len(rows) <= SIDE_BY_SIDE:
+        return [(r, None) for r in rows]
+    half = -(-len(rows) // 2)
+    return [(rows[i], rows[half + i] if half + i < len(rows) else None) for i in range(half)]
+
+
+def _in_matrix(p) -> bool:
+    """Whether a parameter has a cell of its own: one source (or its own bias) and one target."""
+    return len(p.targets) == 1
+
+
+def matrices(solution, quantity) -> list[dict]:
+    """One matrix per layer: a row per source unit (the layer's bias last), a column per
+    unit of the layer, in the cell the value ``quantity(param)`` names (blank for a
+    parameter that has none, such as a frozen one's new value). The columns are cut into
+    blocks that fit the text width, with as many columns in each block as the others."""
+    net, values = solution.network, solution.values
+    out = []
+    for layer in net.layers:
+        cells: dict[tuple[str | None, str], str] = {}
+        for p in net.params:
+            if _in_matrix(p) and p.targets[0] in layer.units:
+                name = quantity(p)
+                cells[p.source, p.targets[0]] = solution.shown(name) if name in values else ""
+        if not cells:
+            continue
+        sources = list(dict.fromkeys(s for s, _ in cells))
+        # as many columns a block as the widest of them leave room for
+        widest = sorted((max(_printed(cells.get((s, t), "")) for s in sources) * MATRIX_CHAR + MATRIX_SEP
+                         for t in layer.units), reverse=True)
+        fit = max(1, sum(1 for i in range(len(widest)) if sum(widest[:i + 1]) <= MATRIX_ROOM))
+        count = -(-len(layer.units) // fit)
+        size = -(-len(layer.units) // count)
+        blocks = []
+        for i in range(0, len(layer.units), size):
+            targets = layer.units[i:i + size]
+            blocks.append({"targets": [Tex(latex_name(t)) for t in targets],
+                           "rows": [{"source": Tex(latex_name(s)) if s else Tex(r"\text{bias}"),
+                                     "cells": [Tex(cells.get((s, t), "")) for t in targets]}
+                                    for s in sources]})
+        out.append({"index": layer.index, "output": layer is net.layers[-1], "blocks": blocks})
+    return out
+
+
+def _printed(number: str) -> float:
+    """Characters a number takes in print; an exponent's digits are set small, the dot
+    before the power of ten takes the room of two characters with its spaces."""
+    base, _, power = number.partition("^")
+    return width(base) + 0.8 * width(power) + (1.5 if r"\cdot" in base else 0)
 
 
 def pages(items: list, size: int = TABLE_ROWS) -> list[list[list]]:

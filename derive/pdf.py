@@ -118,7 +118,7 @@ class _Job:
         log = self._log()
         if self.proc.returncode != 0 or not (self.work / (Path(self.name).stem + ".pdf")).exists():
             raise TexError(f"{self.tex.name}: LaTeX failed; nothing was written:\n{relevant_log_lines(log)}")
-        if "Rerun to get" in log and self.passes < MAX_PASSES:
+        if needs_rerun(log) and self.passes < MAX_PASSES:
             self.start(env, limit)
             return False
         os.replace(self.work / (Path(self.name).stem + ".pdf"), self.tex.with_suffix(".pdf"))
@@ -194,6 +194,12 @@ def unite(pdfs: list[Path], target: Path) -> str | None:
     if proc.returncode != 0:
         raise DeriveError(f"{target.name}: pdfunite failed: {' '.join(proc.stderr.split())}")
     return None
+
+
+def needs_rerun(log: str) -> bool:
+    """Whether TeX's log asks for another pass: cross-references, or (longtable) column
+    widths that settle only once every page of a table has been seen."""
+    return "Rerun to get" in log or "Rerun LaTeX" in log
 
 
 def relevant_log_lines(log: str, context: int = 3) -> str:

@@ -1,36 +1,111 @@
-"""Layout budgets over a suite of specs: every sheet and key compiles with no line past the
-margin, the key of a wide network fits its page budget, and a larger network's key is
-laid out as tables whose numbers agree with an independent forward pass and with
-high-precision finite differences of the composed loss."""
+"""Layout budgets over a suite of specs (the examples, the specs of tests/data, a deep
+8-32-32-32-4 network and one spec per loss the examples leave out): every document made from
+them (sheet, key, feedback sheet, the variants' sheets and keys) compiles with no line past
+the margin, the keys of the wide and the deep network fit their page budgets, no page ends
+with a heading or an introduction whose content is on the next page, and a larger network's
+key is laid out as tables whose numbers agree with an independent forward pass and with
+high-precision finite differences of the composed loss.
+
+Run as a script (``python tests/test_layout.py``), it prints the README's table of pages
+and overfull lines."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, run_cli
-from derive import key_tables, solution, spec as spec_mod
-from oracle import composed_loss, finite_difference
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import EXAMPLES, run_cli  # noqa: E402
+from derive import check as check_mod, feedback, key_tables, pdf, render, solution, spec as spec_mod  # noqa: E402
+from oracle import composed_loss, finite_difference  # noqa: E402
+import specs  # noqa: E402
 
 DATA = EXAMPLES.parent / "tests" / "data"
-SUITE = sorted(EXAMPLES.glob("*.toml")) + [DATA / "wide_4_16_16_4.toml", DATA / "tanh_softmax_3_4_4_2.toml"]
-needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs TeX Live")
+GIVEN = {p.stem: p for p in sorted(EXAMPLES.glob("*.toml"))} | {
+    "tanh_softmax_3_4_4_2": DATA / "tanh_softmax_3_4_4_2.toml", "wide_4_16_16_4": DATA / "wide_4_16_16_4.toml"}
+GENERATED = specs.layout_specs()
+SUITE = [*GIVEN, *GENERATED]
+BUDGETS = {"wide_4_16_16_4": 10, "deep_8_32_32_32_4": 20}  # pages of the key
+needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
+                               reason="needs TeX Live and poppler-utils")
 
 
-def compile_log(tex) -> tuple[str, int]:
-    """pdflatex's log of one document, and its page count (twice: references settle)."""
-    for _ in range(2):
+class Suite:
+    """Every document of the suite, made and compiled once per test session on first use."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.made: dict[str, dict[str, tuple[str, int, Path]]] = {}
+
+    def spec(self, name: str) -> Path:
+        if name in GIVEN:
+            return GIVEN[name]
+        path = self.folder / f"{name}.toml"
+        if not path.exists():
+            path.write_text(specs.to_toml(GENERATED[name]))
+        return path
+
+    def documents(self, name: str) -> dict[str, tuple[str, int, Path]]:
+        """document -> (pdflatex's log, pages, PDF): the sheet, the key, a feedback sheet
+        and, for a spec with [vary], the sheets and keys of two variants."""
+        if name not in self.made:
+            out = self.folder / name
+            r = run_cli("solve", self.spec(name), "--out", out, "--no-pdf")
+            assert r.returncode == 0, r.stderr
+            texs = {"sheet": out / "sheet.tex", "key": out / "solution.tex",
+                    "feedback": self._feedback(name, out)}
+            if "[vary]" in self.spec(name).read_text():
+                many = self.folder / f"{name}-variants"
+                r = run_cli("variants", self.spec(name), "--count", "2", "--seed", "1", "--out", many, "--no-pdf")
+                assert r.returncode == 0, r.stderr
+                texs |= {f"variant {t.stem}": t for t in sorted(many.glob("*/*.tex"))}
+            self.made[name] = {doc: compile_log(tex) for doc, tex in texs.items()}
+        return self.made[name]
+
+    def _feedback(self, name: str, out: Path) -> Path:
+        """The feedback sheet of `derive check --pdf` for answers that copy the key at four
+        decimals, with every fifth value off (so the key's lines are quoted beside them)."""
+        values = json.loads((out / "answers.json").read_text())["quantities"]
+        names = list(values)
+        chosen = list(dict.fromkeys(names[:25] + names[::max(1, len(names) // 30)] + names[-25:]))
+        answers = out / "answers.toml"
+        answers.write_text("".join(f"{json.dumps(n)} = {values[n] + (0.5 if i % 5 == 4 else 0):.4f}\n"
+                                   for i, n in enumerate(chosen)))
+        exercise = solution.Exercise(spec_mod.load(self.spec(name)))
+        report = check_mod.check(exercise, exercise.solve(),
+                                 check_mod.read_answers(answers, list(exercise.derivation.index)),
+                                 source=answers.name)
+        tex = out / "feedback.tex"
+        tex.write_text(render.render(render.environment(None), feedback.TEMPLATE,
+                                     feedback.feedback_context(report)), encoding="utf-8")
+        return tex
+
+
+@pytest.fixture(scope="session")
+def suite(tmp_path_factory):
+    return Suite(tmp_path_factory.mktemp("layout"))
+
+
+def compile_log(tex: Path) -> tuple[str, int, Path]:
+    """pdflatex's log of one document, its page count and its PDF (further passes only
+    when the log asks for them, as `derive` runs it)."""
+    for _ in range(pdf.MAX_PASSES):
         subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
                        cwd=tex.parent, capture_output=True, timeout=300)
-    log = tex.with_suffix(".log").read_text(errors="replace")
+        log = tex.with_suffix(".log").read_text(errors="replace")
+        if not pdf.needs_rerun(log):
+            break
     pages = re.search(r"Output written on .*?\((\d+) pages?", log)
     assert pages, f"{tex.name} did not compile:\n{log[-2000:]}"
-    return log, int(pages.group(1))
+    return log, int(pages.group(1)), tex.with_suffix(".pdf")
 
 
 def overfull(log: str) -> list[str]:
@@ -38,21 +113,17 @@ def overfull(log: str) -> list[str]:
 
 
 @needs_tex
-@pytest.mark.parametrize("path", SUITE, ids=lambda p: p.stem)
-def test_no_line_runs_past_the_margin(tmp_path, path):
-    r = run_cli("solve", path, "--out", tmp_path, "--no-pdf")
-    assert r.returncode == 0, r.stderr
-    for document in ("sheet", "solution"):
-        log, _ = compile_log(tmp_path / f"{document}.tex")
-        assert overfull(log) == [], f"{path.name} {document}: {overfull(log)}"
+@pytest.mark.parametrize("name", SUITE)
+def test_no_line_runs_past_the_margin(suite, name):
+    for document, (log, _, _) in suite.documents(name).items():
+        assert overfull(log) == [], f"{name} {document}: {overfull(log)}"
 
 
 @needs_tex
-def test_the_wide_key_fits_ten_pages(tmp_path):
-    r = run_cli("solve", DATA / "wide_4_16_16_4.toml", "--out", tmp_path, "--no-pdf")
-    assert r.returncode == 0, r.stderr
-    _, pages = compile_log(tmp_path / "solution.tex")
-    assert pages <= 10
+@pytest.mark.parametrize("name", BUDGETS)
+def test_large_keys_fit_their_page_budget(suite, name):
+    _, pages, _ = suite.documents(name)["key"]
+    assert pages <= BUDGETS[name]
 
 
 def test_the_form_follows_the_size():
@@ -151,3 +222,56 @@ def test_table_numbers_agree_with_independent_sources(tmp_path):
         assert shown_gradient == pytest.approx(gradient, abs=0.6e-4)
         assert step == pytest.approx(-eta * gradient, abs=0.6e-4)
         assert new == pytest.approx(w[param] - eta * gradient, abs=0.6e-4)
+
+
+def headings(tex: str) -> set[str]:
+    """The headings of a document as pdftotext prints them."""
+    found = re.findall(r"\\(?:sub)?section\*\{(.+?)\}\n", tex)
+    return {" ".join(re.sub(r"\$[^$]*\$|\\[a-zA-Z]+|[{}]", " ", h).split()) for h in found}
+
+
+def page_ends(pdf: Path) -> list[str]:
+    """The last line of text of every page but the last (the page number left out)."""
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    ends = []
+    for page in text.split("\f")[:-1]:
+        lines = [l.strip() for l in page.splitlines() if l.strip() and not l.strip().isdigit()]
+        ends.append(lines[-1] if lines else "")
+    return ends[:-1]
+
+
+def stranded(pdf: Path, tex: Path) -> list[str]:
+    """Page ends that announce what only the next page shows: a heading, or a line that
+    ends with a colon (a question's stem, a worked line's introduction)."""
+    names = headings(tex.read_text())
+    return [end for end in page_ends(pdf)
+            if end.endswith(":") or " ".join(re.sub(r"[^\w ]", " ", end).split()) in names]
+
+
+@needs_tex
+@pytest.mark.parametrize("name", SUITE)
+def test_no_page_ends_with_a_heading_or_a_stem(suite, name):
+    for document, (_, _, pdf) in suite.documents(name).items():
+        assert stranded(pdf, pdf.with_suffix(".tex")) == [], f"{name} {document}"
+
+
+def readme_table(folder: Path) -> str:
+    """The README's table: pages and overfull lines of every document of the suite."""
+    suite = Suite(folder)
+    rows = ["| spec | sheet | key | feedback | variants (sheets, keys) | overfull lines |",
+            "|---|---|---|---|---|---|"]
+    for name in SUITE:
+        docs = suite.documents(name)
+        variants = [pages for doc, (_, pages, _) in docs.items() if doc.startswith("variant")]
+        where = f"`examples/{name}.toml`" if GIVEN.get(name, DATA).parent == EXAMPLES else (
+            f"`tests/data/{name}.toml`" if name in GIVEN else f"`{name}` (tests/specs.py)")
+        rows.append(f"| {where} | {docs['sheet'][1]} | {docs['key'][1]} | {docs['feedback'][1]} | "
+                    f"{', '.join(map(str, variants)) or '—'} | {sum(len(overfull(d[0])) for d in docs.values())} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        print(readme_table(Path(folder)))
