@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from .latex import Tex, latex_name
+from .rounding import given_tex
 
 TABLE_PARAMS = 30  # "auto": networks with more parameters than this get the table form
 ROW_CHARS = 62  # printed characters of a worked line that fit on one row next to its name
@@ -169,6 +170,7 @@ def context(solution) -> dict | None:
         "gradient_examples": gradient_examples,
         "chains": chains,
         "update_example": worked(lines[f"{params[0].name}*"]) if params else None,
+        "given_matrices": matrices(solution, lambda p: p.name, lambda n: given_tex(solution.givens[n])),
         "gradient_matrices": matrices(solution, lambda p: f"dL/d{p.name}"),
         "updates": pages(update_rows) if len(update_rows) <= MATRIX_UPDATE else [],
         "update_matrices": matrices(solution, lambda p: f"{p.name}*") if len(update_rows) > MATRIX_UPDATE else [],
@@ -195,19 +197,21 @@ def _in_matrix(p) -> bool:
     return len(p.targets) == 1
 
 
-def matrices(solution, quantity) -> list[dict]:
+def matrices(solution, quantity, show=None) -> list[dict]:
     """One matrix per layer: a row per source unit (the layer's bias last), a column per
-    unit of the layer, in the cell the value ``quantity(param)`` names (blank for a
-    parameter that has none, such as a frozen one's new value). The columns are cut into
-    blocks that fit the text width, with as many columns in each block as the others."""
+    unit of the layer, in the cell the value ``quantity(param)`` names, written by ``show``
+    (default: at the key's precision; blank for a parameter that has no such value, such
+    as a frozen one's new value). The columns are cut into blocks that fit the text width,
+    with as many columns in each block as the others."""
     net, values = solution.network, solution.values
+    show = show or solution.shown
     out = []
     for layer in net.layers:
         cells: dict[tuple[str | None, str], str] = {}
         for p in net.params:
             if _in_matrix(p) and p.targets[0] in layer.units:
                 name = quantity(p)
-                cells[p.source, p.targets[0]] = solution.shown(name) if name in values else ""
+                cells[p.source, p.targets[0]] = show(name) if name in values else ""
         if not cells:
             continue
         sources = list(dict.fromkeys(s for s, _ in cells))
@@ -224,7 +228,8 @@ def matrices(solution, quantity) -> list[dict]:
                            "rows": [{"source": Tex(latex_name(s)) if s else Tex(r"\text{bias}"),
                                      "cells": [Tex(cells.get((s, t), "")) for t in targets]}
                                     for s in sources]})
-        out.append({"index": layer.index, "output": layer is net.layers[-1], "blocks": blocks})
+        out.append({"index": layer.index, "output": layer is net.layers[-1], "blocks": blocks,
+                    "bias": any(p.is_bias and p.targets[0] in layer.units for p in net.params if _in_matrix(p))})
     return out
 
 
