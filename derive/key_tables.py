@@ -82,6 +82,30 @@ def rows(latex: str, room: int = ROW_CHARS) -> list[Tex]:
     return [Tex(r) for r in out]
 
 
+_PAIR = re.compile(r"\\left\(((?:(?!\\left[(\[.]|\\right[)\].]).)*)\\right\)", re.S)
+
+
+def breakable(latex: str) -> Tex:
+    """A formula for running text, where TeX may break a line after a + or a = only outside
+    groups: brackets sized by \\left...\\right (a group) become fixed \\bigl...\\bigr
+    where nothing tall (a fraction) stands inside them."""
+    kept: list[str] = []
+
+    def swap(m: re.Match) -> str:
+        if r"\frac" in m.group(1):
+            kept.append(m.group())
+            return f"\x00{len(kept) - 1}\x00"
+        return rf"\bigl({m.group(1)}\bigr)"
+
+    while True:
+        latex, n = _PAIR.subn(swap, latex)
+        if not n:
+            break
+    while "\x00" in latex:
+        latex = re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], latex)
+    return Tex(latex)
+
+
 def _closing(latex: str) -> int | None:
     """Where the ``\\right)`` that closes a formula's opening ``\\left(`` starts."""
     depth = 0

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import EXAMPLES, run_cli  # noqa: E402
-from derive import check as check_mod, feedback, key_tables, pdf, render, solution, spec as spec_mod  # noqa: E402
+from derive import check as check_mod, feedback, key_tables, render, solution, spec as spec_mod  # noqa: E402
 from oracle import composed_loss, finite_difference  # noqa: E402
 import specs  # noqa: E402
 
@@ -95,13 +95,13 @@ def suite(tmp_path_factory):
 
 
 def compile_log(tex: Path) -> tuple[str, int, Path]:
-    """pdflatex's log of one document, its page count and its PDF (further passes only
-    when the log asks for them, as `derive` runs it)."""
-    for _ in range(pdf.MAX_PASSES):
+    """pdflatex's log of one document, its page count and its PDF (a second pass only
+    when the log asks for one, as `derive` runs it)."""
+    for _ in range(2):
         subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
                        cwd=tex.parent, capture_output=True, timeout=300)
         log = tex.with_suffix(".log").read_text(errors="replace")
-        if not pdf.needs_rerun(log):
+        if "Rerun to get" not in log:
             break
     pages = re.search(r"Output written on .*?\((\d+) pages?", log)
     assert pages, f"{tex.name} did not compile:\n{log[-2000:]}"
@@ -177,7 +177,7 @@ def _table_rows(tex: str) -> dict[tuple[str, int], list[float]]:
     """The rows of the key's tables: (first cell, count of numbers) -> the numbers after
     it (a unit's forward row has two or three, its δ row one, an update row four)."""
     out = {}
-    for m in re.finditer(r"^\$([^$]+)\$((?: & \$[-0-9.]+\$)+) \\\\$", tex, re.M):
+    for m in re.finditer(r"^\$([^$]+)\$((?: & \$[-0-9.]+\$)+) \\\\\*?$", tex, re.M):
         numbers = [float(v) for v in re.findall(r"\$([-0-9.]+)\$", m.group(2))]
         out[m.group(1), len(numbers)] = numbers
     return out
@@ -222,6 +222,50 @@ def test_table_numbers_agree_with_independent_sources(tmp_path):
         assert shown_gradient == pytest.approx(gradient, abs=0.6e-4)
         assert step == pytest.approx(-eta * gradient, abs=0.6e-4)
         assert new == pytest.approx(w[param] - eta * gradient, abs=0.6e-4)
+
+
+
+def _latex(unit: str) -> str:
+    return f"{unit[0]}_{{{unit[1:]}}}"
+
+
+def test_matrices_agree_with_finite_differences(monkeypatch):
+    """The 3-4-4-2 key's gradient matrices, and its update as matrices of new weights (as
+    a network past one page of update table shows it), cell by cell at the row of the
+    weight's source and the column of the unit it feeds: against mpmath finite differences
+    of the composed loss, and the given weights less η times those."""
+    path = DATA / "tanh_softmax_3_4_4_2.toml"
+    raw = tomllib.loads(path.read_text())
+    ex = solution.Exercise(spec_mod.from_table(raw, str(path)))
+    monkeypatch.setattr(key_tables, "MATRIX_UPDATE", 10)
+    tables = key_tables.context(ex.solve())
+    loss, givens, eta = composed_loss(ex.derivation), ex.givens(), raw["training"]["learning_rate"]
+    layers = [["x1", "x2", "x3"], ["h1", "h2", "h3", "h4"], ["g1", "g2", "g3", "g4"]]
+    # (parameter, source (None: the bias), unit fed, layer): w1 is x1 -> h1, as the spec numbers it
+    for param, source, target, layer in (("w1", "x1", "h1", 0), ("w6", "x2", "h2", 0), ("b_h4", None, "h4", 0),
+                                        ("w17", "h2", "g1", 1), ("b_g2", None, "g2", 1),
+                                        ("w36", "g4", "o2", 2), ("b_o2", None, "o2", 2)):
+        gradient = finite_difference(loss, param, givens)
+        for matrices, expected in ((tables["gradient_matrices"], gradient),
+                                   (tables["update_matrices"], raw["weights"][param] - eta * gradient)):
+            m = matrices[layer]
+            assert [r["source"] for r in m["blocks"][0]["rows"]] == [_latex(u) for u in layers[layer]] + [r"\text{bias}"]
+            row = layers[layer].index(source) if source else len(layers[layer])
+            cell = next(b["rows"][row]["cells"][b["targets"].index(_latex(target))]
+                        for b in m["blocks"] if _latex(target) in b["targets"])
+            assert float(cell) == pytest.approx(expected, abs=0.6e-4), param
+    assert tables["updates"] == [] and tables["update_others"] == []
+
+
+def test_matrix_blocks_fit_the_text_width():
+    """A 32-unit layer's matrix in blocks of columns: every unit once, in order, the
+    blocks as wide as each other (within one column)."""
+    wide = solution.Exercise(spec_mod.from_table(GENERATED["deep_8_32_32_32_4"], "deep")).solve()
+    for m in key_tables.context(wide)["gradient_matrices"]:
+        blocks = [b["targets"] for b in m["blocks"]]
+        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+        assert [t for b in blocks for t in b] == sorted({t for b in blocks for t in b}, key=lambda t: int(t[3:-1]))
+        assert max(map(len, blocks)) <= 12 and (len(blocks) == 1 or max(map(len, blocks)) >= 8)
 
 
 def headings(tex: str) -> set[str]:
@@ -275,3 +319,32 @@ if __name__ == "__main__":
 
     with tempfile.TemporaryDirectory() as folder:
         print(readme_table(Path(folder)))
+
+
+@needs_tex
+def test_combined_pdfs_start_every_document_on_an_odd_page(tmp_path):
+    """sheets.pdf and keys.pdf, printed on both sides, give every variant a sheet of its
+    own: a document of an odd number of pages is followed by a blank page."""
+    out = tmp_path / "v"
+    r = run_cli("variants", EXAMPLES / "graph_max.toml", "--count", "3", "--seed", "1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    for folder, combined in (("sheets", "sheets.pdf"), ("keys", "keys.pdf")):
+        parts = sorted((out / folder).glob("*.pdf"))
+        pages = [pdftotext_pages(p) for p in parts]
+        assert any(len(p) % 2 for p in pages)  # the test has an odd document to pad
+        whole = pdftotext_pages(out / combined)
+        start = 0
+        for i, doc in enumerate(pages):
+            assert start % 2 == 0  # page start + 1 is odd
+            assert whole[start:start + len(doc)] == doc
+            start += len(doc)
+            if len(doc) % 2 and i < len(pages) - 1:
+                assert whole[start].strip() == ""
+                start += 1
+        assert start == len(whole)
+    assert not list(out.rglob(".blank*"))
+
+
+def pdftotext_pages(pdf: Path) -> list[str]:
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout.split("\f")[:-1]
