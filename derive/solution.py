@@ -361,7 +361,7 @@ ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, rou
 def _width(latex: str) -> int:
     """A rough count of the printed characters of a LaTeX formula."""
     latex = re.sub(r"\\(left|right|,|;|quad)", "", latex)
-    latex = re.sub(r"\\(log|ln|exp|tanh|max|min)\b", r"\1", latex)  # printed as their letters
+    latex = re.sub(r"\\(log|ln)\b", r"\1", latex)  # printed as their letters
     latex = re.sub(r"\\[a-zA-Z]+", "x", latex)
     return len(re.sub(r"[{}^_ ]", "", latex))
 
