@@ -232,13 +232,18 @@ def matrices(solution, quantity, show=None) -> list[dict]:
     out = []
     for layer in net.layers:
         cells: dict[tuple[str | None, str], str] = {}
+        named: dict[tuple[str | None, str], str] = {}
         for p in net.params:
             if _in_matrix(p) and p.targets[0] in layer.units:
                 name = quantity(p)
                 cells[p.source, p.targets[0]] = show(name) if name in values else ""
+                named[p.source, p.targets[0]] = p.name
         if not cells:
             continue
         sources = list(dict.fromkeys(s for s, _ in cells))
+        # the parameters' names, when they run row by row (as the default numbering does)
+        reading = [named[s, t] for s in sources for t in layer.units if (s, t) in named]
+        in_order = reading == [n for n in named.values()] and len(reading) > 2
         # as many columns a block as the widest of them leave room for
         widest = sorted((max(_printed(cells.get((s, t), "")) for s in sources) * MATRIX_CHAR + MATRIX_SEP
                          for t in layer.units), reverse=True)
@@ -253,6 +258,7 @@ def matrices(solution, quantity, show=None) -> list[dict]:
                                      "cells": [Tex(cells.get((s, t), "")) for t in targets]}
                                     for s in sources]})
         out.append({"index": layer.index, "output": layer is net.layers[-1], "blocks": blocks,
+                    "names": [Tex(latex_name(reading[i])) for i in (0, 1, -1)] if in_order else None,
                     "bias": any(p.is_bias and p.targets[0] in layer.units for p in net.params if _in_matrix(p))})
     return out
 

@@ -75,7 +75,9 @@ def layout_specs() -> dict[str, dict]:
     deep 8-32-32-32-4 network of the page budget, and one spec per loss the examples do
     not use (binary cross-entropy, the mean squared error without ½)."""
     deep = table(inputs=units("x", 8), hidden=(units("h", 32), units("g", 32), units("f", 32)),
-                 outputs=units("o", 4), bias="neuron", rng=random.Random(8), eta=0.5)
+                 outputs=units("o", 4), bias="neuron", rng=random.Random(8), eta=0.1)
+    # weights of the size a 32-unit layer is started with (about 1/√32), so one step helps
+    deep["weights"] = {k: round(v * 0.3, 3) for k, v in deep["weights"].items()}
     bce = table(inputs=units("x", 3), hidden=(units("h", 3),), outputs=("yhat",), hidden_act="relu",
                 output_act="sigmoid", loss={"kind": "binary_cross_entropy"}, rng=random.Random(3))
     mse = table(inputs=units("x", 2), hidden=(units("h", 3),), outputs=units("o", 2), hidden_act="tanh",

@@ -299,10 +299,9 @@ def test_no_page_ends_with_a_heading_or_a_stem(suite, name):
         assert stranded(pdf, pdf.with_suffix(".tex")) == [], f"{name} {document}"
 
 
-def readme_table(folder: Path) -> str:
+def readme_table(suite: Suite) -> str:
     """The README's table: pages and overfull lines of every document of the suite."""
-    suite = Suite(folder)
-    rows = ["| spec | sheet | key | feedback | variants (sheets, keys) | overfull lines |",
+    rows = ["| spec | sheet | key | feedback | variants' keys, sheets | overfull lines |",
             "|---|---|---|---|---|---|"]
     for name in SUITE:
         docs = suite.documents(name)
@@ -318,7 +317,7 @@ if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        print(readme_table(Path(folder)))
+        print(readme_table(Suite(Path(folder))))
 
 
 @needs_tex
