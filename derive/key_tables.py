@@ -5,8 +5,9 @@ A key written line by line grows with the number of parameters (a 4-16-16-4 netw
 in, then the layer as a table (forward pass), the error terms δ as a table with the
 recursion worked once, the gradients as matrices (a row per source unit, a column per
 unit fed), and the update as a table (parameter, old value, gradient, −η·gradient, new
-value) or, for many parameters, as matrices of the new weights. Every number is read from the Solution; nothing is computed
-here but the layout (which rows go where, where a long sum breaks).
+value) or, for many parameters, as matrices of the new weights. Every number is read
+from the Solution; nothing is computed here but the layout (which rows go where, where
+a long sum breaks, how many columns a matrix block holds).
 """
 
 from __future__ import annotations
