@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Sequence
 
-from . import solution as D  # the key's stages
+from . import key_tables, solution as D  # the key's stages
 from .check import VERDICTS, Report, Result
 from .latex import Tex, escape_tex, latex_name
 from .misconceptions import MISCONCEPTIONS
@@ -166,7 +166,7 @@ def feedback_context(report: Report) -> dict:
             rows.append({
                 "name": inline_name(r.name), "given": tex_number(r.given),
                 "expected": number(r.expected, d, strip=False), "verdict": r.verdict, "why": tex_of(r.segments),
-                "key": key_line(report, r.name) if r.verdict in ("wrong", "coarse") else "",
+                "key": key_tables.breakable(key_line(report, r.name)) if r.verdict in ("wrong", "coarse") else "",
             })
         if rows:
             parts.append({"title": title, "rows": rows})

@@ -3,9 +3,11 @@
 A key written line by line grows with the number of parameters (a 4-16-16-4 network gave
 57 pages). For such networks the key shows one worked unit per layer with its numbers put
 in, then the layer as a table (forward pass), the error terms δ as a table with the
-recursion worked once, and the update as a table (parameter, old value, gradient,
-−η·gradient, new value). Every number is read from the Solution; nothing is computed
-here but the layout (which rows go where, where a long sum breaks).
+recursion worked once, the gradients as matrices (a row per source unit, a column per
+unit fed), and the update as a table (parameter, old value, gradient, −η·gradient, new
+value) or, for many parameters, as matrices of the new weights. Every number is read
+from the Solution; nothing is computed here but the layout (which rows go where, where
+a long sum breaks, how many columns a matrix block holds).
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ from __future__ import annotations
 import re
 
 from .latex import Tex, latex_name
+from .rounding import given_tex
 
 TABLE_PARAMS = 30  # "auto": networks with more parameters than this get the table form
 ROW_CHARS = 62  # printed characters of a worked line that fit on one row next to its name
 TABLE_ROWS = 62  # rows of one update table (small type); two stand side by side on a page
+MATRIX_UPDATE = 2 * TABLE_ROWS  # more parameters than one page of update table: the update as matrices
+MATRIX_ROOM = 440.0  # points of the text width a matrix block's number columns may take
+MATRIX_CHAR = 4.6  # points per printed character of a number in small type (\footnotesize)
+MATRIX_SEP = 6.0  # points between two columns (\tabcolsep 3pt on each side)
+SIDE_BY_SIDE = 12  # a layer of more units than this is tabulated in two halves side by side
 
 
 def chosen(solution) -> bool:
@@ -75,6 +83,30 @@ def rows(latex: str, room: int = ROW_CHARS) -> list[Tex]:
     return [Tex(r) for r in out]
 
 
+_PAIR = re.compile(r"\\left\(((?:(?!\\left[(\[.]|\\right[)\].]).)*)\\right\)", re.S)
+
+
+def breakable(latex: str) -> Tex:
+    """A formula for running text, where TeX may break a line after a + or a = only outside
+    groups: brackets sized by \\left...\\right (a group) become fixed \\bigl...\\bigr
+    where nothing tall (a fraction) stands inside them."""
+    kept: list[str] = []
+
+    def swap(m: re.Match) -> str:
+        if r"\frac" in m.group(1):
+            kept.append(m.group())
+            return f"\x00{len(kept) - 1}\x00"
+        return rf"\bigl({m.group(1)}\bigr)"
+
+    while True:
+        latex, n = _PAIR.subn(swap, latex)
+        if not n:
+            break
+    while "\x00" in latex:
+        latex = re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], latex)
+    return Tex(latex)
+
+
 def _closing(latex: str) -> int | None:
     """Where the ``\\right)`` that closes a formula's opening ``\\left(`` starts."""
     depth = 0
@@ -120,6 +152,7 @@ def context(solution) -> dict | None:
         out["after"] = [{"index": l.index, "output": l is net.layers[-1], "rows": after_rows(l, "")}
                         for l in net.layers]
         out["loss_after"] = worked(lines["L'"], numbers_only=True)
+        out["given_matrices"] = given_matrices(solution)
         return out
     n = der.n_examples
     examples = []
@@ -135,6 +168,7 @@ def context(solution) -> dict | None:
         "loss_after": [worked(lines[f"L'[{e}]"], numbers_only=True) for e in range(1, n + 1)]
         + [worked(lines["L'"])],
         "start": [worked(l) for l in solution.start],
+        "given_matrices": given_matrices(solution),
     }
 
 
@@ -162,7 +196,7 @@ def _example(solution, lines: dict, s: str, before, star: str) -> dict:
         table = layer_rows(layer)
         forward.append({"index": layer.index, "output": layer is net.layers[-1],
                         "first": Tex(latex_name(first)), "worked": [worked(l) for l in shown_lines],
-                        "rows": table, "derivative": all(r["derivative"] is not None for r in table),
+                        "rows": table, "pairs": halves(table), "derivative": all(r["derivative"] is not None for r in table),
                         "delta": has_delta})
 
     # The recursion written once with numbers: the first unit of the last hidden layer
@@ -194,7 +228,11 @@ def _example(solution, lines: dict, s: str, before, star: str) -> dict:
         "gradient_examples": gradient_examples,
         "chains": chains,
         "update_example": worked(lines[f"{params[0].name}{star}"]) if params else None,
-        "updates": pages(update_rows),
+        "gradient_matrices": matrices(solution, lambda p: f"dL/d{p.name}{s}"),
+        "updates": pages(update_rows) if len(update_rows) <= MATRIX_UPDATE else [],
+        "update_matrices": matrices(solution, lambda p: f"{p.name}{star}") if len(update_rows) > MATRIX_UPDATE else [],
+        "update_others": pages([r for r, p in zip(update_rows, params) if not _in_matrix(p)])
+                         if len(update_rows) > MATRIX_UPDATE else [],
         "frozen": [Tex(latex_name(p.name)) for p in net.params if f"{p.name}{star}" not in values],
         "loss": [worked(lines[f"L{s}"])],
     }
@@ -235,6 +273,74 @@ class UpdateRow:
     @property
     def new(self) -> str:
         return self._lines[f"{self._param}{self._star}"].value
+
+
+def given_matrices(solution) -> list[dict]:
+    """The sheet's given weights, as matrices (see ``matrices``)."""
+    return matrices(solution, lambda p: p.name, lambda n: given_tex(solution.givens[n]))
+
+
+def halves(rows: list) -> list[tuple]:
+    """A long table's rows as pairs (row i of the first half beside row i of the second),
+    so that a wide layer takes half the height; a short one keeps one row a line."""
+    if len(rows) <= SIDE_BY_SIDE:
+        return [(r, None) for r in rows]
+    half = -(-len(rows) // 2)
+    return [(rows[i], rows[half + i] if half + i < len(rows) else None) for i in range(half)]
+
+
+def _in_matrix(p) -> bool:
+    """Whether a parameter has a cell of its own: one source (or its own bias) and one target."""
+    return len(p.targets) == 1
+
+
+def matrices(solution, quantity, show=None) -> list[dict]:
+    """One matrix per layer: a row per source unit (the layer's bias last), a column per
+    unit of the layer, in the cell the value ``quantity(param)`` names, written by ``show``
+    (default: at the key's precision; blank for a parameter that has no such value, such
+    as a frozen one's new value). The columns are cut into blocks that fit the text width,
+    with as many columns in each block as the others."""
+    net, values = solution.network, solution.values
+    show = show or solution.shown
+    out = []
+    for layer in net.layers:
+        cells: dict[tuple[str | None, str], str] = {}
+        named: dict[tuple[str | None, str], str] = {}
+        for p in net.params:
+            if _in_matrix(p) and p.targets[0] in layer.units:
+                name = quantity(p)
+                cells[p.source, p.targets[0]] = show(name) if name in values else ""
+                named[p.source, p.targets[0]] = p.name
+        if not cells:
+            continue
+        sources = list(dict.fromkeys(s for s, _ in cells))
+        # the parameters' names, when they run row by row (as the default numbering does)
+        reading = [named[s, t] for s in sources for t in layer.units if (s, t) in named]
+        in_order = reading == [n for n in named.values()] and len(reading) > 2
+        # as many columns a block as the widest of them leave room for
+        widest = sorted((max(_printed(cells.get((s, t), "")) for s in sources) * MATRIX_CHAR + MATRIX_SEP
+                         for t in layer.units), reverse=True)
+        fit = max(1, sum(1 for i in range(len(widest)) if sum(widest[:i + 1]) <= MATRIX_ROOM))
+        count = -(-len(layer.units) // fit)
+        size = -(-len(layer.units) // count)
+        blocks = []
+        for i in range(0, len(layer.units), size):
+            targets = layer.units[i:i + size]
+            blocks.append({"targets": [Tex(latex_name(t)) for t in targets],
+                           "rows": [{"source": Tex(latex_name(s)) if s else Tex(r"\text{bias}"),
+                                     "cells": [Tex(cells.get((s, t), "")) for t in targets]}
+                                    for s in sources]})
+        out.append({"index": layer.index, "output": layer is net.layers[-1], "blocks": blocks,
+                    "names": [Tex(latex_name(reading[i])) for i in (0, 1, -1)] if in_order else None,
+                    "bias": any(p.is_bias and p.targets[0] in layer.units for p in net.params if _in_matrix(p))})
+    return out
+
+
+def _printed(number: str) -> float:
+    """Characters a number takes in print; an exponent's digits are set small, the dot
+    before the power of ten takes the room of two characters with its spaces."""
+    base, _, power = number.partition("^")
+    return width(base) + 0.8 * width(power) + (1.5 if r"\cdot" in base else 0)
 
 
 def pages(items: list, size: int = TABLE_ROWS) -> list[list[list]]:

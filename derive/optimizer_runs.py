@@ -85,6 +85,13 @@ class RunTrainer:
     def verdicts(self, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
         return tuple(self.run(givens, r).verdict for r in runs)
 
+    def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
+        if getattr(run, "optimizer", None) is None:
+            return self.base.verdict(givens, run)  # the exercise's trainer, with its quick path
+        return self.run(givens, run).verdict
+
+    ends_as = Trainer.ends_as  # the same test, each run judged by its own trainer
+
 
 def _settings(s) -> list[tuple[str, float]]:
     """The hyperparameters and λ a label names, in the registry's order."""

@@ -186,14 +186,60 @@ def compile_one(tex: Path) -> Path:
 
 
 def unite(pdfs: list[Path], target: Path) -> str | None:
-    """Join PDFs into one (pdfunite, from poppler-utils); the reason when it cannot."""
-    if shutil.which("pdfunite") is None:
-        return f"{target.name} not made: pdfunite was not found (Debian: apt-get install poppler-utils)"
-    proc = subprocess.run(["pdfunite", *map(str, pdfs), str(target)], capture_output=True, text=True,
+    """Join PDFs into one (pdfunite, from poppler-utils), each starting on an odd page
+    (a blank page after one of an odd number of pages), so that printed on both sides
+    every document starts on a sheet of its own; the reason when it cannot."""
+    missing = [tool for tool in ("pdfunite", "pdfinfo") if shutil.which(tool) is None]
+    if missing:
+        return (f"{target.name} not made: {' and '.join(missing)} not found "
+                "(Debian: apt-get install poppler-utils)")
+    parts: list[Path] = []
+    for i, made in enumerate(pdfs):
+        parts.append(made)
+        if i < len(pdfs) - 1 and _pages(made) % 2:
+            parts.append(_blank_like(made))
+    proc = subprocess.run(["pdfunite", *map(str, parts), str(target)], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
+    for blank in {p for p in parts if p.name == BLANK}:
+        blank.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise DeriveError(f"{target.name}: pdfunite failed: {' '.join(proc.stderr.split())}")
     return None
+
+
+BLANK = ".blank-page.pdf"
+
+
+def _info(pdf: Path) -> str:
+    proc = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise DeriveError(f"{pdf.name}: pdfinfo failed: {' '.join(proc.stderr.split())}")
+    return proc.stdout
+
+
+def _pages(pdf: Path) -> int:
+    return int(re.search(r"^Pages:\s+(\d+)", _info(pdf), re.M).group(1))
+
+
+def _blank_like(pdf: Path) -> Path:
+    """A one-page PDF with nothing on it, of the size of ``pdf``'s first page, beside it."""
+    size = re.search(r"^Page size:\s+([\d.]+) x ([\d.]+) pts", _info(pdf), re.M)
+    width, height = size.groups() if size else ("595.276", "841.89")  # A4
+    path = pdf.parent / BLANK
+    if not path.exists():
+        objects = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                   f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] /Resources << >> >>"]
+        out = b"%PDF-1.4\n"
+        offsets = []
+        for n, body in enumerate(objects, 1):
+            offsets.append(len(out))
+            out += f"{n} 0 obj\n{body}\nendobj\n".encode()
+        xref = len(out)
+        out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+        out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+        out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+        path.write_bytes(out)
+    return path
 
 
 def relevant_log_lines(log: str, context: int = 3) -> str:

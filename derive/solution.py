@@ -456,11 +456,12 @@ def _putter(raw: list[float], given: list[bool], policy: NumberPolicy):
 
 ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
 _SPACING, _COMMAND, _SILENT = re.compile(r"\\(left|right|,|;|quad)"), re.compile(r"\\[a-zA-Z]+"), re.compile(r"[{}^_ ]")
+_WORD = re.compile(r"\\(log|ln)\b")  # printed as their letters
 
 
 def _width(latex: str) -> int:
     """A rough count of the printed characters of a LaTeX formula."""
-    return len(_SILENT.sub("", _COMMAND.sub("x", _SPACING.sub("", latex))))
+    return len(_SILENT.sub("", _COMMAND.sub("x", _WORD.sub(r"\1", _SPACING.sub("", latex)))))
 
 
 def _first_row(lhs: str, forms: tuple[str, ...]) -> int:
