@@ -42,10 +42,8 @@ def solve(spec_path: str | None, out: Path | None, no_pdf: bool, force: bool, te
     out = out or default_out(spec_path)
     output.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
-    files = {
-        "sheet.tex": render.render(env, render.SHEET, render.context(solution, "Exercise sheet")),
-        "solution.tex": render.render(env, render.KEY, render.context(solution, "Answer key")),
-    }
+    sheet, key = render.contexts(solution)
+    files = {"sheet.tex": render.render(env, render.SHEET, sheet), "solution.tex": render.render(env, render.KEY, key)}
     filename, writer = export.WRITERS["json"]
     files[filename] = writer([solution])
     with output.Stage(out) as stage:

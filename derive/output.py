@@ -337,9 +337,8 @@ def replace_file(made: Path, target: Path) -> None:
 
 def variant_documents(solution, env) -> dict[str, str]:
     """A variant's sheet and key, by path inside the output folder."""
-    # The two documents differ only in their heading: one context serves both.
-    sheet = render.context(solution, "Exercise sheet")
+    sheet, key = render.contexts(solution)
     return {
         f"{SHEETS}/sheet-{solution.variant}.tex": render.render(env, render.SHEET, sheet),
-        f"{KEYS}/key-{solution.variant}.tex": render.render(env, render.KEY, dict(sheet, document="Answer key")),
+        f"{KEYS}/key-{solution.variant}.tex": render.render(env, render.KEY, key),
     }

@@ -187,6 +187,13 @@ def render(env: jinja2.Environment, name: str, context: dict) -> str:
         raise DeriveError(f"{where}{line}: template error: {exc.message}") from None
 
 
+def contexts(solution) -> tuple[dict, dict]:
+    """The data of the sheet and of the key. The two differ only in their heading, so one
+    context serves both (a large network's tables are laid out once)."""
+    sheet = context(solution, "Exercise sheet")
+    return sheet, dict(sheet, document="Answer key")
+
+
 def context(solution, document: str) -> dict:
     """Everything the sheet and key templates receive for one Solution (see README).
     Per-structure parts (figure, theory plots, printed formulas) are the Exercise's,
