@@ -441,7 +441,6 @@ def work(ex: Exercise, program: list[Line], givens: dict, true: dict, mistakes: 
         own[line.name] = line.fn(env)
         env[line.name] = float(sheet[line.name]) if line.written else keep(own[line.name])
     fixed = {n: float(t) for n, t in sheet.items()}
-    der = ex.derivation
     for m in mistakes:
         student.own_right[m.name] = own[m.name]
         written = Decimal(sheet[m.name])

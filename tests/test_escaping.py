@@ -18,7 +18,6 @@ import sympy as sp
 from derive import render, spec as spec_mod
 from derive.errors import DeriveError
 from derive.latex import Tex, escape_tex, latex_name, symbol_tex, untypesettable
-from derive.solution import Exercise
 
 BASE = spec_mod.builtin_path().read_text()
 READ_PASSWD = r"\input{/etc/passwd}"

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from derive import spec as spec_mod
-from derive.errors import DeriveError, SpecError
+from derive.errors import SpecError
 from derive.graph import grad_name
 from derive.solution import Exercise
 from tests.conftest import EXAMPLES, run_cli

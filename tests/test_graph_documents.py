@@ -10,7 +10,7 @@ import pytest
 
 from derive import render, spec as spec_mod
 from derive.solution import Exercise
-from tests.conftest import DATA, EXAMPLES
+from tests.conftest import DATA
 
 SMALL = '[graph]\ninputs = { x = 3, y = -1, z = 2 }\nnodes = [ { q = "x + y" }, { f = "q * z" } ]\n'
 

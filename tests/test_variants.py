@@ -11,7 +11,6 @@ import csv
 import hashlib
 import io
 import json
-import math
 import random
 import shutil
 from decimal import ROUND_HALF_UP, Decimal
