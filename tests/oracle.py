@@ -45,3 +45,20 @@ def finite_difference(loss: sp.Expr, param: str, givens: dict[str, float]) -> fl
 
 def loss_value(loss: sp.Expr, givens: dict[str, float]) -> float:
     return float(loss.xreplace(_exact(givens)).evalf(50))
+
+
+class Objective:
+    """An expression of the parameters as plain functions: its value (``loss``) and its
+    gradient from ``sympy.diff`` (``grad``), both of a dict of parameter values."""
+
+    def __init__(self, expr: sp.Expr, params):
+        self.params = list(params)
+        syms = [sp.Symbol(p) for p in self.params]
+        self._value = sp.lambdify(syms, expr, "math")
+        self._grad = sp.lambdify(syms, [sp.diff(expr, s) for s in syms], "math")
+
+    def loss(self, w: dict) -> float:
+        return self._value(*(w[p] for p in self.params))
+
+    def grad(self, w: dict) -> dict:
+        return dict(zip(self.params, self._grad(*(w[p] for p in self.params))))

@@ -23,7 +23,7 @@ import specs
 
 # --- the independent side -----------------------------------------------------------------
 
-class Oracle:
+class Oracle(oracle.Objective):
     """The loss and its gradient as plain functions of the parameters, from sympy.diff of
     the composed loss of the network without any optimizer."""
 
@@ -32,20 +32,12 @@ class Oracle:
                                     "frozen": raw["training"].get("frozen", [])})
         ex = Exercise(specs.load(plain))
         self.exercise = ex
-        self.params = [p.name for p in ex.network.params]
+        params = [p.name for p in ex.network.params]
         self.frozen = set(ex.network.frozen)
         self.bias = {p.name for p in ex.network.params if p.is_bias}
-        self.fixed = {k: v for k, v in ex.givens().items() if k not in self.params}
-        loss = oracle.composed_loss(ex.derivation).xreplace({sp.Symbol(k): v for k, v in self.fixed.items()})
-        syms = [sp.Symbol(p) for p in self.params]
-        self._loss = sp.lambdify(syms, loss, "math")
-        self._grad = sp.lambdify(syms, [sp.diff(loss, s) for s in syms], "math")
-
-    def loss(self, w: dict) -> float:
-        return self._loss(*(w[p] for p in self.params))
-
-    def grad(self, w: dict) -> dict:
-        return dict(zip(self.params, self._grad(*(w[p] for p in self.params))))
+        self.fixed = {k: v for k, v in ex.givens().items() if k not in params}
+        super().__init__(oracle.composed_loss(ex.derivation).xreplace(
+            {sp.Symbol(k): v for k, v in self.fixed.items()}), params)
 
 
 def textbook(o: Oracle, w0: dict, opt: str, eta: float, steps: int, hp: dict, conv: dict) -> list[dict]:

@@ -25,6 +25,7 @@ from derive import spec as spec_mod
 from derive.errors import SpecError
 from derive.solution import Exercise
 
+from oracle import Objective
 from test_optim import textbook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,23 +143,13 @@ OPTIMIZERS = [
 ]
 
 
-class GraphOracle:
+class GraphOracle(Objective):
     """The output and its gradient over the parameters, from sympy.diff of the formula as
     written out above, with the constants and the held inputs put in."""
 
     def __init__(self, formula: str, params, fixed: dict):
-        expr = sp.sympify(formula).subs({sp.Symbol(k): v for k, v in fixed.items()})
-        syms = [sp.Symbol(p) for p in params]
-        self.params = list(params)
+        super().__init__(sp.sympify(formula).subs({sp.Symbol(k): v for k, v in fixed.items()}), params)
         self.frozen, self.bias = set(), set()
-        self._f = sp.lambdify(syms, expr, "math")
-        self._g = sp.lambdify(syms, [sp.diff(expr, s) for s in syms], "math")
-
-    def loss(self, w: dict) -> float:
-        return self._f(*(w[p] for p in self.params))
-
-    def grad(self, w: dict) -> dict:
-        return dict(zip(self.params, self._g(*(w[p] for p in self.params))))
 
 
 def random_case(seed: int):
