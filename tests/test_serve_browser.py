@@ -21,6 +21,8 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and DRIVER):
@@ -79,6 +81,16 @@ def screenshot(driver, name: str, width: int) -> None:
         driver.save_screenshot(os.path.join(SHOTS, f"{name}-{width}-{k:02d}.png"))
 
 
+def submit(driver) -> None:
+    """Press the form's button and wait for the answer page: a click may return while the
+    browser is still between the old page and the new one, where no field can be found."""
+    form = driver.find_element(By.TAG_NAME, "form")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait = WebDriverWait(driver, 60)
+    wait.until(expected_conditions.staleness_of(form))
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "summary")))
+
+
 def row_class(driver, name: str) -> str:
     field = driver.find_element(By.NAME, name)
     return field.find_element(By.XPATH, "..").get_attribute("class")
@@ -100,7 +112,7 @@ def test_a_student_checks_the_course_sheet_values(server, browser, width):
         field = browser.find_element(By.NAME, a.name)
         field.clear()
         field.send_keys(a.written.text)
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(browser)
     summary = browser.find_element(By.ID, "summary")
     assert "1 wrong" in summary.text and "2 carried forward" in summary.text
     assert "wrong" in row_class(browser, "w8*")
@@ -121,7 +133,7 @@ def test_a_student_checks_the_course_sheet_values(server, browser, width):
     field = browser.find_element(By.NAME, "w8*")
     field.clear()
     field.send_keys("0.7564")
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(browser)
     assert "correct" in row_class(browser, "w8*")
     assert "wrong" in row_class(browser, "yhat'") and "carried" in row_class(browser, "L'")
     assert results.read_text(encoding="utf-8").count("\n") >= 2
