@@ -56,7 +56,7 @@ def answers(solution: Solution) -> dict:
             "frozen": sorted(solution.network.frozen),
             "update": spec.update,
             "decimals": spec.decimals,
-            **({"optimizer": optimizers.describe(spec.optimizer)} if spec.optimizer else {}),  # derive/optimizers.py
+            **({"optimizer": optimizers.describe(spec.optimizer, solution.givens)} if spec.optimizer else {}),  # derive/optimizers.py
         },
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities

@@ -395,6 +395,7 @@ def answers(solution) -> dict:
     """answers.json of a graph exercise: the same record as a network's, with the graph's
     settings; quantities under the key's names (q, f, dq/dx, df/dq, df/dx)."""
     from .export import _plain, source_name
+    from .optimizers import describe
 
     spec = solution.spec
     der = solution.derivation
@@ -403,7 +404,9 @@ def answers(solution) -> dict:
         "source": source_name(spec),
         "variant": solution.variant,
         "seed": solution.seed,
-        "settings": {"kind": "graph", "output": spec.graph.output, "decimals": spec.decimals, "carry": spec.carry},
+        "settings": {"kind": "graph", "output": spec.graph.output, "decimals": spec.decimals, "carry": spec.carry,
+                     **({"optimizer": describe(spec.graph.optimizer, solution.givens)}
+                        if spec.graph.optimizer else {})},
         "given": {q.name: solution.givens[q.name] for q in der.givens},
         "quantities": {q.name: solution.values[q.name] for q in der.quantities if q.formula is not None},
         "spec": _plain(spec.raw),

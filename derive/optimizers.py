@@ -369,14 +369,16 @@ def givens(settings: Settings | None, network) -> dict[str, float]:
     return g
 
 
-def describe(settings: Settings) -> dict[str, Any]:
-    """The settings as data for answers.json."""
-    return {"optimizer": settings.optimizer, "steps": settings.steps, **dict(settings.hyper),
+def describe(settings: Settings, givens: Mapping[str, float]) -> dict[str, Any]:
+    """The settings as data for answers.json: a variant's drawn hyperparameters and λ
+    (``givens``) in place of the spec's."""
+    hyper = {name: givens.get(name, value) for name, value in settings.hyper.items()}
+    return {"optimizer": settings.optimizer, "steps": settings.steps, **hyper,
             "momentum": settings.momentum if settings.entry.states == ("v",) else None,
             "nesterov": settings.nesterov if settings.optimizer == "nesterov" else None,
             "epsilon_at": settings.epsilon if "epsilon" in settings.hyper else None,
             "bias_correction": settings.bias_correction if settings.optimizer in ("adam", "adamw") else None,
-            "weight_decay": settings.weight_decay, "decay": settings.decay,
+            "weight_decay": givens.get("lambda", settings.weight_decay), "decay": settings.decay,
             "decay_biases": settings.decay_biases, "direction": settings.direction}
 
 
