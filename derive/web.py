@@ -49,6 +49,8 @@ GRAPH_PASS = {"forward": "forward", "gradients": "backward"}  # a graph's passes
 # by hand (one prime it merges itself).
 PRIMES_RAISED = re.compile(r"('{2,})\^(?:\{([^{}]*)\}|(\w))")
 
+SIDE_BY_SIDE = re.compile(r",\s*\\(?:quad|qquad|\s)\s*")  # ",\quad", ",\ ": two equations in one line
+
 VERDICT_TITLES = {"correct": "correct", "carried": "carried forward", "coarse": "too coarse", "wrong": "wrong"}
 
 
@@ -226,6 +228,19 @@ def _optimizer(opt: dict | None) -> dict | None:
             "givens": [(mathml(h["tex"]), _given(h["value"])) for h in opt["hypers"] + opt["state_per_param"]]}
 
 
+def _side_by_side(rule: str) -> list[str]:
+    """A rule's equations set side by side in one line of the key (m̂ and v̂ of Adam, the
+    look-ahead point and where g is taken), one by one: MathML does not wrap, so on a
+    narrow screen the page wraps between them."""
+    pieces, last = [], 0
+    for m in SIDE_BY_SIDE.finditer(rule):
+        before = rule[:m.start()].replace(r"\{", "").replace(r"\}", "")
+        if before.count("{") == before.count("}"):  # not inside a group
+            pieces.append(rule[last:m.start()].strip())
+            last = m.end()
+    return pieces + [rule[last:].strip()]
+
+
 def _given(value: str) -> Markup | str:
     """A given number as the sheet writes it: MathML where it is TeX (1 · 10⁻⁸)."""
     return mathml(value) if "\\" in value else value
@@ -265,6 +280,7 @@ def _graph_optimizer(opt: dict | None) -> dict | None:
     s = opt["settings"]
     out = _optimizer({"settings": s})
     out["givens"].insert(0, (mathml(r"\eta"), _given(s["eta"])))
+    out["rules"] = [[mathml(piece) for piece in _side_by_side(str(r))] for r in s["rules"]]
     out.update({
         "source": s["source"],
         "output": mathml(opt["output"]),
