@@ -278,24 +278,27 @@ def _graph_optimizer(opt: dict | None) -> dict | None:
     if opt is None:
         return None
     s = opt["settings"]
-    out = _optimizer({"settings": s})
-    out["givens"].insert(0, (mathml(r"\eta"), _given(s["eta"])))
-    out["rules"] = [[mathml(piece) for piece in _side_by_side(str(r))] for r in s["rules"]]
-    out.update({
+    sign = "-" if s["ascent"] else ""  # ascent: the step goes up the gradient
+    return {
+        "title": s["title"],
         "source": s["source"],
+        "steps": s["steps"],
+        "ascent": s["ascent"],
         "output": mathml(opt["output"]),
         "parameters": [mathml(x) for x in opt["parameters"]],
-        "gradient": mathml(rf"g_t = \partial {opt['output']}/\partial x"
+        "gradient": mathml(rf"g_t = {sign}\partial {opt['output']}/\partial x"
                            + (r" + \lambda x_{t-1}" if s["decay"] and s["decay_kind"] == "l2" else "")),
         "lookahead": opt["lookahead"],
+        "rules": [[mathml(piece) for piece in _side_by_side(str(r))] for r in s["rules"]],
+        "givens": [(mathml(r"\eta"), _given(s["eta"]))] + [(mathml(h["tex"]), _given(h["value"])) for h in s["hypers"]],
         "epsilon": s["epsilon"] if s["epsilon"] != "hat" else None,
         "folded": s["epsilon"] == "hat",
         "uncorrected": s["bias_correction"] is False,
         "states": [mathml(f"{{{st['tex']}}}_0 = {st['value']}") for st in s["states"]],
+        "own_states": [mathml(f"{st['tex']} = {st['value']}") for st in s["state_per_param"]],
         "decay": (s["decay_kind"], mathml(rf"\lambda = {s['decay']}")) if s["decay"] else None,
-        "fixed": [(mathml(v["tex"]), v["value"]) for v in opt["fixed"]],
-    })
-    return out
+        "fixed": bool(opt["fixed"]),
+    }
 
 
 # --- feedback --------------------------------------------------------------------------------

@@ -444,3 +444,36 @@ def test_graph_optimizer_variants_are_checked_against_their_own_start(tmp_path):
             assert verdicts(r.text, sources[0].exercise)["x1*[3]"] != "correct"
             checked += 1
     assert checked
+
+
+SWEEP = """title = "Every convention"
+[graph]
+inputs = { x1 = 1.5, x2 = -1, c = 2 }
+nodes = [ { a = "x1^2" }, { b = "x2^2" }, { f = "c*a + 2*b" } ]
+parameters = ["x1", "x2"]
+[training]
+learning_rate = 0.1
+steps = 2
+"""
+
+
+@pytest.mark.parametrize("training,says", [
+    ('optimizer = "adam"\nweight_decay = 0.01\ndecay = "l2"\nepsilon_at = "hat"\ndirection = "ascent"',
+     ["larger (gradient ascent)", "bias correction folded", "Weight decay,"]),
+    ('optimizer = "adamw"\nweight_decay = 0.01\nbias_correction = false\nstate = { m_x1 = 0.5 }',
+     ["without bias correction", "Decoupled weight decay", " except <span>", "AdamW:"]),
+    ('optimizer = "nesterov"\nnesterov = "library"\nmu = 0.9', ["Nesterov momentum:"]),
+    ('optimizer = "rmsprop"\nepsilon_at = "inside"', ["inside the square root", "RMSProp:"]),
+    ('optimizer = "sgd"', ["Gradient descent:"]),
+], ids=["adam-ascent-l2", "adamw-own-state", "nesterov-library", "rmsprop", "sgd"])
+def test_every_convention_of_an_optimizer_on_a_graph_is_stated_and_asked(tmp_path, training, says):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(SWEEP + training + "\n", encoding="utf-8")
+    sources = serve.load([str(spec)])
+    page = TestClient(serve.app(sources)).get("/e/1")
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", page.text)
+    for words in [*says, "The other inputs stay at their values.", "the first 2 steps of"]:
+        assert words in text, words
+    der = sources[0].exercise.derivation
+    assert set(web.field_names(sources[0].exercise)) == {q.name for q in der.quantities if q.formula is not None}
