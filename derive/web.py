@@ -25,9 +25,9 @@ from markupsafe import Markup
 
 from . import derivation as D, render, svg, typed as typed_mod
 from .check import OK, VERDICTS, Answer, Report, truncated
+from .feedback import inline_name
 from .figure import layout
 from .latex import latex_name
-from .feedback import inline_name
 from .misconceptions import MISCONCEPTIONS
 from .optimizer_graph import pass_stage, step_stage
 from .rounding import Written, fixed
@@ -62,8 +62,12 @@ def html_templates() -> Path:
 def mathml(latex: str, display: bool = False) -> Markup:
     """LaTeX of the key as MathML, ready to put into a page."""
     latex = latex.replace(r"\bigl", "").replace(r"\bigr", "").replace(r"\,", " ")
-    latex = PRIMES_RAISED.sub(lambda m: "^{" + r"\prime" * len(m.group(1)) + " " + (m.group(2) or m.group(3)) + "}", latex)
+    latex = PRIMES_RAISED.sub(_raised, latex)
     return Markup(convert(latex, display="block" if display else "inline"))
+
+
+def _raised(m: re.Match) -> str:
+    return "^{" + r"\prime" * len(m.group(1)) + " " + (m.group(2) or m.group(3)) + "}"
 
 
 # --- the form --------------------------------------------------------------------------------
@@ -140,7 +144,8 @@ def _graph_steps(exercise: Exercise, letter: str) -> list[Part]:
         penalty = [q for q in update if q.note in ("penalty", "objective")]
         rest = [q for q in update if q not in ahead and q not in penalty]
         title = Markup("Minimising {}: step {} of {}").format(output, k, steps)
-        out.append(Part(f"step{k}", letter, title, _fields(exercise, [q.name for q in ahead + gradient + penalty + rest])))
+        names = [q.name for q in ahead + gradient + penalty + rest]
+        out.append(Part(f"step{k}", letter, title, _fields(exercise, names)))
     after = [q.name for q in stage(D.FORWARD_AFTER, D.LOSS_AFTER)]
     title = Markup("Minimising {}: after {} step{}").format(output, steps, "s" if steps > 1 else "")
     out.append(Part("after", letter, title, _fields(exercise, after)))
