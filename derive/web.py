@@ -13,6 +13,7 @@ font files, works offline), converted once per structure from the key's LaTeX.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -20,13 +21,15 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from latex2mathml.converter import convert
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from . import derivation as D, render, svg, typed as typed_mod
 from .check import OK, VERDICTS, Answer, Report, truncated
-from .figure import layout
 from .feedback import inline_name
+from .figure import layout
+from .latex import latex_name
 from .misconceptions import MISCONCEPTIONS
+from .optimizer_graph import pass_stage, step_stage
 from .rounding import Written, fixed
 from .solution import Exercise, Solution
 
@@ -41,6 +44,13 @@ MAX_TEXT = typed_mod.MAX_TEXT
 OPTIMIZER_STAGES = ("optimizer[", "pass[")  # an optimizer's steps (derive/optimizer_graph.py) are the update
 GRAPH_PASS = {"forward": "forward", "gradients": "backward"}  # a graph's passes, by part
 
+# d''^{2}, a pass's value squared (the graph optimizer's later passes): TeX puts the primes
+# into the exponent, the MathML converter takes them for a second superscript, so they go there
+# by hand (one prime it merges itself).
+PRIMES_RAISED = re.compile(r"('{2,})\^(?:\{([^{}]*)\}|(\w))")
+
+SIDE_BY_SIDE = re.compile(r",\s*\\(?:quad|qquad|\s)\s*")  # ",\quad", ",\ ": two equations in one line
+
 VERDICT_TITLES = {"correct": "correct", "carried": "carried forward", "coarse": "too coarse", "wrong": "wrong"}
 
 
@@ -52,7 +62,12 @@ def html_templates() -> Path:
 def mathml(latex: str, display: bool = False) -> Markup:
     """LaTeX of the key as MathML, ready to put into a page."""
     latex = latex.replace(r"\bigl", "").replace(r"\bigr", "").replace(r"\,", " ")
+    latex = PRIMES_RAISED.sub(_raised, latex)
     return Markup(convert(latex, display="block" if display else "inline"))
+
+
+def _raised(m: re.Match) -> str:
+    return "^{" + r"\prime" * len(m.group(1)) + " " + (m.group(2) or m.group(3)) + "}"
 
 
 # --- the form --------------------------------------------------------------------------------
@@ -69,7 +84,7 @@ class Field:
 class Part:
     key: str
     letter: str
-    title: str
+    title: str  # or Markup, where it names a quantity
     fields: tuple[Field, ...]
 
 
@@ -82,16 +97,59 @@ def parts(exercise: Exercise) -> tuple[Part, ...]:
     for k, (key, title, stages) in enumerate(PARTS):
         if asked is not None and GRAPH_PASS.get(key) not in asked:
             continue
-        fields = []
-        for i, (q, forms) in enumerate(zip(der.quantities, exercise.forms)):
-            if q.stage not in stages and not (key == "updates" and q.stage.startswith(OPTIMIZER_STAGES)):
-                continue
-            rhs = forms.symbolic if forms.closed is None else forms.closed
-            formula = f"{forms.lhs} = {rhs}" if rhs and rhs != forms.lhs else forms.lhs
-            fields.append(Field(q.name, f"q{i}", mathml(inline_name(q.name)), mathml(formula)))
-        if fields:
-            out.append(Part(key, "abcd"[k if asked is None else len(out)], title, tuple(fields)))
+        names = [q.name for q in der.quantities
+                 if q.stage in stages or (key == "updates" and q.stage.startswith(OPTIMIZER_STAGES))]
+        if names:
+            out.append(Part(key, "abcd"[k if asked is None else len(out)], title, _fields(exercise, names)))
+    if asked is not None and getattr(der, "settings", None) is not None:
+        out += _graph_steps(exercise, "abcd"[len(out)])
     return tuple(out)
+
+
+def _fields(exercise: Exercise, names: Sequence[str]) -> tuple[Field, ...]:
+    """The form's fields of these quantities: each labelled with its name and, for the
+    feedback, its formula over its direct inputs."""
+    der = exercise.derivation
+    out = []
+    for name in names:
+        i = der.index[name]
+        forms = exercise.forms[i]
+        rhs = forms.symbolic if forms.closed is None else forms.closed
+        formula = f"{forms.lhs} = {rhs}" if rhs and rhs != forms.lhs else forms.lhs
+        out.append(Field(name, f"q{i}", mathml(inline_name(name)), mathml(formula)))
+    return tuple(out)
+
+
+def _graph_steps(exercise: Exercise, letter: str) -> list[Part]:
+    """An optimizer on a graph, as the sheet's last question: one group per step, in the
+    key's order (the look-ahead point, the pass it takes its gradient from, the update),
+    then the output where the last step left the parameters. Step 1 takes the backward
+    pass above, or works it itself where the sheet does not ask for it."""
+    der = exercise.derivation
+    steps = der.settings.steps
+    output = mathml(latex_name(exercise.spec.graph.output))
+    backward = "backward" in exercise.spec.asked
+
+    def stage(*stages: str) -> list:
+        return [q for q in der.quantities if q.stage in stages]
+
+    out = []
+    for k in range(1, steps + 1):
+        update = stage(step_stage(k))
+        if k > 1:
+            gradient = stage(pass_stage(k))
+        else:
+            gradient = [] if backward else stage(D.LOCAL, D.DELTA, D.GRADIENT)
+        ahead = [q for q in update if q.note == "lookahead"]
+        penalty = [q for q in update if q.note in ("penalty", "objective")]
+        rest = [q for q in update if q not in ahead and q not in penalty]
+        title = Markup("Minimising {}: step {} of {}").format(output, k, steps)
+        names = [q.name for q in ahead + gradient + penalty + rest]
+        out.append(Part(f"step{k}", letter, title, _fields(exercise, names)))
+    after = [q.name for q in stage(D.FORWARD_AFTER, D.LOSS_AFTER)]
+    title = Markup("Minimising {}: after {} step{}").format(output, steps, "s" if steps > 1 else "")
+    out.append(Part("after", letter, title, _fields(exercise, after)))
+    return out
 
 
 def field_names(exercise: Exercise) -> tuple[str, ...]:
@@ -172,8 +230,25 @@ def _optimizer(opt: dict | None) -> dict | None:
     opt = opt["settings"]  # never its steps: they hold the answers
     return {"title": opt["title"], "steps": opt["steps"], "ascent": opt["ascent"],
             "rules": [mathml(r) for r in opt["rules"]],
-            "givens": [(mathml(h["tex"]), mathml(h["value"]) if "\\" in h["value"] else h["value"])
-                       for h in opt["hypers"] + opt["state_per_param"]]}
+            "givens": [(mathml(h["tex"]), _given(h["value"])) for h in opt["hypers"] + opt["state_per_param"]]}
+
+
+def _side_by_side(rule: str) -> list[str]:
+    """A rule's equations set side by side in one line of the key (m̂ and v̂ of Adam, the
+    look-ahead point and where g is taken), one by one: MathML does not wrap, so on a
+    narrow screen the page wraps between them."""
+    pieces, last = [], 0
+    for m in SIDE_BY_SIDE.finditer(rule):
+        before = rule[:m.start()].replace(r"\{", "").replace(r"\}", "")
+        if before.count("{") == before.count("}"):  # not inside a group
+            pieces.append(rule[last:m.start()].strip())
+            last = m.end()
+    return pieces + [rule[last:].strip()]
+
+
+def _given(value: str) -> Markup | str:
+    """A given number as the sheet writes it: MathML where it is TeX (1 · 10⁻⁸)."""
+    return mathml(value) if "\\" in value else value
 
 
 def graph_sheet(solution: Solution) -> dict:
@@ -197,6 +272,37 @@ def graph_sheet(solution: Solution) -> dict:
         "asked": ctx["asked"],
         "decimals": ctx["decimals"],
         "carry": ctx["carry"],
+        "optimizer": _graph_optimizer(ctx["optimizer"]),
+    }
+
+
+def _graph_optimizer(opt: dict | None) -> dict | None:
+    """The optimizer question of a graph's sheet as the sheet states it (see
+    graph_optimizer.tex.j2): what moves, the rule of one step, the number of steps, the
+    learning rate, the hyperparameters and the state at the start; never the steps."""
+    if opt is None:
+        return None
+    s = opt["settings"]
+    sign = "-" if s["ascent"] else ""  # ascent: the step goes up the gradient
+    return {
+        "title": s["title"],
+        "source": s["source"],
+        "steps": s["steps"],
+        "ascent": s["ascent"],
+        "output": mathml(opt["output"]),
+        "parameters": [mathml(x) for x in opt["parameters"]],
+        "gradient": mathml(rf"g_t = {sign}\partial {opt['output']}/\partial x"
+                           + (r" + \lambda x_{t-1}" if s["decay"] and s["decay_kind"] == "l2" else "")),
+        "lookahead": opt["lookahead"],
+        "rules": [[mathml(piece) for piece in _side_by_side(str(r))] for r in s["rules"]],
+        "givens": [(mathml(r"\eta"), _given(s["eta"]))] + [(mathml(h["tex"]), _given(h["value"])) for h in s["hypers"]],
+        "epsilon": s["epsilon"] if s["epsilon"] != "hat" else None,
+        "folded": s["epsilon"] == "hat",
+        "uncorrected": s["bias_correction"] is False,
+        "states": [mathml(f"{{{st['tex']}}}_0 = {st['value']}") for st in s["states"]],
+        "own_states": [mathml(f"{st['tex']} = {st['value']}") for st in s["state_per_param"]],
+        "decay": (s["decay_kind"], mathml(rf"\lambda = {s['decay']}")) if s["decay"] else None,
+        "fixed": bool(opt["fixed"]),
     }
 
 

@@ -15,7 +15,9 @@ import pytest
 
 from conftest import ROOT
 from derive import check, spec
+from derive.misconceptions import MISCONCEPTIONS
 from derive.solution import Exercise
+from test_serve_graph import GRAPH_OPTIMIZERS, load_spec, steps_oracle
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
@@ -41,9 +43,20 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    yield from serving(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def graph_server(tmp_path_factory):
+    yield from serving(tmp_path_factory, *(str(ROOT / "examples" / f"{n}.toml") for n in GRAPH_OPTIMIZERS))
+
+
+def serving(tmp_path_factory, *paths: str):
+    """derive serve on a free port, for as long as the tests of this module run."""
     port = free_port()
     results = tmp_path_factory.mktemp("serve") / "results.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "derive", "serve", "--port", str(port), "--results", str(results)],
+    proc = subprocess.Popen([sys.executable, "-m", "derive", "serve", *paths, "--port", str(port),
+                             "--results", str(results)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -150,3 +163,64 @@ def test_the_real_server_survives_an_oversized_body(server):
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(b"GET /e/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 200")
+
+
+def overflowing(driver) -> list[str]:
+    """What sticks out: the page wider than the window, or a field's label running into its input."""
+    return driver.execute_script("""
+        const out = [];
+        const root = document.documentElement;
+        if (root.scrollWidth > root.clientWidth) out.push('page ' + root.scrollWidth + ' > ' + root.clientWidth);
+        for (const row of document.querySelectorAll('.row')) {
+            const label = row.querySelector('label').getBoundingClientRect();
+            const input = row.querySelector('input').getBoundingClientRect();
+            if (label.right > input.left + 1 && label.bottom > input.top + 1) out.push(row.id + ' label over its input');
+            if (label.right > row.getBoundingClientRect().right) out.push(row.id + ' label outside its row');
+        }
+        return out;""")
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_a_student_checks_the_steps_of_an_optimizer_on_a_graph(graph_server, browser, width):
+    url, results = graph_server
+    spec = load_spec("graph_momentum_bowl")
+    values = steps_oracle(spec)
+    browser.set_window_size(width, 900 if width > 600 else 800)
+    for n, name in enumerate(GRAPH_OPTIMIZERS, start=1):  # every page laid out; the bowl's is worked below
+        browser.get(f"{url}/e/{n}")
+        assert not overflowing(browser), name
+        screenshot(browser, f"{name}-sheet", width)
+    browser.get(url + "/e/2")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Momentum on an ill-conditioned bowl"
+    assert "the first 3 steps of gradient descent with momentum" in browser.find_element(By.CLASS_NAME, "parts").text
+    legends = [" ".join(e.text.split()).replace(" :", ":") for e in browser.find_elements(By.TAG_NAME, "legend")]
+    assert legends[2:] == [f"(c) Minimising f: step {k} of 3" for k in (1, 2, 3)] + ["(c) Minimising f: after 3 steps"]
+    # MathML is laid out: a label with primes, a subscript or a superscript is a box about a
+    # line high, not raw text; the rule's fractions stand at full size
+    for name in ("df''/dx2", "v_x1[2]", "x1*[3]"):
+        label = browser.find_element(By.NAME, name).find_element(By.XPATH, "../label/*[local-name()='math']")
+        assert 14 <= label.size["height"] <= 60 and 20 <= label.size["width"] <= 140, name
+    # Every value up to step 2 from the oracle, but the velocity of step 2 started again from
+    # zero (v = g), and x1 after step 2 computed from it.
+    typed = {n: f"{v:.4f}" for n, v in values.items() if "[3]" not in n and "''" not in n}
+    typed["v_x1[2]"] = f"{values['g_x1[2]']:.4f}"
+    typed["x1*[2]"] = f"{values['x1*'] - 0.6 * values['g_x1[2]']:.4f}"
+    for name, text in typed.items():
+        field = browser.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(text)
+    submit(browser)
+    summary = browser.find_element(By.ID, "summary")
+    assert "1 wrong, 1 carried forward" in summary.text and f"{len(typed) - 2} correct" in summary.text
+    assert MISCONCEPTIONS["state_not_carried"].title in summary.text
+    assert "wrong" in row_class(browser, "v_x1[2]") and "carried" in row_class(browser, "x1*[2]")
+    assert "correct" in row_class(browser, "v_x2[2]") and "correct" in row_class(browser, "x1*")
+    why = browser.find_element(By.NAME, "v_x1[2]").find_element(By.XPATH, "../p").text
+    assert MISCONCEPTIONS["state_not_carried"].title in why
+    assert browser.find_element(By.NAME, "v_x1[2]").get_attribute("value") == typed["v_x1[2]"]
+    source = browser.page_source
+    for d in range(2, 7):
+        assert f"{values['v_x1[2]']:.{d}f}" not in source  # the true velocity is not told
+    assert not overflowing(browser)
+    screenshot(browser, "graph_momentum_bowl-checked", width)
+    assert results.read_text(encoding="utf-8").count("\n") >= 1
