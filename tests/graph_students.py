@@ -16,16 +16,25 @@ The graph's misconceptions are worked here too, as a student makes them at one v
 - ``fork_not_summed``: a value used by several gates given the term of one use only;
 - ``sign_slip``: the local gradient of a subtracted value or a denominator without its minus;
 - ``max_to_both``: a max gate's local gradient taken as 1 for every input, as an add gate's.
+
+A graph with a ``[training]`` table (the examples graph_adam_parabola, graph_momentum_bowl,
+graph_rosenbrock_nesterov, or a random graph with a random optimizer) is worked pass by
+pass with the optimizer's steps in between (``optimizer_item``, the last section): the
+graph's misconceptions at step 1's pass, where the registry places them, and the
+optimizer's as tests/optim_students.py works them.
 """
 
 from __future__ import annotations
 
+import ast
 import math
-import re
 import random
+import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import optim_students as O
 import students as S
 from derive import spec as spec_mod
 from derive.solution import Exercise
@@ -327,11 +336,6 @@ def population(seed: int, n: int, mistakes: int = 1, graphs: int = 40):
 # gates above (0.1*a + 2*b, x2 - x1^2) is read with Python's ``ast`` and its local gradient
 # worked with dual numbers (forward-mode differentiation), not symbolically.
 
-import ast  # noqa: E402
-import tomllib  # noqa: E402
-
-import optim_students as O  # noqa: E402
-
 
 class Dual:
     """a + b·ε with ε² = 0: a value and its derivative with respect to one input."""
@@ -606,8 +610,10 @@ def optimizer_item(text: str, source: str = "<graph>", locals_written: bool = Tr
     first_backward = asked is None or any(q != "forward" for q in asked)
     lines, own, first = optimizer_program(g, params, o, locals_written, first_backward)
     givens = optimizer_givens(g, params, raw["training"], o)
+    display = raw.get("display", {})
+    carry = display["decimals"] if display.get("carry") == "rounded" else None
     ex = Exercise(spec_mod.parse(text, source))
-    return OptimizerItem(ex, g, o, params, lines, givens, S.truth(lines, givens), own, first)
+    return OptimizerItem(ex, g, o, params, lines, givens, S.truth(lines, givens, carry), own, first)
 
 
 def optimizer_spots(item: OptimizerItem) -> list[S.Mistake]:
@@ -628,7 +634,7 @@ def random_optimizer_item(rng: random.Random) -> OptimizerItem:
         params = list(g.inputs)
         if rng.random() < 0.3 and len(params) > 1:
             params = sorted(rng.sample(params, len(params) - 1), key=params.index)
-        spec = g.spec(4, "full").replace("[display]", f"parameters = {params!r}\n[display]".replace("'", '"'))
+        spec = g.spec(rng.choice((3, 4, 4)), rng.choice(("full", "rounded"))).replace("[display]", f"parameters = {params!r}\n[display]".replace("'", '"'))
         spec += "[training]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in training.items())
         try:
             item = optimizer_item(spec, locals_written=rng.random() < 0.75)
