@@ -624,9 +624,33 @@ def optimizer_spots(item: OptimizerItem) -> list[S.Mistake]:
     return spots + [S.Mistake(kind, name, fn) for (kind, name), fn in item.own.items() if name in written]
 
 
+def later_pass_spots(item: OptimizerItem) -> list[S.Mistake]:
+    """The graph's misconceptions in the passes of steps 2 and later (a student who drops a
+    sign in step 1 drops it again): the registry does not place them there (it names the
+    graph's mistakes in step 1's pass, as it names a network's in the first pass)."""
+    g, o = item.graph, item.opt
+    look = o.key == "nesterov" and o.nesterov == "lookahead"
+    written = {line.name for line in item.program if line.written}
+    out = []
+    for k in range(2, o.steps + 1):
+        point = {p: f"{p}~[{k}]" if look else O.param_name(p, k - 1) for p in item.params}
+
+        def rename(n, tag="'" * (k - 1), point=point):
+            return tagged(n, tag, set(g.inputs), point)
+        for m in misconception_spots(g, program(g)):
+            if rename(m.name) in written:
+                out.append(S.Mistake(m.kind, rename(m.name), lambda env, fn=m.detail, r=rename: fn(Renamed(env, r))))
+    return out
+
+
 def random_optimizer_item(rng: random.Random) -> OptimizerItem:
     """A random graph minimised by a random optimizer (every convention of
-    tests/optim_students.py), away from kinks and ties at every pass."""
+    tests/optim_students.py), away from kinks and ties at every pass; now and then one of
+    the examples with steps as its sheet asks it."""
+    if rng.random() < 0.1:
+        path = rng.choice(("graph_adam_parabola", "graph_momentum_bowl", "graph_rosenbrock_nesterov"))
+        return optimizer_item((O.EXAMPLES / f"{path}.toml").read_text(), f"{path}.toml",
+                              locals_written=rng.random() < 0.75)
     while True:
         g = random_graph(rng)
         training, o = O.random_settings(rng)
@@ -636,6 +660,8 @@ def random_optimizer_item(rng: random.Random) -> OptimizerItem:
             params = sorted(rng.sample(params, len(params) - 1), key=params.index)
         spec = g.spec(rng.choice((3, 4, 4)), rng.choice(("full", "rounded"))).replace("[display]", f"parameters = {params!r}\n[display]".replace("'", '"'))
         spec += "[training]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in training.items())
+        if rng.random() < 0.2:  # a sheet that asks the forward pass alone before the steps
+            spec += '[questions]\ninclude = ["forward"]\n'
         try:
             item = optimizer_item(spec, locals_written=rng.random() < 0.75)
         except (ArithmeticError, ValueError):

@@ -126,3 +126,28 @@ def test_two_mistakes_per_sheet():
     assert min(score.figures().values()) >= 0.99, describe(score)
 
 
+
+
+def test_a_graph_mistake_in_a_later_step_is_called_wrong_and_carried():
+    """The registry names the graph's mistakes in step 1's pass only (as a network's in
+    its first pass); made again in a later step's pass, such a mistake must still be the
+    one value called wrong, with everything after it carried or correct."""
+    rng = random.Random(9)
+    score = S.Score()
+    texts = [p.values[0] for p in sheets()]
+    items = [G.optimizer_item(t) for t in texts] + [G.random_optimizer_item(rng) for _ in range(15)]
+    for item in items:
+        for mistake in G.later_pass_spots(item):
+            try:
+                student = S.work(item.exercise, item.program, item.givens, item.truth, [mistake], rng)
+            except (ArithmeticError, ValueError):
+                continue
+            if not student.visible[mistake.name]:
+                continue
+            report = C.check(item.exercise, item.exercise.solve(), S.answers_of(student))
+            score.add(student, report)
+            assert not any(r.misconceptions for r in report.results if r.name != mistake.name)
+    assert score.roots_true > 20
+    f = score.figures()
+    assert (f["root recall"], f["root precision"], f["downstream right"]) == (1.0, 1.0, 1.0), describe(score)
+    assert score.names_found == 0  # not named: see the docstring
