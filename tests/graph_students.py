@@ -473,11 +473,10 @@ def _node_of(name: str, text: str, known: set[str]) -> Node:
     return Node(name, gate, names)
 
 
-class Renamed(dict):
+class Renamed:
     """A pass's values under the plain pass's names (``rename`` maps one to the other)."""
 
     def __init__(self, env: dict, rename):
-        super().__init__()
         self.env, self.rename = env, rename
 
     def __getitem__(self, name):
@@ -515,7 +514,7 @@ def _pass(g: Graph, k: int, tag: str, point: dict[str, str], locals_written: boo
 class OptimizerItem:
     exercise: Exercise
     graph: Graph
-    opt: object  # optim_students.Opt
+    opt: O.Opt
     params: tuple[str, ...]
     program: list[S.Line]
     givens: dict
