@@ -3,14 +3,15 @@
 Students are made from the true values with known mistakes injected, each carrying
 everything after a mistake forward from their own rounded values: random networks of
 every convention (tests/students.py), random computational graphs
-(tests/graph_students.py) and random optimizer exercises (tests/optim_students.py), the
-last two worked by a plain-Python program of the tests' own. The checker must call
-exactly the injected mistakes wrong, everything after them carried or correct, and name
+(tests/graph_students.py), random optimizer exercises (tests/optim_students.py) and
+random computational graphs minimised by a random optimizer (tests/graph_students.py, its
+last section), the last three worked by a plain-Python program of the tests' own. The
+checker must call exactly the injected mistakes wrong, everything after them carried or correct, and name
 the injected misconception (and none where none was injected). Prints, per kind of
 exercise, precision and recall of root errors and of names for sheets with one mistake
 and with two, the "one of" cases, and the median time of a check.
 
-    .venv/bin/python benchmarks/bench_check.py [--kind network|graph|optimizer|all]
+    .venv/bin/python benchmarks/bench_check.py [--kind network|graph|optimizer|graph-optimizer|all]
                                                [--students 2000] [--seed 2026]
 """
 
@@ -35,6 +36,7 @@ KINDS = {
     "network": lambda seed, n, k: S.population(seed, n, k, exercises=60),
     "graph": lambda seed, n, k: G.population(seed, n, k, graphs=60),
     "optimizer": lambda seed, n, k: O.population(seed, n, k, exercises=60),
+    "graph-optimizer": lambda seed, n, k: G.optimizer_population(seed, n, k, exercises=60),
 }
 
 

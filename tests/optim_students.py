@@ -170,11 +170,14 @@ def build(ex: Exercise, net: Net, o: Opt) -> tuple[list[S.Line], dict]:
     return lines, own
 
 
-def _step_lines(k: int, o: Opt, trained, add, own) -> None:
+def _step_lines(k: int, o: Opt, trained, add, own, gradient=None) -> None:
+    """Step k's lines per parameter; ``gradient(p, k)`` names p's gradient in step k's pass
+    (a network's ∂L/∂p by default; a graph's is ∂f/∂x, tests/graph_students.py)."""
     sign = -1.0 if o.ascent else 1.0
     eta_t_written = False
     for p, is_bias in trained:
-        w_name, grad_name = param_name(p, k - 1), f"dL{chr(39) * (k - 1)}/d{p}"
+        w_name = param_name(p, k - 1)
+        grad_name = gradient(p, k) if gradient else f"dL{chr(39) * (k - 1)}/d{p}"
         g_name, new = f"g_{p}[{k}]", param_name(p, k)
         l2 = o.decays(is_bias) and o.decay_kind == "l2"
         decoupled = o.decays(is_bias) and o.decay_kind == "decoupled"

@@ -74,7 +74,7 @@ def test_graph_program_agrees_with_the_key_and_the_registry():
 
 def _graph_examples():
     """The graph examples without optimizer steps: the hand-worked graph program here does
-    one forward and backward pass (optimizer steps are the optimizer students' part)."""
+    one forward and backward pass (those with steps: tests/test_synthetic_graph_optimizers.py)."""
     return [p for p in sorted(EXAMPLES.glob("graph_*.toml")) if "training" not in tomllib.loads(p.read_text())]
 
 
