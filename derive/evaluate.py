@@ -299,23 +299,26 @@ class Evaluator:
         lines.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
         return self._compile(lines, "step", "<derive:step>")
 
-    def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int]):
+    def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
+                        counter: int | None = None):
         """A whole run compiled, ``(given values, steps) -> the loss of each step``, for
         callers that only judge the losses (a variant's draw, thousands per sheet set): the
         steps loop inside the generated code, every value a local variable.
 
         ``loss``: the loss's slot; ``moves``: (given slot, update slot) of each parameter
         that moves, set after every step; ``pinned``: update slot -> the given slot whose
-        value it keeps. It returns None instead of losses when any value of any step (the
+        value it keeps; ``counter``: a given slot that counts up by one after every step
+        (an optimizer's step number). It returns None instead of losses when any value of any step (the
         given values included) is not finite, exactly where ``step`` would refuse one; it
         may raise an ArithmeticError or ValueError as the step itself does."""
-        key = (loss, tuple(moves), tuple(sorted(pinned.items())))
+        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter)
         made = self.__dict__.setdefault("_losses_functions", {})
         if key not in made:
-            made[key] = self._compile_losses(loss, moves, pinned)
+            made[key] = self._compile_losses(loss, moves, pinned, counter)
         return made[key]
 
-    def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int]):
+    def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
+                        counter: int | None):
         code = self._step_code
         given = [f"v{i}" for i in self._given_slots]
         lines = ["def run(g, steps, isfinite=math.isfinite):",
@@ -340,14 +343,21 @@ class Evaluator:
                 lines.append(f"        v{i} = {c}")
         # A value that is not finite makes every sum, difference or product it enters not
         # finite (inf − inf and 0 · inf are NaN): a value that such a formula of the step
-        # uses is tested through that formula's value.
+        # uses is tested through that formula's value, and an update whose parameter
+        # such a formula uses through the next step's (the last step's after the loop).
         tested = {i for c in (c for i, c in code.items() if i not in pinned and _plain(c))
                   for i in map(int, _VARIABLE.findall(c))}
+        later = [(k, slot) for k, slot in moves if k in tested]
+        tested.update(slot for _, slot in later)
         checked = [f"v{i}" for i in code if i not in pinned and i not in tested]
         if checked:
             lines += [f"        if not isfinite({_total(checked)}):", "            return None"]
         lines.append(f"        append(v{loss})")
         lines += [f"        v{k} = v{slot}" for k, slot in moves]
+        if counter is not None:
+            lines.append(f"        v{counter} += 1")
+        if later:
+            lines += [f"    if not isfinite({_total([f'v{k}' for k, _ in later])}):", "        return None"]
         lines.append("    return losses")
         return self._compile(lines, "run", "<derive:losses>")
 

@@ -207,8 +207,15 @@ class Trainer:
             slot = {n: ev._given_slots[k] for k, n in enumerate(names)}
             pinned = {star: slot[p] for p in frozen if p not in self.network.frozen for star in self.star_slots[p]}
             moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
-            made[frozen] = ev.losses_function(self.loss_slot, moves, pinned), names.index("eta")
+            carried, counter = self.carried_moves(slot)
+            made[frozen] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter),
+                            names.index("eta"))
         return made[frozen]
+
+    def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
+        """``carry`` for the compiled run: (given slot, value slot) of what else a step
+        hands on, and the given slot that counts the steps (none for gradient descent)."""
+        return [], None
 
     def _result(self, run: RunSpec, losses: list[float], after: float, overflow_at: int | None) -> Run:
         held = set(run.frozen) | set(self.network.frozen)
