@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import random
 from dataclasses import dataclass
 from functools import cached_property
@@ -153,17 +154,17 @@ class Sampler:
         if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
         out = []
-        bound = self.vary.constraints.max_preactivation
-        if any(abs(values[i]) >= bound for i in self.saturating):
+        saturating, gradients, kinked = self._pickers
+        pre = saturating(values)
+        if pre and max(map(abs, pre)) >= self.vary.constraints.max_preactivation:
             out.append("saturation")
-        rounds_to_zero = self._rounds_to_zero
-        if any(rounds_to_zero(values[i]) for i in self.gradients):
+        if self._any_rounds_to_zero(gradients(values)):
             out.append("zero_gradient")
         if self.loss and not self._loss_goes_down(values[self.loss[0]], values[self.loss[1]]):
             out.append("loss")
-        if any(rounds_to_zero(values[i]) for i in self.kinked):
+        if self._any_rounds_to_zero(kinked(values)):
             out.append("relu_kink")
-        if any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
+        if self.target_sums and any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
         # The runs cost most: they are run only for a draw that meets every other constraint.
         if self.runs and not out and not self.exercise.trainer.ends_as(
@@ -180,8 +181,20 @@ class Sampler:
     def _unit(self) -> float:
         return float(f"1e{-self.policy.decimals}")
 
-    def _rounds_to_zero(self, value: float) -> bool:
-        return abs(value) <= self._unit and self.policy.round(value) == 0
+    def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
+        return (bool(picked) and min(map(abs, picked)) <= self._unit
+                and any(self.policy.round(v) == 0 for v in picked))
+
+    @cached_property
+    def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]], ...]:
+        """The values of the saturating pre-activations, the gradients and the kinked
+        pre-activations, each picked out of all values at once."""
+        def picker(indices: Sequence[int]):
+            if len(indices) < 2:
+                return lambda values: [values[i] for i in indices]
+            return operator.itemgetter(*indices)
+
+        return picker(self.saturating), picker(self.gradients), picker(self.kinked)
 
     def _loss_goes_down(self, before: float, after: float) -> bool:
         if after >= before:
