@@ -59,13 +59,16 @@ def exercise(name: str) -> Exercise:
 # not finite to begin with.
 EDGES = [0.0, -0.0, 1e-300, 1e154, -1e154, 1e300, -1e300, math.inf, -math.inf, math.nan]
 VALUE = st.one_of(st.floats(-2, 2), st.floats(-50, 50), st.floats(-1e4, 1e4), st.sampled_from(EDGES))
+VERDICTS = (training.CONVERGING, training.OSCILLATING, training.DIVERGING)
 ETA = st.one_of(st.floats(1e-3, 3), st.floats(3, 1e4), st.sampled_from([1e-300, 1e300, math.inf]))
 
 
 @st.composite
 def runs(draw, ex: Exercise):
     names = list(ex.evaluator.given_names)
-    values = draw(st.lists(VALUE, min_size=len(names), max_size=len(names)))
+    # most draws ordinary (the quick path's own work), one in four with values that break it
+    wild = draw(st.integers(0, 3)) == 0
+    values = draw(st.lists(VALUE if wild else st.floats(-2, 2), min_size=len(names), max_size=len(names)))
     givens = {**ex.givens(), **dict(zip(names, values))}
     params = [p.name for p in ex.network.params]
     chosen = []
@@ -75,7 +78,7 @@ def runs(draw, ex: Exercise):
             entry = optimizers.OPTIMIZERS[draw(st.sampled_from(["momentum", "adam"]))]
             optimizer = optimizers.Settings(optimizer=entry.key, hyper={h.name: h.default for h in entry.hypers},
                                             epsilon=entry.epsilon, decay=entry.decay)
-        chosen.append(spec_mod.RunSpec(draw(ETA), draw(st.sampled_from([1, 2, 3, 10, 25])),
+        chosen.append(spec_mod.RunSpec(draw(ETA if wild else st.floats(1e-3, 30)), draw(st.sampled_from([1, 2, 3, 10, 25])),
                                        tuple(draw(st.sets(st.sampled_from(params), max_size=3))), optimizer))
     return givens, tuple(chosen)
 
@@ -93,15 +96,14 @@ def test_the_quick_verdict_is_the_runs_verdict(name):
     ex = exercise(name)
     trainer = ex.trainer
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
     @given(runs(ex), st.data())
     def check(drawn, data):
         givens, chosen = drawn
         careful = [_outcome(lambda r=r: trainer.run(givens, r).verdict) for r in chosen]
         assert [_outcome(trainer.verdict, givens, r) for r in chosen] == careful
         if all(isinstance(v, str) for v in careful):
-            wanted = [data.draw(st.sampled_from([v, *{"converging", "oscillating", "diverging"} - {v}]))
-                      for v in careful]
+            wanted = [data.draw(st.sampled_from([v, *(w for w in VERDICTS if w != v)])) for v in careful]
             assert trainer.ends_as(givens, chosen, wanted) == (wanted == careful)
 
     check()
