@@ -14,6 +14,8 @@ NaN and ±inf (a ReLU of NaN is NaN, not 0), so one check of the result finds th
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from functools import cached_property
 from typing import Mapping, Sequence
 
@@ -109,6 +111,55 @@ def _code_product(args, names: Mapping[str, str]) -> str | None:
 
 
 _ARITHMETIC = (ArithmeticError, ValueError)  # overflow, division by zero, log of 0
+# Sums, differences and products of variables and literals: float arithmetic that never
+# raises (an overflow comes out as inf); no power, no division, no function.
+_PLAIN = re.compile(r"[v0-9 +\-*().]*")
+_VARIABLE = re.compile(r"\bv(\d+)\b")
+_PRODUCT = re.compile(r"v\d+(?:\*v\d+)+")
+
+
+def _plain(code: str) -> bool:
+    return _PLAIN.fullmatch(code) is not None and "**" not in code
+
+
+def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
+    """The products among these formulas (``v22*v23*v11*v24*v0``: the gradients) written
+    with their common beginnings computed once, as ``p1 = v22*v23`` before the first that
+    uses it: slot -> its lines. Python multiplies from the left, so a shared beginning is
+    the very product each formula computes and the values are the same to the bit."""
+    chains = {i: tuple(c.split("*")) for i, c in code.items() if _PRODUCT.fullmatch(c)}
+    counts = Counter(ch[:k] for ch in chains.values() for k in range(2, len(ch)))
+    longer = Counter()  # the most formulas any one longer beginning is shared by
+    for p, n in counts.items():
+        longer[p[:-1]] = max(longer[p[:-1]], n)
+    # a beginning worth a name is shared, and shared by more than any one of its extensions
+    shared = {p for p, n in counts.items() if n > 1 and n > longer[p]}
+    names: dict[tuple[str, ...], str] = {}
+    out: dict[int, list[str]] = {}
+
+    def product(factors: tuple[str, ...], lines: list[str]) -> str:
+        for k in range(len(factors) - 1, 1, -1):
+            head = factors[:k]
+            if head in shared:
+                if head not in names:
+                    text = product(head, lines)
+                    names[head] = f"p{len(names)}"
+                    lines.append(f"{names[head]} = {text}")
+                return "*".join((names[head], *factors[k:]))
+        return "*".join(factors)
+
+    for i, factors in chains.items():
+        lines: list[str] = []
+        text = product(factors, lines)
+        if text != code[i]:
+            out[i] = [*lines, f"v{i} = {text}"]
+    return out
+
+
+def _total(names: Sequence[str]) -> str:
+    """Code for the sum of these variables: finite only if every one is. A long chain of
+    ``+`` would nest too deep for the compiler; a large network's values go through sum()."""
+    return " + ".join(names) if len(names) <= 200 else f"sum(({', '.join(names)},))"
 
 
 class Evaluator:
@@ -202,6 +253,18 @@ class Evaluator:
             self._locate(g, self._carried, {})
         return values
 
+    def values(self, g: list[float]) -> list[float] | None:
+        """``evaluate`` of the given values in ``given_names`` order, None where it would
+        raise: for callers that only throw such values away (a variant's draw)."""
+        try:
+            values = self._run(g)
+        except _ARITHMETIC:
+            return None
+        # the values hold the given ones; a sum is finite only if every term is
+        if math.isfinite(sum(values)) or all(map(math.isfinite, values)):
+            return values
+        return None
+
     def recompute(self, givens: Mapping[str, float], fixed: Mapping[str, float]) -> tuple[list[float], list[float]]:
         index = self.derivation.index
         return self._run_fixed([givens[name] for name in self.given_names],
@@ -235,6 +298,68 @@ class Evaluator:
         n = len(self._given_slots) + len(self._step_code)
         lines.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
         return self._compile(lines, "step", "<derive:step>")
+
+    def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
+                        counter: int | None = None):
+        """A whole run compiled, ``(given values, steps) -> the loss of each step``, for
+        callers that only judge the losses (a variant's draw, thousands per sheet set): the
+        steps loop inside the generated code, every value a local variable.
+
+        ``loss``: the loss's slot; ``moves``: (given slot, update slot) of each parameter
+        that moves, set after every step; ``pinned``: update slot -> the given slot whose
+        value it keeps; ``counter``: a given slot that counts up by one after every step
+        (an optimizer's step number). It returns None instead of losses when any value of any step (the
+        given values included) is not finite, exactly where ``step`` would refuse one; it
+        may raise an ArithmeticError or ValueError as the step itself does."""
+        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter)
+        made = self.__dict__.setdefault("_losses_functions", {})
+        if key not in made:
+            made[key] = self._compile_losses(loss, moves, pinned, counter)
+        return made[key]
+
+    def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
+                        counter: int | None):
+        code = self._step_code
+        given = [f"v{i}" for i in self._given_slots]
+        lines = ["def run(g, steps, isfinite=math.isfinite):",
+                 "    " + "".join(f"{v}, " for v in given) + "= g",
+                 f"    if not isfinite({_total(given)}):",
+                 "        return None",
+                 "    losses = []",
+                 "    append = losses.append",
+                 "    for _ in range(steps):"]
+        shorter = _shared_products({i: c for i, c in code.items() if i not in pinned})
+        for i, c in code.items():
+            if i in shorter:
+                lines += [f"        {line}" for line in shorter[i]]
+            elif i in pinned:
+                # ``step`` pins the slot to a value that is given and never moves (so finite
+                # once the given values are); its formula is still worked out there, so here
+                # too unless it is plain arithmetic, which cannot raise.
+                if not _plain(c):
+                    lines.append(f"        _ = {c}")
+                lines.append(f"        v{i} = v{pinned[i]}")
+            else:
+                lines.append(f"        v{i} = {c}")
+        # A value that is not finite makes every sum, difference or product it enters not
+        # finite (inf − inf and 0 · inf are NaN): a value that such a formula of the step
+        # uses is tested through that formula's value, and an update whose parameter
+        # such a formula uses through the next step's (the last step's after the loop).
+        tested = {i for c in (c for i, c in code.items() if i not in pinned and _plain(c))
+                  for i in map(int, _VARIABLE.findall(c))}
+        later = [(k, slot) for k, slot in moves if k in tested]
+        tested.update(slot for _, slot in later)
+        checked = [f"v{i}" for i in code if i not in pinned and i not in tested]
+        if checked:
+            lines += [f"        if not isfinite({_total(checked)}):", "            return None"]
+        lines.append(f"        append(v{loss})")
+        lines += [f"        v{k} = v{slot}" for k, slot in moves]
+        if counter is not None:
+            lines.append(f"        v{counter} += 1")
+        if later:
+            lines += [f"    if not isfinite({_total([f'v{k}' for k, _ in later])}):", "        return None"]
+        lines.append("    return losses")
+        return self._compile(lines, "run", "<derive:losses>")
 
     def step(self, givens: Mapping[str, float], fixed: Mapping[int, float] | None = None) -> list[float]:
         """One training step's values (up to the updates); ``fixed`` pins update slots."""

@@ -39,12 +39,15 @@ class OptimizerTrainer(Trainer):
         return replace(super().run(dict(givens, t=1), run), settings=self.settings)
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
-        return self.run(givens, run).verdict  # the state goes from step to step: the whole run
+        return super().verdict(dict(givens, t=1), run)
 
     def carry(self, g: dict, values: list[float]) -> None:
         for slot, name in self.carried:
             g[name] = values[slot]
         g["t"] += 1
+
+    def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
+        return [(slot[name], value) for value, name in self.carried], slot["t"]
 
 
 class _Running:
@@ -86,9 +89,10 @@ class RunTrainer:
         return tuple(self.run(givens, r).verdict for r in runs)
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
-        if getattr(run, "optimizer", None) is None:
-            return self.base.verdict(givens, run)  # the exercise's trainer, with its quick path
-        return self.run(givens, run).verdict
+        s = getattr(run, "optimizer", None)
+        if s is not None:  # as in run
+            givens = {**givens, **optimizers.givens(s, self.network)}
+        return self.trainer(run).verdict(givens, run)
 
     ends_as = Trainer.ends_as  # the same test, each run judged by its own trainer
 

@@ -13,6 +13,7 @@ stops there and is reported as diverging.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -180,32 +181,41 @@ class Trainer:
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
         """``run(givens, run).verdict``, computed without what the verdict does not need
-        (the loss after the last update, the bookkeeping of a breakdown): the compiled step
-        is called on a list of given values. Whatever is out of the ordinary (a value that
-        is not finite, a run of one step) is left to ``run``, so both always agree."""
-        step = self.evaluator.step_function
+        (the loss after the last update, the bookkeeping of a breakdown): the whole run is
+        one compiled function that returns its losses. Whatever is out of the ordinary (a
+        value that is not finite, a run of one step) is left to ``run``, so both always agree."""
         names = self.evaluator.given_names
         if run.steps < 2 or "eta" not in names:
             return self.run(givens, run).verdict
-        pos = {n: k for k, n in enumerate(names)}
+        losses_of, eta = self._losses_function(run.frozen)
         g = [givens[n] for n in names]
-        g[pos["eta"]] = run.learning_rate
-        fixed = {slot: g[pos[p]] for p in run.frozen if p not in self.network.frozen
-                 for slot in self.star_slots[p]}
-        moves = [(pos[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in run.frozen]
-        losses = []
-        finite = math.isfinite
+        g[eta] = run.learning_rate
         try:
-            for _ in range(run.steps):
-                values = step(g, fixed)
-                if not finite(sum(values)):  # any inf or NaN makes the sum one
-                    return self.run(givens, run).verdict
-                losses.append(values[self.loss_slot])
-                for k, slot in moves:
-                    g[k] = values[slot]
+            losses = losses_of(g, run.steps)
         except (ArithmeticError, ValueError):  # an overflow or a log of 0: the careful path says where
-            return self.run(givens, run).verdict
-        return judge(losses)
+            losses = None
+        return self.run(givens, run).verdict if losses is None else judge(losses)
+
+    def _losses_function(self, frozen: tuple[str, ...]):
+        """The compiled run for these parameters held fixed, and the place of η among the
+        given values: what ``run`` does step by step, as ``Evaluator.losses_function``
+        takes it."""
+        made = self.__dict__.setdefault("_losses_functions", {})
+        if frozen not in made:
+            ev = self.evaluator
+            names = ev.given_names
+            slot = {n: ev._given_slots[k] for k, n in enumerate(names)}
+            pinned = {star: slot[p] for p in frozen if p not in self.network.frozen for star in self.star_slots[p]}
+            moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
+            carried, counter = self.carried_moves(slot)
+            made[frozen] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter),
+                            names.index("eta"))
+        return made[frozen]
+
+    def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
+        """``carry`` for the compiled run: (given slot, value slot) of what else a step
+        hands on, and the given slot that counts the steps (none for gradient descent)."""
+        return [], None
 
     def _result(self, run: RunSpec, losses: list[float], after: float, overflow_at: int | None) -> Run:
         held = set(run.frozen) | set(self.network.frozen)
@@ -224,19 +234,21 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
     with the loss after its update as the second point.
     """
     seq = list(losses) if len(losses) > 1 else [*losses, after]
-    if not seq or not all(math.isfinite(v) for v in seq):
+    # Written for speed (a variant's draw judges thousands of runs) with the rules above:
+    # the largest and smallest move stand for "any move up" and "any move down".
+    if not seq or not all(map(math.isfinite, seq)):
         return DIVERGING
-    tol = 1e-12 * max(abs(v) for v in seq)  # rounding noise once the loss is near zero
-    diffs = [b - a for a, b in zip(seq, seq[1:])]
-    ups = sum(d > tol for d in diffs)
-    downs = sum(d < -tol for d in diffs)
-    if ups == 0:
+    tol = 1e-12 * max(map(abs, seq))  # rounding noise once the loss is near zero
+    diffs = list(map(operator.sub, seq[1:], seq))
+    if not diffs or not max(diffs) > tol:  # never up
         return CONVERGING
-    if downs == 0 or (seq[-1] > seq[0] and seq[-1] > max(seq[:-1]) + tol):
+    last = seq[-1]
+    if not min(diffs) < -tol or (last > seq[0] and last > max(seq[:-1]) + tol):  # never down, or a new high
         return DIVERGING
-    moving = [d for d in diffs if abs(d) > tol]  # a loss settled at its floor is not moving
-    if seq[-1] < seq[0] and moving[-1] < 0:
-        return CONVERGING
+    if last < seq[0]:
+        for d in reversed(diffs):  # the last move, a loss settled at its floor not moving
+            if abs(d) > tol:
+                return CONVERGING if d < 0 else OSCILLATING
     return OSCILLATING
 
 

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -148,26 +150,67 @@ class Sampler:
 
     def failures(self, values: Sequence[float]) -> list[str]:
         """The constraints a set of evaluated values breaks (all of them, for the statistics)."""
-        if not all(map(math.isfinite, values)):
+        # a sum is finite only if every term is: one sum for the usual all-finite values
+        if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
         out = []
-        bound = self.vary.constraints.max_preactivation
-        if any(abs(values[i]) >= bound for i in self.saturating):
+        saturating, gradients, kinked = self._pickers
+        pre = saturating(values)
+        if pre and max(map(abs, pre)) >= self.vary.constraints.max_preactivation:
             out.append("saturation")
-        rnd = self.policy.round
-        if any(rnd(values[i]) == 0 for i in self.gradients):
+        if self._any_rounds_to_zero(gradients(values)):
             out.append("zero_gradient")
-        if self.loss and not rnd(values[self.loss[1]]) < rnd(values[self.loss[0]]):
+        if self.loss and not self._loss_goes_down(values[self.loss[0]], values[self.loss[1]]):
             out.append("loss")
-        if any(rnd(values[i]) == 0 for i in self.kinked):
+        if self._any_rounds_to_zero(kinked(values)):
             out.append("relu_kink")
-        if any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
+        if self.target_sums and any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
         # The runs cost most: they are run only for a draw that meets every other constraint.
         if self.runs and not out and not self.exercise.trainer.ends_as(
                 {n: values[i] for n, i in self.given_slots}, self.runs, self.verdicts):
             out.append("verdicts")
         return out
+
+    # The display rounding (Decimal-exact) is what a constraint means, but most values are
+    # far from where it could matter: a value of at least one unit of the last decimal
+    # cannot round to zero, a loss that falls by two units visibly falls, one that rises
+    # cannot (rounding never reverses an order). Only values near the edge are rounded.
+
+    @cached_property
+    def _unit(self) -> float:
+        return float(f"1e{-self.policy.decimals}")
+
+    def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
+        return (bool(picked) and min(map(abs, picked)) <= self._unit
+                and any(self.policy.round(v) == 0 for v in picked))
+
+    @cached_property
+    def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]], ...]:
+        """The values of the saturating pre-activations, the gradients and the kinked
+        pre-activations, each picked out of all values at once."""
+        def picker(indices: Sequence[int]):
+            if len(indices) < 2:
+                return lambda values: [values[i] for i in indices]
+            return operator.itemgetter(*indices)
+
+        return picker(self.saturating), picker(self.gradients), picker(self.kinked)
+
+    def _loss_goes_down(self, before: float, after: float) -> bool:
+        if after >= before:
+            return False
+        if before - after > 2 * self._unit:
+            return True
+        return self.policy.round(after) < self.policy.round(before)
+
+    @cached_property
+    def _drawing(self) -> tuple[list[float], list[tuple[str, int, tuple[float, ...], int]]]:
+        """The spec's given values in the evaluator's order, and for each range its name,
+        its place there, its grid and the grid's length."""
+        names = self.exercise.evaluator.given_names
+        place = {n: k for k, n in enumerate(names)}
+        return ([self.base[n] for n in names],
+                [(r.name, place[r.name], r.grid, len(r.grid)) for r in self.vary.ranges])
 
     def evaluate(self, overrides: Mapping[str, float]) -> list[float]:
         givens = dict(self.base)
@@ -180,10 +223,20 @@ class Sampler:
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
         rng = random.Random(seed)
+        # randrange(n) of a positive n is _randbelow(n) (tests/test_quick_verdict.py
+        # holds them to the same numbers): the draws of randrange, without its checks of the arguments
+        below = rng._randbelow
         failures = {} if failures is None else failures
+        base, ranges = self._drawing
+        values_of = self.exercise.evaluator.values
         for attempt in range(1, self.vary.tries + 1):
-            drawn = {r.name: r.grid[rng.randrange(len(r.grid))] for r in self.vary.ranges}
-            values = self.evaluate(drawn)
+            g = base.copy()
+            drawn = {}
+            for name, k, grid, n in ranges:
+                g[k] = drawn[name] = grid[below(n)]
+            values = values_of(g)
+            if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
+                values = [math.nan]
             broken = self.failures(values)
             if not broken:
                 return drawn, attempt, values
