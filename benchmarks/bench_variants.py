@@ -6,9 +6,9 @@ pdflatex alone on the same documents.
 
 1. Text stage: `derive variants --count N --no-pdf` on the built-in exercise (every sheet
    and key .tex, answers.csv, answers.json, moodle.xml), interpreter start included: wall
-   time, CPU time (user + system, worker processes included) and peak memory (the largest
-   sum of resident sizes over the command's processes, sampled every 0.05 s), medians of
-   the repeats, once per --jobs value; with --against, the same command of another
+   time, CPU time (user + system, worker processes included, and the command's own process
+   apart: what is left serial) and peak memory (the largest sum of resident sizes over the
+   command's processes, sampled every 0.05 s), medians of the repeats, once per --jobs value; with --against, the same command of another
    interpreter's derive (another checkout's .venv), the runs alternating so that load on
    the machine hits both alike. Then the same run in one process, split by step.
 2. PDF stage: for the sheets and keys of --pdf-count variants, in the same run and
@@ -59,27 +59,40 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak MiB) of one command and its worker processes."""
+def _own_cpu(pid: int) -> float | None:
+    """CPU seconds of a process itself, its children not included (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float, float, float]:
+    """(wall seconds, CPU seconds, peak MiB, CPU seconds of the command's own process)
+    of one command and its worker processes. The own process's CPU is its last sample,
+    at most 0.05 s before it ended; the workers' is the difference."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tempfile.gettempdir())
-    peak = 0
+    peak, own = 0, 0.0
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         peak = max(peak, _tree_rss(proc.pid))
+        sample = _own_cpu(proc.pid)
+        own = own if sample is None else sample
         time.sleep(0.05)
     secs = time.perf_counter() - start
     if status != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()}")
     proc.returncode = 0
     # ru_maxrss: the largest single process, in case sampling missed the peak
-    return secs, usage.ru_utime + usage.ru_stime, max(peak, usage.ru_maxrss) / 1024
+    return secs, usage.ru_utime + usage.ru_stime, max(peak, usage.ru_maxrss) / 1024, own
 
 
 def text_stage(pythons: dict[str, str], jobs: list[int], count: int, repeats: int,
-               tmp: Path) -> dict[tuple[str, int | None], list[tuple[float, float, float]]]:
+               tmp: Path) -> dict[tuple[str, int | None], list[tuple[float, float, float, float]]]:
     """Each --jobs value of this derive, and once the other interpreter's (whose --jobs, if
     it has one, is left at its default), alternating."""
     runs: dict[tuple[str, int | None], list] = {("this", j): [] for j in jobs}
@@ -170,9 +183,10 @@ def main() -> None:
                   f"load average before: {os.getloadavg()[0]:.1f}")
             runs = text_stage(pythons, args.jobs or [jobs], args.count, args.repeats, tmp)
             for (name, j), found in runs.items():
-                med = [statistics.median(r[k] for r in found) for k in range(3)]
-                print(f"    {name:<8} --jobs {j or '-'}: median {med[0]:7.2f} s wall, {med[1]:7.2f} s CPU, "
-                      f"{med[2]:5.0f} MiB peak  (runs: {', '.join(f'{r[0]:.1f} s/{r[1]:.1f} s' for r in found)})")
+                med = [statistics.median(r[k] for r in found) for k in range(4)]
+                print(f"    {name:<8} --jobs {j or '-'}: median {med[0]:7.2f} s wall, {med[1]:7.2f} s CPU "
+                      f"(own process {med[3]:.2f} s, workers {med[1] - med[3]:.2f} s), {med[2]:5.0f} MiB peak  "
+                      f"(runs: {', '.join(f'{r[0]:.1f} s/{r[1]:.1f} s' for r in found)})")
             print(f"    load average after: {os.getloadavg()[0]:.1f}")
             print(f"    in one process, {min(args.count, 1000)} variants, CPU time by step:")
             for name, secs in steps(min(args.count, 1000)).items():

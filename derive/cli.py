@@ -149,27 +149,14 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     out = out or default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
     output.check_out_dir(out, exercise.spec, force)
     env = render.environment(templates)
-    drawn = sampler.draw_many(keys, seed)
-    job = workers_mod.Job(exercise, env, formats, category)
-    # Each variant goes to its documents and to every answer file as soon as it is made,
-    # and is then dropped: no run holds all its Solutions.
-    with workers_mod.made(job, drawn, jobs) as made, output.Stage(out) as stage:
-        texs = []
-        with contextlib.ExitStack() as files, _bar(len(drawn), "solving and writing") as bar:
-            streams = [export.stream(fmt, files.enter_context(stage.open(export.STREAMS[fmt][0])),
-                                     category if fmt in export.CATEGORIZED else None)
-                       for fmt in formats]
-            for m in made:
-                texs += [stage.write(name, data) for name, data in m.documents]
-                for stream, piece in zip(streams, m.pieces):
-                    stream.put(piece)
-                if bar:
-                    bar.update(1)
-            for stream in streams:
-                stream.close()
+    job = workers_mod.Job(exercise, env, formats, category, sampler, tuple(keys), seed)
+    # Each variant is drawn, made and written, and then dropped: no run holds all its Solutions.
+    with workers_mod.Run(job, jobs) as run, output.Stage(out) as stage:
+        with _bar(len(keys), "drawing, solving and writing") as bar:
+            texs = run.write(stage, bar.update if bar else None)
         result = None if no_pdf else _variant_pdfs(stage.path, texs, jobs)
         stage.commit()
-    click.echo(f"wrote {out}/: {len(drawn)} sheets and keys in {output.SHEETS}/ and "
+    click.echo(f"wrote {out}/: {len(keys)} sheets and keys in {output.SHEETS}/ and "
                f"{output.KEYS}/, {', '.join(export.WRITERS[f][0] for f in formats)}")
     if result and result.skipped:
         click.echo(result.skipped, err=True)

@@ -233,6 +233,9 @@ WRITERS: dict[str, tuple[str, Callable[..., bytes]]] = {
     fmt: (name, functools.partial(write, fmt)) for fmt, (name, _) in STREAMS.items()}
 DEFAULT_FORMATS = ("json", "csv", "moodle")
 CATEGORIZED = frozenset({"moodle", "qti21", "canvas"})  # writers that take the batch's category
+# Writers whose ``put`` writes the piece's bytes as they are: a file of such pieces end to
+# end is what the writer writes (derive/workers.py copies them so).
+APPENDED = frozenset({"json", "csv", "moodle"})
 
 
 def source_name(spec: Spec) -> str:

@@ -81,6 +81,17 @@ class Variant:
     tries: int  # draws it took (redraws for constraints and duplicates included)
 
 
+@dataclass(frozen=True)
+class Draw:
+    """A variant's draw under its own seed (plain dicts: it travels between processes)."""
+    id: str
+    key: str  # the seed key, from which the seeds of redraws are derived
+    seed: int
+    values: dict[str, float]
+    tries: int
+    failures: dict[str, int]  # the draws that broke a constraint, by constraint
+
+
 class ConstraintError(DeriveError):
     """No draw met the constraints within the allowed number of tries."""
 
@@ -250,32 +261,52 @@ class Sampler:
                 f"(seed {seed}); failing most: {CONSTRAINTS[worst]} ({failures[worst]} of {draws} draws); "
                 "widen the ranges or relax [vary.constraints]")
 
+    def check_room(self, count: int) -> None:
+        """Refuse more distinct variants than the grids hold, before any is drawn."""
+        if self.vary.constraints.distinct and count > self.vary.combinations:
+            raise DeriveError(f"{self.exercise.spec.source}: vary: the ranges allow only "
+                              f"{self.vary.combinations} different variants; expected at least {count} "
+                              "(widen the ranges or ask for fewer)")
+
+    def first(self, vid: str, key: str, base_seed: int) -> Draw:
+        """A variant's draw under its own seed, before it is compared with the variants
+        before it: the part of a variant that any process can make."""
+        failures: dict[str, int] = {}
+        seed = child_seed(base_seed, key)
+        drawn, tries, _ = self.draw(seed, failures)
+        return Draw(vid, key, seed, drawn, tries, failures)
+
+    def settle(self, first: Draw, base_seed: int, seen: set[tuple[float, ...]]) -> Variant:
+        """The variant of a first draw, given the signatures of the variants before it
+        (``seen``, to which its own is added). A draw equal to an earlier variant's is
+        redrawn under a new derived seed, so every variant stays a pure function of its own
+        seed; the variant's ``tries`` then exceed the first draw's."""
+        distinct = self.vary.constraints.distinct
+        failures = dict(first.failures)
+        seed, drawn, total = first.seed, first.values, first.tries
+        for retry in range(self.vary.tries):
+            if retry:
+                drawn, tries, _ = self.draw(seed, failures)
+                total += tries
+            signature = tuple(drawn[r.name] for r in self.vary.ranges)
+            if not distinct or signature not in seen:
+                break
+            failures["distinct"] = failures.get("distinct", 0) + 1
+            seed = child_seed(base_seed, f"{first.key}#{retry + 1}")
+        else:
+            raise ConstraintError(self._give_up(seed, failures, total), MappingProxyType(failures))
+        seen.add(signature)
+        return Variant(first.id, seed, MappingProxyType(drawn), total)
+
     def draw_many(self, keys: Sequence[tuple[str, str]], base_seed: int,
                   progress: Callable[[int], None] | None = None) -> list[Variant]:
-        """One variant per (id, seed key). A draw equal to an earlier variant's is redrawn
-        under a new derived seed, so every variant stays a pure function of its own seed."""
-        distinct = self.vary.constraints.distinct
-        if distinct and len(keys) > self.vary.combinations:
-            raise DeriveError(f"{self.exercise.spec.source}: vary: the ranges allow only "
-                              f"{self.vary.combinations} different variants; expected at least {len(keys)} "
-                              "(widen the ranges or ask for fewer)")
+        """One variant per (id, seed key), in order (derive/workers.py draws them on every
+        core, to the same variants and the same errors)."""
+        self.check_room(len(keys))
         seen: set[tuple[float, ...]] = set()
         out = []
         for vid, key in keys:
-            failures: dict[str, int] = {}
-            seed, total = child_seed(base_seed, key), 0
-            for retry in range(self.vary.tries):
-                drawn, tries, _ = self.draw(seed, failures)
-                total += tries
-                signature = tuple(drawn[r.name] for r in self.vary.ranges)
-                if not distinct or signature not in seen:
-                    break
-                failures["distinct"] = failures.get("distinct", 0) + 1
-                seed = child_seed(base_seed, f"{key}#{retry + 1}")
-            else:
-                raise ConstraintError(self._give_up(seed, failures, total), MappingProxyType(failures))
-            seen.add(signature)
-            out.append(Variant(vid, seed, MappingProxyType(drawn), total))
+            out.append(self.settle(self.first(vid, key, base_seed), base_seed, seen))
             if progress:
                 progress(1)
         return out

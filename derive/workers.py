@@ -1,40 +1,54 @@
-"""A variants run's files, made on every core and written in order.
+"""A variants run, drawn, made and written on every core, to the bytes of one process.
 
-Worker processes solve the variants, chunk by chunk, and make each one's sheet and key and
-its piece of every answer file (``export.STREAMS``); the parent alone writes, in the
-variants' order, so the files are the same bytes whatever the number of workers, and the
-output folder stays the parent's (``output.Stage``). The workers are forked: they start
-with the parent's compiled exercise and templates and with the drawn variants, so a task
-is two numbers. A few chunks per worker are in flight at any time, so memory does not
-grow with the number of variants; each Solution is dropped once its files are made.
+Worker processes take the variants chunk by chunk. A worker draws each variant under its
+own seed (``Sampler.first``), solves it, writes its sheet and key straight into the
+output folder being built (``output.Stage``: files of their own, so their order does not
+matter) and appends its pieces of the plain answer files (``export.APPENDED``) to part
+files of the chunk. The parent takes the chunks in order: it settles each draw against
+the variants before it (``Sampler.settle``, where a duplicate is redrawn), copies the
+parts into the answer files in the kernel (``os.copy_file_range``) and puts the pieces
+of the zipped formats, which travel as pickles, into their packages. A variant no worker
+made as it stands (a redrawn duplicate, or one at or after an error in its chunk) the
+parent makes itself, in its turn. So the variants, the files and the errors are those of
+one process drawing and making one variant after another, whatever the number of workers.
+
+The workers are forked before the output folder is opened (they hold none of its files
+nor its lock): they start with the parent's compiled exercise, templates and seed keys,
+so a task is a few numbers and its answer a few per variant. A few chunks per worker are
+in flight at any time, so memory does not grow with the number of variants.
 
 A worker ignores Ctrl-C (the parent stops the workers and says so once), ends quietly on
 the parent's SIGTERM and, on Linux, dies with the parent, so a killed run leaves no
-process behind.
+process behind. The parent stops every worker before it leaves ``Run.write``, so none
+writes into a folder that is being deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import itertools
+import errno
 import multiprocessing
 import os
 import signal
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 import jinja2
 
 from . import export, output
 from .errors import DeriveError
 from .solution import Exercise
-from .variants import Variant
+from .variants import Draw, Sampler, Variant
 
 CHUNK = 8  # variants per task: a chunk's files are about a megabyte
 IN_FLIGHT = 2  # chunks per worker handed out ahead of the one being written
+PARTS = ".parts"  # in the folder being built: the chunks' pieces of the answer files, until copied
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_NO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}  # copy_file_range cannot here
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,9 @@ class Job:
     env: jinja2.Environment
     formats: tuple[str, ...]  # export.STREAMS keys, in the order of their files
     category: str | None  # the LMS question category of the batch
+    sampler: Sampler
+    keys: tuple[tuple[str, str], ...]  # (id, seed key) of every variant, in order
+    base_seed: int
 
 
 @dataclass(frozen=True)
@@ -71,61 +88,221 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """What a worker made of the variants start…: for each variant it made, in order, its
+    first draw, the documents it wrote, the sizes of its pieces in the part files (in the
+    order of the appended formats) and its pieces of the other formats. It stops at the
+    first variant it cannot make; the parent makes that one and the rest itself."""
+
+    start: int
+    draws: tuple[Draw, ...]
+    documents: tuple[tuple[str, ...], ...]
+    sizes: tuple[tuple[int, ...], ...]
+    pieces: tuple[tuple[Any, ...], ...]
+
+
+class Run:
+    """The worker processes of a variants run (``jobs``, default one per core; none for one
+    job or too few variants for two chunks). Enter it before the output folder is opened::
+
+        with Run(job, jobs) as run, output.Stage(out) as stage:
+            texs = run.write(stage)
+    """
+
+    def __init__(self, job: Job, jobs: int | None = None):
+        self.job = job
+        self.jobs = min(jobs or default_jobs(), -(-len(job.keys) // CHUNK))
+        self.seen: set[tuple[float, ...]] = set()
+        self.pool = None
+        self.first: Made | None = None
+
+    def __enter__(self) -> "Run":
+        self.job.sampler.check_room(len(self.job.keys))
+        if self.jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return self
+        # The first variant is made here: what every variant shares (templates, misconception
+        # graphs, printed forms) is then made once, before the workers are forked with it.
+        self.first = self._make(0, self._settle(0, None))
+        # Forked with the signals held: a worker takes them only once it has its own handlers.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            self.pool = multiprocessing.get_context("fork").Pool(self.jobs, _start_worker, (self.job, os.getpid()))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()  # at once, also on Ctrl-C or an error: nothing a worker still makes is wanted
+            self.pool.join()
+            self.pool = None
+
+    def write(self, stage: output.Stage, progress: Callable[[int], None] | None = None) -> list[Path]:
+        """Every variant's documents and answer files, into the folder being built; the
+        paths of the documents, in order. No worker is left when it returns or fails."""
+        job = self.job
+        try:
+            with contextlib.ExitStack() as files:
+                opened = [files.enter_context(stage.open(export.STREAMS[fmt][0])) for fmt in job.formats]
+                writer = _Writer(self, stage, opened, progress)
+                if self.pool is None:
+                    for i in range(len(job.keys)):
+                        writer.own(i, self._settle(i, None))
+                else:
+                    writer.made(0, self.first)  # makes the folders of the documents the workers write
+                    self.first = None
+                    (stage.path / PARTS).mkdir()
+                    for chunk in self._chunks(stage.path):
+                        writer.chunk(chunk)
+                    (stage.path / PARTS).rmdir()
+                writer.close()
+            return writer.texs
+        finally:
+            self._stop()
+
+    def _settle(self, index: int, first: Draw | None) -> Variant:
+        """Variant ``index`` as one process drawing them in order finds it."""
+        sampler, (vid, key) = self.job.sampler, self.job.keys[index]
+        return sampler.settle(first or sampler.first(vid, key, self.job.base_seed), self.job.base_seed, self.seen)
+
+    def _make(self, index: int, v: Variant) -> Made:
+        try:
+            return make(self.job, index, v)
+        except DeriveError:
+            # One process drew every variant before making any: a later variant the
+            # constraints cannot give is the error it reported.
+            for i in range(index + 1, len(self.job.keys)):
+                self._settle(i, None)
+            raise
+
+    def _chunks(self, folder: Path) -> Iterator[_Chunk]:
+        """The chunks of variants 1…, in order, handed out to the workers a few at a time."""
+        count = len(self.job.keys)
+        starts = iter(range(1, count, CHUNK))
+        pending: deque = deque()
+
+        def hand_out() -> None:
+            start = next(starts, None)
+            if start is not None:
+                pending.append(self.pool.apply_async(_chunk, ((start, min(start + CHUNK, count), str(folder)),)))
+
+        for _ in range(self.jobs * (1 + IN_FLIGHT)):
+            hand_out()
+        while pending:
+            chunk = pending.popleft().get()
+            hand_out()
+            yield chunk
+
+
+class _Writer:
+    """The parent's side of ``Run.write``: each variant's files in their places, in order."""
+
+    def __init__(self, run: Run, stage: output.Stage, opened: Sequence[BinaryIO],
+                 progress: Callable[[int], None] | None):
+        job = run.job
+        self.run, self.stage, self.opened, self.progress = run, stage, opened, progress
+        self.streams = [export.stream(fmt, f, job.category if fmt in export.CATEGORIZED else None)
+                        for fmt, f in zip(job.formats, opened)]
+        self.appended = [k for k, fmt in enumerate(job.formats) if fmt in export.APPENDED]
+        self.pickled = [k for k, fmt in enumerate(job.formats) if fmt not in export.APPENDED]
+        self.texs: list[Path] = []
+
+    def own(self, index: int, v: Variant) -> None:
+        """Variant ``index`` made here."""
+        m = self.run._make(index, v)
+        for name, _ in m.documents:  # a worker may have written a draw that was not kept, or begun one
+            (self.stage.path / name).unlink(missing_ok=True)
+        self.made(index, m)
+
+    def made(self, index: int, m: Made) -> None:
+        self.texs += [self.stage.write(name, data) for name, data in m.documents]
+        for stream, piece in zip(self.streams, m.pieces):
+            stream.put(piece)
+        self._done()
+
+    def chunk(self, chunk: _Chunk) -> None:
+        folder = self.stage.path / PARTS
+        stop = min(chunk.start + CHUNK, len(self.run.job.keys))
+        formats = self.run.job.formats
+        with contextlib.ExitStack() as parts:
+            fds = [parts.enter_context(_reading(folder / f"{chunk.start}.{formats[k]}")) for k in self.appended]
+            offsets = [0] * len(fds)
+            for i in range(chunk.start, stop):
+                j = i - chunk.start
+                first = chunk.draws[j] if j < len(chunk.draws) else None
+                v = self.run._settle(i, first)
+                if j >= len(chunk.documents):  # the worker stopped before it
+                    self.own(i, v)
+                    continue
+                kept = v.tries == first.tries  # the worker's draw, not redrawn
+                for n, (k, fd, size) in enumerate(zip(self.appended, fds, chunk.sizes[j])):
+                    if kept:
+                        _append(fd, offsets[n], size, self.opened[k])
+                    offsets[n] += size
+                if not kept:
+                    self.own(i, v)
+                    continue
+                self.texs += [self.stage.path / name for name in chunk.documents[j]]
+                for k, piece in zip(self.pickled, chunk.pieces[j]):
+                    self.streams[k].put(piece)
+                self._done()
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+    def _done(self) -> None:
+        if self.progress:
+            self.progress(1)
+
+
 @contextlib.contextmanager
-def made(job: Job, drawn: Sequence[Variant], jobs: int | None = None) -> Iterator[Iterator[Made]]:
-    """The files of every drawn variant, in order, made by ``jobs`` worker processes
-    (default: one per core; one, or too few variants for two chunks: in this process).
-    Enter it before the output folder is opened: the workers are forked on entry and
-    should hold none of its files."""
-    jobs = min(jobs or default_jobs(), -(-len(drawn) // CHUNK))
-    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        yield (make(job, i, v) for i, v in enumerate(drawn))
+def _reading(path: Path) -> Iterator[int]:
+    """A part file, open for reading; deleted once read (a worker that stopped early may
+    have written none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield -1
         return
-    # The first variant is made here: what every variant shares (templates, misconception
-    # graphs, printed forms) is then made once, before the workers are forked with it.
-    first = make(job, 0, drawn[0])
-    # Forked with the signals held: a worker takes them only once it has its own handlers.
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
-        pool = multiprocessing.get_context("fork").Pool(jobs, _start_worker, (job, drawn, os.getpid()))
+        yield fd
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-    try:
-        yield itertools.chain((first,), _in_order(pool, len(drawn), jobs))
-    finally:
-        pool.terminate()  # at once, also on Ctrl-C or an error: nothing a worker still makes is wanted
-        pool.join()
+        os.close(fd)
+        os.unlink(path)
 
 
-def _in_order(pool, count: int, jobs: int) -> Iterator[Made]:
-    """Variants 1… of ``count``, handed out to the workers by chunks."""
-    starts = iter(range(1, count, CHUNK))
-    pending: deque = deque()
-
-    def hand_out() -> None:
-        start = next(starts, None)
-        if start is not None:
-            pending.append(pool.apply_async(_chunk, ((start, min(start + CHUNK, count)),)))
-
-    for _ in range(jobs * (1 + IN_FLIGHT)):
-        hand_out()
-    while pending:
-        chunk = pending.popleft().get()
-        hand_out()
-        if isinstance(chunk, str):
-            raise DeriveError(chunk)
-        yield from chunk
+def _append(src: int, offset: int, size: int, dest: BinaryIO) -> None:
+    """Bytes offset…offset+size of the file ``src`` at the end of ``dest``, copied in the
+    kernel where the system can."""
+    dest.flush()
+    while size > 0:
+        try:
+            n = os.copy_file_range(src, dest.fileno(), size, offset)
+        except (AttributeError, OSError) as exc:  # not Linux, or a file system that cannot
+            if isinstance(exc, OSError) and exc.errno not in _NO_COPY:
+                raise
+            data = os.pread(src, size, offset)
+            dest.write(data)
+            dest.flush()
+            n = len(data)
+        if n == 0:
+            raise OSError(errno.EIO, "a part file ends early")
+        offset, size = offset + n, size - n
 
 
 # --- in a worker ------------------------------------------------------------------------
 
 _job: Job | None = None
-_drawn: Sequence[Variant] = ()
 
 
-def _start_worker(job: Job, drawn: Sequence[Variant], parent: int) -> None:
-    global _job, _drawn
-    _job, _drawn = job, drawn
+def _start_worker(job: Job, parent: int) -> None:
+    global _job
+    _job = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a terminal reaches every process: the parent answers it
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # how the parent stops a worker: without a word
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
@@ -138,11 +315,30 @@ def _start_worker(job: Job, drawn: Sequence[Variant], parent: int) -> None:
         os._exit(1)
 
 
-def _chunk(bounds: tuple[int, int]) -> list[Made] | str:
-    """The files of the variants start…stop-1, or the message of the error that stopped
-    them (as text: the error classes of derive do not all survive pickling)."""
-    start, stop = bounds
+def _chunk(task: tuple[int, int, str]) -> _Chunk:
+    """The variants start…stop-1 drawn and made into ``folder``, up to the first that
+    cannot be: the parent, making that one itself, meets its error in its turn and
+    reports it as one process would."""
+    start, stop, folder = task
+    job, draws, documents, sizes, pieces = _job, [], [], [], []
+    appended = [k for k, fmt in enumerate(job.formats) if fmt in export.APPENDED]
     try:
-        return [make(_job, i, _drawn[i]) for i in range(start, stop)]
-    except DeriveError as exc:
-        return str(exc)
+        with contextlib.ExitStack() as stack:
+            parts = [stack.enter_context(open(os.path.join(folder, PARTS, f"{start}.{job.formats[k]}"), "xb"))
+                     for k in appended]
+            for i in range(start, stop):
+                d = job.sampler.first(*job.keys[i], job.base_seed)
+                draws.append(d)
+                m = make(job, i, Variant(d.id, d.seed, MappingProxyType(d.values), d.tries))
+                for name, data in m.documents:
+                    with open(os.path.join(folder, name), "xb") as f:
+                        f.write(data)
+                for f, k in zip(parts, appended):
+                    f.write(m.pieces[k])
+                    f.flush()  # on disk before the variant counts as made
+                documents.append(tuple(name for name, _ in m.documents))
+                sizes.append(tuple(len(m.pieces[k]) for k in appended))
+                pieces.append(tuple(p for k, p in enumerate(m.pieces) if k not in appended))
+    except (DeriveError, OSError):
+        pass
+    return _Chunk(start, tuple(draws), tuple(documents), tuple(sizes), tuple(pieces))

@@ -504,3 +504,126 @@ def test_the_quick_verdict_agrees_with_the_run(reference_exercise):
         assert trainer.verdict(givens, run) == slow
         seen.add(slow)
     assert seen == {"converging", "oscillating", "diverging"}
+
+
+# --- drawn and made on several cores ----------------------------------------------------------
+
+def grid_spec(tmp_path: Path, tries: int) -> Path:
+    """The built-in exercise with a 5 x 5 grid: 25 different variants at most, so that
+    draws keep meeting earlier variants' numbers."""
+    exercise_with(f"w1 = [0.3, 0.4, 0.5, 0.6, 0.7]\nw2 = [0.8, 0.9, 1, 1.1, 1.2]\ntries = {tries}\n"
+                  "[vary.constraints]\nsame_verdicts = false\n", tmp_path)
+    return tmp_path / "spec.toml"
+
+
+def own_seed(base: int, key: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"derive/{base}/{key}".encode()).digest()[:4], "big")
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("by", ["count", "roster"])
+def test_duplicates_are_redrawn_alike_in_one_process_or_several(cli, tmp_path, by):
+    spec = grid_spec(tmp_path, 30)
+    ids = [f"{i:03d}" for i in range(1, 26)] if by == "count" else [f"s{i}" for i in range(25)]
+    keys = [str(i) for i in range(1, 26)] if by == "count" else [f"id:{sid}" for sid in ids]
+    if by == "roster":
+        (tmp_path / "class.csv").write_text("id\n" + "\n".join(ids) + "\n", encoding="utf-8")
+    which = ("--count", "25") if by == "count" else ("--roster", tmp_path / "class.csv")
+    folders = []
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        r = cli("variants", spec, *which, "--seed", "5", "--no-pdf", "--jobs", jobs, "--out", out,
+                "--format", "json", "--format", "csv", "--format", "moodle", "--format", "qti21")
+        assert r.returncode == 0, r.stderr
+        folders.append(folder_bytes(out))
+    assert folders[1] == folders[0]
+    assert len(folders[0]) == 2 * 25 + 4
+    made = json.loads(folders[0]["answers.json"])["variants"]
+    assert [v["variant"] for v in made] == ids
+    assert len({(v["given"]["w1"], v["given"]["w2"]) for v in made}) == 25  # every point of the grid once
+    redrawn = 0
+    for v, key in zip(made, keys):
+        retries = {own_seed(5, f"{key}#{n}"): n for n in range(1, 31)}
+        assert v["seed"] == own_seed(5, key) or v["seed"] in retries, v["variant"]
+        redrawn += v["seed"] in retries
+    assert redrawn >= 10  # most of the grid's last variants met an earlier one's numbers
+
+
+def saturating_spec(tmp_path: Path, tries: int) -> Path:
+    """w1 = 3 saturates h1 (3 + 2 + 0): half the draws break a constraint, so that with few
+    tries some variant's own draws all do."""
+    exercise_with(f"w1 = [3, 0.5]\nw3 = [2]\nw2 = {{ from = -1, to = 1, step = 0.1 }}\ntries = {tries}\n"
+                  "[vary.constraints]\nsame_verdicts = false\n", tmp_path)
+    return tmp_path / "spec.toml"
+
+
+# (spec, base seed, count, the constraint failing most): the grid runs out at a variant past
+# the first chunk; variant 011's own five draws all saturate (found by drawing in order).
+FAILING = [(lambda tmp: grid_spec(tmp, 6), 1, 22, "all variants distinct"),
+           (lambda tmp: saturating_spec(tmp, 5), 16, 20, "no saturated unit")]
+
+
+@pytest.mark.parametrize("spec, seed, count, worst", FAILING)
+def test_a_variant_that_cannot_be_drawn_fails_alike_in_one_process_or_several(cli, tmp_path, spec, seed, count,
+                                                                              worst):
+    spec = spec(tmp_path)
+    with pytest.raises(V.ConstraintError) as in_order:
+        V.Sampler(Exercise(spec_mod.load(spec))).draw_many(V.numbered(count), seed)
+    assert f"failing most: {worst}" in str(in_order.value)
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        r = cli("variants", spec, "--count", count, "--seed", seed, "--no-pdf", "--jobs", jobs, "--out", out)
+        assert one_line_error(r) == f"derive: {in_order.value}"
+        assert not out.exists() and not list(tmp_path.glob(f".{out.name}*"))
+
+
+@pytest.mark.parametrize("spec, seed, count, worst", FAILING)
+def test_the_failure_statistics_are_those_of_drawing_in_order(tmp_path, spec, seed, count, worst):
+    from derive import output, render, workers
+
+    ex = Exercise(spec_mod.load(spec(tmp_path)))
+    keys = tuple(V.numbered(count))
+    with pytest.raises(V.ConstraintError) as in_order:
+        V.Sampler(ex).draw_many(keys, seed)
+    assert sum(in_order.value.failures.values()) >= 5  # each of the variant's draws broke at least one
+    for jobs in (1, 2):
+        job = workers.Job(ex, render.environment(), ("json", "moodle"), None, V.Sampler(ex), keys, seed)
+        with pytest.raises(V.ConstraintError) as made:
+            with workers.Run(job, jobs) as run, output.Stage(tmp_path / "out") as stage:
+                run.write(stage)
+        assert str(made.value) == str(in_order.value)
+        assert dict(made.value.failures) == dict(in_order.value.failures)
+        assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_a_grid_that_runs_out_is_reported_before_an_earlier_variant_that_fails(tmp_path, monkeypatch):
+    """One process drew every variant before making any: the later variant the
+    constraints cannot give is the error, not the earlier one that fails when made."""
+    from click.testing import CliRunner
+
+    from derive import cli as cli_mod
+
+    spec = grid_spec(tmp_path, 6)
+    with pytest.raises(V.ConstraintError) as in_order:
+        V.Sampler(Exercise(spec_mod.load(spec))).draw_many(V.numbered(22), 1)
+    original = Exercise.solve
+
+    def solve(self, *args, variant=None, **kwargs):
+        if variant == "011":  # in a worker's chunk
+            raise DeriveError("variant 011: a value that is not finite")
+        return original(self, *args, variant=variant, **kwargs)
+
+    monkeypatch.setattr(Exercise, "solve", solve)
+    monkeypatch.chdir(tmp_path)
+    for jobs in ("1", "2"):
+        result = CliRunner().invoke(cli_mod.cli, ["variants", str(spec), "--count", "22", "--no-pdf",
+                                                  "--out", "v", "--jobs", jobs])
+        assert isinstance(result.exception, V.ConstraintError), result.output
+        assert str(result.exception) == str(in_order.value)
+        result = CliRunner().invoke(cli_mod.cli, ["variants", str(spec), "--count", "18", "--no-pdf",
+                                                  "--out", "v", "--jobs", jobs])
+        assert str(result.exception) == "variant 011: a value that is not finite"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
