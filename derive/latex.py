@@ -416,24 +416,85 @@ def fill(template: str, shown: Callable[[int, bool], str]) -> Tex:
         template = _DROPPED.sub(
             lambda m: "" if any(shown(int(g), True) == "0" for g in m.group(1).split(",")) else m.group(2),
             template)
-
-    def number(m: re.Match) -> str:
-        kind, i = m.group(1), int(m.group(2))
-        if kind == "=":
-            return shown(i, True)
-        if not kind:
-            return shown(i, False)
-        text = shown(i, False)
-        negative = text.startswith("(-")
-        text = text[2:-1] if negative else text
-        if kind == "~":
-            return text if negative else f"- {text}"
-        return f" {'-' if (kind == '-') != negative else '+'} {text}"
-
-    text = _MARKER.sub(number, template)
+    text = _MARKER.sub(lambda m: _number(m.group(1), int(m.group(2)), shown), template)
     if _SUM in text:
         text = _SUMS.sub(lambda m: _opening(m.group(1)), text)
     return Tex(text)
+
+
+def _number(kind: str, i: int, shown: Callable[[int, bool], str]) -> str:
+    """The number of a marker of ``kind`` (see above) for symbol ``i``."""
+    if kind == "=":
+        return shown(i, True)
+    text = shown(i, False)
+    if not kind:
+        return text
+    negative = text.startswith("(-")
+    text = text[2:-1] if negative else text
+    if kind == "~":
+        return text if negative else f"- {text}"
+    return f" {'-' if (kind == '-') != negative else '+'} {text}"
+
+
+class Places:
+    """Where the numbers of a structure's templates go: each (kind, symbol index) that a
+    template has, numbered once, so that a variant writes each such number once
+    (``numbers``) and every template fills from that one list."""
+
+    def __init__(self):
+        self._index: dict[tuple[str, int], int] = {}
+
+    def template(self, text: str) -> "Template":
+        return Template(text, self._index)
+
+    def numbers(self, shown: Callable[[int, bool], str]) -> "Numbers":
+        """A variant's numbers: ``shown(i, bare)`` as for ``fill``."""
+        return Numbers(shown, [_number(kind, i, shown) for kind, i in self._index])
+
+
+class Numbers:
+    """One variant's numbers (``Places.numbers``): the text of each place, and ``shown``
+    for the templates that are filled by ``fill``'s rules."""
+
+    __slots__ = ("shown", "texts")
+
+    def __init__(self, shown: Callable[[int, bool], str], texts: list[str]):
+        self.shown, self.texts = shown, texts
+
+
+class Template:
+    """A template from ``numeric_template`` read once per structure (``Places.template``):
+    the text between its numbers (``literals``) and where each number comes from
+    (``positions`` in the variant's ``Numbers``), so that filling it is a join. A template
+    with terms that can vanish is filled by ``fill`` each time: which parts stay depends on
+    the numbers."""
+
+    __slots__ = ("text", "literals", "positions", "_joined")
+
+    def __init__(self, text: str, index: dict[tuple[str, int], int]):
+        parts = _MARKER.split(text)  # literal, kind, index, literal, …, literal
+        self.text = text
+        self.literals: tuple[str, ...] = tuple(parts[0::3])
+        self._joined = None
+        self.positions: tuple[int, ...] = ()
+        if _DROP not in text and _SUM not in text:
+            self._joined = "{}".join(p.replace("{", "{{").replace("}", "}}") for p in self.literals)
+            self.positions = tuple(index.setdefault(slot, len(index))
+                                   for slot in zip(parts[1::3], map(int, parts[2::3])))
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the filled text is always the literals with a number between each two."""
+        return self._joined is not None
+
+    def fill(self, numbers: Numbers) -> Tex:
+        if self._joined is None:
+            return fill(self.text, numbers.shown)
+        texts = numbers.texts
+        return Tex(self._joined.format(*[texts[p] for p in self.positions]))
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
 
 
 def _opening(total: str) -> str:
