@@ -34,6 +34,7 @@ from .training import Run, RunSpec, Trainer
 STAGES = (D.GIVEN, D.FORWARD, D.LOSS, D.LOCAL, D.DELTA, D.GRADIENT, D.UPDATE, D.FORWARD_AFTER, D.LOSS_AFTER)
 GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = STAGES
 T = TypeVar("T")
+ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,12 @@ class _Forms:
     expanded: Template | None
     chain: tuple[tuple[tuple[str, str, int | None], ...], ...]  # (partial, closed, value slot)
     chain_numbers: tuple[Template, ...] = ()  # each path's product, after the first with its sign
-    # What a line is measured by when it may be broken (_first_row), measured once: the
-    # width of lhs; closed and symbolic, each once, with their widths; numeric and expanded
-    # with the width of their text between the numbers (None: measured when filled).
-    lhs_width: int = 0
-    plain: tuple[tuple[str, int], ...] = ()
+    # For writing a line (_shown), made once: closed and symbolic, each once; numeric and
+    # expanded with the width of their text between the numbers (None: measured when
+    # filled); the width that breaks a line into two rows less that of lhs and the plain forms.
+    plain: tuple[str, ...] = ()
     numbered: tuple[tuple[Template, int | None], ...] = ()
+    room: int = ROW_WIDTH
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ class Exercise:
             numeric = _with_numbers(places, marked.doprint(f)) if f is not None and not f.is_Symbol else None
             expanded = marked.doprint(q.expanded) if q.expanded is not None else None
             expanded = places.template(expanded) if expanded else None
-            plain = tuple(dict.fromkeys(s for s in (closed, symbolic) if s))
+            plain = tuple(dict.fromkeys(s for s in (closed, symbolic) if s))  # each once
             out.append(_Forms(
                 lhs=q.latex,
                 symbolic=symbolic,
@@ -303,8 +304,8 @@ class Exercise:
                 ),
                 chain_numbers=tuple(places.template(marked.doprint(x) if i == 0 else marked.term(x))
                                     for i, x in enumerate(products)),
-                lhs_width=_width(q.latex),
-                plain=tuple((s, _width(s)) for s in plain),
+                plain=plain,
+                room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain),
                 numbered=tuple((t, _literal_width(t)) for t in (numeric, expanded) if t is not None),
             ))
         return tuple(out)
@@ -441,29 +442,25 @@ class Exercise:
                     for path in forms.chain
                 )
                 products = tuple(t.fill(numbers) for t in forms.chain_numbers)
-                short = tuple(text for text, _, _ in self._forms_of(forms, numbers)) if q.by_delta else ()
+                short = self._shown(forms, numbers, widths)[0] if q.by_delta else ()
                 line = ChainLine(q.name, forms.lhs, paths, products, value, relation, short)
             else:
-                shown = self._forms_of(forms, numbers)
-                breaks = len(shown)
-                if breaks > 1 and forms.lhs_width + sum(
-                        (w if t is None else _width(text) if w is None else w + sum([widths[p] for p in t.positions]))
-                        + 3 for text, t, w in shown) + 10 > ROW_WIDTH:
-                    breaks = 1  # after the symbolic form, so that the numbers start a second row
-                line = Line(q.name, forms.lhs, tuple(text for text, _, _ in shown), value, relation, q.note, breaks)
+                shown, breaks = self._shown(forms, numbers, widths)
+                line = Line(q.name, forms.lhs, shown, value, relation, q.note, breaks)
             sections.setdefault(q.stage, []).append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
     @staticmethod
-    def _forms_of(forms: _Forms, numbers: Numbers) -> list[tuple[str, Template | None, int | None]]:
-        """The forms a line shows, each once: (text, its template or None, the template's
-        width between its numbers or the form's width)."""
-        out = [(text, None, w) for text, w in forms.plain]
+    def _shown(forms: _Forms, numbers: Numbers, widths: list[int]) -> tuple[tuple[str, ...], int]:
+        """The forms a line shows, each once, and how many stand on its first row: all,
+        or, for a long line, the first, so that the numbers start a second row."""
+        shown, width = list(forms.plain), 0
         for template, w in forms.numbered:
             text = template.fill(numbers)
-            if text and all(text != shown for shown, _, _ in out):
-                out.append((text, template, w))
-        return out
+            if text and text not in shown:
+                shown.append(text)
+                width += 3 + (_width(text) if w is None else w + sum([widths[p] for p in template.positions]))
+        return tuple(shown), 1 if len(shown) > 1 and width > forms.room else len(shown)
 
 
 def _with_numbers(places: Places, template: str) -> Template | None:
@@ -493,7 +490,6 @@ def _putter(raw: list[float], given: list[bool], policy: NumberPolicy, made: dic
     return put
 
 
-ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
 _SPACING, _COMMAND = re.compile(r"\\(left|right|,|;|quad)"), re.compile(r"\\[a-zA-Z]+")
 _WORD = re.compile(r"\\(log|ln)\b")  # printed as their letters
 _SILENT = str.maketrans("", "", "{}^_ ")
@@ -511,7 +507,7 @@ def _literal_width(template: Template) -> int | None:
     wide as that and its numbers together: no command's letters run on into a number or
     out of one (a number starts with a digit, a sign, a bracket or a backslash). None
     when it is not, or when which parts are filled depends on the numbers."""
-    if not template.fixed:
+    if template.positions is None:
         return None
     before, after = template.literals[:-1], template.literals[1:]
     if any(t[-1:].isalpha() or t.endswith("\\") for t in before) or any(t[:1].isalpha() for t in after):
