@@ -259,8 +259,8 @@ class Exercise:
 
     @cached_property
     def places(self) -> Places:
-        """Where the numbers of the key's templates go (``forms`` makes them)."""
-        return Places()
+        """Where the numbers of the key's templates go (read with the forms)."""
+        return self._printed[1]
 
     @cached_property
     def given(self) -> tuple[bool, ...]:
@@ -269,8 +269,12 @@ class Exercise:
 
     @cached_property
     def forms(self) -> tuple[_Forms, ...]:
+        return self._printed[0]
+
+    @cached_property
+    def _printed(self) -> tuple[tuple[_Forms, ...], Places]:
         der = self.derivation
-        places = self.places
+        places = Places()
         slots = der.by_symbol
         local = {q.symbol: q for q in der.quantities if q.stage == D.LOCAL}
         marked = Printer(slots)  # one printer for every "numbers put in" form
@@ -308,7 +312,7 @@ class Exercise:
                 room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain),
                 numbered=tuple((t, _literal_width(t)) for t in (numeric, expanded) if t is not None),
             ))
-        return tuple(out)
+        return tuple(out), places
 
     def solve(self, overrides: Mapping[str, float] | None = None, *, seed: int | None = None,
               variant: str | None = None) -> Solution:
