@@ -80,8 +80,12 @@ _EQUALS, _APPROX = Tex("="), Tex(r"\approx")
 
 def scientific(value: float, digits: int) -> Tex:
     """``value`` with ``digits`` significant digits times a power of ten, in LaTeX."""
-    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    spec = _E_FORMAT[digits - 1] if 0 < digits <= len(_E_FORMAT) else f".{digits - 1}e"
+    mantissa, _, exponent = format(value, spec).partition("e")
     return Tex(rf"{mantissa} \cdot 10^{{{int(exponent)}}}")
+
+
+_E_FORMAT = [f".{d}e" for d in range(22)]  # made once: a loss table writes dozens of numbers so
 
 
 def given_text(value: float) -> Tex:

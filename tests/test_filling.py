@@ -72,3 +72,11 @@ def test_a_value_and_its_relation_come_from_one_rounding_as_from_two(decimals):
         text, relation = policy.written(v)
         assert text == policy.tex(v) and relation == policy.relation(v), v
         assert relation == ("=" if policy.is_exact(v) else r"\approx")
+
+
+def test_scientific_numbers_are_written_as_by_hand():
+    from derive.rounding import scientific
+    assert scientific(0.000123456, 3) == r"1.23 \cdot 10^{-4}"
+    assert scientific(-3.2e-6, 2) == r"-3.2 \cdot 10^{-6}"
+    assert scientific(2.5e7, 3) == r"2.50 \cdot 10^{7}"
+    assert scientific(9.996e-3, 3) == r"1.00 \cdot 10^{-2}"  # rounding carries into the exponent
