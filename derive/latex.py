@@ -416,24 +416,100 @@ def fill(template: str, shown: Callable[[int, bool], str]) -> Tex:
         template = _DROPPED.sub(
             lambda m: "" if any(shown(int(g), True) == "0" for g in m.group(1).split(",")) else m.group(2),
             template)
-
-    def number(m: re.Match) -> str:
-        kind, i = m.group(1), int(m.group(2))
-        if kind == "=":
-            return shown(i, True)
-        if not kind:
-            return shown(i, False)
-        text = shown(i, False)
-        negative = text.startswith("(-")
-        text = text[2:-1] if negative else text
-        if kind == "~":
-            return text if negative else f"- {text}"
-        return f" {'-' if (kind == '-') != negative else '+'} {text}"
-
-    text = _MARKER.sub(number, template)
+    text = _MARKER.sub(lambda m: _number(m.group(1), int(m.group(2)), shown), template)
     if _SUM in text:
         text = _SUMS.sub(lambda m: _opening(m.group(1)), text)
     return Tex(text)
+
+
+def _number(kind: str, i: int, shown: Callable[[int, bool], str]) -> str:
+    """The number of a marker of ``kind`` (see above) for symbol ``i``."""
+    if kind == "=":
+        return shown(i, True)
+    text = shown(i, False)
+    if not kind:
+        return text
+    negative = text.startswith("(-")
+    text = text[2:-1] if negative else text
+    if kind == "~":
+        return text if negative else f"- {text}"
+    return f" {'-' if (kind == '-') != negative else '+'} {text}"
+
+
+class Places:
+    """Where the numbers of a structure's templates go: each (kind, symbol index) that a
+    template has, numbered once, so that a variant writes each such number once and
+    fills every template from that one list (``numbers``), all in one ``str.format``."""
+
+    def __init__(self):
+        self._index: dict[tuple[str, int], int] = {}
+        self._joined: list[str] = []  # the templates' texts with {position} for each number
+        self._all: str | None = None  # they all, one after the other
+
+    def template(self, text: str) -> "Template":
+        template = Template(text, self._index)
+        if template.positions is not None:
+            template.number = len(self._joined)
+            self._joined.append("".join(
+                part.replace("{", "{{").replace("}", "}}") if k % 2 == 0 else f"{{{part}}}"
+                for k, part in enumerate(_interleave(template.literals, template.positions))))
+            self._all = None
+        return template
+
+    def numbers(self, shown: Callable[[int, bool], str]) -> "Numbers":
+        """A variant's numbers: ``shown(i, bare)`` as for ``fill``."""
+        texts = [_number(kind, i, shown) for kind, i in self._index]
+        if self._all is None:
+            self._all = _APART.join(self._joined)
+        return Numbers(shown, texts, self._all.format(*texts).split(_APART) if self._joined else [])
+
+
+_APART = "\x1f"  # between two templates filled at once (no template and no number has it)
+
+
+def _interleave(literals: tuple[str, ...], positions: tuple[int, ...]):
+    for literal, position in zip(literals, positions):
+        yield literal
+        yield position
+    yield literals[-1]
+
+
+class Numbers:
+    """One variant's numbers (``Places.numbers``): the text of each place, the templates
+    filled, and ``shown`` for those that are filled by ``fill``'s rules."""
+
+    __slots__ = ("shown", "texts", "filled")
+
+    def __init__(self, shown: Callable[[int, bool], str], texts: list[str], filled: list[str]):
+        self.shown, self.texts, self.filled = shown, texts, filled
+
+
+class Template:
+    """A template from ``numeric_template`` read once per structure (``Places.template``):
+    the text between its numbers (``literals``) and where each number comes from
+    (``positions`` in the variant's ``Numbers.texts``), so that filling it is a join. A
+    template with terms that can vanish has no positions: it is filled by ``fill`` each
+    time, as which parts stay depends on the numbers."""
+
+    __slots__ = ("text", "literals", "positions", "number")
+
+    def __init__(self, text: str, index: dict[tuple[str, int], int]):
+        parts = _MARKER.split(text)  # literal, kind, index, literal, …, literal
+        self.text = text
+        self.literals: tuple[str, ...] = tuple(parts[0::3])
+        self.positions: tuple[int, ...] | None = None
+        self.number = -1  # which of the variant's filled templates it is
+        if _DROP not in text and _SUM not in text and _APART not in text:
+            self.positions = tuple(index.setdefault(slot, len(index))
+                                   for slot in zip(parts[1::3], map(int, parts[2::3])))
+
+    def fill(self, numbers: Numbers) -> Tex:
+        if self.positions is None:
+            return fill(self.text, numbers.shown)
+        return Tex(numbers.filled[self.number])
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
 
 
 def _opening(total: str) -> str:

@@ -92,7 +92,25 @@ class _Tex:
 
 
 class TexEnvironment(_Tex, jinja2.Environment):
-    pass
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Jinja's ``getattr`` (``a.b``: the attribute, else the item), without an
+        AttributeError raised for each ``a.b`` on a dict, most of the templates' data."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        try:
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 class SandboxedTexEnvironment(_Tex, jinja2.sandbox.SandboxedEnvironment):
@@ -215,6 +233,48 @@ def context(solution, document: str) -> dict:
          "targets": [given(f"{y}[{e}]" if many else y) for y in net.targets]}
         for e in range(1, der.n_examples + 1)
     ]
+    policy = solution.policy
+    before, after = solution.loss_before, solution.loss_after
+    return {
+        "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant,
+                     "seed": solution.seed},
+        "document": document,
+        "figure": solution.exercise.figure,
+        "given": {
+            "examples": examples,
+            "bias_units": [given(l.bias_unit) for l in net.layers if l.bias_unit],
+            "weight_rows": _rows([given(p.name, connection=p.connection, bias=p.is_bias) for p in der.params]),
+            "eta": given_text(g["eta"]),
+        },
+        "conventions": solution.exercise.shared(_conventions),
+        "steps": solution.sections,  # lines are read by attribute; their `kind` says which
+        "summary": {
+            "before": policy.tex(before),
+            "after": policy.tex(after),
+            "decreased": solution.loss_decreased,
+            "change": f"{abs(after - before) / before * 100:.1f}" if before else "0",
+        },
+        "questions": questions.context(spec, len(solution.runs)),
+        "theory": theory.context(solution),
+        "training": training_tex.context(solution),
+        "optimizer": optimizer_key.context(solution),  # None without an optimizer
+        "tables": key_tables.context(solution),  # None: the calculation written line by line
+        "online": solution.by_example() if der.online else None,  # per example: stage -> lines
+        "start": solution.start,  # online: the loss at the starting parameters
+    }
+
+
+def _conventions(exercise) -> dict:
+    """The conventions the sheet and key state: the same for every variant of an exercise,
+    so made once (``Exercise.shared``)."""
+    net, der, spec = exercise.network, exercise.derivation, exercise.spec
+    many = der.n_examples > 1
+    policy = exercise.policy
+    params = {p.name: i for i, p in enumerate(der.params)}
+
+    def symbolic(name: str) -> Tex:
+        return exercise.forms[der.index[name]].symbolic
+
     layers = []
     for i, layer in enumerate(net.layers):
         act = ACTIVATIONS[layer.activation]
@@ -234,59 +294,30 @@ def context(solution, document: str) -> dict:
         })
         if layer.activation == "softmax":  # written in the layer's own unit names
             layers[-1].update(theory.softmax_tex(layer.units))
-    policy = solution.policy
-    before, after = solution.loss_before, solution.loss_after
-    params = {p.name: i for i, p in enumerate(der.params)}
     return {
-        "exercise": {"title": spec.title, "course": spec.course, "variant": solution.variant,
-                     "seed": solution.seed},
-        "document": document,
-        "figure": solution.exercise.figure,
-        "given": {
-            "examples": examples,
-            "bias_units": [given(l.bias_unit) for l in net.layers if l.bias_unit],
-            "weight_rows": _rows([given(p.name, connection=p.connection, bias=p.is_bias) for p in der.params]),
-            "eta": given_text(g["eta"]),
+        "layers": layers,
+        "loss": {
+            "kind": spec.loss.kind,
+            "title": LOSSES[spec.loss.kind].title,
+            "half": spec.loss.half,
+            "outputs": spec.loss.outputs,
+            "examples": spec.loss.examples,
+            "formula": _any_example(symbolic("L[1]" if many else "L")),
+            "total": symbolic("L") if many else None,
+            "n_outputs": len(net.outputs),
+            "n_examples": der.n_examples,
+            "cancels": der.cancels,
+            "cancel": [{"lhs": _any_example(latex_name(q.name)), "rhs": _any_example(symbolic(q.name))}
+                       for q in der.quantities
+                       if q.note == "cancel" and q.example in (None, 1)],
         },
-        "conventions": {
-            "layers": layers,
-            "loss": {
-                "kind": spec.loss.kind,
-                "title": LOSSES[spec.loss.kind].title,
-                "half": spec.loss.half,
-                "outputs": spec.loss.outputs,
-                "examples": spec.loss.examples,
-                "formula": _any_example(solution.symbolic("L[1]" if many else "L")),
-                "total": solution.symbolic("L") if many else None,
-                "n_outputs": len(net.outputs),
-                "n_examples": der.n_examples,
-                "cancels": der.cancels,
-                "cancel": [{"lhs": _any_example(latex_name(q.name)), "rhs": _any_example(solution.symbolic(q.name))}
-                           for q in der.quantities
-                           if q.note == "cancel" and q.example in (None, 1)],
-            },
-            "bias": net.bias,
-            "trained_bias": spec.train_bias,
-            "frozen": [latex_name(n) for n in sorted(net.frozen, key=params.__getitem__)],
-            "update_mode": spec.update,
-            "decimals": policy.decimals,
-            "carry": spec.carry,
-            "chains_only": not der.uses_delta,
-        },
-        "steps": solution.sections,  # lines are read by attribute; their `kind` says which
-        "summary": {
-            "before": policy.tex(before),
-            "after": policy.tex(after),
-            "decreased": solution.loss_decreased,
-            "change": f"{abs(after - before) / before * 100:.1f}" if before else "0",
-        },
-        "questions": questions.context(spec, len(solution.runs)),
-        "theory": theory.context(solution),
-        "training": training_tex.context(solution),
-        "optimizer": optimizer_key.context(solution),  # None without an optimizer
-        "tables": key_tables.context(solution),  # None: the calculation written line by line
-        "online": solution.by_example() if der.online else None,  # per example: stage -> lines
-        "start": solution.start,  # online: the loss at the starting parameters
+        "bias": net.bias,
+        "trained_bias": spec.train_bias,
+        "frozen": [latex_name(n) for n in sorted(net.frozen, key=params.__getitem__)],
+        "update_mode": spec.update,
+        "decimals": policy.decimals,
+        "carry": spec.carry,
+        "chains_only": not der.uses_delta,
     }
 
 

@@ -39,22 +39,29 @@ class NumberPolicy:
         """A computed value as the key writes it: exact values in their shortest form
         (2.2, not 2.2000), others with ``decimals`` places; a value that would round to
         zero but is not zero keeps two significant digits (3.2 · 10^{-6})."""
-        return Tex(self._tex(value))
+        return Tex(self._written(value)[0])
 
-    def _tex(self, value: float) -> str:
+    def written(self, value: float) -> tuple[Tex, Tex]:
+        """``(tex(value), relation(value))``: a value and its = or ≈ as a line of the key
+        ends, from one rounding."""
+        text, exact = self._written(value)
+        return Tex(text), _EQUALS if exact else _APPROX
+
+    def _written(self, value: float) -> tuple[str, bool]:
         if not math.isfinite(value):
-            return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
+            return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}"), False
         # Rounded once (the rounding of every value of a large key is what costs): the
         # branches are those of round, is_exact and text, on that one result.
         r = fixed_text(value, self.decimals)
         near = float(r)
+        exact = abs(value - near) <= 1e-12 * max(1.0, abs(value))  # is_exact
         if value != 0 and near == 0:
-            return scientific(value, 2)
+            return scientific(value, 2), exact
         if abs(value) >= LARGE:
-            return scientific(value, 3)
-        if abs(value - near) <= 1e-12 * max(1.0, abs(value)):  # is_exact
-            return given_text(near)
-        return r  # not zero here: a zero value is exact
+            return scientific(value, 3), exact
+        if exact:
+            return given_text(near), True
+        return r, False  # not zero here: a zero value is exact
 
     def substituted(self, value: float, given: bool = False) -> Tex:
         """A value put into a formula: negatives in parentheses so that 0.2 · (−0.0034)
@@ -68,12 +75,17 @@ class NumberPolicy:
 
 
 LARGE = 1e6  # from here on a value is written with a power of ten
+_EQUALS, _APPROX = Tex("="), Tex(r"\approx")
 
 
 def scientific(value: float, digits: int) -> Tex:
     """``value`` with ``digits`` significant digits times a power of ten, in LaTeX."""
-    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+    spec = _E_FORMAT[digits - 1] if 0 < digits <= len(_E_FORMAT) else f".{digits - 1}e"
+    mantissa, _, exponent = format(value, spec).partition("e")
     return Tex(rf"{mantissa} \cdot 10^{{{int(exponent)}}}")
+
+
+_E_FORMAT = [f".{d}e" for d in range(22)]  # made once: a loss table writes dozens of numbers so
 
 
 def given_text(value: float) -> Tex:

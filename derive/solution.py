@@ -21,10 +21,10 @@ import sympy as sp
 
 from . import derivation as D, figure, optimizers, theory, training
 from .optimizer_graph import optimizer_steps
-from .derivation import Derivation, Quantity, derive
+from .derivation import Derivation, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
-from .latex import MARK, Printer, Tex, fill, tex
+from .latex import MARK, Numbers, Places, Printer, Template, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
@@ -34,6 +34,7 @@ from .training import Run, RunSpec, Trainer
 STAGES = (D.GIVEN, D.FORWARD, D.LOSS, D.LOCAL, D.DELTA, D.GRADIENT, D.UPDATE, D.FORWARD_AFTER, D.LOSS_AFTER)
 GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = STAGES
 T = TypeVar("T")
+ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,16 @@ class _Forms:
     lhs: str
     symbolic: str | None
     closed: str | None
-    numeric: str | None  # template with markers
-    expanded: str | None  # template with markers
+    numeric: Template | None
+    expanded: Template | None
     chain: tuple[tuple[tuple[str, str, int | None], ...], ...]  # (partial, closed, value slot)
-    chain_numbers: tuple[str, ...] = ()  # templates: each path's product, after the first with its sign
+    chain_numbers: tuple[Template, ...] = ()  # each path's product, after the first with its sign
+    # For writing a line (_shown), made once: closed and symbolic, each once; numeric and
+    # expanded with the width of their text between the numbers (None: measured when
+    # filled); the width that breaks a line into two rows less that of lhs and the plain forms.
+    plain: tuple[str, ...] = ()
+    numbered: tuple[tuple[Template, int | None], ...] = ()
+    room: int = ROW_WIDTH
 
 
 @dataclass(frozen=True)
@@ -251,8 +258,23 @@ class Exercise:
         return g
 
     @cached_property
+    def places(self) -> Places:
+        """Where the numbers of the key's templates go (read with the forms)."""
+        return self._printed[1]
+
+    @cached_property
+    def given(self) -> tuple[bool, ...]:
+        """For each quantity, whether it is a given value."""
+        return tuple(q.formula is None for q in self.derivation.quantities)
+
+    @cached_property
     def forms(self) -> tuple[_Forms, ...]:
+        return self._printed[0]
+
+    @cached_property
+    def _printed(self) -> tuple[tuple[_Forms, ...], Places]:
         der = self.derivation
+        places = Places()
         slots = der.by_symbol
         local = {q.symbol: q for q in der.quantities if q.stage == D.LOCAL}
         marked = Printer(slots)  # one printer for every "numbers put in" form
@@ -268,19 +290,29 @@ class Exercise:
             chain = q.chain or q.by_delta
             products = [sp.Mul(*[fc.symbol for fc in path], evaluate=False) if len(path) > 1 else path[0].symbol
                         for path in chain]
+            symbolic = tex(f) if f is not None else None
+            closed = tex(q.closed) if q.closed is not None else None
+            numeric = _with_numbers(places, marked.doprint(f)) if f is not None and not f.is_Symbol else None
+            expanded = marked.doprint(q.expanded) if q.expanded is not None else None
+            expanded = places.template(expanded) if expanded else None
+            plain = tuple(dict.fromkeys(s for s in (closed, symbolic) if s))  # each once
             out.append(_Forms(
                 lhs=q.latex,
-                symbolic=tex(f) if f is not None else None,
-                closed=tex(q.closed) if q.closed is not None else None,
-                numeric=_with_numbers(marked.doprint(f)) if f is not None and not f.is_Symbol else None,
-                expanded=marked.doprint(q.expanded) if q.expanded is not None else None,
+                symbolic=symbolic,
+                closed=closed,
+                numeric=numeric,
+                expanded=expanded,
                 chain=tuple(
                     tuple((fc.partial, factor_closed(fc.symbol), slots.get(fc.symbol)) for fc in path)
                     for path in chain
                 ),
-                chain_numbers=tuple(marked.doprint(x) if i == 0 else marked.term(x) for i, x in enumerate(products)),
+                chain_numbers=tuple(places.template(marked.doprint(x) if i == 0 else marked.term(x))
+                                    for i, x in enumerate(products)),
+                plain=plain,
+                room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain),
+                numbered=tuple((t, _literal_width(t)) for t in (numeric, expanded) if t is not None),
             ))
-        return tuple(out)
+        return tuple(out), places
 
     def solve(self, overrides: Mapping[str, float] | None = None, *, seed: int | None = None,
               variant: str | None = None) -> Solution:
@@ -321,17 +353,16 @@ class Exercise:
                                           "expected smaller inputs or weights") from None
                     values = exc.values
             losses.append(values[first])
-            numbers = fill(self.forms[first].numeric, _putter(values, given, policy))
-            lines.append(Line(f"L0[{e}]", Tex(rf"\mathcal{{L}}_0^{{({e})}}"), (numbers,), policy.tex(values[first]),
-                              policy.relation(values[first]), first_row=1))
+            numbers = fill(self.forms[first].numeric.text, _putter(values, given, policy))
+            lines.append(Line(f"L0[{e}]", Tex(rf"\mathcal{{L}}_0^{{({e})}}"), (numbers,), *policy.written(values[first]),
+                              first_row=1))
         total = der.index["L"]
         slots = {der.index[f"L[{e}]"]: v for e, v in enumerate(losses, 1)}
         value = sum(losses) / (len(losses) if self.spec.loss.examples == "mean" else 1)
         if self.evaluator.carry_decimals is not None:  # carried rounded, as every other value
             value = NumberPolicy(self.evaluator.carry_decimals).round(value)
-        numbers = fill(self.forms[total].numeric, lambda i, bare: policy.tex(slots[i]))
-        lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), policy.tex(value), policy.relation(value),
-                          first_row=1))
+        numbers = fill(self.forms[total].numeric.text, lambda i, bare: policy.tex(slots[i]))
+        lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), *policy.written(value), first_row=1))
         return tuple(lines), value
 
     def not_finite(self, exc: NotFinite, givens: Mapping[str, float]) -> str:
@@ -391,81 +422,98 @@ class Exercise:
         return f"examples[{e}].{base}"
 
     def _sections(self, raw: list[float]) -> dict[str, tuple]:
-        policy = self.policy
+        policy, given, all_forms = self.policy, self.given, self.forms
         qs = self.derivation.quantities
-        given = [q.formula is None for q in qs]
 
-        put = _putter(raw, given, policy)
+        # Every value as its line ends, then every number as the formulas take it, each
+        # written once; a line's value is also its number standing alone.
+        ends: dict[int, tuple[Tex, Tex]] = {}
+        made: dict[tuple[int, bool], str] = {}
+        for i, g in enumerate(given):
+            if not g:
+                ends[i] = end = policy.written(raw[i])
+                made[i, True] = end[0]
+        put = _putter(raw, given, policy, made)
+        numbers = self.places.numbers(put)
+        widths = [_width(t) for t in numbers.texts]
+
         sections: dict[str, list] = {}
-        for i, (q, forms) in enumerate(zip(qs, self.forms)):
-            if q.formula is None:
-                continue
-            value = raw[i]
+        for i, (value, relation) in ends.items():
+            q, forms = qs[i], all_forms[i]
             if forms.chain:
                 paths = tuple(
                     tuple(ShownFactor(p, c, put(s, True) if s is not None else Tex("1")) for p, c, s in path)
                     for path in forms.chain
                 )
-                numbers = tuple(fill(t, put) for t in forms.chain_numbers)
-                short = self._forms_of(q, forms, put) if q.by_delta else ()
-                line = ChainLine(q.name, forms.lhs, paths, numbers, policy.tex(value), policy.relation(value), short)
+                products = tuple(t.fill(numbers) for t in forms.chain_numbers)
+                short = self._shown(forms, numbers, widths)[0] if q.by_delta else ()
+                line = ChainLine(q.name, forms.lhs, paths, products, value, relation, short)
             else:
-                shown = self._forms_of(q, forms, put)
-                line = Line(q.name, forms.lhs, shown, policy.tex(value), policy.relation(value), q.note,
-                            _first_row(forms.lhs, shown))
+                shown, breaks = self._shown(forms, numbers, widths)
+                line = Line(q.name, forms.lhs, shown, value, relation, q.note, breaks)
             sections.setdefault(q.stage, []).append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
     @staticmethod
-    def _forms_of(q: Quantity, forms: _Forms, put) -> tuple[str, ...]:
-        seq = [forms.closed, forms.symbolic]
-        if forms.numeric:
-            seq.append(fill(forms.numeric, put))
-        if forms.expanded:
-            seq.append(fill(forms.expanded, put))
-        out: list[str] = []
-        for s in seq:
-            if s and s not in out:
-                out.append(s)
-        return tuple(out)
+    def _shown(forms: _Forms, numbers: Numbers, widths: list[int]) -> tuple[tuple[str, ...], int]:
+        """The forms a line shows, each once, and how many stand on its first row: all,
+        or, for a long line, the first, so that the numbers start a second row."""
+        shown, width = list(forms.plain), 0
+        for template, w in forms.numbered:
+            text = template.fill(numbers)
+            if text and text not in shown:
+                shown.append(text)
+                width += 3 + (_width(text) if w is None else w + sum([widths[p] for p in template.positions]))
+        return tuple(shown), 1 if len(shown) > 1 and width > forms.room else len(shown)
 
 
-def _with_numbers(template: str) -> str | None:
+def _with_numbers(places: Places, template: str) -> Template | None:
     """A "numbers put in" template, None when it has no number to put in (a formula
     without symbols: every symbol of a formula is a quantity, and so has a marker)."""
-    return template if MARK in template else None
+    return places.template(template) if MARK in template else None
 
 
-def _putter(raw: list[float], given: list[bool], policy: NumberPolicy):
+def _putter(raw: list[float], given: list[bool], policy: NumberPolicy, made: dict | None = None):
     """``put(i, bare)``: value ``i`` as the key puts it into a formula (``bare``: standing
-    alone, without the parentheses of a negative)."""
-    made: dict[tuple[int, bool], str] = {}  # a value is put into many formulas: written once
+    alone, without the parentheses of a negative). ``made``: texts already written."""
+    made = {} if made is None else made  # a value is put into many formulas: written once
 
     def put(i: int, bare: bool = False) -> str:
         text = made.get((i, bare))
         if text is None:
             if bare:
                 text = given_text(raw[i]) if given[i] else policy.tex(raw[i])
-            else:
-                text = policy.substituted(raw[i], given[i])
+            elif given[i]:
+                text = policy.substituted(raw[i], True)
+            else:  # policy.substituted, from the bare text
+                text = put(i, True)
+                text = Tex(f"({text})") if text.startswith("-") else text
             made[i, bare] = text
         return text
 
     return put
 
 
-ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
-_SPACING, _COMMAND, _SILENT = re.compile(r"\\(left|right|,|;|quad)"), re.compile(r"\\[a-zA-Z]+"), re.compile(r"[{}^_ ]")
+_SPACING, _COMMAND = re.compile(r"\\(left|right|,|;|quad)"), re.compile(r"\\[a-zA-Z]+")
 _WORD = re.compile(r"\\(log|ln)\b")  # printed as their letters
+_SILENT = str.maketrans("", "", "{}^_ ")
 
 
 def _width(latex: str) -> int:
     """A rough count of the printed characters of a LaTeX formula."""
-    return len(_SILENT.sub("", _COMMAND.sub("x", _WORD.sub(r"\1", _SPACING.sub("", latex)))))
+    if "\\" not in latex:  # no command (most numbers): only the silent characters go
+        return len(latex.translate(_SILENT))
+    return len(_COMMAND.sub("x", _WORD.sub(r"\1", _SPACING.sub("", latex))).translate(_SILENT))
 
 
-def _first_row(lhs: str, forms: tuple[str, ...]) -> int:
-    """Break a long line after its symbolic form, so the numbers start a second row."""
-    if len(forms) > 1 and _width(lhs) + sum(_width(f) + 3 for f in forms) + 10 > ROW_WIDTH:
-        return 1
-    return len(forms)
+def _literal_width(template: Template) -> int | None:
+    """The width of a template's text between its numbers, when a filled template is as
+    wide as that and its numbers together: no command's letters run on into a number or
+    out of one (a number starts with a digit, a sign, a bracket or a backslash). None
+    when it is not, or when which parts are filled depends on the numbers."""
+    if template.positions is None:
+        return None
+    before, after = template.literals[:-1], template.literals[1:]
+    if any(t[-1:].isalpha() or t.endswith("\\") for t in before) or any(t[:1].isalpha() for t in after):
+        return None
+    return sum(map(_width, template.literals))
