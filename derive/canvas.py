@@ -28,13 +28,14 @@ from __future__ import annotations
 import io
 import zipfile
 from decimal import Decimal
+from functools import lru_cache
 from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from . import lms
 from .latex import latex_name
 from .qti import ZIP_TIME, identifier
-from .solution import Solution
+from .solution import ChainLine, Line, Solution
 
 QTI12 = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 CC = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
@@ -57,6 +58,12 @@ def _plain(d: Decimal) -> str:
     return format(d, "f")
 
 
+def _times(text: str, s: int) -> str:
+    """A value as typed (plain decimal, as ``lms.blank`` writes it) times 10^s, as typed."""
+    # unscaled, the same digits: Decimal keeps a plain decimal's digits and places
+    return text if s == 0 else _plain(_scaled(text, s))
+
+
 def _meta(kind: str, points: int) -> str:
     return ("<itemmetadata><qtimetadata>"
             f"<qtimetadatafield><fieldlabel>question_type</fieldlabel><fieldentry>{kind}</fieldentry></qtimetadatafield>"
@@ -68,26 +75,31 @@ def _mat(markup: str) -> str:
     return f'<material><mattext texttype="text/html">{escape(lms.xml_safe(markup))}</mattext></material>'
 
 
+@lru_cache(maxsize=4096)  # the same names and scales in every variant
+def _prompt(name: str, s: int) -> str:
+    label = (f"10^{{{s}}} \\cdot " if s else "") + latex_name(name)
+    prompt = f"<p>{lms.math_html(label)} =</p>"
+    if s:
+        prompt += f"<p>Enter the value times {lms.math_html(f'10^{{{s}}}')} (Canvas keeps four decimals).</p>"
+    return _mat(prompt)
+
+
 def _feedback(ident: str, markup: str) -> str:
     return f'<itemfeedback ident="{ident}"><flow_mat>{_mat(markup)}</flow_mat></itemfeedback>'
 
 
-def _key_lines(solution: Solution) -> dict[str, str]:
-    return {line.name: lms.math_html(lms.key_line(line)) for lines in solution.sections.values() for line in lines}
+def _key_lines(solution: Solution) -> dict[str, Line | ChainLine]:
+    return {line.name: line for lines in solution.sections.values() for line in lines}
 
 
 def numerical(ident: str, b: lms.Blank, key_line: str) -> str:
     s = scale(b)
     unit = Decimal(1).scaleb(Decimal(b.answer.tolerance).adjusted() + s)
     answer = _scaled(b.answer.value, s)
-    label = (f"10^{{{s}}} \\cdot " if s else "") + latex_name(b.name)
-    prompt = f"<p>{lms.math_html(label)} =</p>"
-    if s:
-        prompt += f"<p>Enter the value times {lms.math_html(f'10^{{{s}}}')} (Canvas keeps four decimals).</p>"
     wrong = [o for o in b.others if o.key != "rounding"]
     incorrect = ""
     if wrong:
-        items = "".join(f"<li>{_plain(_scaled(o.number.value, s))}: {lms.text(o.feedback)}</li>" for o in wrong)
+        items = "".join(f"<li>{_times(o.number.value, s)}: {lms.text(o.feedback)}</li>" for o in wrong)
         incorrect = "<p>Values that common mistakes give:</p><ul>" + items + "</ul>"
     conditions = (
         f'<respcondition continue="No"><conditionvar>'
@@ -102,7 +114,7 @@ def numerical(ident: str, b: lms.Blank, key_line: str) -> str:
                 if incorrect else "")
     return (
         f'<item ident="{ident}" title="Question">{_meta("numerical_question", 1)}'
-        f"<presentation>{_mat(prompt)}"
+        f"<presentation>{_prompt(b.name, s)}"
         '<response_str ident="response1" rcardinality="Single"><render_fib fibtype="Decimal">'
         '<response_label ident="answer1"/></render_fib></response_str></presentation>'
         '<resprocessing><outcomes><decvar maxvalue="100" minvalue="0" varname="SCORE" vartype="Decimal"/></outcomes>'
@@ -117,14 +129,15 @@ def assessment(solution: Solution, ident: str, image: lms.Image | None = None, s
     groups = lms.blanks(solution)
     intro = lms.question_html(solution, [], lambda b: "", lms.img_html(image, src) if image else "")
     intro += "<p>Enter each value asked in the questions that follow.</p>"
-    keys = _key_lines(solution)
+    lines = _key_lines(solution)
     items = [f'<item ident="{ident}-text" title="The exercise">{_meta("text_only_question", 0)}'
              f"<presentation>{_mat(intro)}</presentation></item>\n"]
     n = 0
     for _, group in groups:
         for b in group:
             n += 1
-            items.append(numerical(f"{ident}-{n:03d}", b, keys.get(b.name, "")))
+            line = lines.get(b.name)
+            items.append(numerical(f"{ident}-{n:03d}", b, lms.math_html(lms.key_line(line)) if line is not None else ""))
     title = lms.xml_safe(solution.spec.title)
     if solution.variant is not None:
         title += f", variant {lms.xml_safe(solution.variant)}"

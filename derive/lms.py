@@ -30,6 +30,7 @@ from typing import Callable
 
 from . import optimizer_key, svg, solution as D  # the key's stages
 from .activations import ACTIVATIONS
+from .derivation import Derivation
 from .latex import latex_name, tex
 from .losses import LOSSES
 from .rounding import NumberPolicy, fixed, given_text
@@ -140,62 +141,82 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
     (what a student gets who makes it in this step), and the whole calculation done with
     the mistake (what follows in later steps). Both come from the checker's swapped graphs."""
     givens = dict(solution.givens)
-    out: dict[str, list[tuple[float, str, str]]] = {}
-    for alt, key, why, carried_why, slots in solution.exercise.shared(Shared).mistakes:
+    shared = solution.exercise.shared(Shared)
+    out: dict[str, list[tuple[float, str, str]]] = {name: [] for name in shared.changed}
+    for alt, key, why, carried_why, swapped, reached in shared.mistakes:
         try:
             _, local = alt.evaluator.recompute(givens, solution.values)
             carried = alt.evaluator.evaluate(givens)
         except (ArithmeticError, ValueError):
             continue
-        for name, j, swapped in slots:
-            found = out.setdefault(name, [])
-            if swapped:
-                found.append((local[j], key, why))
-            if not swapped or abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
+        # (a quantity has one slot per mistake: its values stay in the order of the mistakes)
+        for name, j in swapped:
+            found = out[name]
+            found.append((local[j], key, why))
+            if abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
                 found.append((carried[j], key, carried_why))
+        for name, j in reached:
+            out[name].append((carried[j], key, carried_why))
     return out
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
     exp = exponent(value, policy)
-    answer = Number(fixed(value, exp), units(TOLERANCE_UNITS, exp))
-    others = [Other(Number(answer.value, units(PARTIAL_UNITS, exp)), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
+    tolerance, band = _tolerances(exp)
+    answer = Number(fixed(value, exp), tolerance)
+    others = [Other(Number(answer.value, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
     # Rounded values are compared as whole numbers of the last typed digit (exact, and
     # cheap: a blank meets some thirty misconception values).
     target = _count(answer.value)
-    kept: list[tuple[int, str, list[str], list[str]]] = []
+    kept: list[tuple[int, str, list[str], list[str]]] = []  # the values shown, in order, with their mistakes
+    near: set[int] = set()  # every whole number within _SAME of a kept value
     surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
-    written: dict[float, tuple[str, int]] = {}  # several mistakes often give the same value
+    # Several mistakes often give the same value: it goes where it went the first time
+    # (the first kept value within _SAME of it is still that one: later ones come after).
+    went: dict[float, tuple[int, str, list[str], list[str]] | None] = {}
+    isfinite = math.isfinite
     for v, key, why in wrong:
-        if not math.isfinite(v) or abs(v - value) < surely_close:
+        if not isfinite(v) or abs(v - value) < surely_close:
             continue
-        as_written = written.get(v)
-        if as_written is None:
-            d = fixed(v, exp)
-            as_written = written[v] = d, _count(d)
-        d, n = as_written
-        if abs(n - target) <= _CLEAR:
-            continue  # indistinguishable from the answer or from a rounding slip: no feedback
-        for same in kept:
-            if abs(same[0] - n) <= _SAME:
-                if key not in same[2]:
-                    same[2].append(key)
-                    same[3].append(why)
-                break
+        if v in went:
+            same = went[v]
         else:
-            kept.append((n, d, [key], [why]))
+            d = fixed(v, exp)
+            n = _count(d)
+            if abs(n - target) <= _CLEAR:
+                same = None  # indistinguishable from the answer or from a rounding slip: no feedback
+            elif n in near:
+                same = next(k for k in kept if abs(k[0] - n) <= _SAME)
+            else:
+                same = (n, d, [], [])
+                kept.append(same)
+                near.update(range(n - _SAME, n + _SAME + 1))
+            went[v] = same
+        if same is not None and key not in same[2]:
+            same[2].append(key)
+            same[3].append(why)
     for n, d, keys, whys in kept:
         # A value is written as the float it stands for, rounded again: the same digits up
         # to fifteen (a float holds them), so only longer ones go through a float.
         shown = d if abs(n) < 10 ** 15 else fixed(float(d), exp)
-        others.append(Other(Number(shown, answer.tolerance), 0, "; or: ".join(whys), "+".join(dict.fromkeys(keys))))
+        if len(keys) == 1:
+            feedback, key = whys[0], keys[0]
+        else:
+            feedback, key = "; or: ".join(whys), "+".join(keys)
+        others.append(Other(Number(shown, tolerance), 0, feedback, key))
     return Blank(name, answer, tuple(others))
+
+
+@lru_cache(maxsize=None)  # a handful of places per exercise
+def _tolerances(exp: int) -> tuple[str, str]:
+    """The answer's tolerance and the rounding band's, at the place 10^exp."""
+    return units(TOLERANCE_UNITS, exp), units(PARTIAL_UNITS, exp)
 
 
 # In units of the last typed digit: the answer's and the rounding band's intervals together
 # (values this close cannot be told apart), and the width of one answer's interval.
 _CLEAR = float(PARTIAL_UNITS + TOLERANCE_UNITS)
-_SAME = float(2 * TOLERANCE_UNITS)
+_SAME = int(2 * TOLERANCE_UNITS)  # (only whole numbers are compared with it)
 
 
 def _count(text: str) -> int:
@@ -219,17 +240,42 @@ class Shared:
         der = exercise.derivation
         self.asked = asked_names(exercise)
         asked = {n for _, names in self.asked for n in names}
+        # Per misconception graph: the asked quantities whose formula it swaps and those
+        # only computed from a swapped one, each with its slot in the graph. A quantity
+        # that no swapped formula reaches has the same code and the same inputs in the
+        # mistake's graph as in the exercise's: its value is the answer, which ``blank``
+        # drops, so it gets no slot; a graph without any is not evaluated at all.
         self.mistakes = []
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
+            reached = downstream(alt.derivation, changed)
+            index = alt.derivation.index
+            slots = [(q.name, index[q.name]) for q in der.quantities if q.name in asked and q.name in reached]
+            if not slots:
+                continue
             m = alt.misconception
             why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
-            index = alt.derivation.index
-            slots = [(q.name, index[q.name], q.name in changed) for q in der.quantities if q.name in asked]
-            self.mistakes.append((alt, m.key, why, why + " (the mistake made in every step up to here)", slots))
+            self.mistakes.append((alt, m.key, why, why + " (the mistake made in every step up to here)",
+                                  [s for s in slots if s[0] in changed], [s for s in slots if s[0] not in changed]))
+        with_slot = {name for *_, swapped, reached in self.mistakes for name, _ in swapped + reached}
+        self.changed = tuple(n for _, names in self.asked for n in names if n in with_slot)  # some mistake changes
+        self.key_stages = tuple((stage, f"<h4>{html.escape(heading)}</h4>") for stage, heading
+                                in optimizer_key.moodle_stages(der, KEY_STAGES, D.UPDATE))
         if exercise.network is not None:  # a graph's figure and text show its forward values
             self.figure = _network_figure(exercise)
             self.network_html = network_html(exercise)
             self.conventions_html = conventions_html(exercise)
+            self.given_rows = given_rows(exercise)
+
+
+def downstream(der: Derivation, changed: frozenset[str]) -> set[str]:
+    """The quantities of ``der`` whose value ``changed`` can reach: those, and every one
+    computed from one of them."""
+    inputs = der.inputs_of
+    reached = set(changed)
+    for q in der.quantities:  # in topological order: inputs come first
+        if q.name not in reached and any(n in reached for n in inputs[q.name]):
+            reached.add(q.name)
+    return reached
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -244,7 +290,25 @@ _REFS = str.maketrans({**{c: f"&#{ord(c)};" for c in "{}~#\\$%[]"},
 
 def xml_safe(s: str) -> str:
     """Without the characters XML 1.0 cannot hold (control characters, stray surrogates)."""
-    return _NOT_XML.sub("", str(s))
+    s = str(s)
+    if len(s) > 200 and _holds_only_xml(s):  # a question's text or feedback, which almost always does
+        return s
+    return _NOT_XML.sub("", s)
+
+
+# The control characters of _NOT_XML, as bytes: in UTF-8 each is one byte, never part of
+# another character's bytes.
+_CONTROL_BYTES = bytes(c for c in range(0x20) if chr(c) not in "\t\n\r")
+
+
+def _holds_only_xml(s: str) -> bool:
+    """Whether ``_NOT_XML`` finds nothing in ``s``; some times faster on a long text than
+    the pattern, which takes a step per character."""
+    try:
+        data = s.encode("utf-8")  # a stray surrogate cannot be encoded
+    except UnicodeEncodeError:
+        return False
+    return len(data.translate(None, _CONTROL_BYTES)) == len(data) and "\ufffe" not in s and "\uffff" not in s
 
 
 @lru_cache(maxsize=4096)  # the same feedback texts recur in every variant
@@ -260,6 +324,7 @@ def math_html(latex: str) -> str:
     return rf"\({body}\)"
 
 
+@lru_cache(maxsize=4096)  # names recur in every variant
 def _math(name: str) -> str:
     return math_html(latex_name(name))
 
@@ -397,18 +462,23 @@ def network_html(solution: Solution | Exercise) -> str:
             "output). Each weight below names the connection it sits on.</p>")
 
 
-def givens_html(solution: Solution) -> str:
-    net, g = solution.network, solution.givens
-    rows = []
-    for q in solution.derivation.givens:
+def given_rows(exercise: Exercise) -> tuple[tuple[str, str], ...]:
+    """Each given value's name and the start of its row, up to the value."""
+    net, rows = exercise.network, []
+    for q in exercise.derivation.givens:
         label = _math(q.name)
         if q.param is not None:
             p = net.param(q.param)
             where = (math_html(f"{latex_name(p.source)} \\to {latex_name(p.targets[0])}") if p.source is not None
                      else "bias of " + ", ".join(_math(t) for t in p.targets))
             label += f" ({where})"
-        rows.append(f"<tr><td>{label}</td><td>{given_text(g[q.name])}</td></tr>")
-    return _table(rows)
+        rows.append((q.name, f"<tr><td>{label}</td><td>"))
+    return tuple(rows)
+
+
+def givens_html(solution: Solution) -> str:
+    g = solution.givens
+    return _table([f"{row}{given_text(g[name])}</td></tr>" for name, row in solution.exercise.shared(Shared).given_rows])
 
 
 def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str],
@@ -432,21 +502,20 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
     ]
     for heading, group in groups:
         parts.append(f"<h4>{html.escape(heading)}</h4>")
-        parts.append(_table([f"<tr><td>{math_html(b.tex)}</td><td>{field(b)}</td></tr>" for b in group]))
+        parts.append(_table([f"<tr><td>{_math(b.name)}</td><td>{field(b)}</td></tr>" for b in group]))
     return "\n".join(p for p in parts if p)
 
 
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
     """The worked key: every step in its three forms, then the answers as typed."""
     parts = ["<p>The worked solution.</p>"]
-    for stage, heading in optimizer_key.moodle_stages(solution.derivation, KEY_STAGES, D.UPDATE):
+    for stage, heading in solution.exercise.shared(Shared).key_stages:
         lines = solution.sections.get(stage)
         if not lines:
             continue
-        parts.append(f"<h4>{html.escape(heading)}</h4>")
-        for line in lines:
-            parts.append(f"<p>{math_html(key_line(line))}</p>")
-    rows = [f"<tr><td>{math_html(b.tex)}</td><td>{b.answer.value}</td></tr>" for _, group in groups for b in group]
+        parts.append(heading)
+        parts += [f"<p>{math_html(key_line(line))}</p>" for line in lines]
+    rows = [f"<tr><td>{_math(b.name)}</td><td>{b.answer.value}</td></tr>" for _, group in groups for b in group]
     parts.append("<h4>The answers as entered</h4>")
     parts.append(_table(rows))
     return "\n".join(parts)

@@ -49,8 +49,11 @@ def field(b: lms.Blank) -> str:
 
 
 def _cdata(text: str) -> str:
-    # "]]>" cannot occur inside CDATA; split it across two sections if it ever does.
-    return "<![CDATA[" + lms.xml_safe(text).replace("]]>", "]]]]><![CDATA[>") + "]]>"
+    text = lms.xml_safe(text)
+    if "]" in text:  # (the one-character test is the fast one)
+        # "]]>" cannot occur inside CDATA; split it across two sections if it ever does.
+        text = text.replace("]]>", "]]]]><![CDATA[>")
+    return "<![CDATA[" + text + "]]>"
 
 
 def _xml(text: str) -> str:
@@ -64,6 +67,11 @@ def _shorten(text: str, limit: int) -> str:
         return text
     tag = hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
     return text[:limit - 10].rstrip() + "… " + tag
+
+
+@lru_cache(maxsize=16)  # a network's figure is the same in every variant
+def _base64(svg: str) -> str:
+    return base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
 def question_name(solution: Solution) -> str:
@@ -81,7 +89,7 @@ def question(solution: Solution) -> str:
     # replaces @@PLUGINFILE@@ with the file area's address when it shows the text.
     src = f"@@PLUGINFILE@@/{image.name}"
     text = lms.question_html(solution, groups, field, lms.img_html(image, src, style="max-width:100%;height:auto"))
-    data = base64.b64encode(image.svg.encode("utf-8")).decode("ascii")
+    data = _base64(image.svg)
     idnumber = ""
     if solution.variant is not None:
         idnumber = f"\n    <idnumber>{_xml(_shorten(solution.variant, MAX_IDNUMBER))}</idnumber>"

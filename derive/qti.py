@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from functools import lru_cache
 from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -49,10 +50,9 @@ def _feedback_id(k: int, other: lms.Other) -> str:
 def _field(numbers: dict[int, int]):
     def field(b: lms.Blank) -> str:
         i = numbers[id(b)]
-        inline = "".join(
-            f'<feedbackInline outcomeIdentifier="FEEDBACK_{i}" identifier="{_feedback_id(k, o)}" showHide="show">'
-            f"{lms.text(o.feedback)}</feedbackInline>"
-            for k, o in enumerate(b.others))
+        start = f'<feedbackInline outcomeIdentifier="FEEDBACK_{i}" identifier="'
+        inline = "".join(f'{start}{_feedback_id(k, o)}" showHide="show">{lms.text(o.feedback)}</feedbackInline>'
+                         for k, o in enumerate(b.others))
         return f'<textEntryInteraction responseIdentifier="RESPONSE_{i}" expectedLength="14"/>{inline}'
     return field
 
@@ -70,12 +70,17 @@ def _processing(i: int, b: lms.Blank) -> str:
     response = f'<variable identifier="RESPONSE_{i}"/>'
     rules = [f'<responseIf><equal toleranceMode="absolute" tolerance="{b.answer.tolerance}">{response}'
              f'<correct identifier="RESPONSE_{i}"/></equal>{_add("SCORE", "1")}</responseIf>']
-    for k, o in enumerate(b.others):
-        test = (f'<equal toleranceMode="absolute" tolerance="{o.number.tolerance}">{response}'
-                f'<baseValue baseType="float">{o.number.value}</baseValue></equal>')
-        credit = _add("SCORE", format(o.credit / 100, "g")) if o.credit else ""
-        rules.append(f"<responseElseIf>{test}{credit}{_set(f'FEEDBACK_{i}', _feedback_id(k, o))}</responseElseIf>")
+    then, outcome = f'">{response}<baseValue baseType="float">', f"FEEDBACK_{i}"
+    rules += [f'<responseElseIf><equal toleranceMode="absolute" tolerance="{o.number.tolerance}{then}'
+              f"{o.number.value}</baseValue></equal>{_credit(o.credit)}{_set(outcome, _feedback_id(k, o))}"
+              "</responseElseIf>"
+              for k, o in enumerate(b.others)]
     return "<responseCondition>" + "".join(rules) + "</responseCondition>"
+
+
+@lru_cache(maxsize=None)  # a few percentages
+def _credit(percent: int) -> str:
+    return _add("SCORE", format(percent / 100, "g")) if percent else ""
 
 
 def item(solution: Solution, ident: str, image: lms.Image | None = None, src: str = "") -> str:

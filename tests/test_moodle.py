@@ -257,6 +257,28 @@ def test_feedback_survives_moodles_parser(feedback):
     assert parsed.grade(Decimal(5)).fraction == 0 and parsed.grade(Decimal(1)).fraction == 1
 
 
+def _xml_chars(text: str) -> str:
+    """The characters of ``text`` that XML 1.0 allows (its production Char)."""
+    return "".join(c for c in text if c in "\t\n\r" or "\x20" <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd"
+                   or c >= "\U00010000")
+
+
+@pytest.mark.parametrize("length", [0, 30, 199, 201, 5000, 80000])
+def test_only_xml_characters_reach_the_files(length):
+    """Short texts and whole question texts (a faster test on long ones) alike."""
+    rng = random.Random(length)
+    plain = "".join(rng.choice("ab ½η∂′{}<&\n\t\r\U0001d400") for _ in range(length))
+    assert lms.xml_safe(plain) == plain
+    bad = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"] + ["\ufffe", "\uffff", "\ud800", "\udfff"]
+    for c in bad + ["\ud83d\ude00"]:  # a pair of surrogates is two stray ones in a str, not one character
+        k = rng.randrange(length + 1)
+        text = plain[:k] + c + plain[k:]
+        assert lms.xml_safe(text) == _xml_chars(text) == plain, repr(c)
+    pool = bad + list("ab ½η∂′{}<&\n")
+    text = "".join(rng.choice(pool) for _ in range(length))
+    assert lms.xml_safe(text) == _xml_chars(text)
+
+
 def test_long_titles_fit_moodles_fields():
     title = "Backprop " * 60
     path = moodle.default_category(title, "seed 1")
