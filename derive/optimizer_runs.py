@@ -47,7 +47,8 @@ class OptimizerTrainer(Trainer):
         g["t"] += 1
 
     def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
-        return [(slot[name], value) for value, name in self.carried], slot["t"]
+        # a name that is not a given value is read by no step (as in carry)
+        return [(slot[name], value) for value, name in self.carried if name in slot], slot["t"]
 
 
 class _Running:
