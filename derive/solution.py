@@ -309,7 +309,8 @@ class Exercise:
                 chain_numbers=tuple(places.template(marked.doprint(x) if i == 0 else marked.term(x))
                                     for i, x in enumerate(products)),
                 plain=plain,
-                room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain),
+                room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain)
+                if f is not None and not chain else 0,  # a line (chains are not broken this way)
                 numbered=tuple((t, _literal_width(t)) for t in (numeric, expanded) if t is not None),
             ))
         return tuple(out), places
@@ -507,13 +508,7 @@ def _width(latex: str) -> int:
 
 
 def _literal_width(template: Template) -> int | None:
-    """The width of a template's text between its numbers, when a filled template is as
-    wide as that and its numbers together: no command's letters run on into a number or
-    out of one (a number starts with a digit, a sign, a bracket or a backslash). None
-    when it is not, or when which parts are filled depends on the numbers."""
-    if template.positions is None:
-        return None
-    before, after = template.literals[:-1], template.literals[1:]
-    if any(t[-1:].isalpha() or t.endswith("\\") for t in before) or any(t[:1].isalpha() for t in after):
-        return None
-    return sum(map(_width, template.literals))
+    """The width of a template less its numbers, when a filled template is as wide as that
+    and its numbers together (``Template.between``); None when it is not."""
+    between = template.between()
+    return None if between is None else _width(between)
