@@ -6,7 +6,9 @@ LaTeX goes through ``Printer`` so the whole key uses one notation.
 
 For speed, an expression "with the numbers put in" is printed once per network structure
 with a marker in place of every symbol, and each variant only fills the markers with its
-numbers (``fill``): no SymPy printing happens per variant.
+numbers (``fill``): no SymPy printing happens per variant. Where many variants are made,
+``Places`` reads the templates once, so that a variant writes each number once and fills
+every template in one ``str.format``.
 
 A number put in is written the way one writes it by hand: a negative number in parentheses
 only where a sign or a factor stands before it (``0.2 · (−0.0171)``, ``(−0.25)²``); first in
@@ -445,7 +447,7 @@ class Places:
         self._index: dict[tuple[str, int], int] = {}
         self._joined: list[str] = []  # the templates' texts with {} for each number
         self._order: list[int] = []  # the places of those {}, one after the other
-        self._count = 0  # templates in _joined (its first item holds all made before a variant's numbers)
+        self._count = 0  # templates read (once a variant is filled, _joined[0] holds all read before)
 
     def template(self, text: str) -> "Template":
         template = Template(text)
