@@ -6,7 +6,9 @@ LaTeX goes through ``Printer`` so the whole key uses one notation.
 
 For speed, an expression "with the numbers put in" is printed once per network structure
 with a marker in place of every symbol, and each variant only fills the markers with its
-numbers (``fill``): no SymPy printing happens per variant.
+numbers (``fill``): no SymPy printing happens per variant. Where many variants are made,
+``Places`` reads the templates once, so that a variant writes each number once and fills
+every template in one ``str.format``.
 
 A number put in is written the way one writes it by hand: a negative number in parentheses
 only where a sign or a factor stands before it (``0.2 · (−0.0171)``, ``(−0.25)²``); first in
@@ -443,35 +445,32 @@ class Places:
 
     def __init__(self):
         self._index: dict[tuple[str, int], int] = {}
-        self._joined: list[str] = []  # the templates' texts with {position} for each number
-        self._all: str | None = None  # they all, one after the other
+        self._joined: list[str] = []  # the templates' texts with {} for each number
+        self._order: list[int] = []  # the places of those {}, one after the other
+        self._count = 0  # templates read (once a variant is filled, _joined[0] holds all read before)
 
     def template(self, text: str) -> "Template":
-        template = Template(text, self._index)
-        if template.positions is not None:
-            template.number = len(self._joined)
-            self._joined.append("".join(
-                part.replace("{", "{{").replace("}", "}}") if k % 2 == 0 else f"{{{part}}}"
-                for k, part in enumerate(_interleave(template.literals, template.positions))))
-            self._all = None
+        template = Template(text)
+        if _DROP not in text and _SUM not in text and _APART not in text:
+            index = self._index
+            positions = tuple([index.setdefault((kind, int(i)), len(index)) for kind, i in _MARKER.findall(text)])
+            self._joined.append(_MARKER.sub("{}", text.replace("{", "{{").replace("}", "}}")))
+            self._order.extend(positions)
+            template.positions, template.number = positions, self._count
+            self._count += 1
         return template
 
     def numbers(self, shown: Callable[[int, bool], str]) -> "Numbers":
         """A variant's numbers: ``shown(i, bare)`` as for ``fill``."""
         texts = [_number(kind, i, shown) for kind, i in self._index]
-        if self._all is None:
-            self._all = _APART.join(self._joined)
-        return Numbers(shown, texts, self._all.format(*texts).split(_APART) if self._joined else [])
+        if not self._joined:
+            return Numbers(shown, texts, [])
+        if len(self._joined) > 1:
+            self._joined = [_APART.join(self._joined)]
+        return Numbers(shown, texts, self._joined[0].format(*map(texts.__getitem__, self._order)).split(_APART))
 
 
 _APART = "\x1f"  # between two templates filled at once (no template and no number has it)
-
-
-def _interleave(literals: tuple[str, ...], positions: tuple[int, ...]):
-    for literal, position in zip(literals, positions):
-        yield literal
-        yield position
-    yield literals[-1]
 
 
 class Numbers:
@@ -486,30 +485,37 @@ class Numbers:
 
 class Template:
     """A template from ``numeric_template`` read once per structure (``Places.template``):
-    the text between its numbers (``literals``) and where each number comes from
-    (``positions`` in the variant's ``Numbers.texts``), so that filling it is a join. A
-    template with terms that can vanish has no positions: it is filled by ``fill`` each
-    time, as which parts stay depends on the numbers."""
+    where each of its numbers comes from (``positions`` in the variant's ``Numbers.texts``)
+    and which of the variant's filled templates it is. A template with terms that can
+    vanish has no positions: it is filled by ``fill`` each time, as which parts stay
+    depends on the numbers."""
 
-    __slots__ = ("text", "literals", "positions", "number")
+    __slots__ = ("text", "positions", "number")
 
-    def __init__(self, text: str, index: dict[tuple[str, int], int]):
-        parts = _MARKER.split(text)  # literal, kind, index, literal, …, literal
+    def __init__(self, text: str):
         self.text = text
-        self.literals: tuple[str, ...] = tuple(parts[0::3])
         self.positions: tuple[int, ...] | None = None
-        self.number = -1  # which of the variant's filled templates it is
-        if _DROP not in text and _SUM not in text and _APART not in text:
-            self.positions = tuple(index.setdefault(slot, len(index))
-                                   for slot in zip(parts[1::3], map(int, parts[2::3])))
+        self.number = -1
 
     def fill(self, numbers: Numbers) -> Tex:
         if self.positions is None:
             return fill(self.text, numbers.shown)
         return Tex(numbers.filled[self.number])
 
+    def between(self) -> str | None:
+        """The text between the numbers, when a filled template is that with the numbers
+        put in and no command's letters run on into a number or out of one (a number
+        starts with a digit, a sign, a bracket or a backslash): so that the template's
+        width is that of this text and of its numbers. None otherwise."""
+        if self.positions is None or _RUNS_ON.search(self.text):
+            return None
+        return _MARKER.sub("", self.text)
+
     def __repr__(self) -> str:
         return f"Template({self.text!r})"
+
+
+_RUNS_ON = re.compile(f"(?:[^\\W\\d_]|\\\\){MARK}[=~+-]?\\d+{MARK}|{MARK}[=~+-]?\\d+{MARK}[^\\W\\d_]")
 
 
 def _opening(total: str) -> str:

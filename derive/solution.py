@@ -24,7 +24,7 @@ from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
-from .latex import MARK, Numbers, Places, Printer, Template, Tex, fill, tex
+from .latex import MARK, Places, Printer, Template, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
@@ -86,15 +86,15 @@ class _Forms:
     lhs: str
     symbolic: str | None
     closed: str | None
-    numeric: Template | None
-    expanded: Template | None
+    numeric: str | None  # template with markers
+    expanded: str | None  # template with markers
     chain: tuple[tuple[tuple[str, str, int | None], ...], ...]  # (partial, closed, value slot)
-    chain_numbers: tuple[Template, ...] = ()  # each path's product, after the first with its sign
-    # For writing a line (_shown), made once: closed and symbolic, each once; numeric and
-    # expanded with the width of their text between the numbers (None: measured when
-    # filled); the width that breaks a line into two rows less that of lhs and the plain forms.
+    chain_numbers: tuple[str, ...] = ()  # templates: each path's product, after the first with its sign
+    # For writing a line (_shown): closed and symbolic, each once; the templates of numeric
+    # and expanded; the width that breaks a line into two rows, less that of lhs and the
+    # plain forms.
     plain: tuple[str, ...] = ()
-    numbered: tuple[tuple[Template, int | None], ...] = ()
+    numbered: tuple[str, ...] = ()
     room: int = ROW_WIDTH
 
 
@@ -179,6 +179,7 @@ class Exercise:
             optimizers.check_names(spec.optimizer, self.network, spec.source)
             self.derivation = optimizer_steps(self.network, spec.loss, len(spec.examples), spec.chains, spec.optimizer)
         self.policy = NumberPolicy(spec.decimals)
+        self._solved = 0  # variants solved: from the second on, the templates are read into places
         self.evaluator = Evaluator(self.derivation, spec.decimals if spec.carry == "rounded" else None)
 
     # --- per structure, made when first needed ------------------------------------------
@@ -258,9 +259,17 @@ class Exercise:
         return g
 
     @cached_property
-    def places(self) -> Places:
-        """Where the numbers of the key's templates go (read with the forms)."""
-        return self._printed[1]
+    def templates(self) -> tuple[Places, dict[str, tuple[Template, int | None]]]:
+        """The key's templates read into places (``latex.Places``), each text once, with
+        the width of its text between the numbers (None: measured when filled). Read when a
+        second variant is solved: one is filled as fast by the marker rules alone."""
+        places, read = Places(), {}
+        for forms in self.forms:
+            for text in (*forms.numbered, *forms.chain_numbers):
+                if text not in read:
+                    template = places.template(text)
+                    read[text] = template, _literal_width(template)
+        return places, read
 
     @cached_property
     def given(self) -> tuple[bool, ...]:
@@ -269,12 +278,7 @@ class Exercise:
 
     @cached_property
     def forms(self) -> tuple[_Forms, ...]:
-        return self._printed[0]
-
-    @cached_property
-    def _printed(self) -> tuple[tuple[_Forms, ...], Places]:
         der = self.derivation
-        places = Places()
         slots = der.by_symbol
         local = {q.symbol: q for q in der.quantities if q.stage == D.LOCAL}
         marked = Printer(slots)  # one printer for every "numbers put in" form
@@ -292,9 +296,8 @@ class Exercise:
                         for path in chain]
             symbolic = tex(f) if f is not None else None
             closed = tex(q.closed) if q.closed is not None else None
-            numeric = _with_numbers(places, marked.doprint(f)) if f is not None and not f.is_Symbol else None
+            numeric = _with_numbers(marked.doprint(f)) if f is not None and not f.is_Symbol else None
             expanded = marked.doprint(q.expanded) if q.expanded is not None else None
-            expanded = places.template(expanded) if expanded else None
             plain = tuple(dict.fromkeys(s for s in (closed, symbolic) if s))  # each once
             out.append(_Forms(
                 lhs=q.latex,
@@ -306,13 +309,13 @@ class Exercise:
                     tuple((fc.partial, factor_closed(fc.symbol), slots.get(fc.symbol)) for fc in path)
                     for path in chain
                 ),
-                chain_numbers=tuple(places.template(marked.doprint(x) if i == 0 else marked.term(x))
-                                    for i, x in enumerate(products)),
+                chain_numbers=tuple(marked.doprint(x) if i == 0 else marked.term(x) for i, x in enumerate(products)),
                 plain=plain,
-                room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain),
-                numbered=tuple((t, _literal_width(t)) for t in (numeric, expanded) if t is not None),
+                room=ROW_WIDTH - 10 - _width(q.latex) - sum(_width(s) + 3 for s in plain)
+                if f is not None and not chain else 0,  # a line (chains are not broken this way)
+                numbered=tuple(t for t in (numeric, expanded) if t),
             ))
-        return tuple(out), places
+        return tuple(out)
 
     def solve(self, overrides: Mapping[str, float] | None = None, *, seed: int | None = None,
               variant: str | None = None) -> Solution:
@@ -353,7 +356,7 @@ class Exercise:
                                           "expected smaller inputs or weights") from None
                     values = exc.values
             losses.append(values[first])
-            numbers = fill(self.forms[first].numeric.text, _putter(values, given, policy))
+            numbers = fill(self.forms[first].numeric, _putter(values, given, policy))
             lines.append(Line(f"L0[{e}]", Tex(rf"\mathcal{{L}}_0^{{({e})}}"), (numbers,), *policy.written(values[first]),
                               first_row=1))
         total = der.index["L"]
@@ -361,7 +364,7 @@ class Exercise:
         value = sum(losses) / (len(losses) if self.spec.loss.examples == "mean" else 1)
         if self.evaluator.carry_decimals is not None:  # carried rounded, as every other value
             value = NumberPolicy(self.evaluator.carry_decimals).round(value)
-        numbers = fill(self.forms[total].numeric.text, lambda i, bare: policy.tex(slots[i]))
+        numbers = fill(self.forms[total].numeric, lambda i, bare: policy.tex(slots[i]))
         lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), *policy.written(value), first_row=1))
         return tuple(lines), value
 
@@ -434,8 +437,24 @@ class Exercise:
                 ends[i] = end = policy.written(raw[i])
                 made[i, True] = end[0]
         put = _putter(raw, given, policy, made)
-        numbers = self.places.numbers(put)
-        widths = [_width(t) for t in numbers.texts]
+        self._solved += 1
+        if self._solved == 1:
+            def filled(text: str) -> Tex:
+                return fill(text, put)
+
+            def measured(text: str, shown: str) -> int:
+                return _width(shown)
+        else:  # every number written once, every template filled at once
+            places, read = self.templates
+            numbers = places.numbers(put)
+            widths = [_width(t) for t in numbers.texts]
+
+            def filled(text: str) -> Tex:
+                return read[text][0].fill(numbers)
+
+            def measured(text: str, shown: str) -> int:
+                template, between = read[text]
+                return _width(shown) if between is None else between + sum([widths[p] for p in template.positions])
 
         sections: dict[str, list] = {}
         for i, (value, relation) in ends.items():
@@ -445,32 +464,32 @@ class Exercise:
                     tuple(ShownFactor(p, c, put(s, True) if s is not None else Tex("1")) for p, c, s in path)
                     for path in forms.chain
                 )
-                products = tuple(t.fill(numbers) for t in forms.chain_numbers)
-                short = self._shown(forms, numbers, widths)[0] if q.by_delta else ()
+                products = tuple(map(filled, forms.chain_numbers))
+                short = self._shown(forms, filled, measured)[0] if q.by_delta else ()
                 line = ChainLine(q.name, forms.lhs, paths, products, value, relation, short)
             else:
-                shown, breaks = self._shown(forms, numbers, widths)
+                shown, breaks = self._shown(forms, filled, measured)
                 line = Line(q.name, forms.lhs, shown, value, relation, q.note, breaks)
             sections.setdefault(q.stage, []).append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
     @staticmethod
-    def _shown(forms: _Forms, numbers: Numbers, widths: list[int]) -> tuple[tuple[str, ...], int]:
+    def _shown(forms: _Forms, filled, measured) -> tuple[tuple[str, ...], int]:
         """The forms a line shows, each once, and how many stand on its first row: all,
         or, for a long line, the first, so that the numbers start a second row."""
         shown, width = list(forms.plain), 0
-        for template, w in forms.numbered:
-            text = template.fill(numbers)
+        for template in forms.numbered:
+            text = filled(template)
             if text and text not in shown:
                 shown.append(text)
-                width += 3 + (_width(text) if w is None else w + sum([widths[p] for p in template.positions]))
+                width += 3 + measured(template, text)
         return tuple(shown), 1 if len(shown) > 1 and width > forms.room else len(shown)
 
 
-def _with_numbers(places: Places, template: str) -> Template | None:
+def _with_numbers(template: str) -> str | None:
     """A "numbers put in" template, None when it has no number to put in (a formula
     without symbols: every symbol of a formula is a quantity, and so has a marker)."""
-    return places.template(template) if MARK in template else None
+    return template if MARK in template else None
 
 
 def _putter(raw: list[float], given: list[bool], policy: NumberPolicy, made: dict | None = None):
@@ -507,13 +526,7 @@ def _width(latex: str) -> int:
 
 
 def _literal_width(template: Template) -> int | None:
-    """The width of a template's text between its numbers, when a filled template is as
-    wide as that and its numbers together: no command's letters run on into a number or
-    out of one (a number starts with a digit, a sign, a bracket or a backslash). None
-    when it is not, or when which parts are filled depends on the numbers."""
-    if template.positions is None:
-        return None
-    before, after = template.literals[:-1], template.literals[1:]
-    if any(t[-1:].isalpha() or t.endswith("\\") for t in before) or any(t[:1].isalpha() for t in after):
-        return None
-    return sum(map(_width, template.literals))
+    """The width of a template less its numbers, when a filled template is as wide as that
+    and its numbers together (``Template.between``); None when it is not."""
+    between = template.between()
+    return None if between is None else _width(between)

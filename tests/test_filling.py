@@ -39,13 +39,24 @@ def draws(n: int, count: int, seed: int):
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_templates_filled_at_once_are_the_marker_rules_applied_to_their_text(path):
     exercise = Exercise(spec_mod.load(str(path)))
-    templates = [t for f in exercise.forms for t in (f.numeric, f.expanded, *f.chain_numbers) if t is not None]
-    assert templates
-    for raw in draws(len(exercise.derivation.quantities), 12, seed=len(templates)):
+    places, read = exercise.templates
+    assert read
+    for raw in draws(len(exercise.derivation.quantities), 12, seed=len(read)):
         put = _putter(raw, exercise.given, exercise.policy)
-        numbers = exercise.places.numbers(put)
-        for t in templates:
-            assert t.fill(numbers) == fill(t.text, put), t.text
+        numbers = places.numbers(put)
+        for text, (template, _) in read.items():
+            assert template.fill(numbers) == fill(text, put), text
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_the_first_variant_and_the_later_ones_are_written_alike(path):
+    """The first variant of an exercise is filled by the marker rules, the later ones from
+    the templates read into places."""
+    spec = spec_mod.load(str(path))
+    later = Exercise(spec)
+    later._sections([0.5] * len(later.derivation.quantities))
+    for raw in draws(len(later.derivation.quantities), 4, seed=5):
+        assert Exercise(spec)._sections(raw) == later._sections(raw)
 
 
 def test_a_line_breaks_where_the_width_of_its_whole_text_says():
