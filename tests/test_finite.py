@@ -47,6 +47,18 @@ def test_activations_keep_nan(activation):
     assert math.isnan(act.numeric_prime(math.nan, 0.1)) or activation == "identity"
 
 
+@pytest.mark.parametrize("activation", [k for k, a in ACTIVATIONS.items() if a.plain is not None])
+def test_the_evaluators_direct_function_is_the_activation(activation):
+    act = ACTIVATIONS[activation]
+    assert not act.has_slope  # a function of t alone cannot honour a slope
+    points = [-1e308, -800.0, -40.0, -2.5, -1e-300, -0.0, 0.0, 1e-300, 0.3, 2.2, 40.0, 800.0, math.inf, -math.inf]
+    for t in points:
+        assert act.plain(t) == act.numeric(t, 0.1), t
+    assert math.isnan(act.plain(math.nan))
+    assert act.plain(2.2) == pytest.approx(math.tanh(2.2) if activation == "tanh" else
+                                           1 / (1 + math.exp(-2.2)) if activation == "sigmoid" else 2.2, rel=1e-15)
+
+
 def test_relu_of_nan_is_not_zero():
     assert math.isnan(ACTIVATIONS["relu"].numeric(math.nan, 0.0))
     assert ACTIVATIONS["relu"].numeric(-3.0, 0.0) == 0.0 and ACTIVATIONS["relu"].numeric(2.5, 0.0) == 2.5
