@@ -39,7 +39,7 @@ from .answers import Answer, read_answers, read_key  # noqa: F401 (read_answers:
 from .errors import SpecError
 from .misconceptions import Alternative
 from .notes import notes, plain, truncated
-from .rounding import Written, rounded
+from .rounding import Written
 from .solution import Exercise, Solution
 
 VERDICTS = ("correct", "wrong", "carried", "coarse")

@@ -12,7 +12,6 @@ from typing import Sequence
 from . import key_tables, solution as D  # the key's stages
 from .check import VERDICTS, Report, Result
 from .latex import Tex, escape_tex, latex_name
-from .misconceptions import MISCONCEPTIONS
 from .notes import number, plain
 from .solution import ChainLine
 
