@@ -151,7 +151,7 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
     env = render.environment(templates)
     job = workers_mod.Job(exercise, env, formats, category, sampler, tuple(keys), seed)
     # Each variant is drawn, made and written, and then dropped: no run holds all its Solutions.
-    with workers_mod.Run(job, jobs) as run, output.Stage(out) as stage:
+    with workers_mod.Batch(job, jobs) as run, output.Stage(out) as stage:
         with _bar(len(keys), "drawing, solving and writing") as bar:
             texs = run.write(stage, bar.update if bar else None)
         result = None if no_pdf else _variant_pdfs(stage.path, texs, jobs)

@@ -111,6 +111,16 @@ class Derivation:
             for q in self.quantities
         }
 
+    def downstream(self, changed: frozenset[str]) -> set[str]:
+        """The quantities whose value ``changed`` can reach: those, and every one computed
+        from one of them."""
+        inputs = self.inputs_of
+        reached = set(changed)
+        for q in self.quantities:  # in topological order: inputs come first
+            if q.name not in reached and any(n in reached for n in inputs[q.name]):
+                reached.add(q.name)
+        return reached
+
 
 def sfx(example: int | None) -> str:
     return f"[{example}]" if example is not None else ""

@@ -30,7 +30,6 @@ from typing import Callable
 
 from . import optimizer_key, svg, solution as D  # the key's stages
 from .activations import ACTIVATIONS
-from .derivation import Derivation
 from .latex import latex_name, tex
 from .losses import LOSSES
 from .rounding import NumberPolicy, fixed, given_text
@@ -247,7 +246,7 @@ class Shared:
         # drops, so it gets no slot; a graph without any is not evaluated at all.
         self.mistakes = []
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
-            reached = downstream(alt.derivation, changed)
+            reached = alt.derivation.downstream(changed)
             index = alt.derivation.index
             slots = [(q.name, index[q.name]) for q in der.quantities if q.name in asked and q.name in reached]
             if not slots:
@@ -265,17 +264,6 @@ class Shared:
             self.network_html = network_html(exercise)
             self.conventions_html = conventions_html(exercise)
             self.given_rows = given_rows(exercise)
-
-
-def downstream(der: Derivation, changed: frozenset[str]) -> set[str]:
-    """The quantities of ``der`` whose value ``changed`` can reach: those, and every one
-    computed from one of them."""
-    inputs = der.inputs_of
-    reached = set(changed)
-    for q in der.quantities:  # in topological order: inputs come first
-        if q.name not in reached and any(n in reached for n in inputs[q.name]):
-            reached.add(q.name)
-    return reached
 
 
 # --- text -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ in flight at any time, so memory does not grow with the number of variants.
 
 A worker ignores Ctrl-C (the parent stops the workers and says so once), ends quietly on
 the parent's SIGTERM and, on Linux, dies with the parent, so a killed run leaves no
-process behind. The parent stops every worker before it leaves ``Run.write``, so none
+process behind. The parent stops every worker before it leaves ``Batch.write``, so none
 writes into a folder that is being deleted.
 """
 
@@ -102,12 +102,13 @@ class _Chunk:
     pieces: tuple[tuple[Any, ...], ...]
 
 
-class Run:
-    """The worker processes of a variants run (``jobs``, default one per core; none for one
-    job or too few variants for two chunks). Enter it before the output folder is opened::
+class Batch:
+    """The worker processes of one ``derive variants`` batch (``jobs``, default one per
+    core; none for one job or too few variants for two chunks). Enter it before the output
+    folder is opened::
 
-        with Run(job, jobs) as run, output.Stage(out) as stage:
-            texs = run.write(stage)
+        with Batch(job, jobs) as batch, output.Stage(out) as stage:
+            texs = batch.write(stage)
     """
 
     def __init__(self, job: Job, jobs: int | None = None):
@@ -117,7 +118,7 @@ class Run:
         self.pool = None
         self.first: Made | None = None
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> "Batch":
         self.job.sampler.check_room(len(self.job.keys))
         if self.jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
             return self
@@ -199,9 +200,9 @@ class Run:
 
 
 class _Writer:
-    """The parent's side of ``Run.write``: each variant's files in their places, in order."""
+    """The parent's side of ``Batch.write``: each variant's files in their places, in order."""
 
-    def __init__(self, run: Run, stage: output.Stage, opened: Sequence[BinaryIO],
+    def __init__(self, run: Batch, stage: output.Stage, opened: Sequence[BinaryIO],
                  progress: Callable[[int], None] | None):
         job = run.job
         self.run, self.stage, self.opened, self.progress = run, stage, opened, progress

@@ -592,7 +592,7 @@ def test_the_failure_statistics_are_those_of_drawing_in_order(tmp_path, spec, se
     for jobs in (1, 2):
         job = workers.Job(ex, render.environment(), ("json", "moodle"), None, V.Sampler(ex), keys, seed)
         with pytest.raises(V.ConstraintError) as made:
-            with workers.Run(job, jobs) as run, output.Stage(tmp_path / "out") as stage:
+            with workers.Batch(job, jobs) as run, output.Stage(tmp_path / "out") as stage:
                 run.write(stage)
         assert str(made.value) == str(in_order.value)
         assert dict(made.value.failures) == dict(in_order.value.failures)
