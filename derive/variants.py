@@ -223,20 +223,10 @@ class Sampler:
         return ([self.base[n] for n in names],
                 [(r.name, place[r.name], r.grid, len(r.grid)) for r in self.vary.ranges])
 
-    def evaluate(self, overrides: Mapping[str, float]) -> list[float]:
-        givens = dict(self.base)
-        givens.update(overrides)
-        try:
-            return self.exercise.evaluator.evaluate(givens)
-        except (ArithmeticError, ValueError):  # log(0), exp overflow: not a usable exercise
-            return [math.nan]
-
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
         rng = random.Random(seed)
-        # randrange(n) of a positive n is _randbelow(n) (tests/test_quick_verdict.py
-        # holds them to the same numbers): the draws of randrange, without its checks of the arguments
-        below = rng._randbelow
+        below = rng.randrange
         failures = {} if failures is None else failures
         base, ranges = self._drawing
         values_of = self.exercise.evaluator.values
