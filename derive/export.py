@@ -13,6 +13,7 @@ import io
 import json
 import functools
 import math
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Protocol, Sequence
 
@@ -34,8 +35,50 @@ def _plain(value):
     return value
 
 
+def indented(value: Any, level: int = 0) -> str:
+    """``json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)`` for the data
+    ``answers`` makes (dicts with text keys, lists, text, numbers, booleans, None). With an
+    indent, ``json`` takes its pure-Python encoder, about twice as slow on a variant's
+    answers as this, which writes every scalar with the encoder's own C functions."""
+    kind = type(value)
+    if kind is float and math.isfinite(value):  # most values: written without a call further
+        return float.__repr__(value)
+    if kind is dict or kind is list or kind is tuple or isinstance(value, (dict, list, tuple)):
+        if not value:
+            return "{}" if isinstance(value, dict) else "[]"
+        inner = "\n" + "  " * (level + 1)
+        deeper, isfinite, number = level + 1, math.isfinite, float.__repr__
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise TypeError(f"answers.json keys are text, got {key!r}")
+            items = [f"{encode_basestring(k)}: "
+                     f"{number(v) if type(v) is float and isfinite(v) else indented(v, deeper)}"
+                     for k, v in value.items()]
+            opening, closing = "{", "}"
+        else:
+            items = [number(v) if type(v) is float and isfinite(v) else indented(v, deeper) for v in value]
+            opening, closing = "[", "]"
+        return opening + inner + ("," + inner).join(items) + "\n" + "  " * level + closing
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None or value is True or value is False:
+        return _CONSTANTS[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        return float.__repr__(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_CONSTANTS = {None: "null", True: "true", False: "false"}
+
+
 def answers(solution: Solution) -> dict:
-    """One variant's answers as data: every quantity of the key at full precision."""
+    """One variant's answers as data: every quantity of the key at full precision (the spec,
+    the same for every variant, is the file's to add)."""
     if solution.network is None:  # hook: a computational graph has no network settings (derive/graph_key.py)
         from .graph_key import answers as graph_answers
         return graph_answers(solution)
@@ -67,7 +110,6 @@ def answers(solution: Solution) -> dict:
              "verdict": run.verdict}
             for run in solution.runs
         ],
-        "spec": _plain(spec.raw),
     }
 
 
@@ -89,11 +131,10 @@ class _Json:
             start = f"{head[:-3]}\n    "
         else:
             start = ",\n    "
-        # Strings in JSON hold no raw newline, so indenting each variant's lines by 4 gives
-        # the bytes of the whole document dumped in one go.
-        item = json.dumps({k: v for k, v in answers(s).items() if k != "spec"}, indent=2,
-                          ensure_ascii=False, allow_nan=False)
-        return (start + item.replace("\n", "\n    ")).encode("utf-8")
+        # Written at the depth it has in the document (the variants list's items): the
+        # bytes of the whole document dumped in one go.
+        item = indented(answers(s), 2)
+        return (start + item).encode("utf-8")
 
     def put(self, piece: bytes) -> None:
         self.file.write(piece)
@@ -102,8 +143,7 @@ class _Json:
     def add(self, s: Solution) -> None:
         if self.count == 0 and s.variant is None:  # `derive solve`: the one exercise, spec included
             self.single = True
-            self.file.write((json.dumps(answers(s), indent=2, ensure_ascii=False, allow_nan=False)
-                             + "\n").encode("utf-8"))
+            self.file.write((indented({**answers(s), "spec": _plain(s.spec.raw)}) + "\n").encode("utf-8"))
             self.count += 1
             return
         assert not self.single, "a single exercise's answers.json holds one Solution"

@@ -394,7 +394,7 @@ def _figure_context(fig: Circuit, solution, show: dict) -> dict:
 def answers(solution) -> dict:
     """answers.json of a graph exercise: the same record as a network's, with the graph's
     settings; quantities under the key's names (q, f, dq/dx, df/dq, df/dx)."""
-    from .export import _plain, source_name
+    from .export import source_name
     from .optimizers import describe
 
     spec = solution.spec
@@ -409,7 +409,6 @@ def answers(solution) -> dict:
                         if spec.graph.optimizer else {})},
         "given": {q.name: solution.givens[q.name] for q in der.givens},
         "quantities": {q.name: solution.values[q.name] for q in der.quantities if q.formula is not None},
-        "spec": _plain(spec.raw),
     }
 
 

@@ -4,7 +4,11 @@ no list of Solutions, and the key's numbers follow the number policy's rules."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import run_cli
 from derive import canvas, export, moodle, qti, variants as V, workers
@@ -350,3 +354,30 @@ def test_fixed_gives_the_digits_of_exact_decimal_rounding():
     wrong = [(v, e, fixed(v, e), exact(v, e)) for v, e in cases if fixed(v, e) != exact(v, e)]
     assert wrong == []
     assert fixed(0.125, -2) == "0.13" and fixed(-0.125, -2) == "-0.13" and fixed(-0.00001, -4) == "0.0000"
+
+
+_SCALARS = (st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
+            | st.floats(allow_nan=False, allow_infinity=False) | st.text())
+_JSON_DATA = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_JSON_DATA, st.integers(min_value=0, max_value=3))
+def test_the_indented_json_writer_writes_what_json_dumps_writes(value, level):
+    # json.dumps at depth ``level`` of a document: its lines indented by 2 * level spaces
+    expected = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False).replace("\n", "\n" + "  " * level)
+    assert export.indented(value, level) == expected
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, [1.0, {"x": math.nan}]])
+def test_the_indented_json_writer_refuses_what_strict_json_refuses(bad):
+    with pytest.raises(ValueError):
+        json.dumps(bad, allow_nan=False)
+    with pytest.raises(ValueError):
+        export.indented(bad)
+
+
+def test_the_indented_json_writer_writes_tuples_and_control_characters_as_json_does():
+    value = {"a\u2028\"\\\x01": ("é", 1e-310, -0.0, 10**20, 1.5e300), "": [], "e": {}}
+    assert export.indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
