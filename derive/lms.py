@@ -205,7 +205,11 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     # cheap: a blank meets some thirty misconception values).
     target = _count(answer.value)
     kept: list[tuple[int, str, list[str], list[str]]] = []  # the values shown, in order, with their mistakes
-    near: set[int] = set()  # every whole number within _SAME of a kept value
+    # The kept values' whole numbers shifted right by _WIDTH bits (buckets wider than the
+    # 2 _SAME + 1 numbers within _SAME of a value): a value within _SAME of a kept one
+    # finds that one's bucket at its own n - _SAME or n + _SAME; only then are the kept
+    # values looked through.
+    near: set[int] = set()
     surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
     # Several mistakes often give the same value: it goes where it went the first time
     # (the first kept value within _SAME of it is still that one: later ones come after).
@@ -222,14 +226,13 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
                 n = int(d.replace(".", ""))  # _count
                 if -_CLEAR <= n - target <= _CLEAR:
                     same = None  # indistinguishable from the answer or from a rounding slip: no feedback
-                elif n in near:
-                    same = next(k for k in kept if abs(k[0] - n) <= _SAME)
                 else:
-                    same = (n, d, [key], [why])
-                    kept.append(same)
-                    near.update(range(n - _SAME, n + _SAME + 1))
-                    went[v] = same
-                    continue
+                    if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
+                        same = next((k for k in kept if abs(k[0] - n) <= _SAME), _NEW)
+                    if same is _NEW:
+                        same = (n, d, [], [])
+                        kept.append(same)
+                        near.add(n >> _WIDTH)
             went[v] = same
         if same is not None and key not in same[2]:
             same[2].append(key)
@@ -238,14 +241,16 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
         # A value is written as the float it stands for, rounded again: the same digits up
         # to fifteen (a float holds them), so only longer ones go through a float.
         shown = d if -_LONG < n < _LONG else fixed(float(d), exp)
+        # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
         if len(keys) == 1:
-            others.append(Other(Number(shown, tolerance), 0, whys[0], keys[0]))
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys[0], keys[0])))
         else:
-            others.append(Other(Number(shown, tolerance), 0, "; or: ".join(whys), "+".join(keys)))
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, "; or: ".join(whys), "+".join(keys))))
     return Blank(name, answer, tuple(others))
 
 
 _NEW = object()  # (a value not met before in this blank)
+_tuple = tuple.__new__
 _LONG = 10 ** 15
 
 
@@ -259,6 +264,7 @@ def _tolerances(exp: int) -> tuple[str, str]:
 # (values this close cannot be told apart), and the width of one answer's interval.
 _CLEAR = float(PARTIAL_UNITS + TOLERANCE_UNITS)
 _SAME = int(2 * TOLERANCE_UNITS)  # (only whole numbers are compared with it)
+_WIDTH = (2 * _SAME).bit_length()  # 2^_WIDTH > 2 _SAME
 
 
 def _count(text: str) -> int:
@@ -303,8 +309,10 @@ class Shared:
                                 in optimizer_key.moodle_stages(der, KEY_STAGES, D.UPDATE))
         if exercise.network is not None:  # a graph's figure and text show its forward values
             self.figure = _network_figure(exercise)
-            self.network_html = network_html(exercise)
-            self.conventions_html = conventions_html(exercise)
+            # (question_html's text holds only characters XML can hold: these parts are
+            # names, numbers and the registries' words, and are made sure of once here)
+            self.network_html = xml_safe(network_html(exercise))
+            self.conventions_html = xml_safe(conventions_html(exercise))
             self.given_rows = given_rows(exercise)
 
 
@@ -514,7 +522,11 @@ def givens_html(solution: Solution) -> str:
 def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str],
                   image: str = "") -> str:
     """The question text; ``field`` writes the platform's input for one blank, ``image``
-    is the figure's HTML (``img_html``) or empty."""
+    is the figure's HTML (``img_html``) or empty.
+
+    It holds only characters XML can hold, provided ``field``'s text does: the free text
+    in it went through ``text``, the rest is names, numbers and fixed words. The writers
+    put it into their XML as it is (it is the longest text of a question)."""
     if solution.network is None:  # hook: a computational graph describes itself (derive/graph_key.py)
         from .graph_key import question_html as graph_question_html
         return graph_question_html(solution, groups, field, image)
@@ -531,9 +543,14 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
         givens_html(solution),
     ]
     for heading, group in groups:
-        parts.append(f"<h4>{html.escape(heading)}</h4>")
+        parts.append(_heading(heading))
         parts.append(_table([f"<tr><td>{_math(b.name)}</td><td>{field(b)}</td></tr>" for b in group]))
     return "\n".join(p for p in parts if p)
+
+
+@lru_cache(maxsize=64)  # the same few headings in every variant
+def _heading(heading: str) -> str:
+    return f"<h4>{html.escape(heading)}</h4>"
 
 
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
