@@ -152,17 +152,14 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
     shared = solution.exercise.shared(Shared)
     values, givens = solution.values, solution.givens
     correct = [values[name] for name in shared.order]
-    inputs: dict[tuple[str, ...], list[float]] = {}  # the given values in a graph's order
+    inputs = [[givens[name] for name in names] for names in shared.given_orders]  # as each graph takes them
     out: dict[str, list[tuple[float, str, str]]] = {name: [] for name in shared.changed}
     for m in shared.mistakes:
         try:
             local = m.local(correct)
         except (ArithmeticError, ValueError):
             continue
-        g = inputs.get(m.given_names)
-        if g is None:
-            g = inputs[m.given_names] = [givens[name] for name in m.given_names]
-        carried = m.carried(g)  # None where ``evaluate`` raises
+        carried = m.carried(inputs[m.given_order])  # None where ``evaluate`` raises
         if carried is None:
             continue
         key, why, carried_why = m.key, m.why, m.carried_why
@@ -181,10 +178,12 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
 class Mistake:
     """One misconception graph as ``mistakes`` uses it: ``local(values)`` gives the swapped
     quantities' slots of ``recompute`` from a variant's correct values (in ``Shared.order``),
-    ``carried(given values)`` the graph's ``evaluate`` (None where that raises); ``swapped``
-    holds (name, place in ``local``'s list, slot), ``reached`` (name, slot)."""
+    ``carried(given values)`` the graph's ``evaluate`` (None where that raises), from the
+    given values in the order ``Shared.given_orders[given_order]``; ``swapped`` holds
+    (name, place in ``local``'s list, slot), ``reached`` (name, slot)."""
 
-    def __init__(self, alt, order: tuple[str, ...], swapped: list[tuple[str, int]], reached: list[tuple[str, int]]):
+    def __init__(self, alt, order: tuple[str, ...], swapped: list[tuple[str, int]], reached: list[tuple[str, int]],
+                 given_order: int):
         m = alt.misconception
         self.key = m.key
         self.why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
@@ -193,7 +192,7 @@ class Mistake:
         self.reached = tuple(reached)
         self.local = alt.evaluator.recompute_function(order, [j for _, j in swapped])
         self.carried = alt.evaluator.values
-        self.given_names = alt.evaluator.given_names
+        self.given_order = given_order
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
@@ -294,6 +293,7 @@ class Shared:
         # mistake's graph as in the exercise's: its value is the answer, which ``blank``
         # drops, so it gets no slot; a graph without any is not evaluated at all.
         self.order = tuple(q.name for q in der.quantities)
+        self.given_orders: list[tuple[str, ...]] = []  # (every graph has the same given values, most in one order)
         self.mistakes = []
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
             reached = alt.derivation.downstream(changed)
@@ -301,8 +301,11 @@ class Shared:
             slots = [(q.name, index[q.name]) for q in der.quantities if q.name in asked and q.name in reached]
             if not slots:
                 continue
+            names = alt.evaluator.given_names
+            if names not in self.given_orders:
+                self.given_orders.append(names)
             self.mistakes.append(Mistake(alt, self.order, [s for s in slots if s[0] in changed],
-                                         [s for s in slots if s[0] not in changed]))
+                                         [s for s in slots if s[0] not in changed], self.given_orders.index(names)))
         with_slot = {s[0] for m in self.mistakes for s in m.swapped + m.reached}
         self.changed = tuple(n for _, names in self.asked for n in names if n in with_slot)  # some mistake changes
         self.key_stages = tuple((stage, f"<h4>{html.escape(heading)}</h4>") for stage, heading
@@ -554,7 +557,8 @@ def _heading(heading: str) -> str:
 
 
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
-    """The worked key: every step in its three forms, then the answers as typed."""
+    """The worked key: every step in its three forms, then the answers as typed. It holds
+    no free text (names, numbers and the printer's LaTeX), so only characters XML can hold."""
     parts = ["<p>The worked solution.</p>"]
     for stage, heading in solution.exercise.shared(Shared).key_stages:
         lines = solution.sections.get(stage)

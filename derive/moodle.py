@@ -50,10 +50,6 @@ def field(b: lms.Blank) -> str:
 
 
 def _cdata(text: str) -> str:
-    return _in_cdata(lms.xml_safe(text))
-
-
-def _in_cdata(text: str) -> str:
     """A text that holds only characters XML can hold, as CDATA."""
     if "]" in text:  # (the one-character test is the fast one)
         # "]]>" cannot occur inside CDATA; split it across two sections if it ever does.
@@ -93,8 +89,8 @@ def question(solution: Solution) -> str:
     # The figure is a file of the question text: Moodle stores it with the question and
     # replaces @@PLUGINFILE@@ with the file area's address when it shows the text.
     src = f"@@PLUGINFILE@@/{image.name}"
-    # The question text holds only characters XML can hold (``lms.question_html``), so the
-    # longest text of the file is not looked through a second time.
+    # The question text and the key hold only characters XML can hold (``lms.question_html``,
+    # ``lms.key_html``): the longest texts of the file are not looked through a second time.
     text = lms.question_html(solution, groups, field, lms.img_html(image, src, style="max-width:100%;height:auto"))
     data = _base64(image.svg)
     idnumber = ""
@@ -103,7 +99,7 @@ def question(solution: Solution) -> str:
     return (
         '  <question type="cloze">\n'
         f"    <name><text>{_xml(question_name(solution))}</text></name>\n"
-        f'    <questiontext format="html"><text>{_in_cdata(text)}</text>\n'
+        f'    <questiontext format="html"><text>{_cdata(text)}</text>\n'
         f'      <file name="{image.name}" path="/" encoding="base64">{data}</file></questiontext>\n'
         f'    <generalfeedback format="html"><text>{_cdata(lms.key_html(solution, groups))}</text></generalfeedback>\n'
         f"    <penalty>{PENALTY}</penalty>\n"
