@@ -273,8 +273,8 @@ def _count(text: str) -> int:
 
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
-    wrong = mistakes(solution)
-    return [(heading, [blank(n, solution.values[n], solution.policy, wrong.get(n, [])) for n in names])
+    wrong, values, policy = mistakes(solution), solution.values, solution.policy
+    return [(heading, [blank(n, values[n], policy, wrong.get(n, [])) for n in names])
             for heading, names in solution.exercise.shared(Shared).asked]
 
 
