@@ -395,3 +395,23 @@ class Evaluator:
                 raise NotFinite(i, values, "inf" if v > 0 else "-inf" if v < 0 else "nan")
             local[f"v{i}"] = values[i] = v
         raise AssertionError("a non-finite value that the step-by-step pass did not find")
+
+    # --- a mistake's values at a variant's correct values ------------------------------------
+
+    def recompute_function(self, order: Sequence[str], wanted: Sequence[int]):
+        """``recompute(givens, fixed)[1]`` at the slots ``wanted`` when ``fixed`` holds every
+        quantity, as one compiled call ``(values) -> list``: ``values`` are the fixed ones
+        of the quantities named in ``order`` (every quantity of this graph, in any order:
+        another graph's order, whose names it shares). It raises where ``recompute`` does:
+        of the formulas whose value is not returned only plain arithmetic is left out,
+        which cannot raise (without ``carry_decimals``; a carried value is rounded, which
+        refuses a value that is not finite, so then every formula stays)."""
+        index = self.derivation.index
+        if sorted(index[name] for name in order) != list(range(len(self.derivation.quantities))):
+            raise ValueError("recompute_function: expected every quantity of the graph once")
+        needed = set(wanted)
+        lines = ["def at(x):", "    " + "".join(f"v{index[name]}, " for name in order) + "= x"]
+        lines += [f"    c{i} = {c}" for i, c in self._carried.items()
+                  if i in needed or self.carry_decimals is not None or not _plain(c)]
+        lines.append(f"    return [{', '.join(f'c{j}' if j in self._carried else f'v{j}' for j in wanted)}]")
+        return self._compile(lines, "at", "<derive:at>")

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from . import optimizer_key, svg, solution as D  # the key's stages
 from .activations import ACTIVATIONS
@@ -63,9 +63,17 @@ ROUNDING_FEEDBACK = ("close, but not the value rounded as asked: check the round
 def exponent(value: float, policy: NumberPolicy) -> int:
     """The place of the last digit a student types: the sheet's decimals; for a value those
     decimals would show as zero, two significant digits (as the key shows it)."""
+    d = policy.decimals
+    # A value of at least one unit of the last decimal cannot round to zero: only smaller
+    # ones are rounded to find out (tests/test_lms_fast.py holds the two to each other).
+    if 0 <= d < len(_UNIT) and abs(value) >= _UNIT[d]:
+        return -d
     if value != 0 and math.isfinite(value) and policy.round(value) == 0:
         return Decimal(value).adjusted() - 1
-    return -policy.decimals
+    return -d
+
+
+_UNIT = [10.0 ** -d for d in range(23)]  # within a few ulps of 10^-d, far above half of it
 
 
 def units(k: Decimal, exp: int) -> str:
@@ -73,8 +81,10 @@ def units(k: Decimal, exp: int) -> str:
     return format(k.scaleb(exp), "f")
 
 
-@dataclass(frozen=True)
-class Number:
+# Number, Other and Blank are named tuples, not frozen dataclasses: a question holds some
+# three hundred of them, and a dataclass's __init__ made a fifth of the question's time.
+
+class Number(NamedTuple):
     """A value and its absolute tolerance, both in plain decimal."""
 
     value: str
@@ -89,8 +99,7 @@ class Number:
         return Decimal(self.value) + Decimal(self.tolerance)
 
 
-@dataclass(frozen=True)
-class Other:
+class Other(NamedTuple):
     """A value other than the answer that a blank recognises: partial credit or a mistake."""
 
     number: Number
@@ -99,8 +108,7 @@ class Other:
     key: str  # "rounding", or the misconception's key(s)
 
 
-@dataclass(frozen=True)
-class Blank:
+class Blank(NamedTuple):
     name: str
     answer: Number
     others: tuple[Other, ...]  # the partial-credit band first, then the mistakes
@@ -138,25 +146,53 @@ def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
 
     Two values per mistake: the quantity computed with the mistake from correct inputs
     (what a student gets who makes it in this step), and the whole calculation done with
-    the mistake (what follows in later steps). Both come from the checker's swapped graphs."""
-    givens = dict(solution.givens)
+    the mistake (what follows in later steps). Both come from the checker's swapped graphs:
+    the first is ``recompute(givens, values)``, the second ``evaluate(givens)``, each
+    compiled down to what is asked here (``Mistake``)."""
     shared = solution.exercise.shared(Shared)
+    values, givens = solution.values, solution.givens
+    correct = [values[name] for name in shared.order]
+    inputs = [[givens[name] for name in names] for names in shared.given_orders]  # as each graph takes them
     out: dict[str, list[tuple[float, str, str]]] = {name: [] for name in shared.changed}
-    for alt, key, why, carried_why, swapped, reached in shared.mistakes:
+    for m in shared.mistakes:
         try:
-            _, local = alt.evaluator.recompute(givens, solution.values)
-            carried = alt.evaluator.evaluate(givens)
+            local = m.local(correct)
         except (ArithmeticError, ValueError):
             continue
+        carried = m.carried(inputs[m.given_order])  # None where ``evaluate`` raises
+        if carried is None:
+            continue
+        key, why, carried_why = m.key, m.why, m.carried_why
         # (a quantity has one slot per mistake: its values stay in the order of the mistakes)
-        for name, j in swapped:
+        for name, k, j in m.swapped:
+            here = local[k]
             found = out[name]
-            found.append((local[j], key, why))
-            if abs(carried[j] - local[j]) > 1e-12 * max(1.0, abs(local[j])):
+            found.append((here, key, why))
+            if abs(carried[j] - here) > 1e-12 * max(1.0, abs(here)):
                 found.append((carried[j], key, carried_why))
-        for name, j in reached:
+        for name, j in m.reached:
             out[name].append((carried[j], key, carried_why))
     return out
+
+
+class Mistake:
+    """One misconception graph as ``mistakes`` uses it: ``local(values)`` gives the swapped
+    quantities' slots of ``recompute`` from a variant's correct values (in ``Shared.order``),
+    ``carried(given values)`` the graph's ``evaluate`` (None where that raises), from the
+    given values in the order ``Shared.given_orders[given_order]``; ``swapped`` holds
+    (name, place in ``local``'s list, slot), ``reached`` (name, slot)."""
+
+    def __init__(self, alt, order: tuple[str, ...], swapped: list[tuple[str, int]], reached: list[tuple[str, int]],
+                 given_order: int):
+        m = alt.misconception
+        self.key = m.key
+        self.why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
+        self.carried_why = self.why + " (the mistake made in every step up to here)"
+        self.swapped = tuple((name, k, j) for k, (name, j) in enumerate(swapped))
+        self.reached = tuple(reached)
+        self.local = alt.evaluator.recompute_function(order, [j for _, j in swapped])
+        self.carried = alt.evaluator.values
+        self.given_order = given_order
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
@@ -168,28 +204,34 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     # cheap: a blank meets some thirty misconception values).
     target = _count(answer.value)
     kept: list[tuple[int, str, list[str], list[str]]] = []  # the values shown, in order, with their mistakes
-    near: set[int] = set()  # every whole number within _SAME of a kept value
+    # The kept values' whole numbers shifted right by _WIDTH bits (buckets wider than the
+    # 2 _SAME + 1 numbers within _SAME of a value): a value within _SAME of a kept one
+    # finds that one's bucket at its own n - _SAME or n + _SAME; only then are the kept
+    # values looked through.
+    near: set[int] = set()
     surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
     # Several mistakes often give the same value: it goes where it went the first time
     # (the first kept value within _SAME of it is still that one: later ones come after).
+    # A value that gets no feedback (not finite, or too close to the answer) goes nowhere.
     went: dict[float, tuple[int, str, list[str], list[str]] | None] = {}
     isfinite = math.isfinite
     for v, key, why in wrong:
-        if not isfinite(v) or abs(v - value) < surely_close:
-            continue
-        if v in went:
-            same = went[v]
-        else:
-            d = fixed(v, exp)
-            n = _count(d)
-            if abs(n - target) <= _CLEAR:
-                same = None  # indistinguishable from the answer or from a rounding slip: no feedback
-            elif n in near:
-                same = next(k for k in kept if abs(k[0] - n) <= _SAME)
+        same = went.get(v, _NEW)
+        if same is _NEW:
+            if not isfinite(v) or abs(v - value) < surely_close:
+                same = None
             else:
-                same = (n, d, [], [])
-                kept.append(same)
-                near.update(range(n - _SAME, n + _SAME + 1))
+                d = fixed(v, exp)
+                n = int(d.replace(".", ""))  # _count
+                if -_CLEAR <= n - target <= _CLEAR:
+                    same = None  # indistinguishable from the answer or from a rounding slip: no feedback
+                else:
+                    if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
+                        same = next((k for k in kept if abs(k[0] - n) <= _SAME), _NEW)
+                    if same is _NEW:
+                        same = (n, d, [], [])
+                        kept.append(same)
+                        near.add(n >> _WIDTH)
             went[v] = same
         if same is not None and key not in same[2]:
             same[2].append(key)
@@ -197,13 +239,18 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     for n, d, keys, whys in kept:
         # A value is written as the float it stands for, rounded again: the same digits up
         # to fifteen (a float holds them), so only longer ones go through a float.
-        shown = d if abs(n) < 10 ** 15 else fixed(float(d), exp)
+        shown = d if -_LONG < n < _LONG else fixed(float(d), exp)
+        # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
         if len(keys) == 1:
-            feedback, key = whys[0], keys[0]
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys[0], keys[0])))
         else:
-            feedback, key = "; or: ".join(whys), "+".join(keys)
-        others.append(Other(Number(shown, tolerance), 0, feedback, key))
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, "; or: ".join(whys), "+".join(keys))))
     return Blank(name, answer, tuple(others))
+
+
+_NEW = object()  # (a value not met before in this blank)
+_tuple = tuple.__new__
+_LONG = 10 ** 15
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise
@@ -216,6 +263,7 @@ def _tolerances(exp: int) -> tuple[str, str]:
 # (values this close cannot be told apart), and the width of one answer's interval.
 _CLEAR = float(PARTIAL_UNITS + TOLERANCE_UNITS)
 _SAME = int(2 * TOLERANCE_UNITS)  # (only whole numbers are compared with it)
+_WIDTH = (2 * _SAME).bit_length()  # 2^_WIDTH > 2 _SAME
 
 
 def _count(text: str) -> int:
@@ -225,8 +273,8 @@ def _count(text: str) -> int:
 
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
-    wrong = mistakes(solution)
-    return [(heading, [blank(n, solution.values[n], solution.policy, wrong.get(n, [])) for n in names])
+    wrong, values, policy = mistakes(solution), solution.values, solution.policy
+    return [(heading, [blank(n, values[n], policy, wrong.get(n, [])) for n in names])
             for heading, names in solution.exercise.shared(Shared).asked]
 
 
@@ -244,6 +292,8 @@ class Shared:
         # that no swapped formula reaches has the same code and the same inputs in the
         # mistake's graph as in the exercise's: its value is the answer, which ``blank``
         # drops, so it gets no slot; a graph without any is not evaluated at all.
+        self.order = tuple(q.name for q in der.quantities)
+        self.given_orders: list[tuple[str, ...]] = []  # (every graph has the same given values, most in one order)
         self.mistakes = []
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
             reached = alt.derivation.downstream(changed)
@@ -251,18 +301,21 @@ class Shared:
             slots = [(q.name, index[q.name]) for q in der.quantities if q.name in asked and q.name in reached]
             if not slots:
                 continue
-            m = alt.misconception
-            why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
-            self.mistakes.append((alt, m.key, why, why + " (the mistake made in every step up to here)",
-                                  [s for s in slots if s[0] in changed], [s for s in slots if s[0] not in changed]))
-        with_slot = {name for *_, swapped, reached in self.mistakes for name, _ in swapped + reached}
+            names = alt.evaluator.given_names
+            if names not in self.given_orders:
+                self.given_orders.append(names)
+            self.mistakes.append(Mistake(alt, self.order, [s for s in slots if s[0] in changed],
+                                         [s for s in slots if s[0] not in changed], self.given_orders.index(names)))
+        with_slot = {s[0] for m in self.mistakes for s in m.swapped + m.reached}
         self.changed = tuple(n for _, names in self.asked for n in names if n in with_slot)  # some mistake changes
         self.key_stages = tuple((stage, f"<h4>{html.escape(heading)}</h4>") for stage, heading
                                 in optimizer_key.moodle_stages(der, KEY_STAGES, D.UPDATE))
         if exercise.network is not None:  # a graph's figure and text show its forward values
             self.figure = _network_figure(exercise)
-            self.network_html = network_html(exercise)
-            self.conventions_html = conventions_html(exercise)
+            # (question_html's text holds only characters XML can hold: these parts are
+            # names, numbers and the registries' words, and are made sure of once here)
+            self.network_html = xml_safe(network_html(exercise))
+            self.conventions_html = xml_safe(conventions_html(exercise))
             self.given_rows = given_rows(exercise)
 
 
@@ -472,7 +525,11 @@ def givens_html(solution: Solution) -> str:
 def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], field: Callable[[Blank], str],
                   image: str = "") -> str:
     """The question text; ``field`` writes the platform's input for one blank, ``image``
-    is the figure's HTML (``img_html``) or empty."""
+    is the figure's HTML (``img_html``) or empty.
+
+    It holds only characters XML can hold, provided ``field``'s text does: the free text
+    in it went through ``text``, the rest is names, numbers and fixed words. The writers
+    put it into their XML as it is (it is the longest text of a question)."""
     if solution.network is None:  # hook: a computational graph describes itself (derive/graph_key.py)
         from .graph_key import question_html as graph_question_html
         return graph_question_html(solution, groups, field, image)
@@ -489,13 +546,19 @@ def question_html(solution: Solution, groups: list[tuple[str, list[Blank]]], fie
         givens_html(solution),
     ]
     for heading, group in groups:
-        parts.append(f"<h4>{html.escape(heading)}</h4>")
+        parts.append(_heading(heading))
         parts.append(_table([f"<tr><td>{_math(b.name)}</td><td>{field(b)}</td></tr>" for b in group]))
     return "\n".join(p for p in parts if p)
 
 
+@lru_cache(maxsize=64)  # the same few headings in every variant
+def _heading(heading: str) -> str:
+    return f"<h4>{html.escape(heading)}</h4>"
+
+
 def key_html(solution: Solution, groups: list[tuple[str, list[Blank]]]) -> str:
-    """The worked key: every step in its three forms, then the answers as typed."""
+    """The worked key: every step in its three forms, then the answers as typed. It holds
+    no free text (names, numbers and the printer's LaTeX), so only characters XML can hold."""
     parts = ["<p>The worked solution.</p>"]
     for stage, heading in solution.exercise.shared(Shared).key_stages:
         lines = solution.sections.get(stage)

@@ -43,13 +43,14 @@ def cloze_feedback(feedback: str) -> str:
 
 
 def field(b: lms.Blank) -> str:
-    alts = [f"={b.answer.value}:{b.answer.tolerance}"]
-    alts += [f"%{o.credit}%{o.number.value}:{o.number.tolerance}#{cloze_feedback(o.feedback)}" for o in b.others]
+    (value, tolerance), others = b.answer, b.others
+    alts = [f"={value}:{tolerance}"]
+    alts += [f"%{credit}%{v}:{tol}#{cloze_feedback(feedback)}" for (v, tol), credit, feedback, _ in others]
     return "{1:NUMERICAL:" + "~".join(alts) + "}"
 
 
 def _cdata(text: str) -> str:
-    text = lms.xml_safe(text)
+    """A text that holds only characters XML can hold, as CDATA."""
     if "]" in text:  # (the one-character test is the fast one)
         # "]]>" cannot occur inside CDATA; split it across two sections if it ever does.
         text = text.replace("]]>", "]]]]><![CDATA[>")
@@ -88,6 +89,8 @@ def question(solution: Solution) -> str:
     # The figure is a file of the question text: Moodle stores it with the question and
     # replaces @@PLUGINFILE@@ with the file area's address when it shows the text.
     src = f"@@PLUGINFILE@@/{image.name}"
+    # The question text and the key hold only characters XML can hold (``lms.question_html``,
+    # ``lms.key_html``): the longest texts of the file are not looked through a second time.
     text = lms.question_html(solution, groups, field, lms.img_html(image, src, style="max-width:100%;height:auto"))
     data = _base64(image.svg)
     idnumber = ""

@@ -10,6 +10,7 @@ composed loss, evaluated with mpmath) and are rounded here with Decimal, half aw
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import random
 import re
@@ -246,6 +247,19 @@ def test_hostile_title_course_and_ids(tmp_path):
     path = root.findtext("question/category/text")
     assert path.startswith("$course$/") and "//" not in path and len(path) <= 255
     assert len(path.split("/")) == 3
+
+
+def test_characters_xml_cannot_hold_never_reach_the_question():
+    """The question text goes into the file without a second look for characters XML cannot
+    hold: every free text in it must have gone through ``lms.text``. A spec with such
+    characters is refused on load, so here they are put into a loaded one."""
+    bad = "".join(chr(c) for c in range(0x20) if chr(c) not in "\t\n\r") + "\ufffe\uffff\ud800"
+    spec = dataclasses.replace(spec_mod.load(), title=f"T{bad}itle", course=f"C{bad}ourse")
+    s = Exercise(spec).solve(seed=3, variant=f"v{bad}1")
+    _, (q,) = questions(moodle.write_moodle([s]))  # the XML parser refuses any such character
+    text = q.findtext("questiontext/text")
+    assert "Title" in text and "Course" in text and len(blanks_of(q)) == len(ASKED)
+    assert q.findtext("name/text") == "Title, variant v1"
 
 
 @pytest.mark.parametrize("feedback", [HOSTILE, "}", "\\", "a\\", "~", "#", "{#1}", "&amp;", "x ~%0%1:1#y }"])
