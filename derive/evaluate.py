@@ -156,6 +156,41 @@ def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
     return out
 
 
+_CONSTANT = re.compile(r"\d+(?:\.\d+)?")  # a formula that is a number (∂ŷ/∂ŷ_in = 1 of a linear output)
+_ONES = re.compile(r"(?:v\d+|1)(?:\*(?:v\d+|1))+")  # a product of quantities and ones
+_CALL = re.compile(r"\b(\w+)\((v\d+)\)")
+
+
+def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int]) -> tuple[dict[int, str], dict[int, str]]:
+    """Formulas made cheaper to evaluate, every value the same to the bit: a formula that
+    is another quantity or a number is put into the formulas that use it (a linear
+    output ŷ = ŷ_in, ∂ŷ/∂ŷ_in = 1), a factor 1 of a product is left out (x·1 is x, also
+    for ±inf and NaN), and a function of a variable that has a written-out form
+    (``Activation.inline``) is evaluated in place. ``kept``: slots whose variables must
+    stay (given values, which a run reassigns; update slots it pins). Returns the
+    formulas left and, for each slot put in place, what stands for it."""
+    stands: dict[int, str] = {}
+    out: dict[int, str] = {}
+
+    def put(m: re.Match) -> str:
+        return stands.get(int(m.group(1)), m.group(0))
+
+    def written_out(m: re.Match) -> str:
+        form = inline.get(m.group(1))
+        return m.group(0) if form is None else f"({form.format(t=m.group(2))})"
+
+    for i, c in code.items():
+        if stands:
+            c = _VARIABLE.sub(put, c)
+        if _ONES.fullmatch(c) and "1" in c.split("*"):
+            c = "*".join(f for f in c.split("*") if f != "1") or "1"
+        if i not in kept and (_CONSTANT.fullmatch(c) or (_VARIABLE.fullmatch(c) and int(c[1:]) not in kept)):
+            stands[i] = c
+            continue
+        out[i] = _CALL.sub(written_out, c) if inline else c
+    return out, stands
+
+
 def _total(names: Sequence[str]) -> str:
     """Code for the sum of these variables: finite only if every one is. A long chain of
     ``+`` would nest too deep for the compiler; a large network's values go through sum()."""
@@ -185,7 +220,8 @@ class Evaluator:
         slots = derivation.by_symbol
         printer = _Code(slots)
         names = {q.name: f"v{i}" for i, q in enumerate(qs)}
-        self._namespace: dict = {"math": math}
+        self._namespace: dict = {"math": math, "exp": math.exp}
+        self._inline: dict[str, str] = {}  # function name -> its written-out form (of "{t}")
         self._code: dict[int, str] = {}
         for i, q in enumerate(qs):
             if q.formula is None:
@@ -196,6 +232,8 @@ class Evaluator:
                     cls = type(f)
                     if hasattr(cls, "numeric"):
                         self._namespace[cls.__name__] = cls.numeric
+                    if getattr(cls, "inline", None):
+                        self._inline[cls.__name__] = cls.inline
                 # _print, not doprint: doprint's handling of assignments and constants costs
                 # more than the printing itself, and these formulas need neither
                 text = printer._print(q.formula)
@@ -212,11 +250,14 @@ class Evaluator:
         # one unpacking, not a statement per given value: a large network's function
         # compiles faster (it has as many given values as parameters)
         fast.append("    " + "".join(f"v{i}, " for i in self._given_slots) + "= g")
+        stands: dict[int, str] = {}
+        if carry_decimals is None:  # (a rounded value is never another's copy)
+            code, stands = _folded(code, self._inline, set(self._given_slots))
         fast += [f"    v{i} = {c}" for i, c in code.items()]
-        fast.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
+        fast.append(f"    return [{', '.join(stands.get(i, f'v{i}') for i in range(n))}]")
 
         self._run = self._compile(fast, "run", "<derive:evaluate>")
-        self._carried = code
+        self._carried = code if carry_decimals is not None else self._code
 
     @cached_property
     def _run_fixed(self):
@@ -319,7 +360,57 @@ class Evaluator:
 
     def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
                         counter: int | None):
-        code = self._step_code
+        code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned})
+
+        def var(i: int) -> str:
+            return stands.get(i, f"v{i}")
+
+        # The last step is reported by its loss alone: a value after the loss that is not
+        # finite leaves ``Trainer.run`` the same losses (it is the update that broke), so
+        # the last step stops at the loss, unless a pinned formula after it could raise
+        # (``step`` works those out; see below).
+        last = {i: c for i, c in code.items() if i <= loss}
+        if any(i > loss and i in pinned and not _plain(c) for i, c in code.items()):
+            last = code
+
+        def step(part: Mapping[int, str]) -> tuple[list[str], set[int]]:
+            """One step's lines, and the slots its plain formulas use."""
+            used = {int(v) for c in part.values() for v in _VARIABLE.findall(c)}
+            shorter = _shared_products({i: c for i, c in part.items() if i not in pinned})
+            lines = []
+            for i, c in part.items():
+                if i in shorter:
+                    lines += shorter[i]
+                elif i in pinned:
+                    # ``step`` pins the slot to a value that is given and never moves (so finite
+                    # once the given values are); its formula is still worked out there, so here
+                    # too unless it is plain arithmetic, which cannot raise.
+                    if not _plain(c):
+                        lines.append(f"_ = {c}")
+                    if i in used:
+                        lines.append(f"v{i} = v{pinned[i]}")
+                else:
+                    lines.append(f"v{i} = {c}")
+            tested = {int(v) for i, c in part.items() if i not in pinned and _plain(c) for v in _VARIABLE.findall(c)}
+            return lines, tested
+
+        def checks(part: Mapping[int, str], tested: set[int]) -> list[str]:
+            checked = [f"v{i}" for i in part if i not in pinned and i not in tested]
+            return [f"if not isfinite({_total(checked)}):", "    return None"] if checked else []
+
+        # A value that is not finite makes every sum, difference or product it enters not
+        # finite (inf − inf and 0 · inf are NaN): a value that such a formula of the step
+        # uses is tested through that formula's value, and an update whose parameter
+        # such a formula uses (in every step that can come next) through the next step's.
+        body, tested = step(code)
+        end, tested_last = step(last)
+        handed = {slot for k, slot in moves if k in tested and k in tested_last}
+        body += checks(code, tested | handed)
+        body.append(f"append({var(loss)})")
+        body += [f"v{k} = {var(slot)}" for k, slot in moves]
+        if counter is not None:
+            body.append(f"v{counter} += 1")
+        end += checks(last, tested_last)
         given = [f"v{i}" for i in self._given_slots]
         lines = ["def run(g, steps, isfinite=math.isfinite):",
                  "    " + "".join(f"{v}, " for v in given) + "= g",
@@ -327,38 +418,11 @@ class Evaluator:
                  "        return None",
                  "    losses = []",
                  "    append = losses.append",
-                 "    for _ in range(steps):"]
-        shorter = _shared_products({i: c for i, c in code.items() if i not in pinned})
-        for i, c in code.items():
-            if i in shorter:
-                lines += [f"        {line}" for line in shorter[i]]
-            elif i in pinned:
-                # ``step`` pins the slot to a value that is given and never moves (so finite
-                # once the given values are); its formula is still worked out there, so here
-                # too unless it is plain arithmetic, which cannot raise.
-                if not _plain(c):
-                    lines.append(f"        _ = {c}")
-                lines.append(f"        v{i} = v{pinned[i]}")
-            else:
-                lines.append(f"        v{i} = {c}")
-        # A value that is not finite makes every sum, difference or product it enters not
-        # finite (inf − inf and 0 · inf are NaN): a value that such a formula of the step
-        # uses is tested through that formula's value, and an update whose parameter
-        # such a formula uses through the next step's (the last step's after the loop).
-        tested = {i for c in (c for i, c in code.items() if i not in pinned and _plain(c))
-                  for i in map(int, _VARIABLE.findall(c))}
-        later = [(k, slot) for k, slot in moves if k in tested]
-        tested.update(slot for _, slot in later)
-        checked = [f"v{i}" for i in code if i not in pinned and i not in tested]
-        if checked:
-            lines += [f"        if not isfinite({_total(checked)}):", "            return None"]
-        lines.append(f"        append(v{loss})")
-        lines += [f"        v{k} = v{slot}" for k, slot in moves]
-        if counter is not None:
-            lines.append(f"        v{counter} += 1")
-        if later:
-            lines += [f"    if not isfinite({_total([f'v{k}' for k, _ in later])}):", "        return None"]
-        lines.append("    return losses")
+                 "    for _ in range(steps - 1):",
+                 *(f"        {line}" for line in body),
+                 *(f"    {line}" for line in end),
+                 f"    append({var(loss)})",
+                 "    return losses"]
         return self._compile(lines, "run", "<derive:losses>")
 
     def step(self, givens: Mapping[str, float], fixed: Mapping[int, float] | None = None) -> list[float]:

@@ -111,6 +111,8 @@ class Trainer:
     are pinned to their values wherever the graph updates them.
     """
 
+    settings: Any = None  # an optimizer's (derive/optimizer_runs.py), named in each Run
+
     def __init__(self, evaluator: Evaluator):
         der = evaluator.derivation
         self.evaluator = evaluator
@@ -126,7 +128,18 @@ class Trainer:
 
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
         """A value that is not finite ends the run as diverging: at this step when the
-        loss itself could not be computed, at the next when only the update could not."""
+        loss itself could not be computed, at the next when only the update could not.
+
+        A run whose every value is finite is the compiled run of ``verdict`` one step
+        longer (the loss after the last update is that step's loss); any other is left to
+        ``run_by_steps``, which finds where it broke."""
+        quick = self._compiled(givens, run, run.steps + 1)
+        if quick is None:
+            return self.run_by_steps(givens, run)
+        return self._result(run, quick[:-1], quick[-1], None)
+
+    def run_by_steps(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        """``run`` one evaluation of the graph at a time, with the bookkeeping of a breakdown."""
         pinned = [p for p in run.frozen if p not in self.network.frozen]
         free = [p.name for p in self.network.params if p.name not in run.frozen]
         g = dict(givens)
@@ -183,18 +196,24 @@ class Trainer:
         """``run(givens, run).verdict``, computed without what the verdict does not need
         (the loss after the last update, the bookkeeping of a breakdown): the whole run is
         one compiled function that returns its losses. Whatever is out of the ordinary (a
-        value that is not finite, a run of one step) is left to ``run``, so both always agree."""
+        value that is not finite, a run of one step) is left to ``run_by_steps``, so both
+        always agree."""
+        losses = self._compiled(givens, run, run.steps) if run.steps > 1 else None
+        return self.run_by_steps(givens, run).verdict if losses is None else judge(losses)
+
+    def _compiled(self, givens: Mapping[str, float], run: RunSpec, evaluations: int) -> list[float] | None:
+        """The losses of the compiled run's first ``evaluations`` evaluations of the graph,
+        or None where ``run_by_steps`` is needed (a value not finite, no η to set)."""
         names = self.evaluator.given_names
-        if run.steps < 2 or "eta" not in names:
-            return self.run(givens, run).verdict
+        if "eta" not in names:
+            return None
         losses_of, eta = self._losses_function(run.frozen)
         g = [givens[n] for n in names]
         g[eta] = run.learning_rate
         try:
-            losses = losses_of(g, run.steps)
+            return losses_of(g, evaluations)
         except (ArithmeticError, ValueError):  # an overflow or a log of 0: the careful path says where
-            losses = None
-        return self.run(givens, run).verdict if losses is None else judge(losses)
+            return None
 
     def _losses_function(self, frozen: tuple[str, ...]):
         """The compiled run for these parameters held fixed, and the place of η among the
@@ -221,7 +240,7 @@ class Trainer:
         held = set(run.frozen) | set(self.network.frozen)
         frozen = tuple(p.name for p in self.network.params if p.name in held)
         return Run(run.learning_rate, run.steps, frozen, tuple(losses), after, overflow_at,
-                   judge(losses, after))
+                   judge(losses, after), self.settings)
 
 
 def judge(losses: Sequence[float], after: float = math.nan) -> str:

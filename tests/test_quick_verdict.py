@@ -2,9 +2,10 @@
 
 A draw that must keep the original runs' verdicts is judged by ``Trainer.verdict`` (a
 whole run compiled into one function that returns its losses), and its other constraints
-by ``Sampler.failures`` with a rounding test that rounds only values near the edge. The
-careful paths are the oracles here: ``Trainer.run(...).verdict`` step by step (the key's
-runs), and the display rounding of every value.
+by ``Sampler.failures`` with a rounding test that rounds only values near the edge; the
+key's runs (``Trainer.run``) are the same compiled run one step longer. The careful paths
+are the oracles here: ``Trainer.run_by_steps`` one evaluation of the graph at a time, and
+the display rounding of every value.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def test_the_quick_verdict_is_the_runs_verdict(name):
     @given(runs(ex), st.data())
     def check(drawn, data):
         givens, chosen = drawn
-        careful = [_outcome(lambda r=r: trainer.run(givens, r).verdict) for r in chosen]
+        careful_runs = [_outcome(trainer.run_by_steps, givens, r) for r in chosen]
+        assert [_outcome(trainer.run, givens, r) for r in chosen] == careful_runs
+        careful = [r if isinstance(r, type) else r.verdict for r in careful_runs]
         assert [_outcome(trainer.verdict, givens, r) for r in chosen] == careful
         if all(isinstance(v, str) for v in careful):
             wanted = [data.draw(st.sampled_from([v, *(w for w in VERDICTS if w != v)])) for v in careful]
@@ -125,8 +128,9 @@ def test_seed_sweep_meets_every_verdict_on_both_paths():
                 givens[p] = rng.choice([-1, 1]) * 10 ** scale
             run = spec_mod.RunSpec(10 ** rng.uniform(-1.5, 1.5), rng.choice([1, 2, 5, 10, 30]),
                                    tuple(rng.sample(params, rng.choice([0, 0, 1, 2]))))
-            slow = trainer.run(givens, run)
+            slow = trainer.run_by_steps(givens, run)
             assert trainer.verdict(givens, run) == slow.verdict, (name, givens, run)
+            assert trainer.run(givens, run) == slow, (name, givens, run)
             seen.add(slow.verdict)
             overflowed += slow.overflow_at is not None
     assert seen == {"converging", "oscillating", "diverging"}
@@ -149,9 +153,11 @@ def test_an_ordinary_run_is_judged_without_the_careful_path(monkeypatch, name, c
     its own optimizer: the careful path is there only for what is out of the ordinary."""
     ex = exercise(name)
     chosen = chosen or ex.runs
-    careful = [ex.trainer.run(ex.givens(), r).verdict for r in chosen]
+    careful = [ex.trainer.run_by_steps(ex.givens(), r) for r in chosen]
     for r in chosen:
-        monkeypatch.setattr(ex.trainer.trainer(r), "run", lambda *a: pytest.fail("the careful path was taken"))
+        monkeypatch.setattr(ex.trainer.trainer(r), "run_by_steps", lambda *a: pytest.fail("the careful path was taken"))
+    assert [ex.trainer.run(ex.givens(), r) for r in chosen] == careful
+    careful = [r.verdict for r in careful]
     assert [ex.trainer.verdict(ex.givens(), r) for r in chosen] == careful
     if chosen == ex.runs:  # the sheet's runs: η = 0.2 converges, η = 1 oscillates
         assert careful == ["converging", "oscillating"]
