@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import limits
 from .errors import DeriveError
@@ -189,8 +189,7 @@ class Trainer:
         held to, thousands of times per sheet set. The runs with the largest learning
         rates, the likeliest to end otherwise, are tried first, and the first mismatch
         ends the test."""
-        order = sorted(range(len(runs)), key=lambda i: -runs[i].learning_rate)
-        return all(self.verdict(givens, runs[i]) == verdicts[i] for i in order)
+        return all(self.verdict(givens, runs[i]) == verdicts[i] for i in likeliest_first(runs))
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
         """``run(givens, run).verdict``, computed without what the verdict does not need
@@ -199,7 +198,34 @@ class Trainer:
         value that is not finite, a run of one step) is left to ``run_by_steps``, so both
         always agree."""
         losses = self._compiled(givens, run, run.steps) if run.steps > 1 else None
-        return self.run_by_steps(givens, run).verdict if losses is None else judge(losses)
+        return self.run_by_steps(givens, run).verdict if losses is None else judge_finite(losses)
+
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator) -> Callable[[Sequence[float]], str] | None:
+        """``verdict`` as a function of every quantity's value as ``evaluator`` gives them,
+        the given values read straight out of them: what a variant's draw has at hand,
+        thousands of times per sheet set. None when the run is not one of this trainer's
+        compiled runs on that evaluator's graph."""
+        ev = self.evaluator
+        names, slots = ev.given_names, ev._given_slots
+        if ev is not evaluator or run.steps < 2 or "eta" not in names or len(slots) < 2:
+            return None
+        losses_of, eta = self._losses_function(run.frozen)
+        pick = operator.itemgetter(*slots)
+        given = (lambda values: values[:len(slots)]) if slots == list(range(len(slots))) else (lambda values: list(pick(values)))
+        rate, steps = run.learning_rate, run.steps
+
+        def verdict(values: Sequence[float]) -> str:
+            g = given(values)
+            g[eta] = rate
+            try:
+                losses = losses_of(g, steps)
+            except (ArithmeticError, ValueError):
+                losses = None
+            if losses is None:
+                return self.run_by_steps(dict(zip(names, pick(values))), run).verdict
+            return judge_finite(losses)
+
+        return verdict
 
     def _compiled(self, givens: Mapping[str, float], run: RunSpec, evaluations: int) -> list[float] | None:
         """The losses of the compiled run's first ``evaluations`` evaluations of the graph,
@@ -243,6 +269,11 @@ class Trainer:
                    judge(losses, after), self.settings)
 
 
+def likeliest_first(runs: Sequence[RunSpec]) -> list[int]:
+    """The runs' places, the largest learning rates (the likeliest to end otherwise) first."""
+    return sorted(range(len(runs)), key=lambda i: -runs[i].learning_rate)
+
+
 def judge(losses: Sequence[float], after: float = math.nan) -> str:
     """Converging, oscillating or diverging, from the printed losses.
 
@@ -253,11 +284,16 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
     with the loss after its update as the second point.
     """
     seq = list(losses) if len(losses) > 1 else [*losses, after]
-    # Written for speed (a variant's draw judges thousands of runs) with the rules above:
-    # the largest and smallest move stand for "any move up" and "any move down".
     if not seq or not all(map(math.isfinite, seq)):
         return DIVERGING
-    tol = 1e-12 * max(map(abs, seq))  # rounding noise once the loss is near zero
+    return judge_finite(seq)
+
+
+def judge_finite(seq: Sequence[float]) -> str:
+    """``judge`` of losses known to be finite (a compiled run's, at least two)."""
+    # Written for speed (a variant's draw judges thousands of runs) with the rules above:
+    # the largest and smallest move stand for "any move up" and "any move down".
+    tol = 1e-12 * max(max(seq), -min(seq))  # rounding noise once the loss is near zero (the largest |loss|)
     diffs = list(map(operator.sub, seq[1:], seq))
     if not diffs or not max(diffs) > tol:  # never up
         return CONVERGING

@@ -39,6 +39,7 @@ from . import derivation as D
 from .activations import ACTIVATIONS
 from .errors import DeriveError, SpecError
 from .solution import Exercise
+from .training import likeliest_first
 from .vary import Constraints
 
 
@@ -165,22 +166,40 @@ class Sampler:
         if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
         out = []
-        saturating, gradients, kinked = self._pickers
-        pre = saturating(values)
-        if pre and max(map(abs, pre)) >= self.vary.constraints.max_preactivation:
+        saturating, gradients, kinked = self._pickers  # None: nothing to pick
+        if saturating and max(map(abs, saturating(values))) >= self.vary.constraints.max_preactivation:
             out.append("saturation")
-        if self._any_rounds_to_zero(gradients(values)):
+        if gradients and self._any_rounds_to_zero(gradients(values)):
             out.append("zero_gradient")
         if self.loss and not self._loss_goes_down(values[self.loss[0]], values[self.loss[1]]):
             out.append("loss")
-        if self._any_rounds_to_zero(kinked(values)):
+        if kinked and self._any_rounds_to_zero(kinked(values)):
             out.append("relu_kink")
         if self.target_sums and any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
         # The runs cost most: they are run only for a draw that meets every other constraint.
-        if self.runs and not out and not self.exercise.trainer.ends_as(
-                {n: values[i] for n, i in self.given_slots}, self.runs, self.verdicts):
+        if self.runs and not out and not self._ends_as(values):
             out.append("verdicts")
+        return out
+
+    def _ends_as(self, values: Sequence[float]) -> bool:
+        """``Trainer.ends_as`` of the given values among ``values``."""
+        for verdict, wanted in self._verdicts_of_values:
+            if verdict(values) != wanted:
+                return False
+        return True
+
+    @cached_property
+    def _verdicts_of_values(self) -> list[tuple[Callable[[Sequence[float]], str], str]]:
+        """Each run's verdict as a function of a draw's values, and the verdict it must
+        have, in the order ``Trainer.ends_as`` tries them."""
+        trainer, evaluator = self.exercise.trainer, self.exercise.evaluator
+        out = []
+        for i in likeliest_first(self.runs):
+            run = self.runs[i]
+            verdict = trainer.verdict_of_values(run, evaluator) or (
+                lambda values, run=run: trainer.verdict({n: values[k] for n, k in self.given_slots}, run))
+            out.append((verdict, self.verdicts[i]))
         return out
 
     # The display rounding (Decimal-exact) is what a constraint means, but most values are
@@ -193,14 +212,15 @@ class Sampler:
         return float(f"1e{-self.policy.decimals}")
 
     def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
-        return (bool(picked) and min(map(abs, picked)) <= self._unit
-                and any(self.policy.round(v) == 0 for v in picked))
+        return min(map(abs, picked)) <= self._unit and any(self.policy.round(v) == 0 for v in picked)
 
     @cached_property
-    def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]], ...]:
+    def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]] | None, ...]:
         """The values of the saturating pre-activations, the gradients and the kinked
-        pre-activations, each picked out of all values at once."""
+        pre-activations, each picked out of all values at once (None: there are none)."""
         def picker(indices: Sequence[int]):
+            if not indices:
+                return None
             if len(indices) < 2:
                 return lambda values: [values[i] for i in indices]
             return operator.itemgetter(*indices)
@@ -215,26 +235,31 @@ class Sampler:
         return self.policy.round(after) < self.policy.round(before)
 
     @cached_property
-    def _drawing(self) -> tuple[list[float], list[tuple[str, int, tuple[float, ...], int]]]:
+    def _drawing(self) -> tuple[list[float], list[tuple[str, int, tuple[float, ...], int, int]]]:
         """The spec's given values in the evaluator's order, and for each range its name,
-        its place there, its grid and the grid's length."""
+        its place there, its grid, the grid's length and that length's bit length."""
         names = self.exercise.evaluator.given_names
         place = {n: k for k, n in enumerate(names)}
         return ([self.base[n] for n in names],
-                [(r.name, place[r.name], r.grid, len(r.grid)) for r in self.vary.ranges])
+                [(r.name, place[r.name], r.grid, len(r.grid), len(r.grid).bit_length()) for r in self.vary.ranges])
 
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
-        rng = random.Random(seed)
-        below = rng.randrange
+        # randrange(n) as Python draws it: getrandbits(n.bit_length()) until a number below
+        # n comes up, written out here without randrange's checks of its arguments, the
+        # larger part of a draw's cost (tests/test_quick_verdict.py holds the two to the same numbers)
+        bits = random.Random(seed).getrandbits
         failures = {} if failures is None else failures
         base, ranges = self._drawing
         values_of = self.exercise.evaluator.values
         for attempt in range(1, self.vary.tries + 1):
             g = base.copy()
             drawn = {}
-            for name, k, grid, n in ranges:
-                g[k] = drawn[name] = grid[below(n)]
+            for name, k, grid, n, width in ranges:
+                i = bits(width)
+                while i >= n:
+                    i = bits(width)
+                g[k] = drawn[name] = grid[i]
             values = values_of(g)
             if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
                 values = [math.nan]

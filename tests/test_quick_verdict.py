@@ -273,6 +273,23 @@ def test_a_draw_is_what_the_plain_draw_gives(name):
         assert sampler.draw(seed) == (drawn, attempt, values)
 
 
+def test_a_draw_draws_as_randrange_for_every_grid_length():
+    """The draw writes randrange out: the same numbers from the same generator, for grid
+    lengths at and around powers of two (where the rejected draws change)."""
+    ex = exercise("reference")
+    lengths = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100]
+    names = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "x1", "x2", "y", "w1", "w2", "w3"]
+    off = Constraints(max_preactivation=None, nonzero_gradients=False, loss_decreases=False,
+                      relu_nonzero=False, distinct=False)
+    for start in range(0, len(lengths), 12):
+        ranges = tuple(V.Range(name, tuple(k / n for k in range(n)))
+                       for name, n in zip(names[:12], lengths[start:start + 12]))
+        sampler = V.Sampler(ex, V.Vary(ranges, off, 1))
+        for seed in range(200):
+            rng = random.Random(seed)
+            assert sampler.draw(seed)[0] == {r.name: r.grid[rng.randrange(len(r.grid))] for r in ranges}
+
+
 def test_graph_draws_are_the_plain_draws():
     sampler = V.Sampler(Exercise(spec_mod.load(EXAMPLES / "graph_max.toml")))
     for seed in range(40):
