@@ -54,8 +54,9 @@ class Activation:
     # directly, a call fewer for every unit of every training step of every draw.
     plain: Callable[[float], float] | None = None
     # ``plain`` written out as Python code of the variable ``{t}``, the same operations in the
-    # same order (so the same value to the bit; ``exp`` is math.exp there): a compiled
-    # training run evaluates it in place, without a call per unit and step.
+    # same order (so the same value to the bit; ``exp`` is math.exp there), whose value is
+    # a float whatever ``t`` is: compiled code evaluates it in place, without a call per
+    # unit and step.
     inline: str | None = None
 
 
@@ -130,7 +131,6 @@ ACTIVATIONS: dict[str, Activation] = {
             explicit=lambda t, s: sp.Piecewise((t, t > 0), (0, True)),
             numeric=lambda t, s: _relu(t),
             plain=_relu,
-            inline="0.0 if {t} <= 0 else {t}",
             numeric_prime=lambda t, s: _relu_prime(t, 0.0),
             by_input=lambda f, t, a: prime_of(f)(t),
             by_output=lambda f, t, a: prime_of(f)(t),

@@ -157,20 +157,35 @@ def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
 
 
 _CONSTANT = re.compile(r"\d+(?:\.\d+)?")  # a formula that is a number (∂ŷ/∂ŷ_in = 1 of a linear output)
-_ONES = re.compile(r"(?:v\d+|1)(?:\*(?:v\d+|1))+")  # a product of quantities and ones
+# A factor 1 of plain arithmetic, where nothing binds tighter than the product it stands
+# in: 1·x and x·1 are x. The integer 1 always; 1.0 next to a quantity that is a float
+# whatever the given values are (1.0·x makes an integer x a float).
+_ONE = re.compile(r"(?<![\w.*])1\*|(?<!\*)\*1(?![\w.])")
+_ONE_POINT_ZERO = re.compile(r"\b(v\d+)\*1\.0(?![\w.])|(?<![\w.])1\.0\*(v\d+)\b")
+_FLOAT = re.compile(r"(?<![\w.])\d+\.\d+")  # a float literal
 _CALL = re.compile(r"\b(\w+)\((v\d+)\)")
 
 
-def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int]) -> tuple[dict[int, str], dict[int, str]]:
+def _literal(value: float) -> str | None:
+    """A given value as a number in code (bracketed when negative), if it can be one."""
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return f"({value!r})" if value < 0 or repr(value).startswith("-") else repr(value)
+    return None
+
+
+def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
+            numbers: Mapping[int, str] | None = None) -> tuple[dict[int, str], dict[int, str]]:
     """Formulas made cheaper to evaluate, every value the same to the bit: a formula that
     is another quantity or a number is put into the formulas that use it (a linear
-    output ŷ = ŷ_in, ∂ŷ/∂ŷ_in = 1), a factor 1 of a product is left out (x·1 is x, also
-    for ±inf and NaN), and a function of a variable that has a written-out form
+    output ŷ = ŷ_in, ∂ŷ/∂ŷ_in = 1), and so are the given values in ``numbers`` (slot ->
+    its value as code); a factor 1 of plain arithmetic is left out (x·1 is x, also for
+    ±inf and NaN); a function of a variable that has a written-out form
     (``Activation.inline``) is evaluated in place. ``kept``: slots whose variables must
     stay (given values, which a run reassigns; update slots it pins). Returns the
     formulas left and, for each slot put in place, what stands for it."""
-    stands: dict[int, str] = {}
+    stands: dict[int, str] = dict(numbers or {})
     out: dict[int, str] = {}
+    floats: set[int] = set()  # slots that hold a float whatever the given values are
 
     def put(m: re.Match) -> str:
         return stands.get(int(m.group(1)), m.group(0))
@@ -179,15 +194,30 @@ def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int]) 
         form = inline.get(m.group(1))
         return m.group(0) if form is None else f"({form.format(t=m.group(2))})"
 
+    def unit_factor(m: re.Match) -> str:
+        v = m.group(1) or m.group(2)
+        return v if int(v[1:]) in floats else m.group(0)
+
     for i, c in code.items():
         if stands:
             c = _VARIABLE.sub(put, c)
-        if _ONES.fullmatch(c) and "1" in c.split("*"):
-            c = "*".join(f for f in c.split("*") if f != "1") or "1"
+        plain = _plain(c)
+        while plain and _ONE.search(c):
+            c = _ONE.sub("", c)
+        if plain and "1.0" in c:
+            c = _ONE_POINT_ZERO.sub(unit_factor, c)
         if i not in kept and (_CONSTANT.fullmatch(c) or (_VARIABLE.fullmatch(c) and int(c[1:]) not in kept)):
             stands[i] = c
             continue
-        out[i] = _CALL.sub(written_out, c) if inline else c
+        if inline:
+            whole = _CALL.fullmatch(c)
+            c = _CALL.sub(written_out, c)
+            if whole and whole.group(1) in inline:  # a written-out form is a float
+                floats.add(i)
+        # a sum, difference or product with a float in it is a float
+        if plain and (_FLOAT.search(c) or any(int(v) in floats for v in _VARIABLE.findall(c))):
+            floats.add(i)
+        out[i] = c
     return out, stands
 
 
@@ -341,7 +371,7 @@ class Evaluator:
         return self._compile(lines, "step", "<derive:step>")
 
     def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None = None):
+                        counter: int | None = None, numbers: Mapping[int, float] | None = None):
         """A whole run compiled, ``(given values, steps) -> the loss of each step``, for
         callers that only judge the losses (a variant's draw, thousands per sheet set): the
         steps loop inside the generated code, every value a local variable.
@@ -349,18 +379,24 @@ class Evaluator:
         ``loss``: the loss's slot; ``moves``: (given slot, update slot) of each parameter
         that moves, set after every step; ``pinned``: update slot -> the given slot whose
         value it keeps; ``counter``: a given slot that counts up by one after every step
-        (an optimizer's step number). It returns None instead of losses when any value of any step (the
-        given values included) is not finite, exactly where ``step`` would refuse one; it
-        may raise an ArithmeticError or ValueError as the step itself does."""
-        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter)
+        (an optimizer's step number); ``numbers``: given slots whose value is the same in
+        every call (η, a bias unit), written into the code as numbers. It returns None
+        instead of losses when any value of any step (the given values included) is not
+        finite, exactly where ``step`` would refuse one, except after the loss of the last
+        step, which does not change the losses; it may raise an ArithmeticError or
+        ValueError as the step itself does."""
+        moving = {k for k, _ in moves} | {counter}
+        literals = {i: _literal(v) for i, v in (numbers or {}).items() if i not in moving}
+        literals = {i: text for i, text in literals.items() if text is not None}
+        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())))
         made = self.__dict__.setdefault("_losses_functions", {})
         if key not in made:
-            made[key] = self._compile_losses(loss, moves, pinned, counter)
+            made[key] = self._compile_losses(loss, moves, pinned, counter, literals)
         return made[key]
 
     def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None):
-        code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned})
+                        counter: int | None, literals: Mapping[int, str]):
+        code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned}, literals)
 
         def var(i: int) -> str:
             return stands.get(i, f"v{i}")

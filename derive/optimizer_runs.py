@@ -107,9 +107,11 @@ class RunTrainer:
         trainer, givens = self._for_run(givens, run)
         return trainer.verdict(givens, run)
 
-    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator):
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float] | None = None):
         # a run that names its optimizer has its own graph
-        return None if getattr(run, "optimizer", None) is not None else self.base.verdict_of_values(run, evaluator)
+        if getattr(run, "optimizer", None) is not None:
+            return None
+        return self.base.verdict_of_values(run, evaluator, fixed)
 
     ends_as = Trainer.ends_as  # the same test, each run judged by its own trainer
 

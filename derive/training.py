@@ -200,16 +200,18 @@ class Trainer:
         losses = self._compiled(givens, run, run.steps) if run.steps > 1 else None
         return self.run_by_steps(givens, run).verdict if losses is None else judge_finite(losses)
 
-    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator) -> Callable[[Sequence[float]], str] | None:
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator,
+                          fixed: Mapping[str, float] | None = None) -> Callable[[Sequence[float]], str] | None:
         """``verdict`` as a function of every quantity's value as ``evaluator`` gives them,
         the given values read straight out of them: what a variant's draw has at hand,
-        thousands of times per sheet set. None when the run is not one of this trainer's
-        compiled runs on that evaluator's graph."""
+        thousands of times per sheet set. ``fixed``: given values that are the same in
+        every call (those no range draws), compiled in as numbers with η. None when the
+        run is not one of this trainer's compiled runs on that evaluator's graph."""
         ev = self.evaluator
         names, slots = ev.given_names, ev._given_slots
         if ev is not evaluator or run.steps < 2 or "eta" not in names or len(slots) < 2:
             return None
-        losses_of, eta = self._losses_function(run.frozen)
+        losses_of, eta = self._losses_function(run.frozen, {**(fixed or {}), "eta": run.learning_rate})
         pick = operator.itemgetter(*slots)
         given = (lambda values: values[:len(slots)]) if slots == list(range(len(slots))) else (lambda values: list(pick(values)))
         rate, steps = run.learning_rate, run.steps
@@ -241,21 +243,23 @@ class Trainer:
         except (ArithmeticError, ValueError):  # an overflow or a log of 0: the careful path says where
             return None
 
-    def _losses_function(self, frozen: tuple[str, ...]):
-        """The compiled run for these parameters held fixed, and the place of η among the
-        given values: what ``run`` does step by step, as ``Evaluator.losses_function``
-        takes it."""
+    def _losses_function(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None = None):
+        """The compiled run for these parameters held fixed (and these given values
+        compiled in), and the place of η among the given values: what ``run`` does step
+        by step, as ``Evaluator.losses_function`` takes it."""
         made = self.__dict__.setdefault("_losses_functions", {})
-        if frozen not in made:
+        key = (frozen, tuple(sorted((numbers or {}).items())))
+        if key not in made:
             ev = self.evaluator
             names = ev.given_names
             slot = {n: ev._given_slots[k] for k, n in enumerate(names)}
             pinned = {star: slot[p] for p in frozen if p not in self.network.frozen for star in self.star_slots[p]}
             moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
             carried, counter = self.carried_moves(slot)
-            made[frozen] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter),
-                            names.index("eta"))
-        return made[frozen]
+            literal = {slot[n]: v for n, v in (numbers or {}).items()}
+            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal),
+                         names.index("eta"))
+        return made[key]
 
     def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
         """``carry`` for the compiled run: (given slot, value slot) of what else a step

@@ -161,7 +161,8 @@ class Sampler:
         self.given_slots = [(q.name, i) for i, q in enumerate(der.quantities) if q.formula is None]
 
     def failures(self, values: Sequence[float]) -> list[str]:
-        """The constraints a set of evaluated values breaks (all of them, for the statistics)."""
+        """The constraints a set of evaluated values breaks (all of them, for the statistics):
+        the values of a draw, whose given values are the spec's except those drawn."""
         # a sum is finite only if every term is: one sum for the usual all-finite values
         if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
@@ -194,10 +195,12 @@ class Sampler:
         """Each run's verdict as a function of a draw's values, and the verdict it must
         have, in the order ``Trainer.ends_as`` tries them."""
         trainer, evaluator = self.exercise.trainer, self.exercise.evaluator
+        drawn = {r.name for r in self.vary.ranges}
+        fixed = {n: v for n, v in self.base.items() if n not in drawn and n in evaluator.given_names}
         out = []
         for i in likeliest_first(self.runs):
             run = self.runs[i]
-            verdict = trainer.verdict_of_values(run, evaluator) or (
+            verdict = trainer.verdict_of_values(run, evaluator, fixed) or (
                 lambda values, run=run: trainer.verdict({n: values[k] for n, k in self.given_slots}, run))
             out.append((verdict, self.verdicts[i]))
         return out

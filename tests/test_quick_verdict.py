@@ -137,6 +137,35 @@ def test_seed_sweep_meets_every_verdict_on_both_paths():
     assert overflowed > 20
 
 
+# Integers among the given values: a factor 1.0 is left out of the compiled run only
+# where the other factor is a float whatever the given values are.
+NUMBER = st.one_of(st.floats(-2, 2), st.integers(-3, 3), st.sampled_from([1, 1.0, -1, 0, 0.0, -0.0, 0.5, 2]))
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if n != "adam"])
+def test_the_verdict_of_a_draws_values_is_the_runs_verdict(name):
+    """``verdict_of_values`` (the given values read out of a draw's values, those no range
+    draws compiled in as numbers, η among them) against the run step by step."""
+    ex = exercise(name)
+    ev, trainer = ex.evaluator, ex.trainer
+    names = list(ev.given_names)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(NUMBER, st.sampled_from(EDGES[2:7])), min_size=len(names), max_size=len(names)),
+           st.sets(st.sampled_from(names)), st.sampled_from([0.1, 1, 1.0, 2.5]), st.sampled_from([2, 3, 10]),
+           st.sets(st.sampled_from([p.name for p in ex.network.params]), max_size=2))
+    def check(numbers, fixed_names, eta, steps, frozen):
+        givens = {**dict(zip(names, numbers)), "eta": eta}
+        values = ev.values([givens[n] for n in names])
+        if values is None:
+            return
+        run = spec_mod.RunSpec(eta, steps, tuple(frozen))
+        verdict = trainer.verdict_of_values(run, ev, {n: givens[n] for n in fixed_names})
+        assert _outcome(verdict, values) == _outcome(lambda: trainer.run_by_steps(givens, run).verdict)
+
+    check()
+
+
 def _adam() -> optimizers.Settings:
     entry = optimizers.OPTIMIZERS["adam"]
     return optimizers.Settings(optimizer="adam", hyper={h.name: h.default for h in entry.hypers},
