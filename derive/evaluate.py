@@ -371,7 +371,8 @@ class Evaluator:
         return self._compile(lines, "step", "<derive:step>")
 
     def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None = None, numbers: Mapping[int, float] | None = None):
+                        counter: int | None = None, numbers: Mapping[int, float] | None = None,
+                        fresh: Sequence[int] | None = None):
         """A whole run compiled, ``(given values, steps) -> the loss of each step``, for
         callers that only judge the losses (a variant's draw, thousands per sheet set): the
         steps loop inside the generated code, every value a local variable.
@@ -380,22 +381,26 @@ class Evaluator:
         that moves, set after every step; ``pinned``: update slot -> the given slot whose
         value it keeps; ``counter``: a given slot that counts up by one after every step
         (an optimizer's step number); ``numbers``: given slots whose value is the same in
-        every call (η, a bias unit), written into the code as numbers. It returns None
-        instead of losses when any value of any step (the given values included) is not
-        finite, exactly where ``step`` would refuse one, except after the loss of the last
-        step, which does not change the losses; it may raise an ArithmeticError or
-        ValueError as the step itself does."""
+        every call (η, a bias unit), written into the code as numbers; ``fresh``: given
+        slots (η) whose values may differ from those of a third argument, every quantity's
+        value as ``values`` gives them (all finite): the first step takes from there
+        whatever those slots and the pinned ones do not reach (a run of at least two
+        steps). It returns None instead of losses when any value of any step (the given
+        values included) is not finite, exactly where ``step`` would refuse one, except
+        after the loss of the last step, which does not change the losses; it may raise
+        an ArithmeticError or ValueError as the step itself does."""
         moving = {k for k, _ in moves} | {counter}
         literals = {i: _literal(v) for i, v in (numbers or {}).items() if i not in moving}
         literals = {i: text for i, text in literals.items() if text is not None}
-        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())))
+        fresh = None if fresh is None else tuple(fresh)
+        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())), fresh)
         made = self.__dict__.setdefault("_losses_functions", {})
         if key not in made:
-            made[key] = self._compile_losses(loss, moves, pinned, counter, literals)
+            made[key] = self._compile_losses(loss, moves, pinned, counter, literals, fresh)
         return made[key]
 
     def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None, literals: Mapping[int, str]):
+                        counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None):
         code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned}, literals)
 
         def var(i: int) -> str:
@@ -442,24 +447,47 @@ class Evaluator:
         end, tested_last = step(last)
         handed = {slot for k, slot in moves if k in tested and k in tested_last}
         body += checks(code, tested | handed)
-        body.append(f"append({var(loss)})")
-        body += [f"v{k} = {var(slot)}" for k, slot in moves]
+        on = [f"append({var(loss)})", *(f"v{k} = {var(slot)}" for k, slot in moves)]
         if counter is not None:
-            body.append(f"v{counter} += 1")
+            on.append(f"v{counter} += 1")
         end += checks(last, tested_last)
         given = [f"v{i}" for i in self._given_slots]
-        lines = ["def run(g, steps, isfinite=math.isfinite):",
+        lines = [f"def run(g, steps, {'first, ' if fresh is not None else ''}isfinite=math.isfinite):",
                  "    " + "".join(f"{v}, " for v in given) + "= g",
                  f"    if not isfinite({_total(given)}):",
                  "        return None",
                  "    losses = []",
-                 "    append = losses.append",
-                 "    for _ in range(steps - 1):",
-                 *(f"        {line}" for line in body),
+                 "    append = losses.append"]
+        if fresh is not None:
+            taken = self._taken(code, fresh, pinned, counter)
+            own = {i: c for i, c in code.items() if i not in taken}
+            first, tested_first = step(own)
+            read = {int(v) for line in (*first, *on) for v in _VARIABLE.findall(line)}
+            taken = [i for i in taken if i in read]
+            if taken and taken == list(range(taken[0], taken[-1] + 1)):  # one slice
+                first.insert(0, f"{''.join(f'v{i}, ' for i in taken)}= first[{taken[0]}:{taken[-1] + 1}]")
+            else:
+                first[:0] = [f"v{i} = first[{i}]" for i in taken]
+            lines += [f"    {line}" for line in (*first, *checks(own, tested_first | handed), *on)]
+        lines += [f"    for _ in range(steps - {1 if fresh is None else 2}):",
+                 *(f"        {line}" for line in (*body, *on)),
                  *(f"    {line}" for line in end),
                  f"    append({var(loss)})",
                  "    return losses"]
         return self._compile(lines, "run", "<derive:losses>")
+
+    def _taken(self, code: Mapping[int, str], fresh: Sequence[int], pinned: Mapping[int, int],
+               counter: int | None) -> list[int]:
+        """The slots of ``code`` whose first-step value a run with ``fresh`` takes from the
+        evaluator's values: those the fresh given slots, the pinned ones and the counter
+        do not reach (none when those values are rounded)."""
+        if self.carry_decimals is not None:
+            return []
+        reached = {*fresh, *pinned, *([counter] if counter is not None else [])}
+        for i, c in self._step_code.items():  # as printed: a number compiled in still counts
+            if any(int(v) in reached for v in _VARIABLE.findall(c)):
+                reached.add(i)
+        return [i for i in code if i not in reached]
 
     def step(self, givens: Mapping[str, float], fixed: Mapping[int, float] | None = None) -> list[float]:
         """One training step's values (up to the updates); ``fixed`` pins update slots."""

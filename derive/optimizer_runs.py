@@ -107,11 +107,12 @@ class RunTrainer:
         trainer, givens = self._for_run(givens, run)
         return trainer.verdict(givens, run)
 
-    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float] | None = None):
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float] | None = None,
+                          own: bool = False):
         # a run that names its optimizer has its own graph
         if getattr(run, "optimizer", None) is not None:
             return None
-        return self.base.verdict_of_values(run, evaluator, fixed)
+        return self.base.verdict_of_values(run, evaluator, fixed, own)
 
     ends_as = Trainer.ends_as  # the same test, each run judged by its own trainer
 

@@ -200,18 +200,20 @@ class Trainer:
         losses = self._compiled(givens, run, run.steps) if run.steps > 1 else None
         return self.run_by_steps(givens, run).verdict if losses is None else judge_finite(losses)
 
-    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator,
-                          fixed: Mapping[str, float] | None = None) -> Callable[[Sequence[float]], str] | None:
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float] | None = None,
+                          own: bool = False) -> Callable[[Sequence[float]], str] | None:
         """``verdict`` as a function of every quantity's value as ``evaluator`` gives them,
         the given values read straight out of them: what a variant's draw has at hand,
         thousands of times per sheet set. ``fixed``: given values that are the same in
-        every call (those no range draws), compiled in as numbers with η. None when the
-        run is not one of this trainer's compiled runs on that evaluator's graph."""
+        every call (those no range draws), compiled in as numbers with η; ``own``: the
+        values are the evaluator's own (at any η), and the first step takes what η does
+        not reach from them. None when the run is not one of this trainer's compiled
+        runs on that evaluator's graph."""
         ev = self.evaluator
         names, slots = ev.given_names, ev._given_slots
         if ev is not evaluator or run.steps < 2 or "eta" not in names or len(slots) < 2:
             return None
-        losses_of, eta = self._losses_function(run.frozen, {**(fixed or {}), "eta": run.learning_rate})
+        losses_of, eta = self._losses_function(run.frozen, {**(fixed or {}), "eta": run.learning_rate}, own)
         pick = operator.itemgetter(*slots)
         given = (lambda values: values[:len(slots)]) if slots == list(range(len(slots))) else (lambda values: list(pick(values)))
         rate, steps = run.learning_rate, run.steps
@@ -220,7 +222,7 @@ class Trainer:
             g = given(values)
             g[eta] = rate
             try:
-                losses = losses_of(g, steps)
+                losses = losses_of(g, steps, values) if own else losses_of(g, steps)
             except (ArithmeticError, ValueError):
                 losses = None
             if losses is None:
@@ -243,12 +245,14 @@ class Trainer:
         except (ArithmeticError, ValueError):  # an overflow or a log of 0: the careful path says where
             return None
 
-    def _losses_function(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None = None):
+    def _losses_function(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None = None,
+                         reuse: bool = False):
         """The compiled run for these parameters held fixed (and these given values
-        compiled in), and the place of η among the given values: what ``run`` does step
-        by step, as ``Evaluator.losses_function`` takes it."""
+        compiled in; with ``reuse``, its first step taken from the evaluator's values as
+        far as η does not reach), and the place of η among the given values: what ``run``
+        does step by step, as ``Evaluator.losses_function`` takes it."""
         made = self.__dict__.setdefault("_losses_functions", {})
-        key = (frozen, tuple(sorted((numbers or {}).items())))
+        key = (frozen, tuple(sorted((numbers or {}).items())), reuse)
         if key not in made:
             ev = self.evaluator
             names = ev.given_names
@@ -257,7 +261,8 @@ class Trainer:
             moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
             carried, counter = self.carried_moves(slot)
             literal = {slot[n]: v for n, v in (numbers or {}).items()}
-            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal),
+            fresh = [slot["eta"]] if reuse else None
+            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal, fresh),
                          names.index("eta"))
         return made[key]
 

@@ -31,7 +31,7 @@ import math
 import operator
 import random
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -163,6 +163,11 @@ class Sampler:
     def failures(self, values: Sequence[float]) -> list[str]:
         """The constraints a set of evaluated values breaks (all of them, for the statistics):
         the values of a draw, whose given values are the spec's except those drawn."""
+        return self._failures(values, False)
+
+    def _failures(self, values: Sequence[float], own: bool) -> list[str]:
+        """``failures``; ``own``: the values are the evaluator's own, so the runs' first
+        step is taken from them."""
         # a sum is finite only if every term is: one sum for the usual all-finite values
         if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
@@ -179,28 +184,31 @@ class Sampler:
         if self.target_sums and any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
         # The runs cost most: they are run only for a draw that meets every other constraint.
-        if self.runs and not out and not self._ends_as(values):
+        if self.runs and not out and not self._ends_as(values, own):
             out.append("verdicts")
         return out
 
-    def _ends_as(self, values: Sequence[float]) -> bool:
+    def _ends_as(self, values: Sequence[float], own: bool) -> bool:
         """``Trainer.ends_as`` of the given values among ``values``."""
-        for verdict, wanted in self._verdicts_of_values:
+        for verdict, wanted in self._verdicts_of_values[own]:
             if verdict(values) != wanted:
                 return False
         return True
 
     @cached_property
-    def _verdicts_of_values(self) -> list[tuple[Callable[[Sequence[float]], str], str]]:
-        """Each run's verdict as a function of a draw's values, and the verdict it must
-        have, in the order ``Trainer.ends_as`` tries them."""
+    def _verdicts_of_values(self) -> dict[bool, list[tuple[Callable[[Sequence[float]], str], str]]]:
+        """Each run's verdict as a function of a draw's values (the evaluator's own or not),
+        and the verdict it must have, in the order ``Trainer.ends_as`` tries them."""
+        return {own: self._verdict_tests(own) for own in (False, True)}
+
+    def _verdict_tests(self, own: bool) -> list[tuple[Callable[[Sequence[float]], str], str]]:
         trainer, evaluator = self.exercise.trainer, self.exercise.evaluator
         drawn = {r.name for r in self.vary.ranges}
         fixed = {n: v for n, v in self.base.items() if n not in drawn and n in evaluator.given_names}
         out = []
         for i in likeliest_first(self.runs):
             run = self.runs[i]
-            verdict = trainer.verdict_of_values(run, evaluator, fixed) or (
+            verdict = trainer.verdict_of_values(run, evaluator, fixed, own) or (
                 lambda values, run=run: trainer.verdict({n: values[k] for n, k in self.given_slots}, run))
             out.append((verdict, self.verdicts[i]))
         return out
@@ -255,6 +263,8 @@ class Sampler:
         failures = {} if failures is None else failures
         base, ranges = self._drawing
         values_of = self.exercise.evaluator.values
+        # the values are the evaluator's own (a graph's sampler has constraints of its own)
+        failures_of = self.failures if type(self).failures is not Sampler.failures else partial(self._failures, own=True)
         for attempt in range(1, self.vary.tries + 1):
             g = base.copy()
             drawn = {}
@@ -266,7 +276,7 @@ class Sampler:
             values = values_of(g)
             if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
                 values = [math.nan]
-            broken = self.failures(values)
+            broken = failures_of(values)
             if not broken:
                 return drawn, attempt, values
             for key in broken:

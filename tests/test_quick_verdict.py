@@ -145,7 +145,8 @@ NUMBER = st.one_of(st.floats(-2, 2), st.integers(-3, 3), st.sampled_from([1, 1.0
 @pytest.mark.parametrize("name", [n for n in SPECS if n != "adam"])
 def test_the_verdict_of_a_draws_values_is_the_runs_verdict(name):
     """``verdict_of_values`` (the given values read out of a draw's values, those no range
-    draws compiled in as numbers, η among them) against the run step by step."""
+    draws compiled in as numbers, η among them, the first step's values taken from there
+    as far as η does not reach) against the run step by step."""
     ex = exercise(name)
     ev, trainer = ex.evaluator, ex.trainer
     names = list(ev.given_names)
@@ -153,15 +154,18 @@ def test_the_verdict_of_a_draws_values_is_the_runs_verdict(name):
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.one_of(NUMBER, st.sampled_from(EDGES[2:7])), min_size=len(names), max_size=len(names)),
            st.sets(st.sampled_from(names)), st.sampled_from([0.1, 1, 1.0, 2.5]), st.sampled_from([2, 3, 10]),
-           st.sets(st.sampled_from([p.name for p in ex.network.params]), max_size=2))
-    def check(numbers, fixed_names, eta, steps, frozen):
+           st.sets(st.sampled_from([p.name for p in ex.network.params]), max_size=2), st.sampled_from([0.2, 1, 3.5]))
+    def check(numbers, fixed_names, eta, steps, frozen, drawn_eta):
         givens = {**dict(zip(names, numbers)), "eta": eta}
-        values = ev.values([givens[n] for n in names])
+        # the draw's values at the spec's η, not the run's
+        values = ev.values([{**givens, "eta": drawn_eta}[n] for n in names])
         if values is None:
             return
         run = spec_mod.RunSpec(eta, steps, tuple(frozen))
-        verdict = trainer.verdict_of_values(run, ev, {n: givens[n] for n in fixed_names})
-        assert _outcome(verdict, values) == _outcome(lambda: trainer.run_by_steps(givens, run).verdict)
+        careful = _outcome(lambda: trainer.run_by_steps(givens, run).verdict)
+        for own in (False, True):
+            verdict = trainer.verdict_of_values(run, ev, {n: givens[n] for n in fixed_names}, own)
+            assert _outcome(verdict, values) == careful
 
     check()
 
