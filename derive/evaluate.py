@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -137,8 +137,9 @@ def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
     names: dict[tuple[str, ...], str] = {}
     out: dict[int, list[str]] = {}
 
-    def product(factors: tuple[str, ...], lines: list[str]) -> str:
-        for k in range(len(factors) - 1, 1, -1):
+    def product(factors: tuple[str, ...], lines: list[str], whole: bool = False) -> str:
+        # a formula may be a shared beginning of others itself (a frozen weight's gradient)
+        for k in range(len(factors) - (not whole), 1, -1):
             head = factors[:k]
             if head in shared:
                 if head not in names:
@@ -150,7 +151,7 @@ def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
 
     for i, factors in chains.items():
         lines: list[str] = []
-        text = product(factors, lines)
+        text = product(factors, lines, whole=True)
         if text != code[i]:
             out[i] = [*lines, f"v{i} = {text}"]
     return out
@@ -174,18 +175,19 @@ def _literal(value: float) -> str | None:
 
 
 def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
-            numbers: Mapping[int, str] | None = None) -> tuple[dict[int, str], dict[int, str]]:
+            numbers: Mapping[int, str] | None = None, floats: Iterable[int] = ()) -> tuple[dict[int, str], dict[int, str]]:
     """Formulas made cheaper to evaluate, every value the same to the bit: a formula that
     is another quantity or a number is put into the formulas that use it (a linear
     output ŷ = ŷ_in, ∂ŷ/∂ŷ_in = 1), and so are the given values in ``numbers`` (slot ->
     its value as code); a factor 1 of plain arithmetic is left out (x·1 is x, also for
     ±inf and NaN); a function of a variable that has a written-out form
     (``Activation.inline``) is evaluated in place. ``kept``: slots whose variables must
-    stay (given values, which a run reassigns; update slots it pins). Returns the
-    formulas left and, for each slot put in place, what stands for it."""
+    stay (given values, which a run reassigns; update slots it pins); ``floats``: given
+    slots known to hold floats. Returns the formulas left and, for each slot put in
+    place, what stands for it."""
     stands: dict[int, str] = dict(numbers or {})
     out: dict[int, str] = {}
-    floats: set[int] = set()  # slots that hold a float whatever the given values are
+    floats = set(floats)  # slots that hold a float whatever the given values are
 
     def put(m: re.Match) -> str:
         return stands.get(int(m.group(1)), m.group(0))
@@ -372,7 +374,7 @@ class Evaluator:
 
     def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
                         counter: int | None = None, numbers: Mapping[int, float] | None = None,
-                        fresh: Sequence[int] | None = None):
+                        fresh: Sequence[int] | None = None, floats: bool = False):
         """A whole run compiled, ``(given values, steps) -> the loss of each step``, for
         callers that only judge the losses (a variant's draw, thousands per sheet set): the
         steps loop inside the generated code, every value a local variable.
@@ -385,7 +387,8 @@ class Evaluator:
         slots (η) whose values may differ from those of a third argument, every quantity's
         value as ``values`` gives them (all finite): the first step takes from there
         whatever those slots and the pinned ones do not reach (a run of at least two
-        steps). It returns None instead of losses when any value of any step (the given
+        steps); ``floats``: every given value not in ``numbers`` is a float (as a variant
+        draws them), so a factor 1.0 next to one drops out. It returns None instead of losses when any value of any step (the given
         values included) is not finite, exactly where ``step`` would refuse one, except
         after the loss of the last step, which does not change the losses; it may raise
         an ArithmeticError or ValueError as the step itself does."""
@@ -393,18 +396,33 @@ class Evaluator:
         literals = {i: _literal(v) for i, v in (numbers or {}).items() if i not in moving}
         literals = {i: text for i, text in literals.items() if text is not None}
         fresh = None if fresh is None else tuple(fresh)
-        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())), fresh)
+        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())), fresh, floats)
         made = self.__dict__.setdefault("_losses_functions", {})
         if key not in made:
-            made[key] = self._compile_losses(loss, moves, pinned, counter, literals, fresh)
+            made[key] = self._compile_losses(loss, moves, pinned, counter, literals, fresh, floats)
         return made[key]
 
     def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None):
-        code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned}, literals)
+                        counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None,
+                        floats: bool):
+        code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned}, literals,
+                               [i for i in self._given_slots if i not in literals] if floats else ())
 
         def var(i: int) -> str:
             return stands.get(i, f"v{i}")
+
+        # An update that nothing after it in the step reads, of a parameter that nothing
+        # after it reads either, is written into the parameter's own variable: no copy
+        # after the step.
+        read_later: dict[int, set[int]] = {}
+        later: set[int] = set()
+        for i in reversed(code):
+            read_later[i] = set(later)
+            later.update(int(v) for v in _VARIABLE.findall(code[i]))
+        sources = [slot for _, slot in moves]
+        into = {slot: k for k, slot in moves
+                if slot in code and slot not in pinned and k not in read_later[slot] and slot not in read_later[slot]
+                and sources.count(slot) == 1 and var(loss) != f"v{slot}"}
 
         # The last step is reported by its loss alone: a value after the loss that is not
         # finite leaves ``Trainer.run`` the same losses (it is the update that broke), so
@@ -421,7 +439,8 @@ class Evaluator:
             lines = []
             for i, c in part.items():
                 if i in shorter:
-                    lines += shorter[i]
+                    *shared, own = shorter[i]
+                    lines += [*shared, f"v{into[i]} = {own.split(' = ', 1)[1]}" if i in into else own]
                 elif i in pinned:
                     # ``step`` pins the slot to a value that is given and never moves (so finite
                     # once the given values are); its formula is still worked out there, so here
@@ -431,12 +450,12 @@ class Evaluator:
                     if i in used:
                         lines.append(f"v{i} = v{pinned[i]}")
                 else:
-                    lines.append(f"v{i} = {c}")
+                    lines.append(f"v{into.get(i, i)} = {c}")
             tested = {int(v) for i, c in part.items() if i not in pinned and _plain(c) for v in _VARIABLE.findall(c)}
             return lines, tested
 
         def checks(part: Mapping[int, str], tested: set[int]) -> list[str]:
-            checked = [f"v{i}" for i in part if i not in pinned and i not in tested]
+            checked = [f"v{into.get(i, i)}" for i in part if i not in pinned and i not in tested]
             return [f"if not isfinite({_total(checked)}):", "    return None"] if checked else []
 
         # A value that is not finite makes every sum, difference or product it enters not
@@ -447,7 +466,7 @@ class Evaluator:
         end, tested_last = step(last)
         handed = {slot for k, slot in moves if k in tested and k in tested_last}
         body += checks(code, tested | handed)
-        on = [f"append({var(loss)})", *(f"v{k} = {var(slot)}" for k, slot in moves)]
+        on = [f"append({var(loss)})", *(f"v{k} = {var(slot)}" for k, slot in moves if slot not in into)]
         if counter is not None:
             on.append(f"v{counter} += 1")
         end += checks(last, tested_last)

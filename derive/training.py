@@ -205,7 +205,8 @@ class Trainer:
         """``verdict`` as a function of every quantity's value as ``evaluator`` gives them,
         the given values read straight out of them: what a variant's draw has at hand,
         thousands of times per sheet set. ``fixed``: given values that are the same in
-        every call (those no range draws), compiled in as numbers with η; ``own``: the
+        every call (those no range draws), compiled in as numbers with η, every other
+        given value being a float (as a range draws them); ``own``: the
         values are the evaluator's own (at any η), and the first step takes what η does
         not reach from them. None when the run is not one of this trainer's compiled
         runs on that evaluator's graph."""
@@ -248,9 +249,9 @@ class Trainer:
     def _losses_function(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None = None,
                          reuse: bool = False):
         """The compiled run for these parameters held fixed (and these given values
-        compiled in; with ``reuse``, its first step taken from the evaluator's values as
-        far as η does not reach), and the place of η among the given values: what ``run``
-        does step by step, as ``Evaluator.losses_function`` takes it."""
+        compiled in, every other one a float; with ``reuse``, its first step taken from the
+        evaluator's values as far as η does not reach), and the place of η among the given
+        values: what ``run`` does step by step, as ``Evaluator.losses_function`` takes it."""
         made = self.__dict__.setdefault("_losses_functions", {})
         key = (frozen, tuple(sorted((numbers or {}).items())), reuse)
         if key not in made:
@@ -262,7 +263,8 @@ class Trainer:
             carried, counter = self.carried_moves(slot)
             literal = {slot[n]: v for n, v in (numbers or {}).items()}
             fresh = [slot["eta"]] if reuse else None
-            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal, fresh),
+            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal, fresh,
+                                            floats=numbers is not None),
                          names.index("eta"))
         return made[key]
 

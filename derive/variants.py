@@ -257,8 +257,9 @@ class Sampler:
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
         # randrange(n) as Python draws it: getrandbits(n.bit_length()) until a number below
-        # n comes up, written out here without randrange's checks of its arguments, the
-        # larger part of a draw's cost (tests/test_quick_verdict.py holds the two to the same numbers)
+        # n comes up, written out here without randrange's checks of its arguments, which
+        # cost as much as the rest of a try's numbers (tests/test_quick_verdict.py holds the
+        # two to the same numbers)
         bits = random.Random(seed).getrandbits
         failures = {} if failures is None else failures
         base, ranges = self._drawing
@@ -267,18 +268,17 @@ class Sampler:
         failures_of = self.failures if type(self).failures is not Sampler.failures else partial(self._failures, own=True)
         for attempt in range(1, self.vary.tries + 1):
             g = base.copy()
-            drawn = {}
-            for name, k, grid, n, width in ranges:
+            for _, k, grid, n, width in ranges:
                 i = bits(width)
                 while i >= n:
                     i = bits(width)
-                g[k] = drawn[name] = grid[i]
+                g[k] = grid[i]
             values = values_of(g)
             if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
                 values = [math.nan]
             broken = failures_of(values)
             if not broken:
-                return drawn, attempt, values
+                return {name: g[k] for name, k, *_ in ranges}, attempt, values
             for key in broken:
                 failures[key] = failures.get(key, 0) + 1
         raise ConstraintError(self._give_up(seed, failures, self.vary.tries), MappingProxyType(failures))

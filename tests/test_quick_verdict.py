@@ -156,7 +156,9 @@ def test_the_verdict_of_a_draws_values_is_the_runs_verdict(name):
            st.sets(st.sampled_from(names)), st.sampled_from([0.1, 1, 1.0, 2.5]), st.sampled_from([2, 3, 10]),
            st.sets(st.sampled_from([p.name for p in ex.network.params]), max_size=2), st.sampled_from([0.2, 1, 3.5]))
     def check(numbers, fixed_names, eta, steps, frozen, drawn_eta):
-        givens = {**dict(zip(names, numbers)), "eta": eta}
+        # the values no range draws may be integers (compiled in); drawn ones are floats
+        givens = {n: v if n in fixed_names else float(v) for n, v in zip(names, numbers)}
+        givens["eta"] = eta
         # the draw's values at the spec's η, not the run's
         values = ev.values([{**givens, "eta": drawn_eta}[n] for n in names])
         if values is None:
