@@ -471,10 +471,11 @@ class Evaluator:
             on.append(f"v{counter} += 1")
         end += checks(last, tested_last)
         given = [f"v{i}" for i in self._given_slots]
+        # the given values are tested once (with ``first``, only those it does not hold)
+        tested_given = given if fresh is None else [f"v{i}" for i in fresh if i not in literals]
         lines = [f"def run(g, steps, {'first, ' if fresh is not None else ''}isfinite=math.isfinite):",
                  "    " + "".join(f"{v}, " for v in given) + "= g",
-                 f"    if not isfinite({_total(given)}):",
-                 "        return None",
+                 *([f"    if not isfinite({_total(tested_given)}):", "        return None"] if tested_given else []),
                  "    losses = []",
                  "    append = losses.append"]
         if fresh is not None:

@@ -177,8 +177,11 @@ class Sampler:
             out.append("saturation")
         if gradients and self._any_rounds_to_zero(gradients(values)):
             out.append("zero_gradient")
-        if self.loss and not self._loss_goes_down(values[self.loss[0]], values[self.loss[1]]):
-            out.append("loss")
+        if self.loss:
+            before, after = values[self.loss[0]], values[self.loss[1]]
+            # (a loss that falls by more than two units of the last decimal visibly falls)
+            if not before - after > self._two_units and not self._loss_goes_down(before, after):
+                out.append("loss")
         if kinked and self._any_rounds_to_zero(kinked(values)):
             out.append("relu_kink")
         if self.target_sums and any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
@@ -221,6 +224,10 @@ class Sampler:
     @cached_property
     def _unit(self) -> float:
         return float(f"1e{-self.policy.decimals}")
+
+    @cached_property
+    def _two_units(self) -> float:
+        return 2 * self._unit
 
     def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
         return min(map(abs, picked)) <= self._unit and any(self.policy.round(v) == 0 for v in picked)
