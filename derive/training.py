@@ -300,10 +300,12 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
     return judge_finite(seq)
 
 
-def judge_finite(seq: Sequence[float]) -> str:
-    """``judge`` of losses known to be finite (a compiled run's, at least two)."""
+def judge_finite(seq: list[float]) -> str:
+    """``judge`` of a list of losses known to be finite (a compiled run's, at least two)."""
     # Written for speed (a variant's draw judges thousands of runs) with the rules above:
     # the largest and smallest move stand for "any move up" and "any move down".
+    if sorted(seq, reverse=True) == seq:  # never up, whatever the tolerance (most runs of a draw)
+        return CONVERGING
     tol = 1e-12 * max(max(seq), -min(seq))  # rounding noise once the loss is near zero (the largest |loss|)
     diffs = list(map(operator.sub, seq[1:], seq))
     if not diffs or not max(diffs) > tol:  # never up
