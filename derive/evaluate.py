@@ -433,12 +433,22 @@ class Evaluator:
             last = code
 
         def step(part: Mapping[int, str]) -> tuple[list[str], set[int]]:
-            """One step's lines, and the slots its plain formulas use."""
-            used = {int(v) for c in part.values() for v in _VARIABLE.findall(c)}
+            """One step's lines, and the slots its plain formulas use or that are tested
+            otherwise."""
+            worked_out = [c for i, c in part.items() if i not in pinned or not _plain(c)]  # see below
+            used = {int(v) for c in (*worked_out, *on) for v in _VARIABLE.findall(c)}
             shorter = _shared_products({i: c for i, c in part.items() if i not in pinned})
+            # A product that another product of the step begins with is tested through
+            # that one (∞·x and NaN·x are not finite); one that nothing reads is left out
+            # (a gradient of a weight held fixed).
+            chains = {i: tuple(c.split("*")) for i, c in part.items() if i not in pinned and _PRODUCT.fullmatch(c)}
+            heads = {ch[:k] for ch in chains.values() for k in range(2, len(ch))}
+            begun = {i for i, ch in chains.items() if ch in heads}
             lines = []
             for i, c in part.items():
-                if i in shorter:
+                if i in begun and i not in used:
+                    lines += shorter.get(i, [""])[:-1]
+                elif i in shorter:
                     *shared, own = shorter[i]
                     lines += [*shared, f"v{into[i]} = {own.split(' = ', 1)[1]}" if i in into else own]
                 elif i in pinned:
@@ -452,7 +462,7 @@ class Evaluator:
                 else:
                     lines.append(f"v{into.get(i, i)} = {c}")
             tested = {int(v) for i, c in part.items() if i not in pinned and _plain(c) for v in _VARIABLE.findall(c)}
-            return lines, tested
+            return lines, tested | begun
 
         def checks(part: Mapping[int, str], tested: set[int]) -> list[str]:
             checked = [f"v{into.get(i, i)}" for i in part if i not in pinned and i not in tested]
@@ -462,13 +472,13 @@ class Evaluator:
         # finite (inf − inf and 0 · inf are NaN): a value that such a formula of the step
         # uses is tested through that formula's value, and an update whose parameter
         # such a formula uses (in every step that can come next) through the next step's.
+        on = [f"append({var(loss)})", *(f"v{k} = {var(slot)}" for k, slot in moves if slot not in into)]
+        if counter is not None:
+            on.append(f"v{counter} += 1")
         body, tested = step(code)
         end, tested_last = step(last)
         handed = {slot for k, slot in moves if k in tested and k in tested_last}
         body += checks(code, tested | handed)
-        on = [f"append({var(loss)})", *(f"v{k} = {var(slot)}" for k, slot in moves if slot not in into)]
-        if counter is not None:
-            on.append(f"v{counter} += 1")
         end += checks(last, tested_last)
         given = [f"v{i}" for i in self._given_slots]
         # the given values are tested once (with ``first``, only those it does not hold)

@@ -216,11 +216,11 @@ class Trainer:
             return None
         losses_of, eta = self._losses_function(run.frozen, {**(fixed or {}), "eta": run.learning_rate}, own)
         pick = operator.itemgetter(*slots)
-        given = (lambda values: values[:len(slots)]) if slots == list(range(len(slots))) else (lambda values: list(pick(values)))
+        n = len(slots) if slots == list(range(len(slots))) else 0  # the given values come first: one slice
         rate, steps = run.learning_rate, run.steps
 
         def verdict(values: Sequence[float]) -> str:
-            g = given(values)
+            g = values[:n] if n else list(pick(values))
             g[eta] = rate
             try:
                 losses = losses_of(g, steps, values) if own else losses_of(g, steps)

@@ -166,10 +166,10 @@ class Sampler:
         return self._failures(values, False)
 
     def _failures(self, values: Sequence[float], own: bool) -> list[str]:
-        """``failures``; ``own``: the values are the evaluator's own, so the runs' first
-        step is taken from them."""
+        """``failures``; ``own``: the values are what ``Evaluator.values`` gave (all finite,
+        so not tested again), and the runs' first step is taken from them."""
         # a sum is finite only if every term is: one sum for the usual all-finite values
-        if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
+        if not own and not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
         out = []
         saturating, gradients, kinked = self._pickers  # None: nothing to pick
@@ -283,7 +283,9 @@ class Sampler:
             values = values_of(g)
             if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
                 values = [math.nan]
-            broken = failures_of(values)
+                broken = self.failures(values)
+            else:
+                broken = failures_of(values)
             if not broken:
                 return {name: g[k] for name, k, *_ in ranges}, attempt, values
             for key in broken:
