@@ -261,25 +261,34 @@ class Sampler:
         return ([self.base[n] for n in names],
                 [(r.name, place[r.name], r.grid, len(r.grid), len(r.grid).bit_length()) for r in self.vary.ranges])
 
+    @cached_property
+    def _numbers(self) -> Callable[[Callable[[int], int]], list[float]]:
+        """``numbers(getrandbits)``: one try's given values in the evaluator's order, each
+        range drawn in turn as randrange(len(grid)) draws: getrandbits(n.bit_length()) until
+        a number below n comes up (tests/test_quick_verdict.py holds the two to the same
+        numbers). Written out once, a few statements per range, without randrange's checks
+        of its arguments and the loop over the ranges, which cost more than the drawing."""
+        base, ranges = self._drawing
+        drawn = {k: j for j, (_, k, *_) in enumerate(ranges)}
+        lines = ["def numbers(bits):"]
+        for j, (_, _, _, n, width) in enumerate(ranges):
+            lines += [f"    i = bits({width})", f"    while i >= {n}:", f"        i = bits({width})",
+                      f"    d{j} = grid{j}[i]"]
+        lines.append(f"    return [{', '.join(f'd{drawn[k]}' if k in drawn else f'base{k}' for k in range(len(base)))}]")
+        namespace = {**{f"grid{j}": r[2] for j, r in enumerate(ranges)}, **{f"base{k}": v for k, v in enumerate(base)}}
+        exec(compile("\n".join(lines), "<derive:numbers>", "exec"), namespace)  # noqa: S102 (our own code)
+        return namespace["numbers"]
+
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
-        # randrange(n) as Python draws it: getrandbits(n.bit_length()) until a number below
-        # n comes up, written out here without randrange's checks of its arguments, which
-        # cost as much as the rest of a try's numbers (tests/test_quick_verdict.py holds the
-        # two to the same numbers)
         bits = random.Random(seed).getrandbits
         failures = {} if failures is None else failures
-        base, ranges = self._drawing
+        numbers, (_, ranges) = self._numbers, self._drawing
         values_of = self.exercise.evaluator.values
         # the values are the evaluator's own (a graph's sampler has constraints of its own)
         failures_of = self.failures if type(self).failures is not Sampler.failures else partial(self._failures, own=True)
         for attempt in range(1, self.vary.tries + 1):
-            g = base.copy()
-            for _, k, grid, n, width in ranges:
-                i = bits(width)
-                while i >= n:
-                    i = bits(width)
-                g[k] = grid[i]
+            g = numbers(bits)
             values = values_of(g)
             if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
                 values = [math.nan]
