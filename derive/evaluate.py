@@ -170,7 +170,7 @@ _CALL = re.compile(r"\b(\w+)\((v\d+)\)")
 def _literal(value: float) -> str | None:
     """A given value as a number in code (bracketed when negative), if it can be one."""
     if type(value) is int or (type(value) is float and math.isfinite(value)):
-        return f"({value!r})" if value < 0 or repr(value).startswith("-") else repr(value)
+        return f"({value!r})" if repr(value).startswith("-") else repr(value)  # -0.0 too
     return None
 
 
@@ -388,10 +388,12 @@ class Evaluator:
         value as ``values`` gives them (all finite): the first step takes from there
         whatever those slots and the pinned ones do not reach (a run of at least two
         steps); ``floats``: every given value not in ``numbers`` is a float (as a variant
-        draws them), so a factor 1.0 next to one drops out. It returns None instead of losses when any value of any step (the given
-        values included) is not finite, exactly where ``step`` would refuse one, except
-        after the loss of the last step, which does not change the losses; it may raise
-        an ArithmeticError or ValueError as the step itself does."""
+        draws them), so a factor 1.0 next to one drops out.
+
+        It returns None instead of losses when any value of any step (the given values
+        included) is not finite, exactly where ``step`` would refuse one, except after the
+        loss of the last step, which does not change the losses; it may raise an
+        ArithmeticError or ValueError as the step itself does."""
         moving = {k for k, _ in moves} | {counter}
         literals = {i: _literal(v) for i, v in (numbers or {}).items() if i not in moving}
         literals = {i: text for i, text in literals.items() if text is not None}

@@ -206,10 +206,10 @@ class Trainer:
         the given values read straight out of them: what a variant's draw has at hand,
         thousands of times per sheet set. ``fixed``: given values that are the same in
         every call (those no range draws), compiled in as numbers with η, every other
-        given value being a float (as a range draws them); ``own``: the
-        values are the evaluator's own (at any η), and the first step takes what η does
-        not reach from them. None when the run is not one of this trainer's compiled
-        runs on that evaluator's graph."""
+        given value being a float (as a range draws them); ``own``: the values are the
+        evaluator's own (at any η), and the first step takes what η does not reach from
+        them. None when the run is not one of this trainer's compiled runs on that
+        evaluator's graph."""
         ev = self.evaluator
         names, slots = ev.given_names, ev._given_slots
         if ev is not evaluator or run.steps < 2 or "eta" not in names or len(slots) < 2:
@@ -247,13 +247,13 @@ class Trainer:
             return None
 
     def _losses_function(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None = None,
-                         reuse: bool = False):
+                         own: bool = False):
         """The compiled run for these parameters held fixed (and these given values
-        compiled in, every other one a float; with ``reuse``, its first step taken from the
+        compiled in, every other one a float; with ``own``, its first step taken from the
         evaluator's values as far as η does not reach), and the place of η among the given
         values: what ``run`` does step by step, as ``Evaluator.losses_function`` takes it."""
         made = self.__dict__.setdefault("_losses_functions", {})
-        key = (frozen, tuple(sorted((numbers or {}).items())), reuse)
+        key = (frozen, tuple(sorted((numbers or {}).items())), own)
         if key not in made:
             ev = self.evaluator
             names = ev.given_names
@@ -262,7 +262,7 @@ class Trainer:
             moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
             carried, counter = self.carried_moves(slot)
             literal = {slot[n]: v for n, v in (numbers or {}).items()}
-            fresh = [slot["eta"]] if reuse else None
+            fresh = [slot["eta"]] if own else None
             made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal, fresh,
                                             floats=numbers is not None),
                          names.index("eta"))

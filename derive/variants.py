@@ -193,18 +193,22 @@ class Sampler:
 
     def _ends_as(self, values: Sequence[float], own: bool) -> bool:
         """``Trainer.ends_as`` of the given values among ``values``."""
-        for verdict, wanted in self._verdicts_of_values[own]:
+        for verdict, wanted in self._own_verdicts if own else self._verdicts:
             if verdict(values) != wanted:
                 return False
         return True
 
     @cached_property
-    def _verdicts_of_values(self) -> dict[bool, list[tuple[Callable[[Sequence[float]], str], str]]]:
-        """Each run's verdict as a function of a draw's values (the evaluator's own or not),
-        and the verdict it must have, in the order ``Trainer.ends_as`` tries them."""
-        return {own: self._verdict_tests(own) for own in (False, True)}
+    def _verdicts(self):
+        return self._verdicts_of_values(False)
 
-    def _verdict_tests(self, own: bool) -> list[tuple[Callable[[Sequence[float]], str], str]]:
+    @cached_property
+    def _own_verdicts(self):
+        return self._verdicts_of_values(True)
+
+    def _verdicts_of_values(self, own: bool) -> list[tuple[Callable[[Sequence[float]], str], str]]:
+        """Each run's verdict as a function of a draw's values (``own``: the evaluator's
+        own), and the verdict it must have, in the order ``Trainer.ends_as`` tries them."""
         trainer, evaluator = self.exercise.trainer, self.exercise.evaluator
         drawn = {r.name for r in self.vary.ranges}
         fixed = {n: v for n, v in self.base.items() if n not in drawn and n in evaluator.given_names}
