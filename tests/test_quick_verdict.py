@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive import optimizers, spec as spec_mod, training, variants as V
+from derive.activations import ACTIVATIONS
 from derive.vary import Constraints
 from derive.solution import Exercise
 
@@ -348,3 +349,35 @@ def test_values_is_evaluate_or_none(values):
     except ArithmeticError:
         expected = None
     assert ev.values(values) == expected
+
+
+@pytest.mark.parametrize("key", [k for k, a in ACTIVATIONS.items() if a.inline])
+def test_an_activation_written_out_is_its_float_version(key):
+    """``Activation.inline`` gives ``plain`` to the bit, a float, NaN for NaN."""
+    act = ACTIVATIONS[key]
+    points = [0.0, -0.0, 1e-300, -1e-300, 0.5, -0.5, 36.7, -36.7, 709.0, -709.0, 745.2, -745.2, 1e308, -1e308,
+              math.inf, -math.inf, math.nan, 1, -1, 0, 3]
+    points += [random.Random(k).uniform(-50, 50) for k in range(200)]
+    for t in points:
+        got = eval(act.inline.format(t="t"), {"exp": math.exp, "t": t})  # noqa: S307 (the registry's own code)
+        want = act.plain(t)
+        assert type(got) is float and (repr(got) == repr(want) or (math.isnan(got) and math.isnan(want))), (t, got, want)
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if n != "adam"] + ["adam"])
+def test_the_folded_evaluation_is_the_printed_formulas(name):
+    """``values`` (copies, ones and written-out activations folded into the code) against
+    the checker's pass, which evaluates the formulas as printed, calls included."""
+    ev = exercise(name).evaluator
+    names = list(ev.given_names)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(NUMBER, st.floats(-50, 50)), min_size=len(names), max_size=len(names)))
+    def check(numbers):
+        values = ev.values(numbers)
+        if values is not None:
+            plain, _ = ev.recompute(dict(zip(names, numbers)), {})
+            assert [repr(v) for v in values] == [repr(v) for v in plain]
+
+    check()
+
