@@ -185,12 +185,16 @@ def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
     stay (given values, which a run reassigns; update slots it pins); ``floats``: given
     slots known to hold floats. Returns the formulas left and, for each slot put in
     place, what stands for it."""
-    stands: dict[int, str] = dict(numbers or {})
+    # keyed by the variable's digits, as _VARIABLE finds them: a formula's variables are
+    # looked up at C speed (a large network has thousands of formulas)
+    stands: dict[str, str] = {str(i): text for i, text in (numbers or {}).items()}
+    floats = {str(i) for i in floats}  # slots that hold a float whatever the given values are
+    typed = bool(numbers or floats)  # (without numbers or float givens, 1.0 never drops out)
+    kept = {str(i) for i in kept}
     out: dict[int, str] = {}
-    floats = set(floats)  # slots that hold a float whatever the given values are
 
     def put(m: re.Match) -> str:
-        return stands.get(int(m.group(1)), m.group(0))
+        return stands.get(m.group(1), m.group(0))
 
     def written_out(m: re.Match) -> str:
         form = inline.get(m.group(1))
@@ -198,29 +202,30 @@ def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
 
     def unit_factor(m: re.Match) -> str:
         v = m.group(1) or m.group(2)
-        return v if int(v[1:]) in floats else m.group(0)
+        return v if v[1:] in floats else m.group(0)
 
     for i, c in code.items():
-        if stands:
+        if stands and not stands.keys().isdisjoint(_VARIABLE.findall(c)):
             c = _VARIABLE.sub(put, c)
         plain = _plain(c)
         while plain and _ONE.search(c):
             c = _ONE.sub("", c)
-        if plain and "1.0" in c:
+        if typed and plain and "1.0" in c:
             c = _ONE_POINT_ZERO.sub(unit_factor, c)
-        if i not in kept and (_CONSTANT.fullmatch(c) or (_VARIABLE.fullmatch(c) and int(c[1:]) not in kept)):
-            stands[i] = c
+        key = str(i)
+        if key not in kept and (_CONSTANT.fullmatch(c) or (_VARIABLE.fullmatch(c) and c[1:] not in kept)):
+            stands[key] = c
             continue
-        if inline:
+        if inline and "(" in c:
             whole = _CALL.fullmatch(c)
             c = _CALL.sub(written_out, c)
             if whole and whole.group(1) in inline:  # a written-out form is a float
-                floats.add(i)
+                floats.add(key)
         # a sum, difference or product with a float in it is a float
-        if plain and (_FLOAT.search(c) or any(int(v) in floats for v in _VARIABLE.findall(c))):
-            floats.add(i)
+        if typed and plain and (_FLOAT.search(c) or not floats.isdisjoint(_VARIABLE.findall(c))):
+            floats.add(key)
         out[i] = c
-    return out, stands
+    return out, {int(k): text for k, text in stands.items()}
 
 
 def _total(names: Sequence[str]) -> str:
