@@ -199,11 +199,11 @@ class Sampler:
         return True
 
     @cached_property
-    def _verdicts(self):
+    def _verdicts(self) -> list[tuple[Callable[[Sequence[float]], str], str]]:
         return self._verdicts_of_values(False)
 
     @cached_property
-    def _own_verdicts(self):
+    def _own_verdicts(self) -> list[tuple[Callable[[Sequence[float]], str], str]]:
         return self._verdicts_of_values(True)
 
     def _verdicts_of_values(self, own: bool) -> list[tuple[Callable[[Sequence[float]], str], str]]:
