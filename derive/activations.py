@@ -53,6 +53,11 @@ class Activation:
     # ``numeric`` of a function that has no slope, taking t alone: the evaluator calls it
     # directly, a call fewer for every unit of every training step of every draw.
     plain: Callable[[float], float] | None = None
+    # ``plain`` written out as Python code of the variable ``{t}``, the same operations in the
+    # same order (so the same value to the bit; ``exp`` is math.exp there), whose value is
+    # a float whatever ``t`` is: compiled code evaluates it in place, without a call per
+    # unit and step.
+    inline: str | None = None
 
 
 # The float versions keep NaN as NaN (a comparison with NaN is false both ways), so that
@@ -94,6 +99,7 @@ ACTIVATIONS: dict[str, Activation] = {
             explicit=lambda t, s: sp.Pow(sp.Add(1, sp.exp(-t), evaluate=False), -1, evaluate=False),
             numeric=lambda t, s: _sigmoid(t),
             plain=_sigmoid,
+            inline="1.0 / (1.0 + exp(-{t})) if {t} >= 0 else (e_ := exp({t})) / (1.0 + e_)",
             numeric_prime=lambda t, s: _sigmoid(t) * (1.0 - _sigmoid(t)),
             by_input=lambda f, t, a: sp.Mul(f(t), sp.Add(1, -f(t), evaluate=False), evaluate=False),
             by_output=lambda f, t, a: sp.Mul(a, sp.Add(1, -a, evaluate=False), evaluate=False),
@@ -201,6 +207,7 @@ def function_class(key: str, symbol: str, slope: float = 0.0) -> type:
             "_eval_rewrite_as_explicit": lambda self, t, **kw: act.explicit(t, slope),
             "_imp_": staticmethod(lambda t: act.numeric(float(t), slope)),
             "numeric": staticmethod(act.plain or (lambda t: act.numeric(t, slope))),
+            "inline": act.inline if act.plain else None,
             "activation": act,
             "symbol": symbol,
             "slope": slope,

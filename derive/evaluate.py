@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -137,8 +137,9 @@ def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
     names: dict[tuple[str, ...], str] = {}
     out: dict[int, list[str]] = {}
 
-    def product(factors: tuple[str, ...], lines: list[str]) -> str:
-        for k in range(len(factors) - 1, 1, -1):
+    def product(factors: tuple[str, ...], lines: list[str], whole: bool = False) -> str:
+        # a formula may be a shared beginning of others itself (a frozen weight's gradient)
+        for k in range(len(factors) - (not whole), 1, -1):
             head = factors[:k]
             if head in shared:
                 if head not in names:
@@ -150,10 +151,81 @@ def _shared_products(code: Mapping[int, str]) -> dict[int, list[str]]:
 
     for i, factors in chains.items():
         lines: list[str] = []
-        text = product(factors, lines)
+        text = product(factors, lines, whole=True)
         if text != code[i]:
             out[i] = [*lines, f"v{i} = {text}"]
     return out
+
+
+_CONSTANT = re.compile(r"\d+(?:\.\d+)?")  # a formula that is a number (∂ŷ/∂ŷ_in = 1 of a linear output)
+# A factor 1 of plain arithmetic, where nothing binds tighter than the product it stands
+# in: 1·x and x·1 are x. The integer 1 always; 1.0 next to a quantity that is a float
+# whatever the given values are (1.0·x makes an integer x a float).
+_ONE = re.compile(r"(?<![\w.*])1\*|(?<!\*)\*1(?![\w.])")
+_ONE_POINT_ZERO = re.compile(r"\b(v\d+)\*1\.0(?![\w.])|(?<![\w.])1\.0\*(v\d+)\b")
+_FLOAT = re.compile(r"(?<![\w.])\d+\.\d+")  # a float literal
+_CALL = re.compile(r"\b(\w+)\((v\d+)\)")
+
+
+def _literal(value: float) -> str | None:
+    """A given value as a number in code (bracketed when negative), if it can be one."""
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return f"({value!r})" if repr(value).startswith("-") else repr(value)  # -0.0 too
+    return None
+
+
+def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
+            numbers: Mapping[int, str] | None = None, floats: Iterable[int] = ()) -> tuple[dict[int, str], dict[int, str]]:
+    """Formulas made cheaper to evaluate, every value the same to the bit: a formula that
+    is another quantity or a number is put into the formulas that use it (a linear
+    output ŷ = ŷ_in, ∂ŷ/∂ŷ_in = 1), and so are the given values in ``numbers`` (slot ->
+    its value as code); a factor 1 of plain arithmetic is left out (x·1 is x, also for
+    ±inf and NaN); a function of a variable that has a written-out form
+    (``Activation.inline``) is evaluated in place. ``kept``: slots whose variables must
+    stay (given values, which a run reassigns; update slots it pins); ``floats``: given
+    slots known to hold floats. Returns the formulas left and, for each slot put in
+    place, what stands for it."""
+    # keyed by the variable's digits, as _VARIABLE finds them: a formula's variables are
+    # looked up at C speed (a large network has thousands of formulas)
+    stands: dict[str, str] = {str(i): text for i, text in (numbers or {}).items()}
+    floats = {str(i) for i in floats}  # slots that hold a float whatever the given values are
+    typed = bool(numbers or floats)  # (without numbers or float givens, 1.0 never drops out)
+    kept = {str(i) for i in kept}
+    out: dict[int, str] = {}
+
+    def put(m: re.Match) -> str:
+        return stands.get(m.group(1), m.group(0))
+
+    def written_out(m: re.Match) -> str:
+        form = inline.get(m.group(1))
+        return m.group(0) if form is None else f"({form.format(t=m.group(2))})"
+
+    def unit_factor(m: re.Match) -> str:
+        v = m.group(1) or m.group(2)
+        return v if v[1:] in floats else m.group(0)
+
+    for i, c in code.items():
+        if stands and not stands.keys().isdisjoint(_VARIABLE.findall(c)):
+            c = _VARIABLE.sub(put, c)
+        plain = _plain(c)
+        while plain and _ONE.search(c):
+            c = _ONE.sub("", c)
+        if typed and plain and "1.0" in c:
+            c = _ONE_POINT_ZERO.sub(unit_factor, c)
+        key = str(i)
+        if key not in kept and (_CONSTANT.fullmatch(c) or (_VARIABLE.fullmatch(c) and c[1:] not in kept)):
+            stands[key] = c
+            continue
+        if inline and "(" in c:
+            whole = _CALL.fullmatch(c)
+            c = _CALL.sub(written_out, c)
+            if whole and whole.group(1) in inline:  # a written-out form is a float
+                floats.add(key)
+        # a sum, difference or product with a float in it is a float
+        if typed and plain and (_FLOAT.search(c) or not floats.isdisjoint(_VARIABLE.findall(c))):
+            floats.add(key)
+        out[i] = c
+    return out, {int(k): text for k, text in stands.items()}
 
 
 def _total(names: Sequence[str]) -> str:
@@ -185,7 +257,8 @@ class Evaluator:
         slots = derivation.by_symbol
         printer = _Code(slots)
         names = {q.name: f"v{i}" for i, q in enumerate(qs)}
-        self._namespace: dict = {"math": math}
+        self._namespace: dict = {"math": math, "exp": math.exp}
+        self._inline: dict[str, str] = {}  # function name -> its written-out form (of "{t}")
         self._code: dict[int, str] = {}
         for i, q in enumerate(qs):
             if q.formula is None:
@@ -196,6 +269,8 @@ class Evaluator:
                     cls = type(f)
                     if hasattr(cls, "numeric"):
                         self._namespace[cls.__name__] = cls.numeric
+                    if getattr(cls, "inline", None):
+                        self._inline[cls.__name__] = cls.inline
                 # _print, not doprint: doprint's handling of assignments and constants costs
                 # more than the printing itself, and these formulas need neither
                 text = printer._print(q.formula)
@@ -212,11 +287,14 @@ class Evaluator:
         # one unpacking, not a statement per given value: a large network's function
         # compiles faster (it has as many given values as parameters)
         fast.append("    " + "".join(f"v{i}, " for i in self._given_slots) + "= g")
+        stands: dict[int, str] = {}
+        if carry_decimals is None:  # (a rounded value is never another's copy)
+            code, stands = _folded(code, self._inline, set(self._given_slots))
         fast += [f"    v{i} = {c}" for i, c in code.items()]
-        fast.append(f"    return [{', '.join(f'v{i}' for i in range(n))}]")
+        fast.append(f"    return [{', '.join(stands.get(i, f'v{i}') for i in range(n))}]")
 
         self._run = self._compile(fast, "run", "<derive:evaluate>")
-        self._carried = code
+        self._carried = code if carry_decimals is not None else self._code
 
     @cached_property
     def _run_fixed(self):
@@ -300,7 +378,8 @@ class Evaluator:
         return self._compile(lines, "step", "<derive:step>")
 
     def losses_function(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None = None):
+                        counter: int | None = None, numbers: Mapping[int, float] | None = None,
+                        fresh: Sequence[int] | None = None, floats: bool = False):
         """A whole run compiled, ``(given values, steps) -> the loss of each step``, for
         callers that only judge the losses (a variant's draw, thousands per sheet set): the
         steps loop inside the generated code, every value a local variable.
@@ -308,58 +387,144 @@ class Evaluator:
         ``loss``: the loss's slot; ``moves``: (given slot, update slot) of each parameter
         that moves, set after every step; ``pinned``: update slot -> the given slot whose
         value it keeps; ``counter``: a given slot that counts up by one after every step
-        (an optimizer's step number). It returns None instead of losses when any value of any step (the
-        given values included) is not finite, exactly where ``step`` would refuse one; it
-        may raise an ArithmeticError or ValueError as the step itself does."""
-        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter)
+        (an optimizer's step number); ``numbers``: given slots whose value is the same in
+        every call (η, a bias unit), written into the code as numbers; ``fresh``: given
+        slots (η) whose values may differ from those of a third argument, every quantity's
+        value as ``values`` gives them (all finite): the first step takes from there
+        whatever those slots and the pinned ones do not reach (a run of at least two
+        steps); ``floats``: every given value not in ``numbers`` is a float (as a variant
+        draws them), so a factor 1.0 next to one drops out.
+
+        It returns None instead of losses when any value of any step (the given values
+        included) is not finite, exactly where ``step`` would refuse one, except after the
+        loss of the last step, which does not change the losses; it may raise an
+        ArithmeticError or ValueError as the step itself does."""
+        moving = {k for k, _ in moves} | {counter}
+        literals = {i: _literal(v) for i, v in (numbers or {}).items() if i not in moving}
+        literals = {i: text for i, text in literals.items() if text is not None}
+        fresh = None if fresh is None else tuple(fresh)
+        key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())), fresh, floats)
         made = self.__dict__.setdefault("_losses_functions", {})
         if key not in made:
-            made[key] = self._compile_losses(loss, moves, pinned, counter)
+            made[key] = self._compile_losses(loss, moves, pinned, counter, literals, fresh, floats)
         return made[key]
 
     def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None):
-        code = self._step_code
-        given = [f"v{i}" for i in self._given_slots]
-        lines = ["def run(g, steps, isfinite=math.isfinite):",
-                 "    " + "".join(f"{v}, " for v in given) + "= g",
-                 f"    if not isfinite({_total(given)}):",
-                 "        return None",
-                 "    losses = []",
-                 "    append = losses.append",
-                 "    for _ in range(steps):"]
-        shorter = _shared_products({i: c for i, c in code.items() if i not in pinned})
-        for i, c in code.items():
-            if i in shorter:
-                lines += [f"        {line}" for line in shorter[i]]
-            elif i in pinned:
-                # ``step`` pins the slot to a value that is given and never moves (so finite
-                # once the given values are); its formula is still worked out there, so here
-                # too unless it is plain arithmetic, which cannot raise.
-                if not _plain(c):
-                    lines.append(f"        _ = {c}")
-                lines.append(f"        v{i} = v{pinned[i]}")
-            else:
-                lines.append(f"        v{i} = {c}")
+                        counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None,
+                        floats: bool):
+        code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned}, literals,
+                               [i for i in self._given_slots if i not in literals] if floats else ())
+
+        def var(i: int) -> str:
+            return stands.get(i, f"v{i}")
+
+        # An update that nothing after it in the step reads, of a parameter that nothing
+        # after it reads either, is written into the parameter's own variable: no copy
+        # after the step.
+        read_later: dict[int, set[int]] = {}
+        later: set[int] = set()
+        for i in reversed(code):
+            read_later[i] = set(later)
+            later.update(int(v) for v in _VARIABLE.findall(code[i]))
+        sources = [slot for _, slot in moves]
+        into = {slot: k for k, slot in moves
+                if slot in code and slot not in pinned and k not in read_later[slot] and slot not in read_later[slot]
+                and sources.count(slot) == 1 and var(loss) != f"v{slot}"}
+
+        # The last step is reported by its loss alone: a value after the loss that is not
+        # finite leaves ``Trainer.run`` the same losses (it is the update that broke), so
+        # the last step stops at the loss, unless a pinned formula after it could raise
+        # (``step`` works those out; see below).
+        last = {i: c for i, c in code.items() if i <= loss}
+        if any(i > loss and i in pinned and not _plain(c) for i, c in code.items()):
+            last = code
+
+        def step(part: Mapping[int, str]) -> tuple[list[str], set[int]]:
+            """One step's lines, and the slots its plain formulas use or that are tested
+            otherwise."""
+            worked_out = [c for i, c in part.items() if i not in pinned or not _plain(c)]  # see below
+            used = {int(v) for c in (*worked_out, *on) for v in _VARIABLE.findall(c)}
+            shorter = _shared_products({i: c for i, c in part.items() if i not in pinned})
+            # A product that another product of the step begins with is tested through
+            # that one (∞·x and NaN·x are not finite); one that nothing reads is left out
+            # (a gradient of a weight held fixed).
+            chains = {i: tuple(c.split("*")) for i, c in part.items() if i not in pinned and _PRODUCT.fullmatch(c)}
+            heads = {ch[:k] for ch in chains.values() for k in range(2, len(ch))}
+            begun = {i for i, ch in chains.items() if ch in heads}
+            lines = []
+            for i, c in part.items():
+                if i in begun and i not in used:
+                    lines += shorter.get(i, [""])[:-1]
+                elif i in shorter:
+                    *shared, own = shorter[i]
+                    lines += [*shared, f"v{into[i]} = {own.split(' = ', 1)[1]}" if i in into else own]
+                elif i in pinned:
+                    # ``step`` pins the slot to a value that is given and never moves (so finite
+                    # once the given values are); its formula is still worked out there, so here
+                    # too unless it is plain arithmetic, which cannot raise.
+                    if not _plain(c):
+                        lines.append(f"_ = {c}")
+                    if i in used:
+                        lines.append(f"v{i} = v{pinned[i]}")
+                else:
+                    lines.append(f"v{into.get(i, i)} = {c}")
+            tested = {int(v) for i, c in part.items() if i not in pinned and _plain(c) for v in _VARIABLE.findall(c)}
+            return lines, tested | begun
+
+        def checks(part: Mapping[int, str], tested: set[int]) -> list[str]:
+            checked = [f"v{into.get(i, i)}" for i in part if i not in pinned and i not in tested]
+            return [f"if not isfinite({_total(checked)}):", "    return None"] if checked else []
+
         # A value that is not finite makes every sum, difference or product it enters not
         # finite (inf − inf and 0 · inf are NaN): a value that such a formula of the step
         # uses is tested through that formula's value, and an update whose parameter
-        # such a formula uses through the next step's (the last step's after the loop).
-        tested = {i for c in (c for i, c in code.items() if i not in pinned and _plain(c))
-                  for i in map(int, _VARIABLE.findall(c))}
-        later = [(k, slot) for k, slot in moves if k in tested]
-        tested.update(slot for _, slot in later)
-        checked = [f"v{i}" for i in code if i not in pinned and i not in tested]
-        if checked:
-            lines += [f"        if not isfinite({_total(checked)}):", "            return None"]
-        lines.append(f"        append(v{loss})")
-        lines += [f"        v{k} = v{slot}" for k, slot in moves]
+        # such a formula uses (in every step that can come next) through the next step's.
+        on = [f"append({var(loss)})", *(f"v{k} = {var(slot)}" for k, slot in moves if slot not in into)]
         if counter is not None:
-            lines.append(f"        v{counter} += 1")
-        if later:
-            lines += [f"    if not isfinite({_total([f'v{k}' for k, _ in later])}):", "        return None"]
-        lines.append("    return losses")
+            on.append(f"v{counter} += 1")
+        body, tested = step(code)
+        end, tested_last = step(last)
+        handed = {slot for k, slot in moves if k in tested and k in tested_last}
+        body += checks(code, tested | handed)
+        end += checks(last, tested_last)
+        given = [f"v{i}" for i in self._given_slots]
+        # the given values are tested once (with ``first``, only those it does not hold)
+        tested_given = given if fresh is None else [f"v{i}" for i in fresh if i not in literals]
+        lines = [f"def run(g, steps, {'first, ' if fresh is not None else ''}isfinite=math.isfinite):",
+                 "    " + "".join(f"{v}, " for v in given) + "= g",
+                 *([f"    if not isfinite({_total(tested_given)}):", "        return None"] if tested_given else []),
+                 "    losses = []",
+                 "    append = losses.append"]
+        if fresh is not None:
+            taken = self._taken(code, fresh, pinned, counter)
+            own = {i: c for i, c in code.items() if i not in taken}
+            first, tested_first = step(own)
+            read = {int(v) for line in (*first, *on) for v in _VARIABLE.findall(line)}
+            taken = [i for i in taken if i in read]
+            if taken and taken == list(range(taken[0], taken[-1] + 1)):  # one slice
+                first.insert(0, f"{''.join(f'v{i}, ' for i in taken)}= first[{taken[0]}:{taken[-1] + 1}]")
+            else:
+                first[:0] = [f"v{i} = first[{i}]" for i in taken]
+            lines += [f"    {line}" for line in (*first, *checks(own, tested_first | handed), *on)]
+        lines += [f"    for _ in range(steps - {1 if fresh is None else 2}):",
+                 *(f"        {line}" for line in (*body, *on)),
+                 *(f"    {line}" for line in end),
+                 f"    append({var(loss)})",
+                 "    return losses"]
         return self._compile(lines, "run", "<derive:losses>")
+
+    def _taken(self, code: Mapping[int, str], fresh: Sequence[int], pinned: Mapping[int, int],
+               counter: int | None) -> list[int]:
+        """The slots of ``code`` whose first-step value a run with ``fresh`` takes from the
+        evaluator's values: those the fresh given slots, the pinned ones and the counter
+        do not reach (none when those values are rounded)."""
+        if self.carry_decimals is not None:
+            return []
+        reached = {*fresh, *pinned, *([counter] if counter is not None else [])}
+        for i, c in self._step_code.items():  # as printed: a number compiled in still counts
+            if any(int(v) in reached for v in _VARIABLE.findall(c)):
+                reached.add(i)
+        return [i for i in code if i not in reached]
 
     def step(self, givens: Mapping[str, float], fixed: Mapping[int, float] | None = None) -> list[float]:
         """One training step's values (up to the updates); ``fixed`` pins update slots."""

@@ -35,8 +35,12 @@ class OptimizerTrainer(Trainer):
             for q in one.quantities if q.name.endswith("[1]") and f"{q.name[:-3]}[0]" in one.index
         )
 
+    # the step number starts at 1 (Adam's bias correction)
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
-        return replace(super().run(dict(givens, t=1), run), settings=self.settings)
+        return super().run(dict(givens, t=1), run)
+
+    def run_by_steps(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        return super().run_by_steps(dict(givens, t=1), run)
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
         return super().verdict(dict(givens, t=1), run)
@@ -80,20 +84,35 @@ class RunTrainer:
             self._own[key] = OptimizerTrainer(_Running(self.network, self.loss, self.n_examples, s))
         return self._own[key]
 
-    def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+    def _for_run(self, givens: Mapping[str, float], run: RunSpec) -> tuple[Trainer, Mapping[str, float]]:
+        """The run's trainer, and the givens with the run's own hyperparameters and
+        initial state where it names an optimizer."""
         s = getattr(run, "optimizer", None)
-        if s is not None:  # the run's own hyperparameters and initial state
+        if s is not None:
             givens = {**givens, **optimizers.givens(s, self.network)}
-        return self.trainer(run).run(givens, run)
+        return self.trainer(run), givens
+
+    def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        trainer, givens = self._for_run(givens, run)
+        return trainer.run(givens, run)
+
+    def run_by_steps(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        trainer, givens = self._for_run(givens, run)
+        return trainer.run_by_steps(givens, run)
 
     def verdicts(self, givens: Mapping[str, float], runs: Sequence[RunSpec]) -> tuple[str, ...]:
         return tuple(self.run(givens, r).verdict for r in runs)
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
-        s = getattr(run, "optimizer", None)
-        if s is not None:  # as in run
-            givens = {**givens, **optimizers.givens(s, self.network)}
-        return self.trainer(run).verdict(givens, run)
+        trainer, givens = self._for_run(givens, run)
+        return trainer.verdict(givens, run)
+
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float] | None = None,
+                          own: bool = False):
+        # a run that names its optimizer has its own graph
+        if getattr(run, "optimizer", None) is not None:
+            return None
+        return self.base.verdict_of_values(run, evaluator, fixed, own)
 
     ends_as = Trainer.ends_as  # the same test, each run judged by its own trainer
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import limits
 from .errors import DeriveError
@@ -111,6 +111,8 @@ class Trainer:
     are pinned to their values wherever the graph updates them.
     """
 
+    settings: Any = None  # an optimizer's (derive/optimizer_runs.py), named in each Run
+
     def __init__(self, evaluator: Evaluator):
         der = evaluator.derivation
         self.evaluator = evaluator
@@ -126,7 +128,18 @@ class Trainer:
 
     def run(self, givens: Mapping[str, float], run: RunSpec) -> Run:
         """A value that is not finite ends the run as diverging: at this step when the
-        loss itself could not be computed, at the next when only the update could not."""
+        loss itself could not be computed, at the next when only the update could not.
+
+        A run whose every value is finite is the compiled run of ``verdict`` one step
+        longer (the loss after the last update is that step's loss); any other is left to
+        ``run_by_steps``, which finds where it broke."""
+        quick = self._compiled(givens, run, run.steps + 1)
+        if quick is None:
+            return self.run_by_steps(givens, run)
+        return self._result(run, quick[:-1], quick[-1], None)
+
+    def run_by_steps(self, givens: Mapping[str, float], run: RunSpec) -> Run:
+        """``run`` one evaluation of the graph at a time, with the bookkeeping of a breakdown."""
         pinned = [p for p in run.frozen if p not in self.network.frozen]
         free = [p.name for p in self.network.params if p.name not in run.frozen]
         g = dict(givens)
@@ -176,41 +189,84 @@ class Trainer:
         held to, thousands of times per sheet set. The runs with the largest learning
         rates, the likeliest to end otherwise, are tried first, and the first mismatch
         ends the test."""
-        order = sorted(range(len(runs)), key=lambda i: -runs[i].learning_rate)
-        return all(self.verdict(givens, runs[i]) == verdicts[i] for i in order)
+        return all(self.verdict(givens, runs[i]) == verdicts[i] for i in likeliest_first(runs))
 
     def verdict(self, givens: Mapping[str, float], run: RunSpec) -> str:
         """``run(givens, run).verdict``, computed without what the verdict does not need
         (the loss after the last update, the bookkeeping of a breakdown): the whole run is
         one compiled function that returns its losses. Whatever is out of the ordinary (a
-        value that is not finite, a run of one step) is left to ``run``, so both always agree."""
+        value that is not finite, a run of one step) is left to ``run_by_steps``, so both
+        always agree."""
+        losses = self._compiled(givens, run, run.steps) if run.steps > 1 else None
+        return self.run_by_steps(givens, run).verdict if losses is None else judge_finite(losses)
+
+    def verdict_of_values(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float] | None = None,
+                          own: bool = False) -> Callable[[Sequence[float]], str] | None:
+        """``verdict`` as a function of every quantity's value as ``evaluator`` gives them,
+        the given values read straight out of them: what a variant's draw has at hand,
+        thousands of times per sheet set. ``fixed``: given values that are the same in
+        every call (those no range draws), compiled in as numbers with η, every other
+        given value being a float (as a range draws them); ``own``: the values are the
+        evaluator's own (at any η), and the first step takes what η does not reach from
+        them. None when the run is not one of this trainer's compiled runs on that
+        evaluator's graph."""
+        ev = self.evaluator
+        names, slots = ev.given_names, ev._given_slots
+        if ev is not evaluator or run.steps < 2 or "eta" not in names or len(slots) < 2:
+            return None
+        losses_of, eta = self._losses_function(run.frozen, {**(fixed or {}), "eta": run.learning_rate}, own)
+        pick = operator.itemgetter(*slots)
+        n = len(slots) if slots == list(range(len(slots))) else 0  # the given values come first: one slice
+        rate, steps = run.learning_rate, run.steps
+
+        def verdict(values: Sequence[float]) -> str:
+            g = values[:n] if n else list(pick(values))
+            g[eta] = rate
+            try:
+                losses = losses_of(g, steps, values) if own else losses_of(g, steps)
+            except (ArithmeticError, ValueError):
+                losses = None
+            if losses is None:
+                return self.run_by_steps(dict(zip(names, pick(values))), run).verdict
+            return judge_finite(losses)
+
+        return verdict
+
+    def _compiled(self, givens: Mapping[str, float], run: RunSpec, evaluations: int) -> list[float] | None:
+        """The losses of the compiled run's first ``evaluations`` evaluations of the graph,
+        or None where ``run_by_steps`` is needed (a value not finite, no η to set)."""
         names = self.evaluator.given_names
-        if run.steps < 2 or "eta" not in names:
-            return self.run(givens, run).verdict
+        if "eta" not in names:
+            return None
         losses_of, eta = self._losses_function(run.frozen)
         g = [givens[n] for n in names]
         g[eta] = run.learning_rate
         try:
-            losses = losses_of(g, run.steps)
+            return losses_of(g, evaluations)
         except (ArithmeticError, ValueError):  # an overflow or a log of 0: the careful path says where
-            losses = None
-        return self.run(givens, run).verdict if losses is None else judge(losses)
+            return None
 
-    def _losses_function(self, frozen: tuple[str, ...]):
-        """The compiled run for these parameters held fixed, and the place of η among the
-        given values: what ``run`` does step by step, as ``Evaluator.losses_function``
-        takes it."""
+    def _losses_function(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None = None,
+                         own: bool = False):
+        """The compiled run for these parameters held fixed (and these given values
+        compiled in, every other one a float; with ``own``, its first step taken from the
+        evaluator's values as far as η does not reach), and the place of η among the given
+        values: what ``run`` does step by step, as ``Evaluator.losses_function`` takes it."""
         made = self.__dict__.setdefault("_losses_functions", {})
-        if frozen not in made:
+        key = (frozen, tuple(sorted((numbers or {}).items())), own)
+        if key not in made:
             ev = self.evaluator
             names = ev.given_names
             slot = {n: ev._given_slots[k] for k, n in enumerate(names)}
             pinned = {star: slot[p] for p in frozen if p not in self.network.frozen for star in self.star_slots[p]}
             moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
             carried, counter = self.carried_moves(slot)
-            made[frozen] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter),
-                            names.index("eta"))
-        return made[frozen]
+            literal = {slot[n]: v for n, v in (numbers or {}).items()}
+            fresh = [slot["eta"]] if own else None
+            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal, fresh,
+                                            floats=numbers is not None),
+                         names.index("eta"))
+        return made[key]
 
     def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
         """``carry`` for the compiled run: (given slot, value slot) of what else a step
@@ -221,7 +277,12 @@ class Trainer:
         held = set(run.frozen) | set(self.network.frozen)
         frozen = tuple(p.name for p in self.network.params if p.name in held)
         return Run(run.learning_rate, run.steps, frozen, tuple(losses), after, overflow_at,
-                   judge(losses, after))
+                   judge(losses, after), self.settings)
+
+
+def likeliest_first(runs: Sequence[RunSpec]) -> list[int]:
+    """The runs' places, the largest learning rates (the likeliest to end otherwise) first."""
+    return sorted(range(len(runs)), key=lambda i: -runs[i].learning_rate)
 
 
 def judge(losses: Sequence[float], after: float = math.nan) -> str:
@@ -234,11 +295,18 @@ def judge(losses: Sequence[float], after: float = math.nan) -> str:
     with the loss after its update as the second point.
     """
     seq = list(losses) if len(losses) > 1 else [*losses, after]
-    # Written for speed (a variant's draw judges thousands of runs) with the rules above:
-    # the largest and smallest move stand for "any move up" and "any move down".
     if not seq or not all(map(math.isfinite, seq)):
         return DIVERGING
-    tol = 1e-12 * max(map(abs, seq))  # rounding noise once the loss is near zero
+    return judge_finite(seq)
+
+
+def judge_finite(seq: list[float]) -> str:
+    """``judge`` of a list of losses known to be finite (a compiled run's, at least two)."""
+    # Written for speed (a variant's draw judges thousands of runs) with the rules above:
+    # the largest and smallest move stand for "any move up" and "any move down".
+    if sorted(seq, reverse=True) == seq:  # never up, whatever the tolerance (most runs of a draw)
+        return CONVERGING
+    tol = 1e-12 * max(max(seq), -min(seq))  # rounding noise once the loss is near zero (the largest |loss|)
     diffs = list(map(operator.sub, seq[1:], seq))
     if not diffs or not max(diffs) > tol:  # never up
         return CONVERGING

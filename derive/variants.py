@@ -31,7 +31,7 @@ import math
 import operator
 import random
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -39,6 +39,7 @@ from . import derivation as D
 from .activations import ACTIVATIONS
 from .errors import DeriveError, SpecError
 from .solution import Exercise
+from .training import likeliest_first
 from .vary import Constraints
 
 
@@ -160,27 +161,63 @@ class Sampler:
         self.given_slots = [(q.name, i) for i, q in enumerate(der.quantities) if q.formula is None]
 
     def failures(self, values: Sequence[float]) -> list[str]:
-        """The constraints a set of evaluated values breaks (all of them, for the statistics)."""
+        """The constraints a set of evaluated values breaks (all of them, for the statistics):
+        the values of a draw, whose given values are the spec's except those drawn."""
+        return self._failures(values, False)
+
+    def _failures(self, values: Sequence[float], own: bool) -> list[str]:
+        """``failures``; ``own``: the values are what ``Evaluator.values`` gave (all finite,
+        so not tested again), and the runs' first step is taken from them."""
         # a sum is finite only if every term is: one sum for the usual all-finite values
-        if not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
+        if not own and not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
             return ["finite"]
         out = []
-        saturating, gradients, kinked = self._pickers
-        pre = saturating(values)
-        if pre and max(map(abs, pre)) >= self.vary.constraints.max_preactivation:
+        saturating, gradients, kinked = self._pickers  # None: nothing to pick
+        if saturating and max(map(abs, saturating(values))) >= self.vary.constraints.max_preactivation:
             out.append("saturation")
-        if self._any_rounds_to_zero(gradients(values)):
+        if gradients and self._any_rounds_to_zero(gradients(values)):
             out.append("zero_gradient")
-        if self.loss and not self._loss_goes_down(values[self.loss[0]], values[self.loss[1]]):
-            out.append("loss")
-        if self._any_rounds_to_zero(kinked(values)):
+        if self.loss:
+            before, after = values[self.loss[0]], values[self.loss[1]]
+            # (a loss that falls by more than two units of the last decimal visibly falls)
+            if not before - after > self._two_units and not self._loss_goes_down(before, after):
+                out.append("loss")
+        if kinked and self._any_rounds_to_zero(kinked(values)):
             out.append("relu_kink")
         if self.target_sums and any(abs(sum(values[i] for i in targets) - 1) > 1e-9 for targets in self.target_sums):
             out.append("targets_sum")
         # The runs cost most: they are run only for a draw that meets every other constraint.
-        if self.runs and not out and not self.exercise.trainer.ends_as(
-                {n: values[i] for n, i in self.given_slots}, self.runs, self.verdicts):
+        if self.runs and not out and not self._ends_as(values, own):
             out.append("verdicts")
+        return out
+
+    def _ends_as(self, values: Sequence[float], own: bool) -> bool:
+        """``Trainer.ends_as`` of the given values among ``values``."""
+        for verdict, wanted in self._own_verdicts if own else self._verdicts:
+            if verdict(values) != wanted:
+                return False
+        return True
+
+    @cached_property
+    def _verdicts(self) -> list[tuple[Callable[[Sequence[float]], str], str]]:
+        return self._verdicts_of_values(False)
+
+    @cached_property
+    def _own_verdicts(self) -> list[tuple[Callable[[Sequence[float]], str], str]]:
+        return self._verdicts_of_values(True)
+
+    def _verdicts_of_values(self, own: bool) -> list[tuple[Callable[[Sequence[float]], str], str]]:
+        """Each run's verdict as a function of a draw's values (``own``: the evaluator's
+        own), and the verdict it must have, in the order ``Trainer.ends_as`` tries them."""
+        trainer, evaluator = self.exercise.trainer, self.exercise.evaluator
+        drawn = {r.name for r in self.vary.ranges}
+        fixed = {n: v for n, v in self.base.items() if n not in drawn and n in evaluator.given_names}
+        out = []
+        for i in likeliest_first(self.runs):
+            run = self.runs[i]
+            verdict = trainer.verdict_of_values(run, evaluator, fixed, own) or (
+                lambda values, run=run: trainer.verdict({n: values[k] for n, k in self.given_slots}, run))
+            out.append((verdict, self.verdicts[i]))
         return out
 
     # The display rounding (Decimal-exact) is what a constraint means, but most values are
@@ -192,15 +229,20 @@ class Sampler:
     def _unit(self) -> float:
         return float(f"1e{-self.policy.decimals}")
 
+    @cached_property
+    def _two_units(self) -> float:
+        return 2 * self._unit
+
     def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
-        return (bool(picked) and min(map(abs, picked)) <= self._unit
-                and any(self.policy.round(v) == 0 for v in picked))
+        return min(map(abs, picked)) <= self._unit and any(self.policy.round(v) == 0 for v in picked)
 
     @cached_property
-    def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]], ...]:
+    def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]] | None, ...]:
         """The values of the saturating pre-activations, the gradients and the kinked
-        pre-activations, each picked out of all values at once."""
+        pre-activations, each picked out of all values at once (None: there are none)."""
         def picker(indices: Sequence[int]):
+            if not indices:
+                return None
             if len(indices) < 2:
                 return lambda values: [values[i] for i in indices]
             return operator.itemgetter(*indices)
@@ -215,32 +257,50 @@ class Sampler:
         return self.policy.round(after) < self.policy.round(before)
 
     @cached_property
-    def _drawing(self) -> tuple[list[float], list[tuple[str, int, tuple[float, ...], int]]]:
+    def _drawing(self) -> tuple[list[float], list[tuple[str, int, tuple[float, ...], int, int]]]:
         """The spec's given values in the evaluator's order, and for each range its name,
-        its place there, its grid and the grid's length."""
+        its place there, its grid, the grid's length and that length's bit length."""
         names = self.exercise.evaluator.given_names
         place = {n: k for k, n in enumerate(names)}
         return ([self.base[n] for n in names],
-                [(r.name, place[r.name], r.grid, len(r.grid)) for r in self.vary.ranges])
+                [(r.name, place[r.name], r.grid, len(r.grid), len(r.grid).bit_length()) for r in self.vary.ranges])
+
+    @cached_property
+    def _numbers(self) -> Callable[[Callable[[int], int]], list[float]]:
+        """``numbers(getrandbits)``: one try's given values in the evaluator's order, each
+        range drawn in turn as randrange(len(grid)) draws: getrandbits(n.bit_length()) until
+        a number below n comes up (tests/test_quick_verdict.py holds the two to the same
+        numbers). Written out once, a few statements per range, without randrange's checks
+        of its arguments and the loop over the ranges, which cost more than the drawing."""
+        base, ranges = self._drawing
+        drawn = {k: j for j, (_, k, *_) in enumerate(ranges)}
+        lines = ["def numbers(bits):"]
+        for j, (_, _, _, n, width) in enumerate(ranges):
+            lines += [f"    i = bits({width})", f"    while i >= {n}:", f"        i = bits({width})",
+                      f"    d{j} = grid{j}[i]"]
+        lines.append(f"    return [{', '.join(f'd{drawn[k]}' if k in drawn else f'base{k}' for k in range(len(base)))}]")
+        namespace = {**{f"grid{j}": r[2] for j, r in enumerate(ranges)}, **{f"base{k}": v for k, v in enumerate(base)}}
+        exec(compile("\n".join(lines), "<derive:numbers>", "exec"), namespace)  # noqa: S102 (our own code)
+        return namespace["numbers"]
 
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
-        rng = random.Random(seed)
-        below = rng.randrange
+        bits = random.Random(seed).getrandbits
         failures = {} if failures is None else failures
-        base, ranges = self._drawing
+        numbers, (_, ranges) = self._numbers, self._drawing
         values_of = self.exercise.evaluator.values
+        # the values are the evaluator's own (a graph's sampler has constraints of its own)
+        failures_of = self.failures if type(self).failures is not Sampler.failures else partial(self._failures, own=True)
         for attempt in range(1, self.vary.tries + 1):
-            g = base.copy()
-            drawn = {}
-            for name, k, grid, n in ranges:
-                g[k] = drawn[name] = grid[below(n)]
+            g = numbers(bits)
             values = values_of(g)
             if values is None:  # log(0), exp overflow, a value not finite: not a usable exercise
                 values = [math.nan]
-            broken = self.failures(values)
+                broken = self.failures(values)
+            else:
+                broken = failures_of(values)
             if not broken:
-                return drawn, attempt, values
+                return {name: g[k] for name, k, *_ in ranges}, attempt, values
             for key in broken:
                 failures[key] = failures.get(key, 0) + 1
         raise ConstraintError(self._give_up(seed, failures, self.vary.tries), MappingProxyType(failures))

@@ -2,9 +2,10 @@
 
 A draw that must keep the original runs' verdicts is judged by ``Trainer.verdict`` (a
 whole run compiled into one function that returns its losses), and its other constraints
-by ``Sampler.failures`` with a rounding test that rounds only values near the edge. The
-careful paths are the oracles here: ``Trainer.run(...).verdict`` step by step (the key's
-runs), and the display rounding of every value.
+by ``Sampler.failures`` with a rounding test that rounds only values near the edge; the
+key's runs (``Trainer.run``) are the same compiled run one step longer. The careful paths
+are the oracles here: ``Trainer.run_by_steps`` one evaluation of the graph at a time, and
+the display rounding of every value.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive import optimizers, spec as spec_mod, training, variants as V
+from derive.activations import ACTIVATIONS
 from derive.vary import Constraints
 from derive.solution import Exercise
 
@@ -100,7 +102,9 @@ def test_the_quick_verdict_is_the_runs_verdict(name):
     @given(runs(ex), st.data())
     def check(drawn, data):
         givens, chosen = drawn
-        careful = [_outcome(lambda r=r: trainer.run(givens, r).verdict) for r in chosen]
+        careful_runs = [_outcome(trainer.run_by_steps, givens, r) for r in chosen]
+        assert [_outcome(trainer.run, givens, r) for r in chosen] == careful_runs
+        careful = [r if isinstance(r, type) else r.verdict for r in careful_runs]
         assert [_outcome(trainer.verdict, givens, r) for r in chosen] == careful
         if all(isinstance(v, str) for v in careful):
             wanted = [data.draw(st.sampled_from([v, *(w for w in VERDICTS if w != v)])) for v in careful]
@@ -125,12 +129,48 @@ def test_seed_sweep_meets_every_verdict_on_both_paths():
                 givens[p] = rng.choice([-1, 1]) * 10 ** scale
             run = spec_mod.RunSpec(10 ** rng.uniform(-1.5, 1.5), rng.choice([1, 2, 5, 10, 30]),
                                    tuple(rng.sample(params, rng.choice([0, 0, 1, 2]))))
-            slow = trainer.run(givens, run)
+            slow = trainer.run_by_steps(givens, run)
             assert trainer.verdict(givens, run) == slow.verdict, (name, givens, run)
+            assert trainer.run(givens, run) == slow, (name, givens, run)
             seen.add(slow.verdict)
             overflowed += slow.overflow_at is not None
     assert seen == {"converging", "oscillating", "diverging"}
     assert overflowed > 20
+
+
+# Integers among the given values: a factor 1.0 is left out of the compiled run only
+# where the other factor is a float whatever the given values are.
+NUMBER = st.one_of(st.floats(-2, 2), st.integers(-3, 3), st.sampled_from([1, 1.0, -1, 0, 0.0, -0.0, 0.5, 2]))
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if n != "adam"])
+def test_the_verdict_of_a_draws_values_is_the_runs_verdict(name):
+    """``verdict_of_values`` (the given values read out of a draw's values, those no range
+    draws compiled in as numbers, η among them, the first step's values taken from there
+    as far as η does not reach) against the run step by step."""
+    ex = exercise(name)
+    ev, trainer = ex.evaluator, ex.trainer
+    names = list(ev.given_names)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(NUMBER, st.sampled_from(EDGES[2:7])), min_size=len(names), max_size=len(names)),
+           st.sets(st.sampled_from(names)), st.sampled_from([0.1, 1, 1.0, 2.5]), st.sampled_from([2, 3, 10]),
+           st.sets(st.sampled_from([p.name for p in ex.network.params]), max_size=2), st.sampled_from([0.2, 1, 3.5]))
+    def check(numbers, fixed_names, eta, steps, frozen, drawn_eta):
+        # the values no range draws may be integers (compiled in); drawn ones are floats
+        givens = {n: v if n in fixed_names else float(v) for n, v in zip(names, numbers)}
+        givens["eta"] = eta
+        # the draw's values at the spec's η, not the run's
+        values = ev.values([{**givens, "eta": drawn_eta}[n] for n in names])
+        if values is None:
+            return
+        run = spec_mod.RunSpec(eta, steps, tuple(frozen))
+        careful = _outcome(lambda: trainer.run_by_steps(givens, run).verdict)
+        for own in (False, True):
+            verdict = trainer.verdict_of_values(run, ev, {n: givens[n] for n in fixed_names}, own)
+            assert _outcome(verdict, values) == careful
+
+    check()
 
 
 def _adam() -> optimizers.Settings:
@@ -149,9 +189,11 @@ def test_an_ordinary_run_is_judged_without_the_careful_path(monkeypatch, name, c
     its own optimizer: the careful path is there only for what is out of the ordinary."""
     ex = exercise(name)
     chosen = chosen or ex.runs
-    careful = [ex.trainer.run(ex.givens(), r).verdict for r in chosen]
+    careful = [ex.trainer.run_by_steps(ex.givens(), r) for r in chosen]
     for r in chosen:
-        monkeypatch.setattr(ex.trainer.trainer(r), "run", lambda *a: pytest.fail("the careful path was taken"))
+        monkeypatch.setattr(ex.trainer.trainer(r), "run_by_steps", lambda *a: pytest.fail("the careful path was taken"))
+    assert [ex.trainer.run(ex.givens(), r) for r in chosen] == careful
+    careful = [r.verdict for r in careful]
     assert [ex.trainer.verdict(ex.givens(), r) for r in chosen] == careful
     if chosen == ex.runs:  # the sheet's runs: η = 0.2 converges, η = 1 oscillates
         assert careful == ["converging", "oscillating"]
@@ -267,6 +309,23 @@ def test_a_draw_is_what_the_plain_draw_gives(name):
         assert sampler.draw(seed) == (drawn, attempt, values)
 
 
+def test_a_draw_draws_as_randrange_for_every_grid_length():
+    """The draw writes randrange out: the same numbers from the same generator, for grid
+    lengths at and around powers of two (where the rejected draws change)."""
+    ex = exercise("reference")
+    lengths = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100]
+    names = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "x1", "x2", "y", "w1", "w2", "w3"]
+    off = Constraints(max_preactivation=None, nonzero_gradients=False, loss_decreases=False,
+                      relu_nonzero=False, distinct=False)
+    for start in range(0, len(lengths), 12):
+        ranges = tuple(V.Range(name, tuple(k / n for k in range(n)))
+                       for name, n in zip(names[:12], lengths[start:start + 12]))
+        sampler = V.Sampler(ex, V.Vary(ranges, off, 1))
+        for seed in range(200):
+            rng = random.Random(seed)
+            assert sampler.draw(seed)[0] == {r.name: r.grid[rng.randrange(len(r.grid))] for r in ranges}
+
+
 def test_graph_draws_are_the_plain_draws():
     sampler = V.Sampler(Exercise(spec_mod.load(EXAMPLES / "graph_max.toml")))
     for seed in range(40):
@@ -290,3 +349,35 @@ def test_values_is_evaluate_or_none(values):
     except ArithmeticError:
         expected = None
     assert ev.values(values) == expected
+
+
+@pytest.mark.parametrize("key", [k for k, a in ACTIVATIONS.items() if a.inline])
+def test_an_activation_written_out_is_its_float_version(key):
+    """``Activation.inline`` gives ``plain`` to the bit, a float, NaN for NaN."""
+    act = ACTIVATIONS[key]
+    points = [0.0, -0.0, 1e-300, -1e-300, 0.5, -0.5, 36.7, -36.7, 709.0, -709.0, 745.2, -745.2, 1e308, -1e308,
+              math.inf, -math.inf, math.nan, 1, -1, 0, 3]
+    points += [random.Random(k).uniform(-50, 50) for k in range(200)]
+    for t in points:
+        got = eval(act.inline.format(t="t"), {"exp": math.exp, "t": t})  # noqa: S307 (the registry's own code)
+        want = act.plain(t)
+        assert type(got) is float and (repr(got) == repr(want) or (math.isnan(got) and math.isnan(want))), (t, got, want)
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if n != "adam"] + ["adam"])
+def test_the_folded_evaluation_is_the_printed_formulas(name):
+    """``values`` (copies, ones and written-out activations folded into the code) against
+    the checker's pass, which evaluates the formulas as printed, calls included."""
+    ev = exercise(name).evaluator
+    names = list(ev.given_names)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.one_of(NUMBER, st.floats(-50, 50)), min_size=len(names), max_size=len(names)))
+    def check(numbers):
+        values = ev.values(numbers)
+        if values is not None:
+            plain, _ = ev.recompute(dict(zip(names, numbers)), {})
+            assert [repr(v) for v in values] == [repr(v) for v in plain]
+
+    check()
+
