@@ -184,6 +184,9 @@ def environment(template_dir: Path | None = None, *, sandboxed: bool = False) ->
         finalize=finalize,
         keep_trailing_newline=True,
         bytecode_cache=_bytecode_cache(),
+        # A run reads each template once: checking its file's date before every document
+        # (a dozen templates per variant) costs more than the rendering of some of them.
+        auto_reload=False,
     )
     env.filters["e"] = env.filters["escape"] = escape_tex
     env.filters["join"] = _join
