@@ -43,6 +43,11 @@ SHEET, KEY = "sheet.tex.j2", "solution.tex.j2"
 def finalize(value: Any) -> Any:
     """What a template prints: ``Tex`` as it is, any other text escaped, numbers as
     numbers; a SymPy object is refused."""
+    kind = type(value)  # the exact types first: a key prints hundreds of values
+    if kind in _AS_THEY_ARE:
+        return value
+    if kind is str:
+        return escape_tex(value)
     if isinstance(value, Tex):
         return value
     if isinstance(value, str):
@@ -52,6 +57,9 @@ def finalize(value: Any) -> Any:
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     return escape_tex(str(value))
+
+
+_AS_THEY_ARE = frozenset({Tex, int, float, bool, type(None)})
 
 
 class _TexMacro(jinja2.runtime.Macro):

@@ -110,10 +110,11 @@ def _moves(losses: list[float], col: Column) -> list[dict]:
         verb = "rises" if b - a > tol else "falls" if b - a < -tol else "stays"
         if out and out[-1]["verb"] == verb:
             out[-1]["count"] += 1
+            out[-1]["step"] = k
         else:
-            out.append({"verb": verb, "count": 1})
-        out[-1].update(step=k, to=col(b))
-    for m in out:
+            out.append({"verb": verb, "count": 1, "step": k, "to": None})
+    for m in out:  # written once per stretch, at its end
+        m["to"] = col(losses[m["step"] - 1])
         m["times"] = _times(m["count"])
     return out
 
