@@ -24,9 +24,12 @@ from typing import Any
 
 import jinja2
 import jinja2.compiler
+import jinja2.meta
+import jinja2.nodes
 import jinja2.runtime
 import jinja2.sandbox
 import sympy as sp
+from jinja2.utils import concat, missing
 
 from . import key_tables, optimizer_key, questions, theory, training_tex
 from .activations import ACTIVATIONS
@@ -86,6 +89,24 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
             f" {macro_ref.accesses_caller!r}, context.eval_ctx.autoescape)"
         )
 
+    def visit_Include(self, node, frame) -> None:
+        """``include`` with its context, as ``environment.included`` (see there); an
+        include that may be missing, or one without context, as Jinja writes it."""
+        if node.ignore_missing or not node.with_context or self.environment.is_async:
+            return super().visit_Include(node, frame)
+        func_name = "get_or_select_template"
+        if isinstance(node.template, jinja2.nodes.Const):
+            if isinstance(node.template.value, str):
+                func_name = "get_template"
+            elif isinstance(node.template.value, (tuple, list)):
+                func_name = "select_template"
+        elif isinstance(node.template, (jinja2.nodes.Tuple, jinja2.nodes.List)):
+            func_name = "select_template"
+        self.writeline(f"template = environment.{func_name}(", node)
+        self.visit(node.template, frame)
+        self.write(f", {self.name!r})")
+        self.simple_write(f"environment.included(template, context, {self.dump_local_context(frame)})", frame)
+
 
 def _join(items, separator: str = "") -> Tex:
     """Jinja's ``join``, escaping each item (and the separator) that is not ``Tex``."""
@@ -93,10 +114,72 @@ def _join(items, separator: str = "") -> Tex:
 
 
 class _Tex:
-    """What both environments share: TeX delimiters, escaping, strict undefined."""
+    """What both environments share: TeX delimiters, escaping, strict undefined, and
+    included templates rendered once for the same data."""
 
     code_generator_class = _CodeGenerator
     macro_class = _TexMacro
+
+    def included(self, template: jinja2.Template, context: jinja2.runtime.Context, local: dict) -> str:
+        """An included template's text. A template that reads what every variant of an
+        exercise shares (the figure, the conventions) gives the same text for each, so the
+        last few texts of each template are kept with what the template read to make them
+        (everything it reads, its own includes' reads among them), and one is used again
+        when the template would read the same now (``_same``)."""
+        names = self._reads(template.name)
+        if names is None:  # an include whose name is computed: what it reads is not known
+            return concat(template.root_render_func(template.new_context(context.get_all(), True, local)))
+        read = tuple(v if (v := local.get(n, missing)) is not missing else context.resolve_or_missing(n)
+                     for n in names)
+        kept = self.__dict__.setdefault("_included", {}).setdefault(template.name, [])
+        for before, text in kept:
+            if all(map(_same, before, read)):
+                return text
+        text = concat(template.root_render_func(template.new_context(context.get_all(), True, local)))
+        kept.insert(0, (read, text))
+        del kept[KEPT:]
+        return text
+
+    def _reads(self, name: str) -> tuple[str, ...] | None:
+        """The names a template reads from its context, its includes' and imports' too;
+        None where a template name is computed (or a template includes itself)."""
+        known = self.__dict__.setdefault("_read_names", {})
+        if name not in known:
+            known[name] = None  # while it is worked out: a template that includes itself
+            try:
+                source, filename, _ = self.loader.get_source(self, name)
+                ast = self.parse(source, name, filename)
+            except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError):  # fails when (if) it is rendered
+                return None
+            names = set(jinja2.meta.find_undeclared_variables(ast))
+            for other in jinja2.meta.find_referenced_templates(ast):
+                more = self._reads(other) if other is not None else None
+                if more is None:
+                    return None
+                names.update(more)
+            known[name] = tuple(sorted(names))
+        return known[name]
+
+
+KEPT = 4  # texts kept per included template: a sheet and a key each include a template with other data
+_PLAIN = frozenset({str, Tex, int, bool, type(None)})  # compared by value (floats are not: 0.0 == -0.0)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether a template reading ``b`` prints what it printed reading ``a``: the same
+    object, or equal plain values of the same types (a template's own small dicts of flags
+    are made anew for each document)."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind in _PLAIN:
+        return a == b
+    if kind is dict:
+        return (a.keys() == b.keys()
+                and all(type(v) in _PLAIN and type(v) is type(b[k]) and v == b[k] for k, v in a.items()))
+    return False
 
 
 class TexEnvironment(_Tex, jinja2.Environment):
@@ -132,7 +215,7 @@ def builtin_templates() -> Path:
 def cache_dir() -> Path:
     """Where compiled templates are kept between runs: $XDG_CACHE_HOME/derive or ~/.cache/derive."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex1"  # tex1: our code generator
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex2"  # tex2: our code generator
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
