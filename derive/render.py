@@ -44,13 +44,15 @@ SHEET, KEY = "sheet.tex.j2", "solution.tex.j2"
 
 
 def finalize(value: Any) -> Any:
-    """What a template prints: ``Tex`` as it is, any other text escaped, numbers as
-    numbers; a SymPy object is refused."""
+    """What a template prints, as text: ``Tex`` as it is, any other text escaped, numbers
+    as Python writes them; a SymPy object is refused."""
     kind = type(value)  # the exact types first: a key prints hundreds of values
-    if kind in _AS_THEY_ARE:
+    if kind is Tex:
         return value
     if kind is str:
         return escape_tex(value)
+    if kind in _NUMBERS:
+        return str(value)
     if isinstance(value, Tex):
         return value
     if isinstance(value, str):
@@ -58,11 +60,11 @@ def finalize(value: Any) -> Any:
     if isinstance(value, sp.Basic):
         raise TypeError(f"a SymPy object reached a template unprinted: {value!r}")
     if isinstance(value, (bool, int, float)) or value is None:
-        return value
+        return str(value)
     return escape_tex(str(value))
 
 
-_AS_THEY_ARE = frozenset({Tex, int, float, bool, type(None)})
+_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
 class _TexMacro(jinja2.runtime.Macro):
@@ -89,6 +91,33 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
             f" {macro_ref.accesses_caller!r}, context.eval_ctx.autoescape)"
         )
 
+    # A key prints hundreds of values and reads over a thousand attributes: the two are
+    # written inline, without a call each where the value is plain.
+
+    def _output_child_pre(self, node, frame, finalize) -> None:
+        """A value is printed as ``finalize`` makes it, a ``str`` (Jinja's ``str(...)``
+        around it is left out)."""
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is None:
+            return super()._output_child_pre(node, frame, finalize)
+        self.write(finalize.src)
+
+    def _output_child_post(self, node, frame, finalize) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is None:
+            return super()._output_child_post(node, frame, finalize)
+        self.write(")")
+
+    def visit_Getattr(self, node, frame) -> None:
+        """``a.b``: a dict's item or an object's attribute read directly; anything else (a
+        missing one, a dict's own method names) through ``environment.getattr``. The
+        sandbox checks every attribute, so its templates keep Jinja's call."""
+        if self.environment.sandboxed or self.environment.is_async or node.attr in _DICT_ATTRIBUTES:
+            return super().visit_Getattr(node, frame)
+        attr = repr(node.attr)
+        self.write(f"(_o[{attr}] if type(_o := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {attr} in _o else (_v if (_v := getattr(_o, {attr}, missing)) is not missing"
+                   f" else environment.getattr(_o, {attr})))")
+
     def visit_Include(self, node, frame) -> None:
         """``include`` with its context, as ``environment.included`` (see there); an
         include that may be missing, or one without context, as Jinja writes it."""
@@ -110,7 +139,8 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
 
 def _join(items, separator: str = "") -> Tex:
     """Jinja's ``join``, escaping each item (and the separator) that is not ``Tex``."""
-    return Tex(escape_tex(separator).join(escape_tex(i if isinstance(i, str) else str(i)) for i in items))
+    return Tex(escape_tex(separator).join([i if type(i) is Tex else escape_tex(i if isinstance(i, str) else str(i))
+                                           for i in items]))
 
 
 class _Tex:
@@ -212,16 +242,18 @@ def builtin_templates() -> Path:
     return Path(str(resources.files("derive.templates")))
 
 
-def cache_dir() -> Path:
-    """Where compiled templates are kept between runs: $XDG_CACHE_HOME/derive or ~/.cache/derive."""
+def cache_dir(sandboxed: bool = False) -> Path:
+    """Where compiled templates are kept between runs: $XDG_CACHE_HOME/derive or ~/.cache/derive.
+    The sandbox's are kept apart: the open environment's code reads attributes unchecked."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex2"  # tex2: our code generator
+    kind = "-sandboxed" if sandboxed else ""
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex3{kind}"  # tex3: our code generator
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
+def _bytecode_cache(sandboxed: bool) -> jinja2.BytecodeCache | None:
     """Jinja's bytecode cache in the user's cache folder, or none where it cannot be made
     (a read-only home, no home): compiling the templates again is only slower."""
-    folder = cache_dir()
+    folder = cache_dir(sandboxed)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
@@ -274,7 +306,7 @@ def environment(template_dir: Path | None = None, *, sandboxed: bool = False) ->
         undefined=jinja2.StrictUndefined,
         finalize=finalize,
         keep_trailing_newline=True,
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=_bytecode_cache(sandboxed),
         # A run reads each template once: checking its file's date before every document
         # (a dozen templates per variant) costs more than the rendering of some of them.
         auto_reload=False,
