@@ -96,15 +96,15 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
 
     def _output_child_pre(self, node, frame, finalize) -> None:
         """A value is printed as ``finalize`` makes it, a ``str`` (Jinja's ``str(...)``
-        around it is left out)."""
+        around it is left out); ``Tex``, most of what a key prints, as it is."""
         if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is None:
             return super()._output_child_pre(node, frame, finalize)
-        self.write(finalize.src)
+        self.write("(_f if type(_f := ")
 
     def _output_child_post(self, node, frame, finalize) -> None:
         if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is None:
             return super()._output_child_post(node, frame, finalize)
-        self.write(")")
+        self.write(f") is environment.tex else {finalize.src}_f))")
 
     def visit_Getattr(self, node, frame) -> None:
         """``a.b``: a dict's item or an object's attribute read directly; anything else (a
@@ -149,6 +149,7 @@ class _Tex:
 
     code_generator_class = _CodeGenerator
     macro_class = _TexMacro
+    tex = Tex  # what the templates' code prints without a call to finalize
 
     def included(self, template: jinja2.Template, context: jinja2.runtime.Context, local: dict) -> str:
         """An included template's text. A template that reads what every variant of an
@@ -247,7 +248,7 @@ def cache_dir(sandboxed: bool = False) -> Path:
     The sandbox's are kept apart: the open environment's code reads attributes unchecked."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     kind = "-sandboxed" if sandboxed else ""
-    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex3{kind}"  # tex3: our code generator
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex4{kind}"  # tex4: our code generator
 
 
 def _bytecode_cache(sandboxed: bool) -> jinja2.BytecodeCache | None:

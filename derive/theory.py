@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from .activations import ACTIVATIONS
 from . import questions
-from .latex import Tex, latex_name, symbol_tex
+from .latex import Tex, escape_tex, latex_name, symbol_tex
 from .rounding import given_text, scientific
 
 PLOT_RANGE = 4.0  # t from -4 to 4
@@ -36,12 +36,13 @@ def _segments(f, kink: bool) -> list[str]:
     """pgfplots coordinates of f on [-4, 4]; a jump at t = 0 splits the curve in two so
     that no vertical line is drawn where the function has none."""
     ts = [-PLOT_RANGE + 2 * PLOT_RANGE * i / (SAMPLES - 1) for i in range(SAMPLES)]
+    # escaped here, once per structure, not in every key that prints them
     if not kink:
-        return [" ".join(f"({t:.4g},{f(t):.5g})" for t in ts)]
+        return [escape_tex(" ".join(f"({t:.4g},{f(t):.5g})" for t in ts))]
     left = [t for t in ts if t < 0] + [0.0]
     right = [0.0] + [t for t in ts if t > 0]
-    return [" ".join(f"({t:.4g},{f(t if t < 0 else -1e-12):.5g})" for t in left),
-            " ".join(f"({t:.4g},{f(t if t > 0 else 1e-12):.5g})" for t in right)]
+    return [escape_tex(" ".join(f"({t:.4g},{f(t if t < 0 else -1e-12):.5g})" for t in left)),
+            escape_tex(" ".join(f"({t:.4g},{f(t if t > 0 else 1e-12):.5g})" for t in right))]
 
 
 def softmax_tex(units) -> dict[str, Tex]:
@@ -157,14 +158,18 @@ def _fraction_tex(value: Fraction | float) -> str:
     return given_text(float(value))
 
 
+_ONE, _QUARTER = escape_tex("1"), escape_tex("1/4")  # an active ReLU's factor, the sigmoid's bound
+
+
 @functools.cache
 def _sigmoid_rows() -> tuple[tuple, ...]:
     """The table's rows as far as they hold for any network: k, (1/4)^k as a fraction,
-    its value, and whether that value is exact."""
+    its value, and whether that value is exact (escaped once, not in every key)."""
     rows = []
     for k in range(1, LAYERS + 1):
         b = SIGMOID_MAX ** k
-        rows.append((k, f"1/{b.denominator}", significant(float(b)), float(f"{float(b):.3g}") == float(b)))
+        rows.append((k, escape_tex(f"1/{b.denominator}"), escape_tex(significant(float(b))),
+                     float(f"{float(b):.3g}") == float(b)))
     return tuple(rows)
 
 
@@ -210,9 +215,9 @@ def vanishing(solution) -> dict:
     shrinks = largest is not None and 0 < largest < 1
     return {
         "rows": [{"layers": k, "fraction": fraction, "bound": b, "exact": exact,
-                  "network": significant(largest ** k, zeros=True) if shrinks else None, "relu": "1"}
+                  "network": significant(largest ** k, zeros=True) if shrinks else None, "relu": _ONE}
                  for k, fraction, b, exact in _sigmoid_rows()],
-        "sigmoid_max": "1/4",
+        "sigmoid_max": _QUARTER,
         "sigmoid": shared["sigmoid"],
         "hidden": hidden,
         "factors": [{"tex": f["tex"], "value": f["value"]} for key in found for f in found[key]],
