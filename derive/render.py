@@ -28,6 +28,7 @@ import jinja2.meta
 import jinja2.nodes
 import jinja2.runtime
 import jinja2.sandbox
+import jinja2.utils
 import sympy as sp
 from jinja2.utils import concat, missing
 
@@ -73,6 +74,27 @@ class _TexMacro(jinja2.runtime.Macro):
 
     def _invoke(self, arguments, autoescape):
         return Tex(super()._invoke(arguments, autoescape))
+
+
+class _TexContext(jinja2.runtime.Context):
+    """Jinja's context, with a macro called by the shortest way where its call is plain
+    (its positional arguments, all of them, and no ``caller``): Jinja's way sorts out
+    keywords, defaults and the calling context's escaping first, which costs more than
+    many a macro's body, and a key calls a couple of dozen."""
+
+    @jinja2.utils.internalcode
+    def call(__self, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
+        if (type(__obj) is _TexMacro and len(args) == __obj._argument_count and kwargs.keys() <= _LOOP_KEYS
+                and not (__obj.caller or __obj.catch_kwargs or __obj.catch_varargs)):
+            try:
+                return Tex(__obj._func(*args))
+            except StopIteration:
+                return __self.environment.undefined("value was undefined because a callable raised a"
+                                                    " StopIteration exception")
+        return super().call(__obj, *args, **kwargs)
+
+
+_LOOP_KEYS = frozenset({"_loop_vars", "_block_vars"})  # what the compiled code passes for a pass_context callable
 
 
 class _CodeGenerator(jinja2.compiler.CodeGenerator):
@@ -149,6 +171,7 @@ class _Tex:
 
     code_generator_class = _CodeGenerator
     macro_class = _TexMacro
+    context_class = _TexContext
     tex = Tex  # what the templates' code prints without a call to finalize
 
     def included(self, template: jinja2.Template, context: jinja2.runtime.Context, local: dict) -> str:

@@ -46,6 +46,11 @@ TEMPLATES = [
     r"\BLOCK{for l in loop_over}\VAR{loop.index}:\VAR{l.kind}\BLOCK{if not loop.last},\BLOCK{endif}\BLOCK{endfor}",
     r"\BLOCK{for l in loop_over if l.value > 1}\VAR{l.kind}\VAR{loop.previtem is defined}\BLOCK{endfor}",
     r"\VAR{[line.kind, d.t]|join(', ')} \VAR{'%s' % d.kind}",
+    # macros: called plainly, with defaults, keywords, a caller, extra arguments, in a loop
+    r"\BLOCK{macro m(a, b='{b}')}[\VAR{a}|\VAR{b}]\BLOCK{endmacro}\VAR{m(d.t)}\VAR{m('&', d.t)}\VAR{m(b=1, a=2)}",
+    r"\BLOCK{macro box()}<\VAR{caller()}>\BLOCK{endmacro}\BLOCK{call box()}\VAR{d.kind}&\BLOCK{endcall}",
+    r"\BLOCK{macro many()}\VAR{varargs|join('+')}\VAR{kwargs|length}\BLOCK{endmacro}\VAR{many(1, d.t, x=2)}",
+    r"\BLOCK{macro m(l)}\VAR{l.kind}_\BLOCK{endmacro}\BLOCK{for l in loop_over}\VAR{m(l)}\VAR{loop.index}\BLOCK{endfor}",
 ]
 
 
@@ -54,6 +59,13 @@ def test_the_open_environment_reads_and_prints_as_jinja_does(source):
     open_text = render.environment().from_string(source).render(**DATA)
     boxed_text = render.environment(sandboxed=True).from_string(source).render(**DATA)
     assert open_text == boxed_text
+
+
+def test_a_macro_called_with_too_many_arguments_is_an_error():
+    for sandboxed in (False, True):
+        with pytest.raises(TypeError):
+            render.environment(sandboxed=sandboxed).from_string(
+                r"\BLOCK{macro m(a)}\VAR{a}\BLOCK{endmacro}\VAR{m(1, 2)}").render()
 
 
 @pytest.mark.parametrize("source", [r"\VAR{d.missing}", r"\VAR{line.missing}", r"\VAR{nested.line.missing.deeper}"])
