@@ -13,6 +13,11 @@ each item that is not ``Tex``. Templates only lay out what a Solution holds.
 
 Templates from anywhere but the instructor's own command line (a server) are rendered
 in Jinja's sandbox: ``environment(..., sandboxed=True)``.
+
+A variants run renders thousands of documents from the same templates, so the compiled
+code is Jinja's with a few shortcuts that change no output: values printed and attributes
+read inline (outside the sandbox), plain macro calls made directly, and an included
+template that reads the same data as before gives its earlier text (``_Tex.included``).
 """
 
 from __future__ import annotations
