@@ -179,6 +179,21 @@ class _Tex:
     context_class = _TexContext
     tex = Tex  # what the templates' code prints without a call to finalize
 
+    @jinja2.utils.internalcode
+    def get_template(self, name, parent=None, globals=None):
+        """Jinja's, with the templates loaded kept by name: a run reads each template once
+        (``auto_reload`` is off), and a look-up in Jinja's own cache costs microseconds, a
+        dozen of them per variant."""
+        if globals is not None or type(name) is not str:
+            return super().get_template(name, parent, globals)
+        if parent is not None:
+            name = self.join_path(name, parent)
+        loaded = self.__dict__.setdefault("_loaded", {})
+        template = loaded.get(name)
+        if template is None:
+            template = loaded[name] = super().get_template(name)
+        return template
+
     def included(self, template: jinja2.Template, context: jinja2.runtime.Context, local: dict) -> str:
         """An included template's text. A template that reads what every variant of an
         exercise shares (the figure, the conventions) gives the same text for each, so the

@@ -3,7 +3,10 @@ what a variant's document shows is that variant's, whatever the documents before
 
 from __future__ import annotations
 
+import pytest
+
 from derive import output, render
+from derive.errors import DeriveError
 
 
 def test_documents_made_one_after_another_are_those_made_alone(reference_exercise):
@@ -55,3 +58,13 @@ def test_equal_numbers_of_other_types_are_other_data(tmp_path):
     got = [render.render(env, "sheet.tex.j2", {"flags": {"x": x}, "n": n})
            for x, n in ((1, 0), (True, 0), (True, False), (1, 0))]
     assert got == ["1/0", "True/0", "True/False", "1/0"]
+
+
+def test_a_missing_template_is_named_every_time(tmp_path):
+    (tmp_path / "sheet.tex.j2").write_text(r"\BLOCK{include 'nowhere.tex.j2'}")
+    env = render.environment(tmp_path)
+    for _ in range(2):  # a template that is not there is looked for again, not remembered as missing
+        with pytest.raises(DeriveError, match="nowhere.tex.j2: not found"):
+            render.render(env, "sheet.tex.j2", {})
+    (tmp_path / "nowhere.tex.j2").write_text("here")
+    assert render.render(env, "sheet.tex.j2", {}) == "here"
