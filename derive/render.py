@@ -13,6 +13,11 @@ each item that is not ``Tex``. Templates only lay out what a Solution holds.
 
 Templates from anywhere but the instructor's own command line (a server) are rendered
 in Jinja's sandbox: ``environment(..., sandboxed=True)``.
+
+A variants run renders thousands of documents from the same templates, so the compiled
+code is Jinja's with a few shortcuts that change no output: values printed and attributes
+read inline (outside the sandbox), plain macro calls made directly, and an included
+template that reads the same data as before gives its earlier text (``_Tex.included``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from typing import Any
 
 import jinja2
 import jinja2.compiler
+import jinja2.meta
+import jinja2.nodes
 import jinja2.runtime
 import jinja2.sandbox
+import jinja2.utils
 import sympy as sp
+from jinja2.utils import concat, missing
 
 from . import key_tables, optimizer_key, questions, theory, training_tex
 from .activations import ACTIVATIONS
@@ -41,8 +50,15 @@ SHEET, KEY = "sheet.tex.j2", "solution.tex.j2"
 
 
 def finalize(value: Any) -> Any:
-    """What a template prints: ``Tex`` as it is, any other text escaped, numbers as
-    numbers; a SymPy object is refused."""
+    """What a template prints, as text: ``Tex`` as it is, any other text escaped, numbers
+    as Python writes them; a SymPy object is refused."""
+    kind = type(value)  # the exact types first: a key prints hundreds of values
+    if kind is Tex:
+        return value
+    if kind is str:
+        return escape_tex(value)
+    if kind in _NUMBERS:
+        return str(value)
     if isinstance(value, Tex):
         return value
     if isinstance(value, str):
@@ -50,8 +66,11 @@ def finalize(value: Any) -> Any:
     if isinstance(value, sp.Basic):
         raise TypeError(f"a SymPy object reached a template unprinted: {value!r}")
     if isinstance(value, (bool, int, float)) or value is None:
-        return value
+        return str(value)
     return escape_tex(str(value))
+
+
+_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
 class _TexMacro(jinja2.runtime.Macro):
@@ -60,6 +79,27 @@ class _TexMacro(jinja2.runtime.Macro):
 
     def _invoke(self, arguments, autoescape):
         return Tex(super()._invoke(arguments, autoescape))
+
+
+class _TexContext(jinja2.runtime.Context):
+    """Jinja's context, with a macro called by the shortest way where its call is plain
+    (its positional arguments, all of them, and no ``caller``): Jinja's way sorts out
+    keywords, defaults and the calling context's escaping first, which costs more than
+    many a macro's body, and a key calls a couple of dozen."""
+
+    @jinja2.utils.internalcode
+    def call(__self, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
+        if (type(__obj) is _TexMacro and len(args) == __obj._argument_count and kwargs.keys() <= _LOOP_KEYS
+                and not (__obj.caller or __obj.catch_kwargs or __obj.catch_varargs)):
+            try:
+                return Tex(__obj._func(*args))
+            except StopIteration:
+                return __self.environment.undefined("value was undefined because a callable raised a"
+                                                    " StopIteration exception")
+        return super().call(__obj, *args, **kwargs)
+
+
+_LOOP_KEYS = frozenset({"_loop_vars", "_block_vars"})  # what the compiled code passes for a pass_context callable
 
 
 class _CodeGenerator(jinja2.compiler.CodeGenerator):
@@ -78,17 +118,142 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
             f" {macro_ref.accesses_caller!r}, context.eval_ctx.autoescape)"
         )
 
+    # A key prints hundreds of values and reads over a thousand attributes: the two are
+    # written inline, without a call each where the value is plain.
+
+    def _output_child_pre(self, node, frame, finalize) -> None:
+        """A value is printed as ``finalize`` makes it, a ``str`` (Jinja's ``str(...)``
+        around it is left out); ``Tex``, most of what a key prints, as it is."""
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is None:
+            return super()._output_child_pre(node, frame, finalize)
+        self.write("(_f if type(_f := ")
+
+    def _output_child_post(self, node, frame, finalize) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape or finalize.src is None:
+            return super()._output_child_post(node, frame, finalize)
+        self.write(f") is environment.tex else {finalize.src}_f))")
+
+    def visit_Getattr(self, node, frame) -> None:
+        """``a.b``: a dict's item or an object's attribute read directly; anything else (a
+        missing one, a dict's own method names) through ``environment.getattr``. The
+        sandbox checks every attribute, so its templates keep Jinja's call."""
+        if self.environment.sandboxed or self.environment.is_async or node.attr in _DICT_ATTRIBUTES:
+            return super().visit_Getattr(node, frame)
+        attr = repr(node.attr)
+        self.write(f"(_o[{attr}] if type(_o := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {attr} in _o else (_v if (_v := getattr(_o, {attr}, missing)) is not missing"
+                   f" else environment.getattr(_o, {attr})))")
+
+    def visit_Include(self, node, frame) -> None:
+        """``include`` with its context, as ``environment.included`` (see there); an
+        include that may be missing, or one without context, as Jinja writes it."""
+        if node.ignore_missing or not node.with_context or self.environment.is_async:
+            return super().visit_Include(node, frame)
+        func_name = "get_or_select_template"
+        if isinstance(node.template, jinja2.nodes.Const):
+            if isinstance(node.template.value, str):
+                func_name = "get_template"
+            elif isinstance(node.template.value, (tuple, list)):
+                func_name = "select_template"
+        elif isinstance(node.template, (jinja2.nodes.Tuple, jinja2.nodes.List)):
+            func_name = "select_template"
+        self.writeline(f"template = environment.{func_name}(", node)
+        self.visit(node.template, frame)
+        self.write(f", {self.name!r})")
+        self.simple_write(f"environment.included(template, context, {self.dump_local_context(frame)})", frame)
+
 
 def _join(items, separator: str = "") -> Tex:
     """Jinja's ``join``, escaping each item (and the separator) that is not ``Tex``."""
-    return Tex(escape_tex(separator).join(escape_tex(i if isinstance(i, str) else str(i)) for i in items))
+    return Tex(escape_tex(separator).join([i if type(i) is Tex else escape_tex(i if isinstance(i, str) else str(i))
+                                           for i in items]))
 
 
 class _Tex:
-    """What both environments share: TeX delimiters, escaping, strict undefined."""
+    """What both environments share: TeX delimiters, escaping, strict undefined, and
+    included templates rendered once for the same data."""
 
     code_generator_class = _CodeGenerator
     macro_class = _TexMacro
+    context_class = _TexContext
+    tex = Tex  # what the templates' code prints without a call to finalize
+
+    @jinja2.utils.internalcode
+    def get_template(self, name, parent=None, globals=None):
+        """Jinja's, with the templates loaded kept by name: a run reads each template once
+        (``auto_reload`` is off), and a look-up in Jinja's own cache costs microseconds, a
+        dozen of them per variant."""
+        if globals is not None or type(name) is not str:
+            return super().get_template(name, parent, globals)
+        if parent is not None:
+            name = self.join_path(name, parent)
+        loaded = self.__dict__.setdefault("_loaded", {})
+        template = loaded.get(name)
+        if template is None:
+            template = loaded[name] = super().get_template(name)
+        return template
+
+    def included(self, template: jinja2.Template, context: jinja2.runtime.Context, local: dict) -> str:
+        """An included template's text. A template that reads what every variant of an
+        exercise shares (the figure, the conventions) gives the same text for each, so the
+        last few texts of each template are kept with what the template read to make them
+        (everything it reads, its own includes' reads among them), and one is used again
+        when the template would read the same now (``_same``)."""
+        names = self._reads(template.name)
+        if names is None:  # an include whose name is computed: what it reads is not known
+            return concat(template.root_render_func(template.new_context(context.get_all(), True, local)))
+        read = tuple(v if (v := local.get(n, missing)) is not missing else context.resolve_or_missing(n)
+                     for n in names)
+        kept = self.__dict__.setdefault("_included", {}).setdefault(template.name, [])
+        for before, text in kept:
+            if all(map(_same, before, read)):
+                return text
+        text = concat(template.root_render_func(template.new_context(context.get_all(), True, local)))
+        kept.insert(0, (read, text))
+        del kept[KEPT:]
+        return text
+
+    def _reads(self, name: str) -> tuple[str, ...] | None:
+        """The names a template reads from its context, its includes' and imports' too;
+        None where a template name is computed (or a template includes itself)."""
+        known = self.__dict__.setdefault("_read_names", {})
+        if name not in known:
+            known[name] = None  # while it is worked out: a template that includes itself
+            try:
+                source, filename, _ = self.loader.get_source(self, name)
+                ast = self.parse(source, name, filename)
+            except (jinja2.TemplateNotFound, jinja2.TemplateSyntaxError):  # fails when (if) it is rendered
+                return None
+            names = set(jinja2.meta.find_undeclared_variables(ast))
+            for other in jinja2.meta.find_referenced_templates(ast):
+                more = self._reads(other) if other is not None else None
+                if more is None:
+                    return None
+                names.update(more)
+            known[name] = tuple(sorted(names))
+        return known[name]
+
+
+KEPT = 4  # texts kept per included template: a sheet and a key each include a template with other data
+_PLAIN = frozenset({str, Tex, int, bool, type(None)})  # compared by value (floats are not: 0.0 == -0.0)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether a template reading ``b`` prints what it printed reading ``a``: the same
+    object, or equal plain values of the same types (a template's own small dicts of flags
+    are made anew for each document)."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind in _PLAIN:
+        return a == b
+    if kind is dict:
+        return (a.keys() == b.keys()
+                and all(type(v) in _PLAIN and type(v) is type(b[k]) and v == b[k] for k, v in a.items()))
+    return False
 
 
 class TexEnvironment(_Tex, jinja2.Environment):
@@ -121,16 +286,18 @@ def builtin_templates() -> Path:
     return Path(str(resources.files("derive.templates")))
 
 
-def cache_dir() -> Path:
-    """Where compiled templates are kept between runs: $XDG_CACHE_HOME/derive or ~/.cache/derive."""
+def cache_dir(sandboxed: bool = False) -> Path:
+    """Where compiled templates are kept between runs: $XDG_CACHE_HOME/derive or ~/.cache/derive.
+    The sandbox's are kept apart: the open environment's code reads attributes unchecked."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex1"  # tex1: our code generator
+    kind = "-sandboxed" if sandboxed else ""
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex4{kind}"  # tex4: our code generator
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
+def _bytecode_cache(sandboxed: bool) -> jinja2.BytecodeCache | None:
     """Jinja's bytecode cache in the user's cache folder, or none where it cannot be made
     (a read-only home, no home): compiling the templates again is only slower."""
-    folder = cache_dir()
+    folder = cache_dir(sandboxed)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
@@ -183,7 +350,10 @@ def environment(template_dir: Path | None = None, *, sandboxed: bool = False) ->
         undefined=jinja2.StrictUndefined,
         finalize=finalize,
         keep_trailing_newline=True,
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=_bytecode_cache(sandboxed),
+        # A run reads each template once: checking its file's date before every document
+        # (a dozen templates per variant) costs more than the rendering of some of them.
+        auto_reload=False,
     )
     env.filters["e"] = env.filters["escape"] = escape_tex
     env.filters["join"] = _join

@@ -12,13 +12,14 @@ Everything here is computed; the wording is in ``templates/theory.tex.j2``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
 
 from .activations import ACTIVATIONS
 from . import questions
-from .latex import Tex, latex_name, symbol_tex
+from .latex import Tex, escape_tex, latex_name, symbol_tex
 from .rounding import given_text, scientific
 
 PLOT_RANGE = 4.0  # t from -4 to 4
@@ -35,12 +36,13 @@ def _segments(f, kink: bool) -> list[str]:
     """pgfplots coordinates of f on [-4, 4]; a jump at t = 0 splits the curve in two so
     that no vertical line is drawn where the function has none."""
     ts = [-PLOT_RANGE + 2 * PLOT_RANGE * i / (SAMPLES - 1) for i in range(SAMPLES)]
+    # escaped here, once per structure, not in every key that prints them
     if not kink:
-        return [" ".join(f"({t:.4g},{f(t):.5g})" for t in ts)]
+        return [escape_tex(" ".join(f"({t:.4g},{f(t):.5g})" for t in ts))]
     left = [t for t in ts if t < 0] + [0.0]
     right = [0.0] + [t for t in ts if t > 0]
-    return [" ".join(f"({t:.4g},{f(t if t < 0 else -1e-12):.5g})" for t in left),
-            " ".join(f"({t:.4g},{f(t if t > 0 else 1e-12):.5g})" for t in right)]
+    return [escape_tex(" ".join(f"({t:.4g},{f(t if t < 0 else -1e-12):.5g})" for t in left)),
+            escape_tex(" ".join(f"({t:.4g},{f(t if t > 0 else 1e-12):.5g})" for t in right))]
 
 
 def softmax_tex(units) -> dict[str, Tex]:
@@ -126,35 +128,28 @@ def bound(key: str, slope: float = 0.0) -> Fraction | float:
     return 1  # tanh, relu, identity
 
 
-def _hidden(solution) -> list[dict]:
-    """Per distinct hidden activation: its bound and the local factors ∂h/∂h_in its units
-    contribute in the calculation (first example), each compared with that bound."""
-    net = solution.network
-    suffix = "[1]" if solution.derivation.n_examples > 1 else ""
-    seen: dict[tuple, dict] = {}
+def _hidden(exercise) -> tuple[dict, tuple]:
+    """Per distinct hidden activation its bound (keyed by activation, symbol and slope),
+    and per hidden layer which entry it adds to and the names of its units' local factors
+    ∂h/∂h_in (first example): what a variant's factors are read by and compared with."""
+    net = exercise.network
+    suffix = "[1]" if exercise.derivation.n_examples > 1 else ""
+    entries: dict[tuple, dict] = {}
+    layers = []
     for layer in net.layers[:-1]:
         act = ACTIVATIONS[layer.activation]
         if not act.elementwise:
             continue
         slope = layer.slope if act.has_slope else 0.0
         top = bound(layer.activation, slope)
-        entry = seen.setdefault((layer.activation, layer.symbol or act.symbol, slope), {
+        key = (layer.activation, layer.symbol or act.symbol, slope)
+        entries.setdefault(key, {
             "key": layer.activation, "title": act.title, "symbol": symbol_tex(layer.symbol or act.symbol),
-            "slope": given_text(slope), "bound": _fraction_tex(top), "bound_raw": float(top),
-            "factors": [],
+            "slope": given_text(slope), "bound": _fraction_tex(top),
         })
-        for u in layer.units:
-            name = f"d{u}/d{u}_in"
-            value = solution.values.get(name + suffix)
-            if value is not None:
-                entry["factors"].append({"tex": latex_name(name), "value": solution.policy.tex(value),
-                                         "relation": solution.policy.relation(value), "raw": value, "below": value < float(top) * (1 - 1e-9)})
-    out = list(seen.values())
-    for e in out:
-        below = [f["below"] for f in e["factors"]]
-        e["all_below"] = bool(below) and all(below)
-        e["none_below"] = bool(below) and not any(below)
-    return out
+        layers.append((key, float(top) * (1 - 1e-9),
+                       tuple((f"d{u}/d{u}_in{suffix}", latex_name(f"d{u}/d{u}_in")) for u in layer.units)))
+    return entries, tuple(layers)
 
 
 def _fraction_tex(value: Fraction | float) -> str:
@@ -163,40 +158,73 @@ def _fraction_tex(value: Fraction | float) -> str:
     return given_text(float(value))
 
 
-def vanishing(solution) -> dict:
-    hidden = _hidden(solution)
-    factors = [f for h in hidden for f in h["factors"]]
-    largest = max((f["raw"] for f in factors), default=None)
-    # (largest)^k says something only when it shrinks: a factor of 1 (an active ReLU) or 0
-    # (an inactive one) repeats to itself
-    shrinks = largest is not None and 0 < largest < 1
+_ONE, _QUARTER = escape_tex("1"), escape_tex("1/4")  # an active ReLU's factor, the sigmoid's bound
+
+
+@functools.cache
+def _sigmoid_rows() -> tuple[tuple, ...]:
+    """The table's rows as far as they hold for any network: k, (1/4)^k as a fraction,
+    its value, and whether that value is exact (escaped once, not in every key)."""
     rows = []
     for k in range(1, LAYERS + 1):
         b = SIGMOID_MAX ** k
-        rows.append({
-            "layers": k,
-            "fraction": f"1/{b.denominator}",
-            "bound": significant(float(b)),
-            "exact": float(f"{float(b):.3g}") == float(b),
-            "network": significant(largest ** k, zeros=True) if shrinks else None,
-            "relu": "1",
-        })
+        rows.append((k, escape_tex(f"1/{b.denominator}"), escape_tex(significant(float(b))),
+                     float(f"{float(b):.3g}") == float(b)))
+    return tuple(rows)
+
+
+def _structure(exercise) -> dict:
+    """What the vanishing-gradient answer says of a structure whatever its values
+    (``Exercise.shared``): the hidden activations, their bounds and where their factors are."""
+    net = exercise.network
+    entries, layers = _hidden(exercise)
     return {
-        "rows": rows,
-        "sigmoid_max": "1/4",
+        "entries": entries,
+        "layers": layers,
         # the general text about the sigmoid writes it as the network's own sigmoid layers do
-        "sigmoid": next((symbol_tex(l.symbol) for l in solution.network.layers if l.activation == "sigmoid" and l.symbol),
+        "sigmoid": next((symbol_tex(l.symbol) for l in net.layers if l.activation == "sigmoid" and l.symbol),
                         symbol_tex(ACTIVATIONS["sigmoid"].symbol)),
-        "hidden": [{k: v for k, v in h.items() if k != "bound_raw"} | {
-                    "factors": [{k: f[k] for k in ("tex", "value", "relation", "below")} for f in h["factors"]]}
-                   for h in hidden],
-        "factors": [{"tex": f["tex"], "value": f["value"]} for f in factors],
-        "largest": solution.policy.tex(largest) if shrinks else None,
-        "hidden_layers": len(solution.network.layers) - 1,
-        "first_example": solution.derivation.n_examples > 1,  # the factors are the first example's
+        "hidden_layers": len(net.layers) - 1,
+        "first_example": exercise.derivation.n_examples > 1,  # the factors are the first example's
         # how the key refers to the calculation the factors come from
-        "source": f"question {calc}" if (calc := questions.context(solution.spec, 0)["number"].get("calculation"))
+        "source": f"question {calc}" if (calc := questions.context(exercise.spec, 0)["number"].get("calculation"))
                   else "the forward pass",
+    }
+
+
+def vanishing(solution) -> dict:
+    shared = solution.exercise.shared(_structure)
+    values, policy = solution.values, solution.policy
+    found: dict[tuple, list[dict]] = {key: [] for key in shared["entries"]}
+    raw = []
+    for key, limit, units in shared["layers"]:
+        for name, tex in units:
+            value = values.get(name)
+            if value is not None:
+                found[key].append({"tex": tex, "value": policy.tex(value), "relation": policy.relation(value),
+                                   "below": value < limit})
+                raw.append(value)
+    hidden = []
+    for key, entry in shared["entries"].items():
+        below = [f["below"] for f in found[key]]
+        hidden.append({**entry, "factors": found[key], "all_below": bool(below) and all(below),
+                       "none_below": bool(below) and not any(below)})
+    largest = max(raw, default=None)
+    # (largest)^k says something only when it shrinks: a factor of 1 (an active ReLU) or 0
+    # (an inactive one) repeats to itself
+    shrinks = largest is not None and 0 < largest < 1
+    return {
+        "rows": [{"layers": k, "fraction": fraction, "bound": b, "exact": exact,
+                  "network": significant(largest ** k, zeros=True) if shrinks else None, "relu": _ONE}
+                 for k, fraction, b, exact in _sigmoid_rows()],
+        "sigmoid_max": _QUARTER,
+        "sigmoid": shared["sigmoid"],
+        "hidden": hidden,
+        "factors": [{"tex": f["tex"], "value": f["value"]} for key in found for f in found[key]],
+        "largest": policy.tex(largest) if shrinks else None,
+        "hidden_layers": shared["hidden_layers"],
+        "first_example": shared["first_example"],
+        "source": shared["source"],
     }
 
 

@@ -28,11 +28,12 @@ def context(solution) -> list[dict]:
     columns = [Column.of([*run.losses, run.after], solution.policy.decimals) for run in runs]
     first = runs[0] if runs else None
     named = any(r.settings is not None for r in runs)  # runs that compare optimizers name each one
+    own = [_curve(run, named) for run in runs]  # a later run's plot shows the first run's curve too
     out = []
     for i, (run, col) in enumerate(zip(runs, columns)):
         finite = [v for v in run.losses if math.isfinite(v)]
         peak = max(range(len(finite)), key=finite.__getitem__) if finite else 0
-        curves = [_curve(run, named)] + ([_curve(first, named)] if i > 0 and first is not None else [])
+        curves = [own[i]] + ([own[0]] if i > 0 else [])
         moves = _moves(finite, col)
         out.append({
             "index": i + 1,
@@ -110,10 +111,11 @@ def _moves(losses: list[float], col: Column) -> list[dict]:
         verb = "rises" if b - a > tol else "falls" if b - a < -tol else "stays"
         if out and out[-1]["verb"] == verb:
             out[-1]["count"] += 1
+            out[-1]["step"] = k
         else:
-            out.append({"verb": verb, "count": 1})
-        out[-1].update(step=k, to=col(b))
-    for m in out:
+            out.append({"verb": verb, "count": 1, "step": k, "to": None})
+    for m in out:  # written once per stretch, at its end
+        m["to"] = col(losses[m["step"] - 1])
         m["times"] = _times(m["count"])
     return out
 
@@ -171,7 +173,8 @@ def _table_steps(n: int) -> list[int]:
 
 def _curve(run, named: bool = False) -> dict:
     return {"eta": given_text(run.learning_rate), "label": label_tex(run, named, short=True),
-            "points": [(k, v) for k, v in enumerate(run.losses, 1) if math.isfinite(v)]}
+            "points": [(k, v) for k, v in enumerate(run.losses, 1) if math.isfinite(v)],
+            "coordinates": {}}  # by whether the axis is logarithmic: written once for every plot
 
 
 def _plot(curves: list[dict], steps: int) -> dict:
@@ -183,9 +186,9 @@ def _plot(curves: list[dict], steps: int) -> dict:
     log = bool(positive) and max(positive) / min(positive) > LOG_SPAN
     drawn = []
     for c in curves:
-        pts = [(k, v) for k, v in c["points"] if v > 0 or not log]
-        drawn.append({"eta": c["eta"], "label": c["label"],
-                      "coordinates": " ".join(f"({k},{v:.6e})" for k, v in pts)})
+        if log not in c["coordinates"]:
+            c["coordinates"][log] = " ".join(f"({k},{v:.6e})" for k, v in c["points"] if v > 0 or not log)
+        drawn.append({"eta": c["eta"], "label": c["label"], "coordinates": c["coordinates"][log]})
     return {
         "log": log,
         "curves": drawn,
