@@ -3,6 +3,7 @@ pdflatex alone on the same documents.
 
     python benchmarks/bench_variants.py [--count 1000] [--pdf-count 20] [--repeats 3]
                                         [--jobs 1 --jobs 2] [--against OTHER/.venv/bin/python]
+                                        [--dir DIR]
 
 1. Text stage: `derive variants --count N --no-pdf` on the built-in exercise (every sheet
    and key .tex, answers.csv, answers.json, moodle.xml), interpreter start included: wall
@@ -130,6 +131,19 @@ def steps(count: int) -> dict[str, float]:
     return t
 
 
+def file_cost(folder: Path, count: int = 300) -> float:
+    """CPU seconds to make (and close) one empty file in ``folder``, the median of ``count``."""
+    probe = folder / "probe"
+    probe.mkdir()
+    costs = []
+    for i in range(count):
+        start = time.process_time()
+        os.close(os.open(probe / str(i), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        costs.append(time.process_time() - start)
+    shutil.rmtree(probe)
+    return statistics.median(costs)
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -173,10 +187,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, action="append", help="--jobs of the text stage; repeatable "
                     "(default: all cores)")
     ap.add_argument("--against", metavar="PYTHON", help="also time the derive of this interpreter")
+    ap.add_argument("--dir", metavar="DIR", help="where the variants are written, in a folder made and removed "
+                    "there (default: the system's temporary folder)")
     args = ap.parse_args()
     jobs = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory(prefix="bench-variants-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="bench-variants-", dir=args.dir) as tmp_name:
         tmp = Path(tmp_name)
+        # A run makes a few files per variant: where making one is slow, that shows.
+        print(f"writing into {tmp}: making an empty file there takes {file_cost(tmp) * 1e3:.3f} ms of CPU")
         pythons = {"this": sys.executable, **({"against": args.against} if args.against else {})}
         if not args.pdf_only:
             print(f"text stage, {args.count} variants (--no-pdf, interpreter start included), "
