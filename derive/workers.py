@@ -4,7 +4,8 @@ Worker processes take the variants chunk by chunk. A worker draws each variant u
 own seed (``Sampler.first``), solves it, writes its sheet and key straight into the
 output folder being built (``output.Stage``: files of their own, so their order does not
 matter) and appends its pieces of the plain answer files (``export.APPENDED``) to part
-files of the chunk. The parent takes the chunks in order: it settles each draw against
+files of its own, one per format for the whole run (making a file is the costly part of
+writing one on some systems). The parent takes the chunks in order: it settles each draw against
 the variants before it (``Sampler.settle``, where a duplicate is redrawn), copies the
 parts into the answer files in the kernel (``os.copy_file_range``) and puts the pieces
 of the zipped formats, which travel as pickles, into their packages. A variant no worker
@@ -30,6 +31,7 @@ import ctypes
 import errno
 import multiprocessing
 import os
+import shutil
 import signal
 from collections import deque
 from dataclasses import dataclass
@@ -46,7 +48,7 @@ from .variants import Draw, Sampler, Variant
 
 CHUNK = 8  # variants per task: a chunk's files are about a megabyte
 IN_FLIGHT = 2  # chunks per worker handed out ahead of the one being written
-PARTS = ".parts"  # in the folder being built: the chunks' pieces of the answer files, until copied
+PARTS = ".parts"  # in the folder being built: the workers' pieces of the answer files, until copied
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _NO_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}  # copy_file_range cannot here
 
@@ -90,12 +92,14 @@ def default_jobs() -> int:
 
 @dataclass(frozen=True)
 class _Chunk:
-    """What a worker made of the variants start…: for each variant it made, in order, its
-    first draw, the documents it wrote, the sizes of its pieces in the part files (in the
-    order of the appended formats) and its pieces of the other formats. It stops at the
+    """What a worker made of the variants start…: where its pieces of the appended formats
+    begin in its part files, and for each variant it made, in order, its first draw, the
+    documents it wrote, the sizes of its pieces in the part files (in the order of the
+    appended formats) and its pieces of the other formats. It stops at the
     first variant it cannot make; the parent makes that one and the rest itself."""
 
     start: int
+    parts: tuple[tuple[str, int], ...]  # per appended format: the worker's part file, where the chunk starts in it
     draws: tuple[Draw, ...]
     documents: tuple[tuple[str, ...], ...]
     sizes: tuple[tuple[int, ...], ...]
@@ -150,6 +154,7 @@ class Batch:
             with contextlib.ExitStack() as files:
                 opened = [files.enter_context(stage.open(export.STREAMS[fmt][0])) for fmt in job.formats]
                 writer = _Writer(self, stage, opened, progress)
+                files.callback(writer.close_parts)
                 if self.pool is None:
                     for i in range(len(job.keys)):
                         writer.own(i, self._settle(i, None))
@@ -159,7 +164,9 @@ class Batch:
                     (stage.path / PARTS).mkdir()
                     for chunk in self._chunks(stage.path):
                         writer.chunk(chunk)
-                    (stage.path / PARTS).rmdir()
+                    self._stop()  # no worker writes to its part files any more
+                    writer.close_parts()
+                    shutil.rmtree(stage.path / PARTS)
                 writer.close()
             return writer.texs
         finally:
@@ -211,6 +218,18 @@ class _Writer:
         self.appended = [k for k, fmt in enumerate(job.formats) if fmt in export.APPENDED]
         self.pickled = [k for k, fmt in enumerate(job.formats) if fmt not in export.APPENDED]
         self.texs: list[Path] = []
+        self.parts: dict[str, int] = {}  # a worker's part file -> open for reading
+
+    def part(self, name: str) -> int:
+        fd = self.parts.get(name)
+        if fd is None:
+            fd = self.parts[name] = os.open(self.stage.path / PARTS / name, os.O_RDONLY)
+        return fd
+
+    def close_parts(self) -> None:
+        for fd in self.parts.values():
+            os.close(fd)
+        self.parts.clear()
 
     def own(self, index: int, v: Variant) -> None:
         """Variant ``index`` made here."""
@@ -226,31 +245,29 @@ class _Writer:
         self._done()
 
     def chunk(self, chunk: _Chunk) -> None:
-        folder = self.stage.path / PARTS
         stop = min(chunk.start + CHUNK, len(self.run.job.keys))
-        formats = self.run.job.formats
-        with contextlib.ExitStack() as parts:
-            fds = [parts.enter_context(_reading(folder / f"{chunk.start}.{formats[k]}")) for k in self.appended]
-            offsets = [0] * len(fds)
-            for i in range(chunk.start, stop):
-                j = i - chunk.start
-                first = chunk.draws[j] if j < len(chunk.draws) else None
-                v = self.run._settle(i, first)
-                if j >= len(chunk.documents):  # the worker stopped before it
-                    self.own(i, v)
-                    continue
-                kept = v.tries == first.tries  # the worker's draw, not redrawn
-                for n, (k, fd, size) in enumerate(zip(self.appended, fds, chunk.sizes[j])):
-                    if kept:
-                        _append(fd, offsets[n], size, self.opened[k])
-                    offsets[n] += size
-                if not kept:
-                    self.own(i, v)
-                    continue
-                self.texs += [self.stage.path / name for name in chunk.documents[j]]
-                for k, piece in zip(self.pickled, chunk.pieces[j]):
-                    self.streams[k].put(piece)
-                self._done()
+        # a worker that stopped at its chunk's first variant may have made no part file
+        fds = [self.part(name) if chunk.documents else -1 for name, _ in chunk.parts]
+        offsets = [start for _, start in chunk.parts]
+        for i in range(chunk.start, stop):
+            j = i - chunk.start
+            first = chunk.draws[j] if j < len(chunk.draws) else None
+            v = self.run._settle(i, first)
+            if j >= len(chunk.documents):  # the worker stopped before it
+                self.own(i, v)
+                continue
+            kept = v.tries == first.tries  # the worker's draw, not redrawn
+            for n, (k, fd, size) in enumerate(zip(self.appended, fds, chunk.sizes[j])):
+                if kept:
+                    _append(fd, offsets[n], size, self.opened[k])
+                offsets[n] += size
+            if not kept:
+                self.own(i, v)
+                continue
+            self.texs += [self.stage.path / name for name in chunk.documents[j]]
+            for k, piece in zip(self.pickled, chunk.pieces[j]):
+                self.streams[k].put(piece)
+            self._done()
 
     def close(self) -> None:
         for stream in self.streams:
@@ -259,22 +276,6 @@ class _Writer:
     def _done(self) -> None:
         if self.progress:
             self.progress(1)
-
-
-@contextlib.contextmanager
-def _reading(path: Path) -> Iterator[int]:
-    """A part file, open for reading; deleted once read (a worker that stopped early may
-    have written none)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        yield -1
-        return
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-        os.unlink(path)
 
 
 def _append(src: int, offset: int, size: int, dest: BinaryIO) -> None:
@@ -299,6 +300,7 @@ def _append(src: int, offset: int, size: int, dest: BinaryIO) -> None:
 # --- in a worker ------------------------------------------------------------------------
 
 _job: Job | None = None
+_parts: list[BinaryIO] = []  # this worker's part files, one per appended format, open for the whole run
 
 
 def _start_worker(job: Job, parent: int) -> None:
@@ -323,23 +325,30 @@ def _chunk(task: tuple[int, int, str]) -> _Chunk:
     start, stop, folder = task
     job, draws, documents, sizes, pieces = _job, [], [], [], []
     appended = [k for k, fmt in enumerate(job.formats) if fmt in export.APPENDED]
+    names = [f"{os.getpid()}.{job.formats[k]}" for k in appended]
+    starts: list[int] = []
     try:
-        with contextlib.ExitStack() as stack:
-            parts = [stack.enter_context(open(os.path.join(folder, PARTS, f"{start}.{job.formats[k]}"), "xb"))
-                     for k in appended]
-            for i in range(start, stop):
-                d = job.sampler.first(*job.keys[i], job.base_seed)
-                draws.append(d)
-                m = make(job, i, Variant(d.id, d.seed, MappingProxyType(d.values), d.tries))
-                for name, data in m.documents:
-                    with open(os.path.join(folder, name), "xb") as f:
-                        f.write(data)
-                for f, k in zip(parts, appended):
-                    f.write(m.pieces[k])
-                    f.flush()  # on disk before the variant counts as made
-                documents.append(tuple(name for name, _ in m.documents))
-                sizes.append(tuple(len(m.pieces[k]) for k in appended))
-                pieces.append(tuple(p for k, p in enumerate(m.pieces) if k not in appended))
+        if not _parts:
+            opened = [open(os.path.join(folder, PARTS, name), "xb") for name in names]
+            _parts.extend(opened)
+        # A piece a failed variant began lies before this; the chunk's own start where it ends.
+        starts = [f.tell() for f in _parts]
+        for i in range(start, stop):
+            d = job.sampler.first(*job.keys[i], job.base_seed)
+            draws.append(d)
+            m = make(job, i, Variant(d.id, d.seed, MappingProxyType(d.values), d.tries))
+            for name, data in m.documents:
+                with open(os.path.join(folder, name), "xb") as f:
+                    f.write(data)
+            for f, k in zip(_parts, appended):
+                f.write(m.pieces[k])
+                f.flush()  # on disk before the variant counts as made
+            documents.append(tuple(name for name, _ in m.documents))
+            sizes.append(tuple(len(m.pieces[k]) for k in appended))
+            pieces.append(tuple(p for k, p in enumerate(m.pieces) if k not in appended))
     except (DeriveError, OSError):
         pass
-    return _Chunk(start, tuple(draws), tuple(documents), tuple(sizes), tuple(pieces))
+    if len(starts) < len(names):  # the part files could not be made: the parent makes every variant
+        documents, sizes, pieces = [], [], []
+        starts = [0] * len(names)
+    return _Chunk(start, tuple(zip(names, starts)), tuple(draws), tuple(documents), tuple(sizes), tuple(pieces))
