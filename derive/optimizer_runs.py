@@ -125,11 +125,60 @@ def _settings(s) -> list[tuple[str, float]]:
     return out
 
 
+def _conventions(s, form: bool = True) -> list[tuple[str, str]]:
+    """(LaTeX, plain text) of each convention a label names besides the numbers: the
+    momentum form of a momentum run (books write it several ways, and the numbers depend
+    on which; ``form``: also where it is the default), the others where they depart from
+    the registry's default. Two compared runs that differ only in a convention are then
+    told apart."""
+    out = []
+    if s.optimizer == "nesterov" and s.nesterov == "library":
+        out.append(_words(f"the libraries' form: {optimizers.NESTEROV_LIBRARY}"))
+    elif s.entry.states == ("v",) and (form or s.momentum != "velocity"):
+        out.append(_words(optimizers.MOMENTUM_FORMS[s.momentum]))
+    if "epsilon" in s.hyper and s.epsilon != s.entry.epsilon:
+        out.append(_words(_EPSILON_AT[s.epsilon]))
+    if s.optimizer in ("adam", "adamw") and s.epsilon != "hat" and not s.bias_correction:
+        out.append(("without bias correction", "without bias correction"))
+    if s.weight_decay > 0 and s.decay != s.entry.decay:
+        out.append(_words(_DECAY[s.decay]))
+    if s.weight_decay > 0 and s.decay_biases:
+        out.append(("biases decayed too", "biases decayed too"))
+    if s.direction == "ascent":
+        out.append(("gradient ascent", "gradient ascent"))
+    for name, value in s.state.items():
+        if value != 0:
+            state, _, param = name.partition("_")
+            tex = latex_name(f"{state}_{param}[0]" if param else f"{state}[0]")
+            out.append((f"${tex} = {given_tex(value)}$", f"{name} = {given_text(value)} at the start"))
+    return out
+
+
+_EPSILON_AT = {"outside": "ε outside the root", "inside": "ε inside the root",
+               "hat": "the bias correction folded into η"}
+_DECAY = {"l2": "weight decay as an L2 penalty", "decoupled": "decoupled weight decay"}
+# The registry's words (optimizers.py) as LaTeX: the few symbols they use.
+_TEX_SYMBOLS = str.maketrans({"←": r"\leftarrow", "μ": r"\mu ", "η": r"\eta ", "ε": r"\epsilon ",
+                              "−": "-", "ρ": r"\rho "})
+
+
+def _words(text: str) -> tuple[str, str]:
+    """A convention in the registry's words, for the key (each formula in math mode) and
+    for the command line (as written)."""
+    if "←" not in text:
+        tex = text.replace("ε", r"$\epsilon$").replace("η", r"$\eta$")
+    else:
+        head, _, rule = text.rpartition(": ")
+        tex = (head + ": " if head else "") + ", ".join(f"${part.translate(_TEX_SYMBOLS).strip()}$"
+                                                        for part in rule.split(", "))
+    return tex, text
+
+
 def label_tex(run: Run, named: bool = False, short: bool = False, capital: bool = False) -> Tex:
     """A run's name in the key: ``$\\eta = 0.1$`` for gradient descent, ``Adam ($\\eta =
     0.01$, $\\beta_1 = 0.9$, …)`` for an optimizer. ``named``: gradient descent is named
-    too (the runs compare optimizers); ``short``: the optimizer and η only (a legend);
-    ``capital``: for a heading."""
+    too (the runs compare optimizers); ``short``: the optimizer and η only, and the
+    conventions that depart from the default (a legend); ``capital``: for a heading."""
     eta = rf"$\eta = {given_tex(run.learning_rate)}$"
     s = getattr(run, "settings", None)
     if s is None and not named:
@@ -137,8 +186,11 @@ def label_tex(run: Run, named: bool = False, short: bool = False, capital: bool 
     title = s.entry.title if s is not None else "gradient descent"
     if capital:
         title = title[0].upper() + title[1:]
+    conventions = [tex for tex, _ in _conventions(s, form=not short)] if s is not None else []
+    if short:
+        return Tex(", ".join([f"{title}, {eta}", *conventions]))
     parts = [eta, *(f"${latex_name(n)} = {given_tex(v)}$" for n, v in (_settings(s) if s is not None else ()))]
-    return Tex(f"{title}, {eta}" if short else f"{title} ({', '.join(parts)})")
+    return Tex(f"{title} ({', '.join(parts)}" + (f"; {'; '.join(conventions)}" if conventions else "") + ")")
 
 
 def label_text(run: Run) -> str:
@@ -147,7 +199,9 @@ def label_text(run: Run) -> str:
     if s is None:
         return ""
     parts = [f"{n} = {given_text(v)}" for n, v in _settings(s)]
-    return f"{s.optimizer}" + (f" ({', '.join(parts)})" if parts else "")
+    conventions = [text for _, text in _conventions(s)]
+    inner = ", ".join(parts) + ("; " if parts and conventions else "") + "; ".join(conventions)
+    return f"{s.optimizer}" + (f" ({inner})" if inner else "")
 
 
 def with_optimizers(runs: Sequence[RunSpec], names: Sequence[str], source: str) -> tuple[RunSpec, ...]:

@@ -35,6 +35,7 @@ MOMENTUM_FORMS = {
     "average": "v ← μv + (1 − μ)g, w ← w − ηv",
 }
 NESTEROV_FORMS = ("lookahead", "library")
+NESTEROV_LIBRARY = "v ← μv + g, w ← w − η(g + μv)"  # nesterov = "library", in words as above
 EPSILON_PLACES = ("outside", "inside", "hat")
 DECAY_KINDS = ("l2", "decoupled")
 DIRECTIONS = ("descent", "ascent")

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from derive import render
+from derive import render, training, training_tex
 from derive.errors import SpecError
 from derive.solution import Exercise
 
@@ -58,12 +58,35 @@ def test_the_key_names_every_optimizer_and_compares_them():
             {"steps": 5, "optimizer": "adam", "learning_rate": 0.01}]
     sol = Exercise(specs.load(with_runs(raw, runs))).solve()
     tex = render.render(render.environment(), render.KEY, render.context(sol, "Answer key"))
-    assert r"\subsection*{Gradient descent with momentum ($\eta = 0.1$, $\mu = 0.9$)}" in tex
+    assert (r"\subsection*{Gradient descent with momentum ($\eta = 0.1$, $\mu = 0.9$; "
+            r"$v \leftarrow \mu v - \eta g$, $w \leftarrow w + v$)}") in tex  # the form always named
     assert r"Adam ($\eta = 0.01$, $\beta_{1} = 0.9$" in tex
     assert r"\addlegendentry{gradient descent, $\eta = 0.1$}" in tex  # the first run, dashed, named
     assert "Other optimizers" in tex and "differ in how each step is made" in tex
     sheet = render.render(render.environment(), render.SHEET, render.context(sol, "Exercise sheet"))
     assert r"\textbf{Optimizers.}" in sheet
+
+
+def test_runs_that_differ_only_in_a_convention_are_told_apart():
+    """Momentum in two forms, Adam with and without bias correction: the same numbers
+    named, so each label must say which form or convention its run uses."""
+    raw = specs.table(rng=random.Random(3), eta=0.1)
+    runs = [{"steps": 4, "optimizer": "momentum", "mu": 0.5},
+            {"steps": 4, "optimizer": "momentum", "mu": 0.5, "momentum": "average"},
+            {"steps": 4, "optimizer": "adam", "learning_rate": 0.01},
+            {"steps": 4, "optimizer": "adam", "learning_rate": 0.01, "bias_correction": False, "epsilon_at": "inside"}]
+    sol = Exercise(specs.load(with_runs(raw, runs))).solve()
+    ctx = training_tex.context(sol)
+    for key in ("label", "heading"):
+        assert len({r[key] for r in ctx}) == len(runs), key
+    legends = [r["plot"]["curves"][0]["label"] for r in ctx]
+    assert len(set(legends)) == len(runs)
+    assert r"$v \leftarrow \mu v + (1 - \mu )g$, $w \leftarrow w - \eta v$" in ctx[1]["label"]
+    assert "without bias correction" in ctx[3]["label"] and r"$\epsilon$ inside the root" in ctx[3]["label"]
+    assert "bias correction" not in ctx[2]["label"]  # Adam's defaults go unnamed
+    lines = [training.describe(r) for r in sol.runs]
+    assert "v ← μv + (1 − μ)g, w ← w − ηv" in lines[1] and "v ← μv − ηg, w ← w + v" in lines[0]
+    assert "ε inside the root; without bias correction" in lines[3]
 
 
 def test_runs_of_learning_rates_alone_read_as_before():
@@ -82,7 +105,7 @@ def test_derive_train_names_the_optimizer(tmp_path, ):
     assert r.returncode == 0, r.stderr
     heads = [line for line in r.stdout.splitlines() if "eta =" in line]
     assert heads == ["adam (beta1 = 0.9, beta2 = 0.999, epsilon = 1e-08), eta = 0.05, 3 steps",
-                     "momentum (mu = 0.9), eta = 0.05, 3 steps"]
+                     "momentum (mu = 0.9; v ← μv − ηg, w ← w + v), eta = 0.05, 3 steps"]
     bad = run_cli("train", example, "--optimizer", "adamm")
     assert bad.returncode == 2 and "--optimizer" in bad.stderr and "did you mean 'adam'" in bad.stderr
     assert "Traceback" not in bad.stderr
