@@ -196,61 +196,98 @@ class Mistake:
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
-    exp = exponent(value, policy)
+    exp, answer, kept = kept_values(value, policy, wrong)
     tolerance, band = _tolerances(exp)
-    answer = Number(fixed(value, exp), tolerance)
-    others = [Other(Number(answer.value, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
-    # Rounded values are compared as whole numbers of the last typed digit (exact, and
+    others = [Other(Number(answer, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
+    # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
+    for _, shown, _, keys, whys in kept:
+        if keys.__class__ is str:
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys, keys)))
+        else:
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, "; or: ".join(whys), "+".join(keys))))
+    return Blank(name, Number(answer, tolerance), tuple(others))
+
+
+def kept_values(value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> tuple[int, str, list[list]]:
+    """What ``blank`` shows of the wrong values: the place of the last typed digit, the
+    answer as typed, and per value shown [n, the value as typed, a value it stands for,
+    key(s), feedback(s)]: one mistake's key and feedback as strings, several's as lists
+    (most values have one), n the value as a whole number of the last digit."""
+    exp = exponent(value, policy)
+    answer = fixed(value, exp)
+    # Rounded values are compared as whole numbers of the last typed digit, n (exact, and
     # cheap: a blank meets some thirty misconception values).
-    target = _count(answer.value)
-    kept: list[tuple[int, str, list[str], list[str]]] = []  # the values shown, in order, with their mistakes
-    # The kept values' whole numbers shifted right by _WIDTH bits (buckets wider than the
-    # 2 _SAME + 1 numbers within _SAME of a value): a value within _SAME of a kept one
-    # finds that one's bucket at its own n - _SAME or n + _SAME; only then are the kept
-    # values looked through.
+    target = _count(answer)
+    # The values shown, in order, their text None until they are written. The kept values'
+    # n shifted right by _WIDTH bits (buckets wider than the 2 _SAME + 1 numbers within
+    # _SAME of a value): a value within _SAME of a kept one finds that one's bucket at its
+    # own n - _SAME or n + _SAME; only then are the kept values looked through.
+    kept: list[list] = []
     near: set[int] = set()
     surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
+    scale = _SCALE.get(exp, math.nan)  # 10^-exp, exact; NaN: no float path at this place
     # Several mistakes often give the same value: it goes where it went the first time
     # (the first kept value within _SAME of it is still that one: later ones come after).
     # A value that gets no feedback (not finite, or too close to the answer) goes nowhere.
-    went: dict[float, tuple[int, str, list[str], list[str]] | None] = {}
+    went: dict[float, list | None] = {}
     isfinite = math.isfinite
     for v, key, why in wrong:
         same = went.get(v, _NEW)
         if same is _NEW:
             if not isfinite(v) or abs(v - value) < surely_close:
-                same = None
+                went[v] = None
+                continue
+            # n = _count(fixed(v, exp)), by float arithmetic unless that could differ: the
+            # product v 10^-exp is off the exact one by at most half an ulp (below 1.2e-16 of
+            # it), so a product that far from halfway rounds as the exact one does; from
+            # 10^15 on the value is written through a float (below).
+            x = v * scale
+            a = x if x >= 0 else -x
+            h = a - int(a) - 0.5 if a < 1e15 else 0.0
+            if h > a * 1e-15 or h < -a * 1e-15:
+                n, d = int(a) + (h > 0), None
+                if x < 0:
+                    n = -n
             else:
                 d = fixed(v, exp)
                 n = int(d.replace(".", ""))  # _count
-                if -_CLEAR <= n - target <= _CLEAR:
-                    same = None  # indistinguishable from the answer or from a rounding slip: no feedback
-                else:
-                    if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
-                        same = next((k for k in kept if abs(k[0] - n) <= _SAME), _NEW)
-                    if same is _NEW:
-                        same = (n, d, [], [])
-                        kept.append(same)
-                        near.add(n >> _WIDTH)
+            if -_CLEAR <= n - target <= _CLEAR:
+                went[v] = None  # indistinguishable from the answer or from a rounding slip: no feedback
+                continue
+            same = None
+            if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
+                same = next((k for k in kept if -_SAME <= k[0] - n <= _SAME), None)
+            if same is None:
+                went[v] = entry = [n, d, v, key, why]
+                kept.append(entry)
+                near.add(n >> _WIDTH)
+                continue
             went[v] = same
-        if same is not None and key not in same[2]:
-            same[2].append(key)
-            same[3].append(why)
-    for n, d, keys, whys in kept:
-        # A value is written as the float it stands for, rounded again: the same digits up
-        # to fifteen (a float holds them), so only longer ones go through a float.
-        shown = d if -_LONG < n < _LONG else fixed(float(d), exp)
-        # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
-        if len(keys) == 1:
-            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys[0], keys[0])))
-        else:
-            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, "; or: ".join(whys), "+".join(keys))))
-    return Blank(name, answer, tuple(others))
+        if same is not None:
+            keys = same[3]
+            if keys.__class__ is str:
+                if key != keys:
+                    same[3], same[4] = [keys, key], [same[4], why]
+            elif key not in keys:
+                keys.append(key)
+                same[4].append(why)
+    places = -exp
+    for entry in kept:
+        n, d = entry[0], entry[1]
+        if d is None:  # (n by floats: |n| < 10^15, not halfway, so "%f" gives its digits)
+            entry[1] = "%.*f" % (places, entry[2]) if n else _ZERO[places]
+        elif not -_LONG < n < _LONG:
+            # A value is written as the float it stands for, rounded again: the same digits
+            # up to fifteen (a float holds them), so only longer ones go through a float.
+            entry[1] = fixed(float(d), exp)
+    return exp, answer, kept
 
 
 _NEW = object()  # (a value not met before in this blank)
 _tuple = tuple.__new__
 _LONG = 10 ** 15
+_SCALE = {-k: 10.0 ** k for k in range(23)}  # (exact in binary floating point)
+_ZERO = ["%.*f" % (k, 0.0) for k in range(23)]
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise

@@ -49,6 +49,39 @@ def field(b: lms.Blank) -> str:
     return "{1:NUMERICAL:" + "~".join(alts) + "}"
 
 
+def fields(solution: Solution) -> tuple[list[tuple[str, list[lms.Blank]]], dict[str, str]]:
+    """``lms.blanks`` and each blank's ``field``, by name; the field written straight from
+    ``lms.kept_values``, so the blanks hold only their answers (``others`` is empty):
+    the question text and the key need no more of them. Some three hundred values a
+    question: going through ``lms.Other`` and back made a third of the question's time."""
+    wrong, values, policy = lms.mistakes(solution), solution.values, solution.policy
+    out, groups = {}, []
+    for heading, names in solution.exercise.shared(lms.Shared).asked:
+        group = []
+        for name in names:
+            exp, answer, kept = lms.kept_values(values[name], policy, wrong.get(name, ()))
+            tolerance, rounding, wrong_tail = _tails(exp)
+            alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
+                    for _, shown, _, _, whys in kept]
+            out[name] = ("{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding
+                         + "".join(alts) + "}")
+            group.append(lms.Blank(name, lms.Number(answer, tolerance), ()))
+        groups.append((heading, group))
+    return groups, out
+
+
+_BAND = f"~%{lms.PARTIAL_CREDIT}%"
+
+
+@lru_cache(maxsize=None)  # a handful of places per exercise
+def _tails(exp: int) -> tuple[str, str, str]:
+    """At the place 10^exp: the answer's tolerance, the rounding band's alternative after its
+    value, and what follows a wrong value (up to its feedback), as ``field`` writes them."""
+    tolerance = lms.units(lms.TOLERANCE_UNITS, exp)
+    band = lms.units(lms.PARTIAL_UNITS, exp)
+    return tolerance, f":{band}#{cloze_feedback(lms.ROUNDING_FEEDBACK)}", f":{tolerance}#"
+
+
 def _cdata(text: str) -> str:
     """A text that holds only characters XML can hold, as CDATA."""
     if "]" in text:  # (the one-character test is the fast one)
@@ -84,14 +117,15 @@ def question_name(solution: Solution) -> str:
 
 
 def question(solution: Solution) -> str:
-    groups = lms.blanks(solution)
+    groups, written = fields(solution)
     image = lms.figure(solution)
     # The figure is a file of the question text: Moodle stores it with the question and
     # replaces @@PLUGINFILE@@ with the file area's address when it shows the text.
     src = f"@@PLUGINFILE@@/{image.name}"
     # The question text and the key hold only characters XML can hold (``lms.question_html``,
     # ``lms.key_html``): the longest texts of the file are not looked through a second time.
-    text = lms.question_html(solution, groups, field, lms.img_html(image, src, style="max-width:100%;height:auto"))
+    text = lms.question_html(solution, groups, lambda b: written[b.name],
+                             lms.img_html(image, src, style="max-width:100%;height:auto"))
     data = _base64(image.svg)
     idnumber = ""
     if solution.variant is not None:
