@@ -28,6 +28,7 @@ from typing import Sequence
 
 from . import lms
 from .errors import DeriveError
+from .rounding import NumberPolicy
 from .solution import Solution
 
 PENALTY = "0.3333333"  # Moodle's default penalty for a retry (adaptive mode)
@@ -50,24 +51,29 @@ def field(b: lms.Blank) -> str:
 
 
 def fields(solution: Solution) -> tuple[list[tuple[str, list[lms.Blank]]], dict[str, str]]:
-    """``lms.blanks`` and each blank's ``field``, by name; the field written straight from
-    ``lms.kept_values``, so the blanks hold only their answers (``others`` is empty):
-    the question text and the key need no more of them. Some three hundred values a
-    question: going through ``lms.Other`` and back made a third of the question's time."""
+    """``lms.blanks`` and each blank's ``field``, by name. The blanks hold only their
+    answers (``others`` is empty): the question text and the key need no more of them."""
     wrong, values, policy = lms.mistakes(solution), solution.values, solution.policy
     out, groups = {}, []
     for heading, names in solution.exercise.shared(lms.Shared).asked:
         group = []
         for name in names:
-            exp, answer, kept = lms.kept_values(values[name], policy, wrong.get(name, ()))
-            tolerance, rounding, wrong_tail = _tails(exp)
-            alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
-                    for _, shown, _, _, whys in kept]
-            out[name] = ("{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding
-                         + "".join(alts) + "}")
-            group.append(lms.Blank(name, lms.Number(answer, tolerance), ()))
+            answer, out[name] = written_field(values[name], policy, wrong.get(name, ()))
+            group.append(lms.Blank(name, answer, ()))
         groups.append((heading, group))
     return groups, out
+
+
+def written_field(value: float, policy: NumberPolicy, wrong) -> tuple[lms.Number, str]:
+    """``field(lms.blank(name, value, policy, wrong))`` and the blank's answer, the field
+    written straight from ``lms.kept_values``: a question has some three hundred values,
+    and going through ``lms.Other`` and back made a third of its time."""
+    exp, answer, kept = lms.kept_values(value, policy, wrong)
+    tolerance, rounding, wrong_tail = _tails(exp)
+    alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
+            for _, shown, _, _, whys in kept]
+    return (lms.Number(answer, tolerance),
+            "{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding + "".join(alts) + "}")
 
 
 _BAND = f"~%{lms.PARTIAL_CREDIT}%"
