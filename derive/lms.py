@@ -142,37 +142,54 @@ def asked_names(solution: Solution | Exercise) -> list[tuple[str, list[str]]]:
 
 def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
     """For each asked quantity, (value, misconception key, feedback) of every registered
-    mistake that changes it in this variant.
+    mistake that changes it in this variant (``wrong_values``, as triples)."""
+    return {name: [(v, key, why) for v, (key, why) in zip(found, reasons)]
+            for name, (found, reasons) in wrong_values(solution).items()}
+
+
+def wrong_values(solution: Solution) -> dict[str, tuple[list[float], list[tuple[str, str]]]]:
+    """For each asked quantity that some mistake changes, the values the registered
+    mistakes give it in this variant and beside them (misconception key, feedback), in
+    the order of the mistakes.
 
     Two values per mistake: the quantity computed with the mistake from correct inputs
     (what a student gets who makes it in this step), and the whole calculation done with
-    the mistake (what follows in later steps). Both come from the checker's swapped graphs:
-    the first is ``recompute(givens, values)``, the second ``evaluate(givens)``, each
-    compiled down to what is asked here (``Mistake``)."""
+    the mistake (what follows in later steps; for a quantity whose formula the mistake
+    swaps, only where it differs from the first). Both come from the checker's swapped
+    graphs: the first is ``recompute(givens, values)``, the second ``evaluate(givens)``,
+    each compiled down to what is asked here (``Mistake``). A mistake whose ``recompute``
+    raises, or whose ``evaluate`` would, gives no values."""
     shared = solution.exercise.shared(Shared)
     values, givens = solution.values, solution.givens
-    correct = [values[name] for name in shared.order]
-    inputs = [[givens[name] for name in names] for names in shared.given_orders]  # as each graph takes them
-    out: dict[str, list[tuple[float, str, str]]] = {name: [] for name in shared.changed}
-    for m in shared.mistakes:
-        try:
-            local = m.local(correct)
-        except (ArithmeticError, ValueError):
-            continue
-        carried = m.carried(inputs[m.given_order])  # None where ``evaluate`` raises
-        if carried is None:
-            continue
-        key, why, carried_why = m.key, m.why, m.carried_why
-        # (a quantity has one slot per mistake: its values stay in the order of the mistakes)
+    return shared.wrong([values[name] for name in shared.order],
+                        [[givens[name] for name in names] for names in shared.given_orders])  # as each graph takes them
+
+
+def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...]):
+    """``wrong_values``'s work as one function ``(correct values in Shared.order, given
+    values as each graph takes them) -> {name: (values, reasons)}``, written out once per
+    structure: the loops over mistakes and slots are known here, and left out of the
+    three hundred values of every variant."""
+    slot = {name: i for i, name in enumerate(changed)}
+    space: dict[str, object] = {"names": changed}
+    lines = ["def wrong(correct, inputs):"]
+    lines += [f"    v{i}, r{i} = [], []" for i in slot.values()]
+    for q, m in enumerate(mistakes):
+        space.update({f"L{q}": m.local, f"C{q}": m.carried, f"R{q}": (m.key, m.why), f"S{q}": (m.key, m.carried_why)})
+        lines += ["    try:", f"        l = L{q}(correct)", "    except (ArithmeticError, ValueError):", "        l = None",
+                  "    if l is not None:", f"        c = C{q}(inputs[{m.given_order}])  # None where evaluate raises",
+                  "        if c is not None:"]
         for name, k, j in m.swapped:
-            here = local[k]
-            found = out[name]
-            found.append((here, key, why))
-            if abs(carried[j] - here) > 1e-12 * max(1.0, abs(here)):
-                found.append((carried[j], key, carried_why))
+            i = slot[name]
+            lines += [f"            x, y = l[{k}], c[{j}]", f"            v{i}.append(x)", f"            r{i}.append(R{q})",
+                      "            if abs(y - x) > 1e-12 * max(1.0, abs(x)):",
+                      f"                v{i}.append(y)", f"                r{i}.append(S{q})"]
         for name, j in m.reached:
-            out[name].append((carried[j], key, carried_why))
-    return out
+            i = slot[name]
+            lines += [f"            v{i}.append(c[{j}])", f"            r{i}.append(S{q})"]
+    lines.append("    return dict(zip(names, (" + "".join(f"(v{i}, r{i}), " for i in slot.values()) + ")))")
+    exec(compile("\n".join(lines), "<derive:wrong>", "exec"), space)
+    return space["wrong"]
 
 
 class Mistake:
@@ -196,7 +213,12 @@ class Mistake:
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
-    exp, answer, kept = kept_values(value, policy, wrong)
+    """The blank of a quantity, given (value, misconception key, feedback) of its mistakes."""
+    return _blank(name, value, policy, [w[0] for w in wrong], [(w[1], w[2]) for w in wrong])
+
+
+def _blank(name: str, value: float, policy: NumberPolicy, found: list[float], reasons: list[tuple[str, str]]) -> Blank:
+    exp, answer, kept = kept_values(value, policy, found, reasons)
     tolerance, band = _tolerances(exp)
     others = [Other(Number(answer, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
     # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
@@ -208,8 +230,10 @@ def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float
     return Blank(name, Number(answer, tolerance), tuple(others))
 
 
-def kept_values(value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> tuple[int, str, list[list]]:
-    """What ``blank`` shows of the wrong values: the place of the last typed digit, the
+def kept_values(value: float, policy: NumberPolicy, found: list[float],
+                reasons: list[tuple[str, str]]) -> tuple[int, str, list[list]]:
+    """What ``blank`` shows of the wrong values ``found`` (beside each its misconception
+    key and feedback, as ``wrong_values`` gives them): the place of the last typed digit, the
     answer as typed, and per value shown [n, the value as typed, a value it stands for,
     key(s), feedback(s)]: one mistake's key and feedback as strings, several's as lists
     (most values have one), n the value as a whole number of the last digit."""
@@ -231,7 +255,7 @@ def kept_values(value: float, policy: NumberPolicy, wrong: list[tuple[float, str
     # A value that gets no feedback (not finite, or too close to the answer) goes nowhere.
     went: dict[float, list | None] = {}
     isfinite = math.isfinite
-    for v, key, why in wrong:
+    for v, (key, why) in zip(found, reasons):
         same = went.get(v, _NEW)
         if same is _NEW:
             if not isfinite(v) or abs(v - value) < surely_close:
@@ -310,9 +334,12 @@ def _count(text: str) -> int:
 
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
-    wrong, values, policy = mistakes(solution), solution.values, solution.policy
-    return [(heading, [blank(n, values[n], policy, wrong.get(n, [])) for n in names])
+    wrong, values, policy = wrong_values(solution), solution.values, solution.policy
+    return [(heading, [_blank(n, values[n], policy, *wrong.get(n, _NONE)) for n in names])
             for heading, names in solution.exercise.shared(Shared).asked]
+
+
+_NONE = ((), ())  # (no mistake changes the quantity)
 
 
 class Shared:
@@ -345,6 +372,7 @@ class Shared:
                                          [s for s in slots if s[0] not in changed], self.given_orders.index(names)))
         with_slot = {s[0] for m in self.mistakes for s in m.swapped + m.reached}
         self.changed = tuple(n for _, names in self.asked for n in names if n in with_slot)  # some mistake changes
+        self.wrong = _wrong_function(self.mistakes, self.changed)
         self.key_stages = tuple((stage, f"<h4>{html.escape(heading)}</h4>") for stage, heading
                                 in optimizer_key.moodle_stages(der, KEY_STAGES, D.UPDATE))
         if exercise.network is not None:  # a graph's figure and text show its forward values

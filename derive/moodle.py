@@ -53,22 +53,24 @@ def field(b: lms.Blank) -> str:
 def fields(solution: Solution) -> tuple[list[tuple[str, list[lms.Blank]]], dict[str, str]]:
     """``lms.blanks`` and each blank's ``field``, by name. The blanks hold only their
     answers (``others`` is empty): the question text and the key need no more of them."""
-    wrong, values, policy = lms.mistakes(solution), solution.values, solution.policy
+    wrong, values, policy = lms.wrong_values(solution), solution.values, solution.policy
     out, groups = {}, []
     for heading, names in solution.exercise.shared(lms.Shared).asked:
         group = []
         for name in names:
-            answer, out[name] = written_field(values[name], policy, wrong.get(name, ()))
+            answer, out[name] = written_field(values[name], policy, *wrong.get(name, _NONE))
             group.append(lms.Blank(name, answer, ()))
         groups.append((heading, group))
     return groups, out
 
 
-def written_field(value: float, policy: NumberPolicy, wrong) -> tuple[lms.Number, str]:
-    """``field(lms.blank(name, value, policy, wrong))`` and the blank's answer, the field
-    written straight from ``lms.kept_values``: a question has some three hundred values,
+def written_field(value: float, policy: NumberPolicy, found: list[float],
+                  reasons: list[tuple[str, str]]) -> tuple[lms.Number, str]:
+    """``field(lms.blank(name, value, policy, wrong))`` and the blank's answer, given the
+    wrong values and their reasons apart (``lms.wrong_values``); the field written
+    straight from ``lms.kept_values``: a question has some three hundred values,
     and going through ``lms.Other`` and back made a third of its time."""
-    exp, answer, kept = lms.kept_values(value, policy, wrong)
+    exp, answer, kept = lms.kept_values(value, policy, found, reasons)
     tolerance, rounding, wrong_tail = _tails(exp)
     alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
             for _, shown, _, _, whys in kept]
@@ -77,6 +79,7 @@ def written_field(value: float, policy: NumberPolicy, wrong) -> tuple[lms.Number
 
 
 _BAND = f"~%{lms.PARTIAL_CREDIT}%"
+_NONE = ((), ())  # (no mistake changes the quantity)
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise

@@ -150,7 +150,8 @@ def test_written_field_is_the_field_of_the_blank(data, decimals):
     wrong = data.draw(_wrong(value, decimals))
     policy = NumberPolicy(decimals)
     b = lms.blank("h1", value, policy, wrong)
-    assert moodle.written_field(value, policy, wrong) == (b.answer, moodle.field(b))
+    found, reasons = [w[0] for w in wrong], [w[1:] for w in wrong]
+    assert moodle.written_field(value, policy, found, reasons) == (b.answer, moodle.field(b))
 
 
 @pytest.mark.parametrize("name", ["built-in", "softmax_online", "reference", "graph_max"])
