@@ -193,7 +193,7 @@ def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...]):
 
 
 class Mistake:
-    """One misconception graph as ``mistakes`` uses it: ``local(values)`` gives the swapped
+    """One misconception graph as ``wrong_values`` uses it: ``local(values)`` gives the swapped
     quantities' slots of ``recompute`` from a variant's correct values (in ``Shared.order``),
     ``carried(given values)`` the graph's ``evaluate`` (None where that raises), from the
     given values in the order ``Shared.given_orders[given_order]``; ``swapped`` holds
