@@ -248,7 +248,6 @@ def kept_values(value: float, policy: NumberPolicy, found: list[float],
     # own n - _SAME or n + _SAME; only then are the kept values looked through.
     kept: list[list] = []
     near: set[int] = set()
-    surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
     scale = _SCALE.get(exp, math.nan)  # 10^-exp, exact; NaN: no float path at this place
     # Several mistakes often give the same value: it goes where it went the first time
     # (the first kept value within _SAME of it is still that one: later ones come after).
@@ -258,23 +257,23 @@ def kept_values(value: float, policy: NumberPolicy, found: list[float],
     for v, (key, why) in zip(found, reasons):
         same = went.get(v, _NEW)
         if same is _NEW:
-            if not isfinite(v) or abs(v - value) < surely_close:
+            # n = _count(fixed(v, exp)), by float arithmetic unless that could differ: the
+            # product v 10^-exp is off the exact one by at most half an ulp, below 1.2e-7
+            # under 10^9, so a product further than 10^-6 from halfway rounds as the exact
+            # one does (and round's ties to even never meet one). A value too close to the
+            # answer for feedback is dropped below by its n alone.
+            x = v * scale
+            if -1e9 < x < 1e9:  # (also: finite)
+                n = round(x)
+                d = None if -0.499999 < x - n < 0.499999 else fixed(v, exp)
+                if d is not None:
+                    n = int(d.replace(".", ""))  # _count
+            elif isfinite(v):
+                d = fixed(v, exp)
+                n = int(d.replace(".", ""))
+            else:
                 went[v] = None
                 continue
-            # n = _count(fixed(v, exp)), by float arithmetic unless that could differ: the
-            # product v 10^-exp is off the exact one by at most half an ulp (below 1.2e-16 of
-            # it), so a product that far from halfway rounds as the exact one does; from
-            # 10^15 on the value is written through a float (below).
-            x = v * scale
-            a = x if x >= 0 else -x
-            h = a - int(a) - 0.5 if a < 1e15 else 0.0
-            if h > a * 1e-15 or h < -a * 1e-15:
-                n, d = int(a) + (h > 0), None
-                if x < 0:
-                    n = -n
-            else:
-                d = fixed(v, exp)
-                n = int(d.replace(".", ""))  # _count
             if -_CLEAR <= n - target <= _CLEAR:
                 went[v] = None  # indistinguishable from the answer or from a rounding slip: no feedback
                 continue
@@ -298,7 +297,7 @@ def kept_values(value: float, policy: NumberPolicy, found: list[float],
     places = -exp
     for entry in kept:
         n, d = entry[0], entry[1]
-        if d is None:  # (n by floats: |n| < 10^15, not halfway, so "%f" gives its digits)
+        if d is None:  # (n by floats: below 10^9 and not halfway, so "%f" gives its digits)
             entry[1] = "%.*f" % (places, entry[2]) if n else _ZERO[places]
         elif not -_LONG < n < _LONG:
             # A value is written as the float it stands for, rounded again: the same digits

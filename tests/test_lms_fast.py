@@ -120,14 +120,18 @@ def test_blank_keeps_what_the_plain_rule_keeps(data, decimals):
 def _halfway(decimals: int):
     """Values whose exact binary value lies halfway between two numbers of ``decimals``
     places (odd multiples of 2^-j, e.g. 0.125 at two decimals), their neighbours one ulp
-    away, and huge values up to where a value is written through a float."""
+    away, values a few millionths of a unit from halfway, and huge values up to where a
+    value is written through a float."""
     dyadic = st.builds(lambda k, j: (2 * k + 1) / 2.0 ** j, st.integers(-10 ** 6, 10 ** 6), st.integers(1, 20))
     neighbour = st.builds(lambda v, step: v if step == 0 else math.nextafter(v, math.copysign(math.inf, step)),
                           dyadic, st.sampled_from([-1, 0, 0, 1]))
     huge = st.builds(lambda k, frac, sign: sign * (k + frac) * 10.0 ** -decimals,
-                     st.sampled_from([10 ** 14, 10 ** 15 - 1, 10 ** 15, 2 ** 49, 2 ** 50, 2 ** 52, 2 ** 53]),
+                     st.sampled_from([10 ** 9 - 1, 10 ** 9, 10 ** 9 + 1, 10 ** 14, 10 ** 15 - 1, 10 ** 15, 2 ** 52, 2 ** 53]),
                      st.sampled_from([0.0, 0.5, 0.25, -0.5]), st.sampled_from([1.0, -1.0]))
-    return st.one_of(neighbour, huge, st.floats(-1e17, 1e17, allow_nan=False))
+    # products within a few millionths of halfway, where the float path hands over to fixed
+    edge = st.builds(lambda k, t, sign: sign * (k + 0.5 + t) * 10.0 ** -decimals, st.integers(0, 10 ** 6),
+                     st.sampled_from([1e-7, -1e-7, 5e-7, -5e-7, 1e-6, -1e-6, 2e-6, -2e-6]), st.sampled_from([1.0, -1.0]))
+    return st.one_of(neighbour, huge, edge, st.floats(-1e17, 1e17, allow_nan=False))
 
 
 @settings(max_examples=600, deadline=None)
