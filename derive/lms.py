@@ -222,7 +222,7 @@ def _blank(name: str, value: float, policy: NumberPolicy, found: list[float], re
     tolerance, band = _tolerances(exp)
     others = [Other(Number(answer, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
     # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
-    for _, shown, _, keys, whys in kept:
+    for _, shown, keys, whys in kept:
         if keys.__class__ is str:
             others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys, keys)))
         else:
@@ -233,22 +233,23 @@ def _blank(name: str, value: float, policy: NumberPolicy, found: list[float], re
 def kept_values(value: float, policy: NumberPolicy, found: list[float],
                 reasons: list[tuple[str, str]]) -> tuple[int, str, list[list]]:
     """What ``blank`` shows of the wrong values ``found`` (beside each its misconception
-    key and feedback, as ``wrong_values`` gives them): the place of the last typed digit, the
-    answer as typed, and per value shown [n, the value as typed, a value it stands for,
-    key(s), feedback(s)]: one mistake's key and feedback as strings, several's as lists
-    (most values have one), n the value as a whole number of the last digit."""
+    key and feedback, as ``wrong_values`` gives them): the place of the last typed digit,
+    the answer as typed, and per value shown [n, the value as typed, key(s), feedback(s)],
+    n its whole number of the last digit; one mistake's key and feedback as strings,
+    several's as lists (most values have one)."""
     exp = exponent(value, policy)
     answer = fixed(value, exp)
     # Rounded values are compared as whole numbers of the last typed digit, n (exact, and
     # cheap: a blank meets some thirty misconception values).
     target = _count(answer)
-    # The values shown, in order, their text None until they are written. The kept values'
-    # n shifted right by _WIDTH bits (buckets wider than the 2 _SAME + 1 numbers within
-    # _SAME of a value): a value within _SAME of a kept one finds that one's bucket at its
-    # own n - _SAME or n + _SAME; only then are the kept values looked through.
+    # The values shown, in order. The kept values' n shifted right by _WIDTH bits (buckets
+    # wider than the 2 _SAME + 1 numbers within _SAME of a value): a value within _SAME of
+    # a kept one finds that one's bucket at its own n - _SAME or n + _SAME; only then are
+    # the kept values looked through.
     kept: list[list] = []
     near: set[int] = set()
     scale = _SCALE.get(exp, math.nan)  # 10^-exp, exact; NaN: no float path at this place
+    form = f"%.{-exp}f"
     # Several mistakes often give the same value: it goes where it went the first time
     # (the first kept value within _SAME of it is still that one: later ones come after).
     # A value that gets no feedback (not finite, or too close to the answer) goes nowhere.
@@ -281,28 +282,25 @@ def kept_values(value: float, policy: NumberPolicy, found: list[float],
             if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
                 same = next((k for k in kept if -_SAME <= k[0] - n <= _SAME), None)
             if same is None:
-                went[v] = entry = [n, d, v, key, why]
+                if d is None:  # (n by floats: below 10^9 and not halfway, so "%f" gives its digits)
+                    d = form % (v if n else 0.0)  # (no "-0.0")
+                elif not -_LONG < n < _LONG:
+                    # A value is written as the float it stands for, rounded again: the same
+                    # digits up to fifteen (a float holds them), so only longer ones go through a float.
+                    d = fixed(float(d), exp)
+                went[v] = entry = [n, d, key, why]
                 kept.append(entry)
                 near.add(n >> _WIDTH)
                 continue
             went[v] = same
         if same is not None:
-            keys = same[3]
+            keys = same[2]
             if keys.__class__ is str:
                 if key != keys:
-                    same[3], same[4] = [keys, key], [same[4], why]
+                    same[2], same[3] = [keys, key], [same[3], why]
             elif key not in keys:
                 keys.append(key)
-                same[4].append(why)
-    places = -exp
-    for entry in kept:
-        n, d = entry[0], entry[1]
-        if d is None:  # (n by floats: below 10^9 and not halfway, so "%f" gives its digits)
-            entry[1] = "%.*f" % (places, entry[2]) if n else _ZERO[places]
-        elif not -_LONG < n < _LONG:
-            # A value is written as the float it stands for, rounded again: the same digits
-            # up to fifteen (a float holds them), so only longer ones go through a float.
-            entry[1] = fixed(float(d), exp)
+                same[3].append(why)
     return exp, answer, kept
 
 
@@ -310,7 +308,6 @@ _NEW = object()  # (a value not met before in this blank)
 _tuple = tuple.__new__
 _LONG = 10 ** 15
 _SCALE = {-k: 10.0 ** k for k in range(23)}  # (exact in binary floating point)
-_ZERO = ["%.*f" % (k, 0.0) for k in range(23)]
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise

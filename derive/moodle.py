@@ -73,7 +73,7 @@ def written_field(value: float, policy: NumberPolicy, found: list[float],
     exp, answer, kept = lms.kept_values(value, policy, found, reasons)
     tolerance, rounding, wrong_tail = _tails(exp)
     alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
-            for _, shown, _, _, whys in kept]
+            for _, shown, _, whys in kept]
     return (lms.Number(answer, tolerance),
             "{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding + "".join(alts) + "}")
 
