@@ -142,41 +142,58 @@ def asked_names(solution: Solution | Exercise) -> list[tuple[str, list[str]]]:
 
 def mistakes(solution: Solution) -> dict[str, list[tuple[float, str, str]]]:
     """For each asked quantity, (value, misconception key, feedback) of every registered
-    mistake that changes it in this variant.
+    mistake that changes it in this variant (``wrong_values``, as triples)."""
+    return {name: [(v, key, why) for v, (key, why) in zip(found, reasons)]
+            for name, (found, reasons) in wrong_values(solution).items()}
+
+
+def wrong_values(solution: Solution) -> dict[str, tuple[list[float], list[tuple[str, str]]]]:
+    """For each asked quantity that some mistake changes, the values the registered
+    mistakes give it in this variant and beside them (misconception key, feedback), in
+    the order of the mistakes.
 
     Two values per mistake: the quantity computed with the mistake from correct inputs
     (what a student gets who makes it in this step), and the whole calculation done with
-    the mistake (what follows in later steps). Both come from the checker's swapped graphs:
-    the first is ``recompute(givens, values)``, the second ``evaluate(givens)``, each
-    compiled down to what is asked here (``Mistake``)."""
+    the mistake (what follows in later steps; for a quantity whose formula the mistake
+    swaps, only where it differs from the first). Both come from the checker's swapped
+    graphs: the first is ``recompute(givens, values)``, the second ``evaluate(givens)``,
+    each compiled down to what is asked here (``Mistake``). A mistake whose ``recompute``
+    raises, or whose ``evaluate`` would, gives no values."""
     shared = solution.exercise.shared(Shared)
     values, givens = solution.values, solution.givens
-    correct = [values[name] for name in shared.order]
-    inputs = [[givens[name] for name in names] for names in shared.given_orders]  # as each graph takes them
-    out: dict[str, list[tuple[float, str, str]]] = {name: [] for name in shared.changed}
-    for m in shared.mistakes:
-        try:
-            local = m.local(correct)
-        except (ArithmeticError, ValueError):
-            continue
-        carried = m.carried(inputs[m.given_order])  # None where ``evaluate`` raises
-        if carried is None:
-            continue
-        key, why, carried_why = m.key, m.why, m.carried_why
-        # (a quantity has one slot per mistake: its values stay in the order of the mistakes)
+    return shared.wrong([values[name] for name in shared.order],
+                        [[givens[name] for name in names] for names in shared.given_orders])  # as each graph takes them
+
+
+def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...]):
+    """``wrong_values``'s work as one function ``(correct values in Shared.order, given
+    values as each graph takes them) -> {name: (values, reasons)}``, written out once per
+    structure: the loops over mistakes and slots are known here, and left out of the
+    three hundred values of every variant."""
+    slot = {name: i for i, name in enumerate(changed)}
+    space: dict[str, object] = {"names": changed}
+    lines = ["def wrong(correct, inputs):"]
+    lines += [f"    v{i}, r{i} = [], []" for i in slot.values()]
+    for q, m in enumerate(mistakes):
+        space.update({f"L{q}": m.local, f"C{q}": m.carried, f"R{q}": (m.key, m.why), f"S{q}": (m.key, m.carried_why)})
+        lines += ["    try:", f"        l = L{q}(correct)", "    except (ArithmeticError, ValueError):", "        l = None",
+                  "    if l is not None:", f"        c = C{q}(inputs[{m.given_order}])  # None where evaluate raises",
+                  "        if c is not None:"]
         for name, k, j in m.swapped:
-            here = local[k]
-            found = out[name]
-            found.append((here, key, why))
-            if abs(carried[j] - here) > 1e-12 * max(1.0, abs(here)):
-                found.append((carried[j], key, carried_why))
+            i = slot[name]
+            lines += [f"            x, y = l[{k}], c[{j}]", f"            v{i}.append(x)", f"            r{i}.append(R{q})",
+                      "            if abs(y - x) > 1e-12 * max(1.0, abs(x)):",
+                      f"                v{i}.append(y)", f"                r{i}.append(S{q})"]
         for name, j in m.reached:
-            out[name].append((carried[j], key, carried_why))
-    return out
+            i = slot[name]
+            lines += [f"            v{i}.append(c[{j}])", f"            r{i}.append(S{q})"]
+    lines.append("    return dict(zip(names, (" + "".join(f"(v{i}, r{i}), " for i in slot.values()) + ")))")
+    exec(compile("\n".join(lines), "<derive:wrong>", "exec"), space)
+    return space["wrong"]
 
 
 class Mistake:
-    """One misconception graph as ``mistakes`` uses it: ``local(values)`` gives the swapped
+    """One misconception graph as ``wrong_values`` uses it: ``local(values)`` gives the swapped
     quantities' slots of ``recompute`` from a variant's correct values (in ``Shared.order``),
     ``carried(given values)`` the graph's ``evaluate`` (None where that raises), from the
     given values in the order ``Shared.given_orders[given_order]``; ``swapped`` holds
@@ -196,61 +213,101 @@ class Mistake:
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
-    exp = exponent(value, policy)
+    """The blank of a quantity, given (value, misconception key, feedback) of its mistakes."""
+    return _blank(name, value, policy, [w[0] for w in wrong], [(w[1], w[2]) for w in wrong])
+
+
+def _blank(name: str, value: float, policy: NumberPolicy, found: list[float], reasons: list[tuple[str, str]]) -> Blank:
+    exp, answer, kept = kept_values(value, policy, found, reasons)
     tolerance, band = _tolerances(exp)
-    answer = Number(fixed(value, exp), tolerance)
-    others = [Other(Number(answer.value, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
-    # Rounded values are compared as whole numbers of the last typed digit (exact, and
+    others = [Other(Number(answer, band), PARTIAL_CREDIT, ROUNDING_FEEDBACK, "rounding")]
+    # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
+    for _, shown, keys, whys in kept:
+        if keys.__class__ is str:
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys, keys)))
+        else:
+            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, "; or: ".join(whys), "+".join(keys))))
+    return Blank(name, Number(answer, tolerance), tuple(others))
+
+
+def kept_values(value: float, policy: NumberPolicy, found: list[float],
+                reasons: list[tuple[str, str]]) -> tuple[int, str, list[list]]:
+    """What ``blank`` shows of the wrong values ``found`` (beside each its misconception
+    key and feedback, as ``wrong_values`` gives them): the place of the last typed digit,
+    the answer as typed, and per value shown [n, the value as typed, key(s), feedback(s)],
+    n its whole number of the last digit; one mistake's key and feedback as strings,
+    several's as lists (most values have one)."""
+    exp = exponent(value, policy)
+    answer = fixed(value, exp)
+    # Rounded values are compared as whole numbers of the last typed digit, n (exact, and
     # cheap: a blank meets some thirty misconception values).
-    target = _count(answer.value)
-    kept: list[tuple[int, str, list[str], list[str]]] = []  # the values shown, in order, with their mistakes
-    # The kept values' whole numbers shifted right by _WIDTH bits (buckets wider than the
-    # 2 _SAME + 1 numbers within _SAME of a value): a value within _SAME of a kept one
-    # finds that one's bucket at its own n - _SAME or n + _SAME; only then are the kept
-    # values looked through.
+    target = _count(answer)
+    # The values shown, in order. The kept values' n shifted right by _WIDTH bits (buckets
+    # wider than the 2 _SAME + 1 numbers within _SAME of a value): a value within _SAME of
+    # a kept one finds that one's bucket at its own n - _SAME or n + _SAME; only then are
+    # the kept values looked through.
+    kept: list[list] = []
     near: set[int] = set()
-    surely_close = (_CLEAR - 1) * 10.0 ** exp  # closer than this even after both roundings
+    scale = _SCALE.get(exp, math.nan)  # 10^-exp, exact; NaN: no float path at this place
+    form = f"%.{-exp}f"
     # Several mistakes often give the same value: it goes where it went the first time
     # (the first kept value within _SAME of it is still that one: later ones come after).
     # A value that gets no feedback (not finite, or too close to the answer) goes nowhere.
-    went: dict[float, tuple[int, str, list[str], list[str]] | None] = {}
+    went: dict[float, list | None] = {}
     isfinite = math.isfinite
-    for v, key, why in wrong:
+    for v, (key, why) in zip(found, reasons):
         same = went.get(v, _NEW)
         if same is _NEW:
-            if not isfinite(v) or abs(v - value) < surely_close:
-                same = None
-            else:
+            # n = _count(fixed(v, exp)), by float arithmetic unless that could differ: the
+            # product v 10^-exp is off the exact one by at most half an ulp, below 1.2e-7
+            # under 10^9, so a product further than 10^-6 from halfway rounds as the exact
+            # one does (and round's ties to even never meet one). A value too close to the
+            # answer for feedback is dropped below by its n alone.
+            x = v * scale
+            if -1e9 < x < 1e9:  # (also: finite)
+                n = round(x)
+                d = None if -0.499999 < x - n < 0.499999 else fixed(v, exp)
+                if d is not None:
+                    n = int(d.replace(".", ""))  # _count
+            elif isfinite(v):
                 d = fixed(v, exp)
-                n = int(d.replace(".", ""))  # _count
-                if -_CLEAR <= n - target <= _CLEAR:
-                    same = None  # indistinguishable from the answer or from a rounding slip: no feedback
-                else:
-                    if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
-                        same = next((k for k in kept if abs(k[0] - n) <= _SAME), _NEW)
-                    if same is _NEW:
-                        same = (n, d, [], [])
-                        kept.append(same)
-                        near.add(n >> _WIDTH)
+                n = int(d.replace(".", ""))
+            else:
+                went[v] = None
+                continue
+            if -_CLEAR <= n - target <= _CLEAR:
+                went[v] = None  # indistinguishable from the answer or from a rounding slip: no feedback
+                continue
+            same = None
+            if (n - _SAME) >> _WIDTH in near or (n + _SAME) >> _WIDTH in near:
+                same = next((k for k in kept if -_SAME <= k[0] - n <= _SAME), None)
+            if same is None:
+                if d is None:  # (n by floats: below 10^9 and not halfway, so "%f" gives its digits)
+                    d = form % (v if n else 0.0)  # (no "-0.0")
+                elif not -_LONG < n < _LONG:
+                    # A value is written as the float it stands for, rounded again: the same
+                    # digits up to fifteen (a float holds them), so only longer ones go through a float.
+                    d = fixed(float(d), exp)
+                went[v] = entry = [n, d, key, why]
+                kept.append(entry)
+                near.add(n >> _WIDTH)
+                continue
             went[v] = same
-        if same is not None and key not in same[2]:
-            same[2].append(key)
-            same[3].append(why)
-    for n, d, keys, whys in kept:
-        # A value is written as the float it stands for, rounded again: the same digits up
-        # to fifteen (a float holds them), so only longer ones go through a float.
-        shown = d if -_LONG < n < _LONG else fixed(float(d), exp)
-        # (made as plain tuples: a named tuple's own __new__ is a Python call more, per value)
-        if len(keys) == 1:
-            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, whys[0], keys[0])))
-        else:
-            others.append(_tuple(Other, (_tuple(Number, (shown, tolerance)), 0, "; or: ".join(whys), "+".join(keys))))
-    return Blank(name, answer, tuple(others))
+        if same is not None:
+            keys = same[2]
+            if keys.__class__ is str:
+                if key != keys:
+                    same[2], same[3] = [keys, key], [same[3], why]
+            elif key not in keys:
+                keys.append(key)
+                same[3].append(why)
+    return exp, answer, kept
 
 
 _NEW = object()  # (a value not met before in this blank)
 _tuple = tuple.__new__
 _LONG = 10 ** 15
+_SCALE = {-k: 10.0 ** k for k in range(23)}  # (exact in binary floating point)
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise
@@ -273,9 +330,12 @@ def _count(text: str) -> int:
 
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
-    wrong, values, policy = mistakes(solution), solution.values, solution.policy
-    return [(heading, [blank(n, values[n], policy, wrong.get(n, [])) for n in names])
+    wrong, values, policy = wrong_values(solution), solution.values, solution.policy
+    return [(heading, [_blank(n, values[n], policy, *wrong.get(n, _NONE)) for n in names])
             for heading, names in solution.exercise.shared(Shared).asked]
+
+
+_NONE = ((), ())  # (no mistake changes the quantity)
 
 
 class Shared:
@@ -308,6 +368,7 @@ class Shared:
                                          [s for s in slots if s[0] not in changed], self.given_orders.index(names)))
         with_slot = {s[0] for m in self.mistakes for s in m.swapped + m.reached}
         self.changed = tuple(n for _, names in self.asked for n in names if n in with_slot)  # some mistake changes
+        self.wrong = _wrong_function(self.mistakes, self.changed)
         self.key_stages = tuple((stage, f"<h4>{html.escape(heading)}</h4>") for stage, heading
                                 in optimizer_key.moodle_stages(der, KEY_STAGES, D.UPDATE))
         if exercise.network is not None:  # a graph's figure and text show its forward values

@@ -28,6 +28,7 @@ from typing import Sequence
 
 from . import lms
 from .errors import DeriveError
+from .rounding import NumberPolicy
 from .solution import Solution
 
 PENALTY = "0.3333333"  # Moodle's default penalty for a retry (adaptive mode)
@@ -47,6 +48,47 @@ def field(b: lms.Blank) -> str:
     alts = [f"={value}:{tolerance}"]
     alts += [f"%{credit}%{v}:{tol}#{cloze_feedback(feedback)}" for (v, tol), credit, feedback, _ in others]
     return "{1:NUMERICAL:" + "~".join(alts) + "}"
+
+
+def fields(solution: Solution) -> tuple[list[tuple[str, list[lms.Blank]]], dict[str, str]]:
+    """``lms.blanks`` and each blank's ``field``, by name. The blanks hold only their
+    answers (``others`` is empty): the question text and the key need no more of them."""
+    wrong, values, policy = lms.wrong_values(solution), solution.values, solution.policy
+    out, groups = {}, []
+    for heading, names in solution.exercise.shared(lms.Shared).asked:
+        group = []
+        for name in names:
+            answer, out[name] = written_field(values[name], policy, *wrong.get(name, _NONE))
+            group.append(lms.Blank(name, answer, ()))
+        groups.append((heading, group))
+    return groups, out
+
+
+def written_field(value: float, policy: NumberPolicy, found: list[float],
+                  reasons: list[tuple[str, str]]) -> tuple[lms.Number, str]:
+    """``field(lms.blank(name, value, policy, wrong))`` and the blank's answer, given the
+    wrong values and their reasons apart (``lms.wrong_values``); the field written
+    straight from ``lms.kept_values``: a question has some three hundred values,
+    and going through ``lms.Other`` and back made a third of its time."""
+    exp, answer, kept = lms.kept_values(value, policy, found, reasons)
+    tolerance, rounding, wrong_tail = _tails(exp)
+    alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
+            for _, shown, _, whys in kept]
+    return (lms.Number(answer, tolerance),
+            "{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding + "".join(alts) + "}")
+
+
+_BAND = f"~%{lms.PARTIAL_CREDIT}%"
+_NONE = ((), ())  # (no mistake changes the quantity)
+
+
+@lru_cache(maxsize=None)  # a handful of places per exercise
+def _tails(exp: int) -> tuple[str, str, str]:
+    """At the place 10^exp: the answer's tolerance, the rounding band's alternative after its
+    value, and what follows a wrong value (up to its feedback), as ``field`` writes them."""
+    tolerance = lms.units(lms.TOLERANCE_UNITS, exp)
+    band = lms.units(lms.PARTIAL_UNITS, exp)
+    return tolerance, f":{band}#{cloze_feedback(lms.ROUNDING_FEEDBACK)}", f":{tolerance}#"
 
 
 def _cdata(text: str) -> str:
@@ -84,14 +126,15 @@ def question_name(solution: Solution) -> str:
 
 
 def question(solution: Solution) -> str:
-    groups = lms.blanks(solution)
+    groups, written = fields(solution)
     image = lms.figure(solution)
     # The figure is a file of the question text: Moodle stores it with the question and
     # replaces @@PLUGINFILE@@ with the file area's address when it shows the text.
     src = f"@@PLUGINFILE@@/{image.name}"
     # The question text and the key hold only characters XML can hold (``lms.question_html``,
     # ``lms.key_html``): the longest texts of the file are not looked through a second time.
-    text = lms.question_html(solution, groups, field, lms.img_html(image, src, style="max-width:100%;height:auto"))
+    text = lms.question_html(solution, groups, lambda b: written[b.name],
+                             lms.img_html(image, src, style="max-width:100%;height:auto"))
     data = _base64(image.svg)
     idnumber = ""
     if solution.variant is not None:

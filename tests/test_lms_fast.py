@@ -1,7 +1,9 @@
 """The LMS blanks' fast paths against the plain rules they stand for, written out here.
 
 ``lms.exponent`` rounds only values below one unit of the last decimal; ``lms.blank``
-finds the kept value a wrong value joins through buckets of whole numbers; a mistake's
+finds the kept value a wrong value joins through buckets of whole numbers, whole numbers
+it finds by float arithmetic away from halfway points; ``moodle.written_field`` writes a
+blank's field without its ``lms.Other`` values; a mistake's
 local values come from ``Evaluator.recompute_function``, which leaves out formulas whose
 value is not asked. Each is held to the plain version over many values: halfway cases,
 values near zero and near each other, duplicates, values that are not finite."""
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import EXAMPLES
-from derive import lms, spec as spec_mod
+from derive import lms, moodle, spec as spec_mod, variants as V
 from derive.rounding import NumberPolicy, fixed
 from derive.solution import Exercise
 
@@ -113,6 +115,59 @@ def test_blank_keeps_what_the_plain_rule_keeps(data, decimals):
     assert got == want
     assert [type(o) for o in got.others] == [lms.Other] * len(got.others)
     assert all(type(o.number) is lms.Number for o in got.others)
+
+
+def _halfway(decimals: int):
+    """Values whose exact binary value lies halfway between two numbers of ``decimals``
+    places (odd multiples of 2^-j, e.g. 0.125 at two decimals), their neighbours one ulp
+    away, values a few millionths of a unit from halfway, and huge values up to where a
+    value is written through a float."""
+    dyadic = st.builds(lambda k, j: (2 * k + 1) / 2.0 ** j, st.integers(-10 ** 6, 10 ** 6), st.integers(1, 20))
+    neighbour = st.builds(lambda v, step: v if step == 0 else math.nextafter(v, math.copysign(math.inf, step)),
+                          dyadic, st.sampled_from([-1, 0, 0, 1]))
+    huge = st.builds(lambda k, frac, sign: sign * (k + frac) * 10.0 ** -decimals,
+                     st.sampled_from([10 ** 9 - 1, 10 ** 9, 10 ** 9 + 1, 10 ** 14, 10 ** 15 - 1, 10 ** 15, 2 ** 52, 2 ** 53]),
+                     st.sampled_from([0.0, 0.5, 0.25, -0.5]), st.sampled_from([1.0, -1.0]))
+    # products within a few millionths of halfway, where the float path hands over to fixed
+    edge = st.builds(lambda k, t, sign: sign * (k + 0.5 + t) * 10.0 ** -decimals, st.integers(0, 10 ** 6),
+                     st.sampled_from([1e-7, -1e-7, 5e-7, -5e-7, 1e-6, -1e-6, 2e-6, -2e-6]), st.sampled_from([1.0, -1.0]))
+    return st.one_of(neighbour, huge, edge, st.floats(-1e17, 1e17, allow_nan=False))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.data(), st.integers(0, 8))
+def test_whole_numbers_by_floats_round_as_the_exact_value(data, decimals):
+    """Wrong values at and next to halfway points, huge ones, and values that share one
+    whole number: every one kept or dropped, written and merged as the plain rule does."""
+    value = data.draw(st.one_of(_halfway(decimals), st.sampled_from([0.0, 0.125, -2.5, 1e-9])))
+    entry = st.tuples(st.one_of(_halfway(decimals), st.sampled_from([math.nan, math.inf, -math.inf, -0.0])),
+                      st.sampled_from(["a", "b", "c"]), st.sampled_from(["why a", "why b"]))
+    wrong = data.draw(st.lists(entry, max_size=30))
+    policy = NumberPolicy(decimals)
+    assert lms.blank("h1", value, policy, wrong) == plain_blank("h1", value, policy, wrong)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.integers(0, 6))
+def test_written_field_is_the_field_of_the_blank(data, decimals):
+    value = data.draw(st.one_of(st.floats(-100, 100), _near_unit(decimals), st.sampled_from([0.0, 1e-7, -3e-9])))
+    wrong = data.draw(_wrong(value, decimals))
+    policy = NumberPolicy(decimals)
+    b = lms.blank("h1", value, policy, wrong)
+    found, reasons = [w[0] for w in wrong], [w[1:] for w in wrong]
+    assert moodle.written_field(value, policy, found, reasons) == (b.answer, moodle.field(b))
+
+
+@pytest.mark.parametrize("name", ["built-in", "softmax_online", "reference", "graph_max"])
+def test_fields_are_the_fields_of_the_blanks(name):
+    exercise = Exercise(_spec(name))
+    for v in V.Sampler(exercise).draw_many(V.numbered(20), 5):
+        s = exercise.solve(v.overrides, seed=v.seed, variant=v.id)
+        groups, written = moodle.fields(s)
+        want = lms.blanks(s)
+        assert [(h, [(b.name, b.answer) for b in bs]) for h, bs in groups] == \
+            [(h, [(b.name, b.answer) for b in bs]) for h, bs in want]
+        assert [written[b.name] for _, bs in groups for b in bs] == [moodle.field(b) for _, bs in want for b in bs]
 
 
 def _spec(name: str):
