@@ -24,7 +24,7 @@ from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
-from .latex import MARK, Places, Printer, Template, Tex, fill, tex
+from .latex import MARK, Numbers, Places, Printer, Template, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
@@ -424,66 +424,119 @@ class Exercise:
         e = int(name.split("[")[1][:-1]) - 1 if "[" in name else 0
         return f"examples[{e}].{base}"
 
+    def _numbers(self, raw: list[float]) -> tuple[list, list, list]:
+        """Every value as a line ends (``policy.written``, None for a given one), and as the
+        formulas take it: bare (standing alone) and put in (a negative in parentheses)."""
+        written, given_texts = self.policy.written, self._given_texts
+        ends, bare, put = [None] * len(raw), [None] * len(raw), [None] * len(raw)
+        for i, g in enumerate(self.given):
+            value = raw[i]
+            if g:
+                texts = given_texts.get(value)
+                if texts is None:  # a given value is drawn from a grid: the same few, written once
+                    if len(given_texts) > 4096:
+                        given_texts.clear()
+                    texts = given_texts[value] = given_text(value), self.policy.substituted(value, True)
+                bare[i], put[i] = texts
+            else:
+                ends[i] = end = written(value)
+                text = bare[i] = end[0]
+                put[i] = Tex(f"({text})") if text.startswith("-") else text
+        return ends, bare, put
+
+    @cached_property
+    def _given_texts(self) -> dict[float, tuple[Tex, Tex]]:
+        return {}
+
     def _sections(self, raw: list[float]) -> dict[str, tuple]:
-        policy, given, all_forms = self.policy, self.given, self.forms
-        qs = self.derivation.quantities
+        ends, bare, put = self._numbers(raw)
 
-        # Every value as its line ends, then every number as the formulas take it, each
-        # written once; a line's value is also its number standing alone.
-        ends: dict[int, tuple[Tex, Tex]] = {}
-        made: dict[tuple[int, bool], str] = {}
-        for i, g in enumerate(given):
-            if not g:
-                ends[i] = end = policy.written(raw[i])
-                made[i, True] = end[0]
-        put = _putter(raw, given, policy, made)
+        def shown(i: int, alone: bool = False) -> str:
+            return bare[i] if alone else put[i]
+
         self._solved += 1
-        if self._solved == 1:
-            def filled(text: str) -> Tex:
-                return fill(text, put)
-
-            def measured(text: str, shown: str) -> int:
-                return _width(shown)
+        if self._solved == 1:  # filled by the marker rules, the templates left unread
+            plan = self._plan(lambda text: (Template(text), None))
+            numbers, widths = Numbers(shown, [], []), None
         else:  # every number written once, every template filled at once
-            places, read = self.templates
-            numbers = places.numbers(put)
-            widths = [_width(t) for t in numbers.texts]
-
-            def filled(text: str) -> Tex:
-                return read[text][0].fill(numbers)
-
-            def measured(text: str, shown: str) -> int:
-                template, between = read[text]
-                return _width(shown) if between is None else between + sum([widths[p] for p in template.positions])
+            places, plan, measured = self._read_plan
+            numbers = places.numbers(shown)
+            widths = [0] * len(numbers.texts)
+            for p in measured:
+                text = numbers.texts[p]
+                widths[p] = len(text.translate(_SILENT)) if "\\" not in text else _width(text)  # _width, inlined
 
         sections: dict[str, list] = {}
-        for i, (value, relation) in ends.items():
-            q, forms = qs[i], all_forms[i]
-            if forms.chain:
+        one, record, factor = Tex("1"), _record, ShownFactor
+        for i, stage, name, note, lhs, chain, products, numbered, plain, room in plan:
+            value, relation = ends[i]
+            if numbered is not None:  # the forms a line shows, each once (see _Forms)
+                texts, width = list(plain), 0
+                for template, between in numbered:
+                    text = template.fill(numbers)
+                    if text and text not in texts:
+                        texts.append(text)
+                        width += 3 + (_width(text) if between is None else
+                                      between + sum([widths[p] for p in template.positions]))
+                # a long line shows its first form alone on the first row, the numbers below
+                first_row = 1 if len(texts) > 1 and width > room else len(texts)
+                texts = tuple(texts)
+            if chain:
                 paths = tuple(
-                    tuple(ShownFactor(p, c, put(s, True) if s is not None else Tex("1")) for p, c, s in path)
-                    for path in forms.chain
+                    tuple([record(factor, {"partial": p, "closed": c, "value": bare[s] if s is not None else one})
+                           for p, c, s in path])
+                    for path in chain
                 )
-                products = tuple(map(filled, forms.chain_numbers))
-                short = self._shown(forms, filled, measured)[0] if q.by_delta else ()
-                line = ChainLine(q.name, forms.lhs, paths, products, value, relation, short)
+                line = record(ChainLine, {
+                    "name": name, "lhs": lhs, "paths": paths,
+                    "numbers": tuple([template.fill(numbers) for template, _ in products]),
+                    "value": value, "relation": relation, "forms": () if numbered is None else texts})
             else:
-                shown, breaks = self._shown(forms, filled, measured)
-                line = Line(q.name, forms.lhs, shown, value, relation, q.note, breaks)
-            sections.setdefault(q.stage, []).append(line)
+                line = record(Line, {"name": name, "lhs": lhs, "forms": texts, "value": value,
+                                     "relation": relation, "note": note, "first_row": first_row})
+            lines = sections.get(stage)
+            if lines is None:
+                sections[stage] = [line]
+            else:
+                lines.append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
-    @staticmethod
-    def _shown(forms: _Forms, filled, measured) -> tuple[tuple[str, ...], int]:
-        """The forms a line shows, each once, and how many stand on its first row: all,
-        or, for a long line, the first, so that the numbers start a second row."""
-        shown, width = list(forms.plain), 0
-        for template in forms.numbered:
-            text = filled(template)
-            if text and text not in shown:
-                shown.append(text)
-                width += 3 + measured(template, text)
-        return tuple(shown), 1 if len(shown) > 1 and width > forms.room else len(shown)
+    def _plan(self, read: Callable[[str], tuple[Template, int | None]]) -> tuple[tuple, ...]:
+        """For each computed quantity, in order, what its line takes from the structure,
+        its templates as ``read`` gives them (with the width between their numbers, or
+        None): index, stage, name, note, lhs, chain, the chain's products, the forms with
+        numbers put in (None: a chain not through δ shows none), the plain forms, the room."""
+        qs, out = self.derivation.quantities, []
+        for i, forms in enumerate(self.forms):
+            q = qs[i]
+            if q.formula is None:
+                continue
+            shows = not forms.chain or bool(q.by_delta)
+            out.append((i, q.stage, q.name, q.note, forms.lhs, forms.chain, tuple(map(read, forms.chain_numbers)),
+                        tuple(map(read, forms.numbered)) if shows else None, forms.plain, forms.room))
+        return tuple(out)
+
+    @cached_property
+    def _read_plan(self) -> tuple[Places, tuple[tuple, ...], tuple[int, ...]]:
+        """``_plan`` with the templates read into places, and the places whose widths a
+        line measures."""
+        places, read = self.templates
+        plan = self._plan(read.__getitem__)
+        measured = {p for line in plan if line[7] for template, between in line[7] if between is not None
+                    for p in template.positions}
+        return places, plan, tuple(sorted(measured))
+
+
+def _record(cls: type[T], fields: dict) -> T:
+    """``cls(**fields)`` for a frozen dataclass given every field in its order: the same
+    object without the generated ``__init__``, which sets each field through
+    ``object.__setattr__`` (a key's lines are most of the objects a variant makes)."""
+    made = object.__new__(cls)
+    _set(made, "__dict__", fields)
+    return made
+
+
+_set = object.__setattr__
 
 
 def _with_numbers(template: str) -> str | None:
