@@ -88,29 +88,98 @@ def answers(solution: Solution) -> dict:
         "source": source_name(spec),
         "variant": solution.variant,
         "seed": solution.seed,
-        "settings": {
-            "loss": {"kind": spec.loss.kind,
-                     "half": spec.loss.half if LOSSES[spec.loss.kind].uses_half else None,
-                     "outputs": spec.loss.outputs,
-                     "examples": spec.loss.examples},
-            "bias": spec.bias,
-            "train_bias": spec.train_bias,
-            "learning_rate": solution.givens["eta"],
-            "frozen": sorted(solution.network.frozen),
-            "update": spec.update,
-            "decimals": spec.decimals,
-            **({"optimizer": optimizers.describe(spec.optimizer, solution.givens)} if spec.optimizer else {}),  # derive/optimizers.py
-        },
+        "settings": _settings(solution),
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities
                        if q.stage != GIVEN},
-        "training": [  # a loss that could not be computed (the run diverged) is null
-            {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
-             "losses": [v if math.isfinite(v) else None for v in run.losses],
-             "verdict": run.verdict}
-            for run in solution.runs
-        ],
+        "training": _training(solution),
     }
+
+
+def _settings(solution: Solution) -> dict:
+    spec = solution.spec
+    return {
+        "loss": {"kind": spec.loss.kind,
+                 "half": spec.loss.half if LOSSES[spec.loss.kind].uses_half else None,
+                 "outputs": spec.loss.outputs,
+                 "examples": spec.loss.examples},
+        "bias": spec.bias,
+        "train_bias": spec.train_bias,
+        "learning_rate": solution.givens["eta"],
+        "frozen": sorted(solution.network.frozen),
+        "update": spec.update,
+        "decimals": spec.decimals,
+        **({"optimizer": optimizers.describe(spec.optimizer, solution.givens)} if spec.optimizer else {}),  # derive/optimizers.py
+    }
+
+
+def _training(solution: Solution) -> list:
+    return [  # a loss that could not be computed (the run diverged) is null
+        {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
+         "losses": [v if math.isfinite(v) else None for v in run.losses],
+         "verdict": run.verdict}
+        for run in solution.runs
+    ]
+
+
+class _Names:
+    """What answers.json and answers.csv write the same for every variant of an exercise:
+    the names of the given values and of the quantities, and their keys as written at the
+    depth a variant's answers have in answers.json, so that a variant writes its numbers."""
+
+    def __init__(self, exercise):
+        der = exercise.derivation
+        self.givens = tuple(q.name for q in der.givens)
+        self.quantities = tuple(q.name for q in der.quantities if q.stage != GIVEN)
+        # a quantity's name is its key (Derivation.index): were one written twice, answers'
+        # dicts would hold it once, and answers.json is left to them
+        self.unique = len({*self.givens}) == len(self.givens) and len({*self.quantities}) == len(self.quantities)
+        self.given_keys, self.quantity_keys = _keys(self.givens, 4), _keys(self.quantities, 4)
+        spec = exercise.spec
+        inner = "\n" + "  " * 3
+        self.head = (f"{{{inner}\"exercise\": {indented(spec.title)},{inner}\"source\": "
+                     f"{indented(source_name(spec))},{inner}\"variant\": ")
+        self.csv_head = _csv_row(["variant", "seed", *self.givens, *self.quantities])
+
+
+def _keys(names: Sequence[str], level: int) -> tuple[str, ...]:
+    """Each name as a key of a dict at ``level`` - 1 writes it, with what comes before it."""
+    inner = "\n" + "  " * level
+    return tuple(f"{',' if k else ''}{inner}{encode_basestring(name)}: " for k, name in enumerate(names))
+
+
+def _numbers(keys: tuple[str, ...], values: list, level: int) -> str:
+    """``indented(dict(zip(names, values)), level)`` for the names of ``keys`` (``_keys(names,
+    level + 1)``): most often every value a finite float, written by float's own repr."""
+    if not keys:
+        return "{}"
+    if all([type(v) is float for v in values]) and math.isfinite(sum(values)):
+        texts = map(float.__repr__, values)
+    else:
+        texts = [indented(v, level + 1) for v in values]
+    return "{" + "".join(map(str.__add__, keys, texts)) + "\n" + "  " * level + "}"
+
+
+def _item(s: Solution) -> str:
+    """``indented(answers(s), 2)``, each name written once per exercise (``_Names``)."""
+    names = s.exercise.shared(_Names) if s.network is not None else None
+    if names is None or not names.unique:
+        return indented(answers(s), 2)
+    givens, values = s.givens, s.values
+    inner = ",\n" + "  " * 3
+    return "".join([
+        names.head, indented(s.variant), inner, '"seed": ', indented(s.seed), inner,
+        '"settings": ', indented(_settings(s), 3), inner,
+        '"given": ', _numbers(names.given_keys, [givens[n] for n in names.givens], 3), inner,
+        '"quantities": ', _numbers(names.quantity_keys, [values[n] for n in names.quantities], 3), inner,
+        '"training": ', indented(_training(s), 3), "\n", "  " * 2, "}"])
+
+
+def _csv_row(row: list) -> str:
+    out = io.StringIO()
+    # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
+    csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow(row)
+    return out.getvalue()
 
 
 class _Json:
@@ -133,8 +202,7 @@ class _Json:
             start = ",\n    "
         # Written at the depth it has in the document (the variants list's items): the
         # bytes of the whole document dumped in one go.
-        item = indented(answers(s), 2)
-        return (start + item).encode("utf-8")
+        return (start + _item(s)).encode("utf-8")
 
     def put(self, piece: bytes) -> None:
         self.file.write(piece)
@@ -163,16 +231,16 @@ class _Csv:
 
     @staticmethod
     def piece(s: Solution, index: int, category: str | None = None) -> bytes:
-        der = s.derivation
-        givens, names = [q.name for q in der.givens], [q.name for q in der.quantities if q.stage != GIVEN]
-        out = io.StringIO()
-        # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
-        rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-        if index == 0:
-            rows.writerow(["variant", "seed", *givens, *names])
-        rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
-                       *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
-        return out.getvalue().encode("utf-8")
+        names = s.exercise.shared(_Names)
+        givens, values = s.givens, s.values
+        numbers = [*(givens[n] for n in names.givens), *(values[n] for n in names.quantities)]
+        head = names.csv_head if index == 0 else ""
+        if type(s.variant) is str and type(s.seed) is int and all([type(v) is float for v in numbers]):
+            # what csv.writer writes for these types: the text quoted, its quotes doubled;
+            # numbers as str() writes them
+            variant = s.variant.replace('"', '""')
+            return f'{head}"{variant}",{s.seed},{",".join(map(float.__repr__, numbers))}\n'.encode("utf-8")
+        return (head + _csv_row([s.variant or "", "" if s.seed is None else s.seed, *numbers])).encode("utf-8")
 
     def put(self, piece: bytes) -> None:
         self.file.write(piece)

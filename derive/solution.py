@@ -458,13 +458,14 @@ class Exercise:
         if self._solved == 1:  # filled by the marker rules, the templates left unread
             plan = self._plan(lambda text: (Template(text), None))
             numbers, widths = Numbers(shown, [], []), None
-        else:  # every number written once, every template filled at once
-            places, plan, measured = self._read_plan
+        else:  # every number written once, every template filled at once, line by line
+            places, lines, measured = self._compiled
             numbers = places.numbers(shown)
-            widths = [0] * len(numbers.texts)
+            texts, widths = numbers.texts, [0] * len(numbers.texts)
             for p in measured:
-                text = numbers.texts[p]
+                text = texts[p]
                 widths[p] = len(text.translate(_SILENT)) if "\\" not in text else _width(text)  # _width, inlined
+            return lines(ends, bare, numbers, numbers.filled, widths)
 
         sections: dict[str, list] = {}
         one, record, factor = Tex("1"), _record, ShownFactor
@@ -501,6 +502,17 @@ class Exercise:
                 lines.append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
+    @cached_property
+    def _compiled(self) -> tuple[Places, Callable, tuple[int, ...]]:
+        """``_read_plan`` as one function of a variant's numbers (``_line_code``), and the
+        places whose widths a line measures."""
+        places, plan, measured = self._read_plan
+        code, constants = _line_code(plan)
+        scope = {"C": constants, "Tex": Tex, "record": _record, "Line": Line, "ChainLine": ChainLine,
+                 "ShownFactor": ShownFactor, "width_of": _width, "ONE": Tex("1")}
+        exec(compile(code, "<derive:key lines>", "exec"), scope)
+        return places, scope["lines"], measured
+
     def _plan(self, read: Callable[[str], tuple[Template, int | None]]) -> tuple[tuple, ...]:
         """For each computed quantity, in order, what its line takes from the structure,
         its templates as ``read`` gives them (with the width between their numbers, or
@@ -525,6 +537,55 @@ class Exercise:
         measured = {p for line in plan if line[7] for template, between in line[7] if between is not None
                     for p in template.positions}
         return places, plan, tuple(sorted(measured))
+
+
+def _line_code(plan: tuple[tuple, ...]) -> tuple[str, list]:
+    """The source of ``lines(ends, bare, numbers, filled, widths)``: what the loop of
+    ``Exercise._sections`` does for a variant, written out line by line with the
+    structure's parts as constants (``C``), so that a variant only fills in its numbers.
+    ``filled``: the variant's filled templates (``Numbers.filled``), ``widths``: of its
+    numbers, as ``_sections`` measures them."""
+    constants: list = []
+
+    def const(x) -> str:
+        constants.append(x)
+        return f"C[{len(constants) - 1}]"
+
+    def fill(template: Template) -> str:
+        if template.positions is None:  # filled by the marker rules
+            return f"{const(template)}.fill(numbers)"
+        return f"Tex(filled[{template.number}])"
+
+    out, stages = ["def lines(ends, bare, numbers, filled, widths):"], {}
+    for k, (i, stage, name, note, lhs, chain, products, numbered, plain, room) in enumerate(plan):
+        out.append(f"    value, relation = ends[{i}]")
+        if numbered is not None:  # the forms a line shows, each once (see _Forms)
+            out.append(f"    texts, width = [{', '.join(map(const, plain))}], 0")
+            for template, between in numbered:
+                measure = ("width_of(text)" if between is None else
+                           " + ".join([str(between), *(f"widths[{p}]" for p in template.positions)]))
+                out += [f"    text = {fill(template)}",
+                        "    if text and text not in texts:",
+                        "        texts.append(text)",
+                        f"        width += 3 + {measure}"]
+            # a long line shows its first form alone on the first row, the numbers below
+            out.append(f"    first_row = 1 if len(texts) > 1 and width > {room} else len(texts)")
+        if chain:
+            paths = ", ".join(
+                "(" + "".join(f"record(ShownFactor, {{'partial': {const(p)}, 'closed': {const(c)}, "
+                              f"'value': {'ONE' if s is None else f'bare[{s}]'}}}), " for p, c, s in path) + ")"
+                for path in chain)
+            forms = "()" if numbered is None else "tuple(texts)"
+            out.append(f"    l{k} = record(ChainLine, {{'name': {const(name)}, 'lhs': {const(lhs)}, 'paths': ({paths},), "
+                       f"'numbers': ({''.join(fill(t) + ', ' for t, _ in products)}), 'value': value, "
+                       f"'relation': relation, 'forms': {forms}}})")
+        else:
+            out.append(f"    l{k} = record(Line, {{'name': {const(name)}, 'lhs': {const(lhs)}, 'forms': tuple(texts), "
+                       f"'value': value, 'relation': relation, 'note': {const(note)}, 'first_row': first_row}})")
+        stages.setdefault(stage, []).append(f"l{k}")
+    out.append("    return {" + ", ".join(f"{const(stage)}: ({''.join(v + ', ' for v in names)})"
+                                          for stage, names in stages.items()) + "}")
+    return "\n".join(out) + "\n", constants
 
 
 def _record(cls: type[T], fields: dict) -> T:
