@@ -172,7 +172,27 @@ def _item(s: Solution) -> str:
         '"settings": ', indented(_settings(s), 3), inner,
         '"given": ', _numbers(names.given_keys, [givens[n] for n in names.givens], 3), inner,
         '"quantities": ', _numbers(names.quantity_keys, [values[n] for n in names.quantities], 3), inner,
-        '"training": ', indented(_training(s), 3), "\n", "  " * 2, "}"])
+        '"training": ', _training_text(s.runs, 3), "\n", "  " * 2, "}"])
+
+
+def _training_text(runs, level: int) -> str:
+    """``indented(_training(s), level)`` of a Solution with these runs, a run's losses
+    written at once."""
+    if not runs:
+        return "[]"
+    run_, key, loss = ("\n" + "  " * (level + k) for k in (1, 2, 3))
+    between, isfinite = "," + loss, math.isfinite
+    items = []
+    for run in runs:
+        losses = run.losses
+        if losses and all([type(v) is float for v in losses]):  # null for a loss that could not be computed
+            losses = f"[{loss}{between.join([float.__repr__(v) if isfinite(v) else 'null' for v in losses])}{key}]"
+        else:
+            losses = indented([v if isfinite(v) else None for v in losses], level + 2)
+        items.append(f'{{{key}"learning_rate": {indented(run.learning_rate)},{key}"steps": {indented(run.steps)},'
+                     f'{key}"frozen": {indented(list(run.frozen), level + 2)},{key}"losses": {losses},'
+                     f'{key}"verdict": {indented(run.verdict)}{run_}}}')
+    return f"[{run_}{(',' + run_).join(items)}\n{'  ' * level}]"
 
 
 def _csv_row(row: list) -> str:

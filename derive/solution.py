@@ -240,9 +240,16 @@ class Exercise:
 
     def givens(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The given values of the spec (inputs, targets, bias units, parameters, η)."""
+        g = dict(self._givens)  # a variant's are the spec's with its own in their places
+        if overrides:
+            g.update(overrides)
+        return g
+
+    @cached_property
+    def _givens(self) -> dict[str, float]:
         spec, net = self.spec, self.network
         if net is None:  # hook: a computational graph is given its inputs only
-            return {**spec.graph.values, **(overrides or {})}
+            return dict(spec.graph.values)
         g: dict[str, float] = {}
         many = len(spec.examples) > 1
         for e, example in enumerate(spec.examples, start=1):
@@ -254,8 +261,6 @@ class Exercise:
         g.update(spec.weights)
         g["eta"] = spec.learning_rate
         g.update(optimizers.givens(spec.optimizer, net))
-        if overrides:
-            g.update(overrides)
         return g
 
     @cached_property
@@ -270,6 +275,10 @@ class Exercise:
                     template = places.template(text)
                     read[text] = template, _literal_width(template)
         return places, read
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.derivation.quantities)
 
     @cached_property
     def given(self) -> tuple[bool, ...]:
@@ -324,7 +333,7 @@ class Exercise:
             raw = self.evaluator.evaluate(givens)
         except NotFinite as exc:
             raise DeriveError(self.not_finite(exc, givens)) from None
-        values = {q.name: float(v) for q, v in zip(self.derivation.quantities, raw)}
+        values = dict(zip(self._names, map(float, raw)))
         sections = self._sections(raw)
         runs = tuple(self.trainer.run(givens, r) for r in self.runs) if self.runs else ()
         start, start_loss = self._start(givens, raw) if self.derivation.online else ((), None)
@@ -427,22 +436,29 @@ class Exercise:
     def _numbers(self, raw: list[float]) -> tuple[list, list, list]:
         """Every value as a line ends (``policy.written``, None for a given one), and as the
         formulas take it: bare (standing alone) and put in (a negative in parentheses)."""
-        written, given_texts = self.policy.written, self._given_texts
+        policy, given_texts = self.policy, self._given_texts
         ends, bare, put = [None] * len(raw), [None] * len(raw), [None] * len(raw)
-        for i, g in enumerate(self.given):
+        given, computed = self._split
+        for i in given:
             value = raw[i]
-            if g:
-                texts = given_texts.get(value)
-                if texts is None:  # a given value is drawn from a grid: the same few, written once
-                    if len(given_texts) > 4096:
-                        given_texts.clear()
-                    texts = given_texts[value] = given_text(value), self.policy.substituted(value, True)
-                bare[i], put[i] = texts
-            else:
-                ends[i] = end = written(value)
-                text = bare[i] = end[0]
-                put[i] = Tex(f"({text})") if text.startswith("-") else text
+            texts = given_texts.get(value)
+            if texts is None:  # a given value is drawn from a grid: the same few, written once
+                if len(given_texts) > 4096:
+                    given_texts.clear()
+                texts = given_texts[value] = given_text(value), policy.substituted(value, True)
+            bare[i], put[i] = texts
+        written = policy.written
+        for i in computed:
+            ends[i] = end = written(raw[i])
+            text = bare[i] = end[0]
+            put[i] = Tex(f"({text})") if text.startswith("-") else text
         return ends, bare, put
+
+    @cached_property
+    def _split(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The indices of the given values and of the computed ones."""
+        return (tuple(i for i, g in enumerate(self.given) if g),
+                tuple(i for i, g in enumerate(self.given) if not g))
 
     @cached_property
     def _given_texts(self) -> dict[float, tuple[Tex, Tex]]:
@@ -465,7 +481,7 @@ class Exercise:
             for p in measured:
                 text = texts[p]
                 widths[p] = len(text.translate(_SILENT)) if "\\" not in text else _width(text)  # _width, inlined
-            return lines(ends, bare, numbers, numbers.filled, widths)
+            return lines(ends, bare, numbers, list(map(Tex, numbers.filled)), widths)
 
         sections: dict[str, list] = {}
         one, record, factor = Tex("1"), _record, ShownFactor
@@ -508,7 +524,7 @@ class Exercise:
         places whose widths a line measures."""
         places, plan, measured = self._read_plan
         code, constants = _line_code(plan)
-        scope = {"C": constants, "Tex": Tex, "record": _record, "Line": Line, "ChainLine": ChainLine,
+        scope = {"C": constants, "new": object.__new__, "setd": _set, "Line": Line, "ChainLine": ChainLine,
                  "ShownFactor": ShownFactor, "width_of": _width, "ONE": Tex("1")}
         exec(compile(code, "<derive:key lines>", "exec"), scope)
         return places, scope["lines"], measured
@@ -554,7 +570,7 @@ def _line_code(plan: tuple[tuple, ...]) -> tuple[str, list]:
     def fill(template: Template) -> str:
         if template.positions is None:  # filled by the marker rules
             return f"{const(template)}.fill(numbers)"
-        return f"Tex(filled[{template.number}])"
+        return f"filled[{template.number}]"
 
     out, stages = ["def lines(ends, bare, numbers, filled, widths):"], {}
     for k, (i, stage, name, note, lhs, chain, products, numbered, plain, room) in enumerate(plan):
@@ -571,17 +587,31 @@ def _line_code(plan: tuple[tuple, ...]) -> tuple[str, list]:
             # a long line shows its first form alone on the first row, the numbers below
             out.append(f"    first_row = 1 if len(texts) > 1 and width > {room} else len(texts)")
         if chain:
-            paths = ", ".join(
-                "(" + "".join(f"record(ShownFactor, {{'partial': {const(p)}, 'closed': {const(c)}, "
-                              f"'value': {'ONE' if s is None else f'bare[{s}]'}}}), " for p, c, s in path) + ")"
-                for path in chain)
-            forms = "()" if numbered is None else "tuple(texts)"
-            out.append(f"    l{k} = record(ChainLine, {{'name': {const(name)}, 'lhs': {const(lhs)}, 'paths': ({paths},), "
-                       f"'numbers': ({''.join(fill(t) + ', ' for t, _ in products)}), 'value': value, "
-                       f"'relation': relation, 'forms': {forms}}})")
+            factors = []
+            for path in chain:
+                for p, c, s in path:
+                    out.append(f"    f{len(factors)} = new(ShownFactor)")
+                    out.append(f"    setd(f{len(factors)}, '__dict__', {{'partial': {const(p)}, 'closed': {const(c)}, "
+                               f"'value': {'ONE' if s is None else f'bare[{s}]'}}})")
+                    factors.append(f"f{len(factors)}")
+                factors.append(None)  # the end of a path
+            paths, path = [], []
+            for f in factors:
+                if f is None:
+                    paths.append(f"({''.join(x + ', ' for x in path)})")
+                    path = []
+                else:
+                    path.append(f)
+            fields = (f"'name': {const(name)}, 'lhs': {const(lhs)}, 'paths': ({''.join(x + ', ' for x in paths)}), "
+                      f"'numbers': ({''.join(fill(t) + ', ' for t, _ in products)}), 'value': value, "
+                      f"'relation': relation, 'forms': {'()' if numbered is None else 'tuple(texts)'}")
+            kind = "ChainLine"
         else:
-            out.append(f"    l{k} = record(Line, {{'name': {const(name)}, 'lhs': {const(lhs)}, 'forms': tuple(texts), "
-                       f"'value': value, 'relation': relation, 'note': {const(note)}, 'first_row': first_row}})")
+            fields = (f"'name': {const(name)}, 'lhs': {const(lhs)}, 'forms': tuple(texts), 'value': value, "
+                      f"'relation': relation, 'note': {const(note)}, 'first_row': first_row")
+            kind = "Line"
+        # _record, written out: a line is made without the frozen dataclass's __init__
+        out += [f"    l{k} = new({kind})", f"    setd(l{k}, '__dict__', {{{fields}}})"]
         stages.setdefault(stage, []).append(f"l{k}")
     out.append("    return {" + ", ".join(f"{const(stage)}: ({''.join(v + ', ' for v in names)})"
                                           for stage, names in stages.items()) + "}")
