@@ -135,11 +135,15 @@ class _Names:
         # dicts would hold it once, and answers.json is left to them
         self.unique = len({*self.givens}) == len(self.givens) and len({*self.quantities}) == len(self.quantities)
         self.given_keys, self.quantity_keys = _keys(self.givens, 4), _keys(self.quantities, 4)
-        spec = exercise.spec
-        inner = "\n" + "  " * 3
-        self.head = (f"{{{inner}\"exercise\": {indented(spec.title)},{inner}\"source\": "
-                     f"{indented(source_name(spec))},{inner}\"variant\": ")
         self.csv_head = _csv_row(["variant", "seed", *self.givens, *self.quantities])
+        self.spec = exercise.spec
+
+    @functools.cached_property
+    def head(self) -> str:
+        """What a variant's answers begin with in answers.json, up to its id."""
+        inner = "\n" + "  " * 3
+        return (f"{{{inner}\"exercise\": {indented(self.spec.title)},{inner}\"source\": "
+                f"{indented(source_name(self.spec))},{inner}\"variant\": ")
 
 
 def _keys(names: Sequence[str], level: int) -> tuple[str, ...]:
