@@ -15,7 +15,7 @@ import functools
 import math
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Protocol, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Mapping, Protocol, Sequence
 
 from . import optimizers
 from .losses import LOSSES
@@ -97,7 +97,10 @@ def answers(solution: Solution) -> dict:
 
 
 def _settings(solution: Solution) -> dict:
-    spec = solution.spec
+    return _settings_of(solution.spec, solution.network, solution.givens)
+
+
+def _settings_of(spec: Spec, network, givens: Mapping[str, float]) -> dict:
     return {
         "loss": {"kind": spec.loss.kind,
                  "half": spec.loss.half if LOSSES[spec.loss.kind].uses_half else None,
@@ -105,11 +108,11 @@ def _settings(solution: Solution) -> dict:
                  "examples": spec.loss.examples},
         "bias": spec.bias,
         "train_bias": spec.train_bias,
-        "learning_rate": solution.givens["eta"],
-        "frozen": sorted(solution.network.frozen),
+        "learning_rate": givens["eta"],
+        "frozen": sorted(network.frozen),
         "update": spec.update,
         "decimals": spec.decimals,
-        **({"optimizer": optimizers.describe(spec.optimizer, solution.givens)} if spec.optimizer else {}),  # derive/optimizers.py
+        **({"optimizer": optimizers.describe(spec.optimizer, givens)} if spec.optimizer else {}),  # derive/optimizers.py
     }
 
 
@@ -136,7 +139,18 @@ class _Names:
         self.unique = len({*self.givens}) == len(self.givens) and len({*self.quantities}) == len(self.quantities)
         self.given_keys, self.quantity_keys = _keys(self.givens, 4), _keys(self.quantities, 4)
         self.csv_head = _csv_row(["variant", "seed", *self.givens, *self.quantities])
-        self.spec = exercise.spec
+        self.spec, self.network = exercise.spec, exercise.network
+
+    @functools.cached_property
+    def settings(self) -> tuple[str, str] | None:
+        """The settings as answers.json writes them, before and after the learning rate (with
+        an optimizer, whose state is written from the variant's values: None)."""
+        if self.spec.optimizer is not None:
+            return None
+        text = indented(_settings_of(self.spec, self.network, {"eta": _HERE}), 3)
+        before, here, after = text.partition(encode_basestring(_HERE))
+        assert here and _HERE not in after
+        return before, after
 
     @functools.cached_property
     def head(self) -> str:
@@ -173,10 +187,21 @@ def _item(s: Solution) -> str:
     inner = ",\n" + "  " * 3
     return "".join([
         names.head, indented(s.variant), inner, '"seed": ', indented(s.seed), inner,
-        '"settings": ', indented(_settings(s), 3), inner,
+        '"settings": ', _settings_text(names, s), inner,
         '"given": ', _numbers(names.given_keys, [givens[n] for n in names.givens], 3), inner,
         '"quantities": ', _numbers(names.quantity_keys, [values[n] for n in names.quantities], 3), inner,
         '"training": ', _training_text(s.runs, 3), "\n", "  " * 2, "}"])
+
+
+def _settings_text(names: _Names, s: Solution) -> str:
+    """``indented(_settings(s), 3)``, the learning rate put in."""
+    eta, around = s.givens["eta"], names.settings
+    if around is None or isinstance(eta, (dict, list, tuple)):  # one written deeper: by indented
+        return indented(_settings(s), 3)
+    return indented(eta).join(around)
+
+
+_HERE = "\x00learning rate\x00"  # no setting is written so
 
 
 def _training_text(runs, level: int) -> str:

@@ -90,9 +90,9 @@ class _Forms:
     expanded: str | None  # template with markers
     chain: tuple[tuple[tuple[str, str, int | None], ...], ...]  # (partial, closed, value slot)
     chain_numbers: tuple[str, ...] = ()  # templates: each path's product, after the first with its sign
-    # For writing a line (_shown): closed and symbolic, each once; the templates of numeric
-    # and expanded; the width that breaks a line into two rows, less that of lhs and the
-    # plain forms.
+    # For writing a line (Exercise._plan): closed and symbolic, each once; the templates of
+    # numeric and expanded; the width that breaks a line into two rows, less that of lhs
+    # and the plain forms.
     plain: tuple[str, ...] = ()
     numbered: tuple[str, ...] = ()
     room: int = ROW_WIDTH
@@ -587,23 +587,18 @@ def _line_code(plan: tuple[tuple, ...]) -> tuple[str, list]:
             # a long line shows its first form alone on the first row, the numbers below
             out.append(f"    first_row = 1 if len(texts) > 1 and width > {room} else len(texts)")
         if chain:
-            factors = []
+            paths, n = [], 0  # each factor its own name within the line
             for path in chain:
+                factors = []
                 for p, c, s in path:
-                    out.append(f"    f{len(factors)} = new(ShownFactor)")
-                    out.append(f"    setd(f{len(factors)}, '__dict__', {{'partial': {const(p)}, 'closed': {const(c)}, "
-                               f"'value': {'ONE' if s is None else f'bare[{s}]'}}})")
-                    factors.append(f"f{len(factors)}")
-                factors.append(None)  # the end of a path
-            paths, path = [], []
-            for f in factors:
-                if f is None:
-                    paths.append(f"({''.join(x + ', ' for x in path)})")
-                    path = []
-                else:
-                    path.append(f)
-            fields = (f"'name': {const(name)}, 'lhs': {const(lhs)}, 'paths': ({''.join(x + ', ' for x in paths)}), "
-                      f"'numbers': ({''.join(fill(t) + ', ' for t, _ in products)}), 'value': value, "
+                    factors.append(f"f{n}")
+                    n += 1
+                    out += [f"    {factors[-1]} = new(ShownFactor)",
+                            f"    setd({factors[-1]}, '__dict__', {{'partial': {const(p)}, 'closed': {const(c)}, "
+                            f"'value': {'ONE' if s is None else f'bare[{s}]'}}})"]
+                paths.append(_tuple(factors))
+            fields = (f"'name': {const(name)}, 'lhs': {const(lhs)}, 'paths': {_tuple(paths)}, "
+                      f"'numbers': {_tuple([fill(t) for t, _ in products])}, 'value': value, "
                       f"'relation': relation, 'forms': {'()' if numbered is None else 'tuple(texts)'}")
             kind = "ChainLine"
         else:
@@ -613,9 +608,12 @@ def _line_code(plan: tuple[tuple, ...]) -> tuple[str, list]:
         # _record, written out: a line is made without the frozen dataclass's __init__
         out += [f"    l{k} = new({kind})", f"    setd(l{k}, '__dict__', {{{fields}}})"]
         stages.setdefault(stage, []).append(f"l{k}")
-    out.append("    return {" + ", ".join(f"{const(stage)}: ({''.join(v + ', ' for v in names)})"
-                                          for stage, names in stages.items()) + "}")
+    out.append("    return {" + ", ".join(f"{const(stage)}: {_tuple(names)}" for stage, names in stages.items()) + "}")
     return "\n".join(out) + "\n", constants
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({''.join(x + ', ' for x in items)})"
 
 
 def _record(cls: type[T], fields: dict) -> T:

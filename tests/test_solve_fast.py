@@ -162,3 +162,10 @@ def test_the_written_out_pieces_are_strict_json(reference_exercise):
     data = json.loads(export._item(s))
     assert data["variant"] == "0001" and data["seed"] == 3
     assert data["quantities"]["L"] == s.values["L"] and math.isfinite(data["quantities"]["L"])
+
+
+@pytest.mark.parametrize("eta", [0.5, -0.0, 2, 1e-7, 1e300])
+def test_the_settings_are_written_with_any_learning_rate(reference, eta):
+    s = dataclasses.replace(reference, givens={**reference.givens, "eta": eta}, variant="7", seed=7)
+    assert export._item(s) == export.indented(export.answers(s), 2)
+    assert f'"learning_rate": {eta!r},' in export._item(s)
