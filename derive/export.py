@@ -15,7 +15,7 @@ import functools
 import math
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Protocol, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Mapping, Protocol, Sequence
 
 from . import optimizers
 from .losses import LOSSES
@@ -88,29 +88,147 @@ def answers(solution: Solution) -> dict:
         "source": source_name(spec),
         "variant": solution.variant,
         "seed": solution.seed,
-        "settings": {
-            "loss": {"kind": spec.loss.kind,
-                     "half": spec.loss.half if LOSSES[spec.loss.kind].uses_half else None,
-                     "outputs": spec.loss.outputs,
-                     "examples": spec.loss.examples},
-            "bias": spec.bias,
-            "train_bias": spec.train_bias,
-            "learning_rate": solution.givens["eta"],
-            "frozen": sorted(solution.network.frozen),
-            "update": spec.update,
-            "decimals": spec.decimals,
-            **({"optimizer": optimizers.describe(spec.optimizer, solution.givens)} if spec.optimizer else {}),  # derive/optimizers.py
-        },
+        "settings": _settings(solution),
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
         "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities
                        if q.stage != GIVEN},
-        "training": [  # a loss that could not be computed (the run diverged) is null
-            {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
-             "losses": [v if math.isfinite(v) else None for v in run.losses],
-             "verdict": run.verdict}
-            for run in solution.runs
-        ],
+        "training": _training(solution),
     }
+
+
+def _settings(solution: Solution) -> dict:
+    return _settings_of(solution.spec, solution.network, solution.givens)
+
+
+def _settings_of(spec: Spec, network, givens: Mapping[str, float]) -> dict:
+    return {
+        "loss": {"kind": spec.loss.kind,
+                 "half": spec.loss.half if LOSSES[spec.loss.kind].uses_half else None,
+                 "outputs": spec.loss.outputs,
+                 "examples": spec.loss.examples},
+        "bias": spec.bias,
+        "train_bias": spec.train_bias,
+        "learning_rate": givens["eta"],
+        "frozen": sorted(network.frozen),
+        "update": spec.update,
+        "decimals": spec.decimals,
+        **({"optimizer": optimizers.describe(spec.optimizer, givens)} if spec.optimizer else {}),  # derive/optimizers.py
+    }
+
+
+def _training(solution: Solution) -> list:
+    return [  # a loss that could not be computed (the run diverged) is null
+        {"learning_rate": run.learning_rate, "steps": run.steps, "frozen": list(run.frozen),
+         "losses": [v if math.isfinite(v) else None for v in run.losses],
+         "verdict": run.verdict}
+        for run in solution.runs
+    ]
+
+
+class _Names:
+    """What answers.json and answers.csv write the same for every variant of an exercise:
+    the names of the given values and of the quantities, and their keys as written at the
+    depth a variant's answers have in answers.json, so that a variant writes its numbers."""
+
+    def __init__(self, exercise):
+        der = exercise.derivation
+        self.givens = tuple(q.name for q in der.givens)
+        self.quantities = tuple(q.name for q in der.quantities if q.stage != GIVEN)
+        # a quantity's name is its key (Derivation.index): were one written twice, answers'
+        # dicts would hold it once, and answers.json is left to them
+        self.unique = len({*self.givens}) == len(self.givens) and len({*self.quantities}) == len(self.quantities)
+        self.given_keys, self.quantity_keys = _keys(self.givens, 4), _keys(self.quantities, 4)
+        self.csv_head = _csv_row(["variant", "seed", *self.givens, *self.quantities])
+        self.spec, self.network = exercise.spec, exercise.network
+
+    @functools.cached_property
+    def settings(self) -> tuple[str, str] | None:
+        """The settings as answers.json writes them, before and after the learning rate (with
+        an optimizer, whose state is written from the variant's values: None)."""
+        if self.spec.optimizer is not None:
+            return None
+        text = indented(_settings_of(self.spec, self.network, {"eta": _HERE}), 3)
+        before, here, after = text.partition(encode_basestring(_HERE))
+        assert here and _HERE not in after
+        return before, after
+
+    @functools.cached_property
+    def head(self) -> str:
+        """What a variant's answers begin with in answers.json, up to its id."""
+        inner = "\n" + "  " * 3
+        return (f"{{{inner}\"exercise\": {indented(self.spec.title)},{inner}\"source\": "
+                f"{indented(source_name(self.spec))},{inner}\"variant\": ")
+
+
+def _keys(names: Sequence[str], level: int) -> tuple[str, ...]:
+    """Each name as a key of a dict at ``level`` - 1 writes it, with what comes before it."""
+    inner = "\n" + "  " * level
+    return tuple(f"{',' if k else ''}{inner}{encode_basestring(name)}: " for k, name in enumerate(names))
+
+
+def _numbers(keys: tuple[str, ...], values: list, level: int) -> str:
+    """``indented(dict(zip(names, values)), level)`` for the names of ``keys`` (``_keys(names,
+    level + 1)``): most often every value a finite float, written by float's own repr."""
+    if not keys:
+        return "{}"
+    if all([type(v) is float for v in values]) and math.isfinite(sum(values)):
+        texts = map(float.__repr__, values)
+    else:
+        texts = [indented(v, level + 1) for v in values]
+    return "{" + "".join(map(str.__add__, keys, texts)) + "\n" + "  " * level + "}"
+
+
+def _item(s: Solution) -> str:
+    """``indented(answers(s), 2)``, each name written once per exercise (``_Names``)."""
+    names = s.exercise.shared(_Names) if s.network is not None else None
+    if names is None or not names.unique:
+        return indented(answers(s), 2)
+    givens, values = s.givens, s.values
+    inner = ",\n" + "  " * 3
+    return "".join([
+        names.head, indented(s.variant), inner, '"seed": ', indented(s.seed), inner,
+        '"settings": ', _settings_text(names, s), inner,
+        '"given": ', _numbers(names.given_keys, [givens[n] for n in names.givens], 3), inner,
+        '"quantities": ', _numbers(names.quantity_keys, [values[n] for n in names.quantities], 3), inner,
+        '"training": ', _training_text(s.runs, 3), "\n", "  " * 2, "}"])
+
+
+def _settings_text(names: _Names, s: Solution) -> str:
+    """``indented(_settings(s), 3)``, the learning rate put in."""
+    eta, around = s.givens["eta"], names.settings
+    if around is None or isinstance(eta, (dict, list, tuple)):  # one written deeper: by indented
+        return indented(_settings(s), 3)
+    return indented(eta).join(around)
+
+
+_HERE = "\x00learning rate\x00"  # no setting is written so
+
+
+def _training_text(runs, level: int) -> str:
+    """``indented(_training(s), level)`` of a Solution with these runs, a run's losses
+    written at once."""
+    if not runs:
+        return "[]"
+    run_, key, loss = ("\n" + "  " * (level + k) for k in (1, 2, 3))
+    between, isfinite = "," + loss, math.isfinite
+    items = []
+    for run in runs:
+        losses = run.losses
+        if losses and all([type(v) is float for v in losses]):  # null for a loss that could not be computed
+            losses = f"[{loss}{between.join([float.__repr__(v) if isfinite(v) else 'null' for v in losses])}{key}]"
+        else:
+            losses = indented([v if isfinite(v) else None for v in losses], level + 2)
+        items.append(f'{{{key}"learning_rate": {indented(run.learning_rate)},{key}"steps": {indented(run.steps)},'
+                     f'{key}"frozen": {indented(list(run.frozen), level + 2)},{key}"losses": {losses},'
+                     f'{key}"verdict": {indented(run.verdict)}{run_}}}')
+    return f"[{run_}{(',' + run_).join(items)}\n{'  ' * level}]"
+
+
+def _csv_row(row: list) -> str:
+    out = io.StringIO()
+    # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
+    csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow(row)
+    return out.getvalue()
 
 
 class _Json:
@@ -133,8 +251,7 @@ class _Json:
             start = ",\n    "
         # Written at the depth it has in the document (the variants list's items): the
         # bytes of the whole document dumped in one go.
-        item = indented(answers(s), 2)
-        return (start + item).encode("utf-8")
+        return (start + _item(s)).encode("utf-8")
 
     def put(self, piece: bytes) -> None:
         self.file.write(piece)
@@ -163,16 +280,16 @@ class _Csv:
 
     @staticmethod
     def piece(s: Solution, index: int, category: str | None = None) -> bytes:
-        der = s.derivation
-        givens, names = [q.name for q in der.givens], [q.name for q in der.quantities if q.stage != GIVEN]
-        out = io.StringIO()
-        # Text in quotes, numbers bare: a spreadsheet keeps an id such as 00417 as text.
-        rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-        if index == 0:
-            rows.writerow(["variant", "seed", *givens, *names])
-        rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
-                       *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
-        return out.getvalue().encode("utf-8")
+        names = s.exercise.shared(_Names)
+        givens, values = s.givens, s.values
+        numbers = [*(givens[n] for n in names.givens), *(values[n] for n in names.quantities)]
+        head = names.csv_head if index == 0 else ""
+        if type(s.variant) is str and type(s.seed) is int and all([type(v) is float for v in numbers]):
+            # what csv.writer writes for these types: the text quoted, its quotes doubled;
+            # numbers as str() writes them
+            variant = s.variant.replace('"', '""')
+            return f'{head}"{variant}",{s.seed},{",".join(map(float.__repr__, numbers))}\n'.encode("utf-8")
+        return (head + _csv_row([s.variant or "", "" if s.seed is None else s.seed, *numbers])).encode("utf-8")
 
     def put(self, piece: bytes) -> None:
         self.file.write(piece)

@@ -24,7 +24,7 @@ from .optimizer_graph import optimizer_steps
 from .derivation import Derivation, derive
 from .errors import DeriveError
 from .evaluate import Evaluator, NotFinite
-from .latex import MARK, Places, Printer, Template, Tex, fill, tex
+from .latex import MARK, Numbers, Places, Printer, Template, Tex, fill, tex
 from .network import Network, build
 from .rounding import NumberPolicy, given_text
 from .spec import Spec
@@ -90,9 +90,9 @@ class _Forms:
     expanded: str | None  # template with markers
     chain: tuple[tuple[tuple[str, str, int | None], ...], ...]  # (partial, closed, value slot)
     chain_numbers: tuple[str, ...] = ()  # templates: each path's product, after the first with its sign
-    # For writing a line (_shown): closed and symbolic, each once; the templates of numeric
-    # and expanded; the width that breaks a line into two rows, less that of lhs and the
-    # plain forms.
+    # For writing a line (Exercise._plan): closed and symbolic, each once; the templates of
+    # numeric and expanded; the width that breaks a line into two rows, less that of lhs
+    # and the plain forms.
     plain: tuple[str, ...] = ()
     numbered: tuple[str, ...] = ()
     room: int = ROW_WIDTH
@@ -240,9 +240,16 @@ class Exercise:
 
     def givens(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The given values of the spec (inputs, targets, bias units, parameters, η)."""
+        g = dict(self._givens)  # a variant's are the spec's with its own in their places
+        if overrides:
+            g.update(overrides)
+        return g
+
+    @cached_property
+    def _givens(self) -> dict[str, float]:
         spec, net = self.spec, self.network
         if net is None:  # hook: a computational graph is given its inputs only
-            return {**spec.graph.values, **(overrides or {})}
+            return dict(spec.graph.values)
         g: dict[str, float] = {}
         many = len(spec.examples) > 1
         for e, example in enumerate(spec.examples, start=1):
@@ -254,8 +261,6 @@ class Exercise:
         g.update(spec.weights)
         g["eta"] = spec.learning_rate
         g.update(optimizers.givens(spec.optimizer, net))
-        if overrides:
-            g.update(overrides)
         return g
 
     @cached_property
@@ -270,6 +275,10 @@ class Exercise:
                     template = places.template(text)
                     read[text] = template, _literal_width(template)
         return places, read
+
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.derivation.quantities)
 
     @cached_property
     def given(self) -> tuple[bool, ...]:
@@ -324,7 +333,7 @@ class Exercise:
             raw = self.evaluator.evaluate(givens)
         except NotFinite as exc:
             raise DeriveError(self.not_finite(exc, givens)) from None
-        values = {q.name: float(v) for q, v in zip(self.derivation.quantities, raw)}
+        values = dict(zip(self._names, map(float, raw)))
         sections = self._sections(raw)
         runs = tuple(self.trainer.run(givens, r) for r in self.runs) if self.runs else ()
         start, start_loss = self._start(givens, raw) if self.derivation.online else ((), None)
@@ -424,66 +433,199 @@ class Exercise:
         e = int(name.split("[")[1][:-1]) - 1 if "[" in name else 0
         return f"examples[{e}].{base}"
 
+    def _numbers(self, raw: list[float]) -> tuple[list, list, list]:
+        """Every value as a line ends (``policy.written``, None for a given one), and as the
+        formulas take it: bare (standing alone) and put in (a negative in parentheses)."""
+        policy, given_texts = self.policy, self._given_texts
+        ends, bare, put = [None] * len(raw), [None] * len(raw), [None] * len(raw)
+        given, computed = self._split
+        for i in given:
+            value = raw[i]
+            texts = given_texts.get(value)
+            if texts is None:  # a given value is drawn from a grid: the same few, written once
+                if len(given_texts) > 4096:
+                    given_texts.clear()
+                texts = given_texts[value] = given_text(value), policy.substituted(value, True)
+            bare[i], put[i] = texts
+        written = policy.written
+        for i in computed:
+            ends[i] = end = written(raw[i])
+            text = bare[i] = end[0]
+            put[i] = Tex(f"({text})") if text.startswith("-") else text
+        return ends, bare, put
+
+    @cached_property
+    def _split(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The indices of the given values and of the computed ones."""
+        return (tuple(i for i, g in enumerate(self.given) if g),
+                tuple(i for i, g in enumerate(self.given) if not g))
+
+    @cached_property
+    def _given_texts(self) -> dict[float, tuple[Tex, Tex]]:
+        return {}
+
     def _sections(self, raw: list[float]) -> dict[str, tuple]:
-        policy, given, all_forms = self.policy, self.given, self.forms
-        qs = self.derivation.quantities
+        ends, bare, put = self._numbers(raw)
 
-        # Every value as its line ends, then every number as the formulas take it, each
-        # written once; a line's value is also its number standing alone.
-        ends: dict[int, tuple[Tex, Tex]] = {}
-        made: dict[tuple[int, bool], str] = {}
-        for i, g in enumerate(given):
-            if not g:
-                ends[i] = end = policy.written(raw[i])
-                made[i, True] = end[0]
-        put = _putter(raw, given, policy, made)
+        def shown(i: int, alone: bool = False) -> str:
+            return bare[i] if alone else put[i]
+
         self._solved += 1
-        if self._solved == 1:
-            def filled(text: str) -> Tex:
-                return fill(text, put)
-
-            def measured(text: str, shown: str) -> int:
-                return _width(shown)
-        else:  # every number written once, every template filled at once
-            places, read = self.templates
-            numbers = places.numbers(put)
-            widths = [_width(t) for t in numbers.texts]
-
-            def filled(text: str) -> Tex:
-                return read[text][0].fill(numbers)
-
-            def measured(text: str, shown: str) -> int:
-                template, between = read[text]
-                return _width(shown) if between is None else between + sum([widths[p] for p in template.positions])
+        if self._solved == 1:  # filled by the marker rules, the templates left unread
+            plan = self._plan(lambda text: (Template(text), None))
+            numbers, widths = Numbers(shown, [], []), None
+        else:  # every number written once, every template filled at once, line by line
+            places, lines, measured = self._compiled
+            numbers = places.numbers(shown)
+            texts, widths = numbers.texts, [0] * len(numbers.texts)
+            for p in measured:
+                text = texts[p]
+                widths[p] = len(text.translate(_SILENT)) if "\\" not in text else _width(text)  # _width, inlined
+            return lines(ends, bare, numbers, list(map(Tex, numbers.filled)), widths)
 
         sections: dict[str, list] = {}
-        for i, (value, relation) in ends.items():
-            q, forms = qs[i], all_forms[i]
-            if forms.chain:
+        one, record, factor = Tex("1"), _record, ShownFactor
+        for i, stage, name, note, lhs, chain, products, numbered, plain, room in plan:
+            value, relation = ends[i]
+            if numbered is not None:  # the forms a line shows, each once (see _Forms)
+                texts, width = list(plain), 0
+                for template, between in numbered:
+                    text = template.fill(numbers)
+                    if text and text not in texts:
+                        texts.append(text)
+                        width += 3 + (_width(text) if between is None else
+                                      between + sum([widths[p] for p in template.positions]))
+                # a long line shows its first form alone on the first row, the numbers below
+                first_row = 1 if len(texts) > 1 and width > room else len(texts)
+                texts = tuple(texts)
+            if chain:
                 paths = tuple(
-                    tuple(ShownFactor(p, c, put(s, True) if s is not None else Tex("1")) for p, c, s in path)
-                    for path in forms.chain
+                    tuple([record(factor, {"partial": p, "closed": c, "value": bare[s] if s is not None else one})
+                           for p, c, s in path])
+                    for path in chain
                 )
-                products = tuple(map(filled, forms.chain_numbers))
-                short = self._shown(forms, filled, measured)[0] if q.by_delta else ()
-                line = ChainLine(q.name, forms.lhs, paths, products, value, relation, short)
+                line = record(ChainLine, {
+                    "name": name, "lhs": lhs, "paths": paths,
+                    "numbers": tuple([template.fill(numbers) for template, _ in products]),
+                    "value": value, "relation": relation, "forms": () if numbered is None else texts})
             else:
-                shown, breaks = self._shown(forms, filled, measured)
-                line = Line(q.name, forms.lhs, shown, value, relation, q.note, breaks)
-            sections.setdefault(q.stage, []).append(line)
+                line = record(Line, {"name": name, "lhs": lhs, "forms": texts, "value": value,
+                                     "relation": relation, "note": note, "first_row": first_row})
+            lines = sections.get(stage)
+            if lines is None:
+                sections[stage] = [line]
+            else:
+                lines.append(line)
         return {stage: tuple(lines) for stage, lines in sections.items()}
 
-    @staticmethod
-    def _shown(forms: _Forms, filled, measured) -> tuple[tuple[str, ...], int]:
-        """The forms a line shows, each once, and how many stand on its first row: all,
-        or, for a long line, the first, so that the numbers start a second row."""
-        shown, width = list(forms.plain), 0
-        for template in forms.numbered:
-            text = filled(template)
-            if text and text not in shown:
-                shown.append(text)
-                width += 3 + measured(template, text)
-        return tuple(shown), 1 if len(shown) > 1 and width > forms.room else len(shown)
+    @cached_property
+    def _compiled(self) -> tuple[Places, Callable, tuple[int, ...]]:
+        """``_read_plan`` as one function of a variant's numbers (``_line_code``), and the
+        places whose widths a line measures."""
+        places, plan, measured = self._read_plan
+        code, constants = _line_code(plan)
+        scope = {"C": constants, "new": object.__new__, "setd": _set, "Line": Line, "ChainLine": ChainLine,
+                 "ShownFactor": ShownFactor, "width_of": _width, "ONE": Tex("1")}
+        exec(compile(code, "<derive:key lines>", "exec"), scope)
+        return places, scope["lines"], measured
+
+    def _plan(self, read: Callable[[str], tuple[Template, int | None]]) -> tuple[tuple, ...]:
+        """For each computed quantity, in order, what its line takes from the structure,
+        its templates as ``read`` gives them (with the width between their numbers, or
+        None): index, stage, name, note, lhs, chain, the chain's products, the forms with
+        numbers put in (None: a chain not through δ shows none), the plain forms, the room."""
+        qs, out = self.derivation.quantities, []
+        for i, forms in enumerate(self.forms):
+            q = qs[i]
+            if q.formula is None:
+                continue
+            shows = not forms.chain or bool(q.by_delta)
+            out.append((i, q.stage, q.name, q.note, forms.lhs, forms.chain, tuple(map(read, forms.chain_numbers)),
+                        tuple(map(read, forms.numbered)) if shows else None, forms.plain, forms.room))
+        return tuple(out)
+
+    @cached_property
+    def _read_plan(self) -> tuple[Places, tuple[tuple, ...], tuple[int, ...]]:
+        """``_plan`` with the templates read into places, and the places whose widths a
+        line measures."""
+        places, read = self.templates
+        plan = self._plan(read.__getitem__)
+        measured = {p for line in plan if line[7] for template, between in line[7] if between is not None
+                    for p in template.positions}
+        return places, plan, tuple(sorted(measured))
+
+
+def _line_code(plan: tuple[tuple, ...]) -> tuple[str, list]:
+    """The source of ``lines(ends, bare, numbers, filled, widths)``: what the loop of
+    ``Exercise._sections`` does for a variant, written out line by line with the
+    structure's parts as constants (``C``), so that a variant only fills in its numbers.
+    ``filled``: the variant's filled templates (``Numbers.filled``), ``widths``: of its
+    numbers, as ``_sections`` measures them."""
+    constants: list = []
+
+    def const(x) -> str:
+        constants.append(x)
+        return f"C[{len(constants) - 1}]"
+
+    def fill(template: Template) -> str:
+        if template.positions is None:  # filled by the marker rules
+            return f"{const(template)}.fill(numbers)"
+        return f"filled[{template.number}]"
+
+    out, stages = ["def lines(ends, bare, numbers, filled, widths):"], {}
+    for k, (i, stage, name, note, lhs, chain, products, numbered, plain, room) in enumerate(plan):
+        out.append(f"    value, relation = ends[{i}]")
+        if numbered is not None:  # the forms a line shows, each once (see _Forms)
+            out.append(f"    texts, width = [{', '.join(map(const, plain))}], 0")
+            for template, between in numbered:
+                measure = ("width_of(text)" if between is None else
+                           " + ".join([str(between), *(f"widths[{p}]" for p in template.positions)]))
+                out += [f"    text = {fill(template)}",
+                        "    if text and text not in texts:",
+                        "        texts.append(text)",
+                        f"        width += 3 + {measure}"]
+            # a long line shows its first form alone on the first row, the numbers below
+            out.append(f"    first_row = 1 if len(texts) > 1 and width > {room} else len(texts)")
+        if chain:
+            paths, n = [], 0  # each factor its own name within the line
+            for path in chain:
+                factors = []
+                for p, c, s in path:
+                    factors.append(f"f{n}")
+                    n += 1
+                    out += [f"    {factors[-1]} = new(ShownFactor)",
+                            f"    setd({factors[-1]}, '__dict__', {{'partial': {const(p)}, 'closed': {const(c)}, "
+                            f"'value': {'ONE' if s is None else f'bare[{s}]'}}})"]
+                paths.append(_tuple(factors))
+            fields = (f"'name': {const(name)}, 'lhs': {const(lhs)}, 'paths': {_tuple(paths)}, "
+                      f"'numbers': {_tuple([fill(t) for t, _ in products])}, 'value': value, "
+                      f"'relation': relation, 'forms': {'()' if numbered is None else 'tuple(texts)'}")
+            kind = "ChainLine"
+        else:
+            fields = (f"'name': {const(name)}, 'lhs': {const(lhs)}, 'forms': tuple(texts), 'value': value, "
+                      f"'relation': relation, 'note': {const(note)}, 'first_row': first_row")
+            kind = "Line"
+        # _record, written out: a line is made without the frozen dataclass's __init__
+        out += [f"    l{k} = new({kind})", f"    setd(l{k}, '__dict__', {{{fields}}})"]
+        stages.setdefault(stage, []).append(f"l{k}")
+    out.append("    return {" + ", ".join(f"{const(stage)}: {_tuple(names)}" for stage, names in stages.items()) + "}")
+    return "\n".join(out) + "\n", constants
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({''.join(x + ', ' for x in items)})"
+
+
+def _record(cls: type[T], fields: dict) -> T:
+    """``cls(**fields)`` for a frozen dataclass given every field in its order: the same
+    object without the generated ``__init__``, which sets each field through
+    ``object.__setattr__`` (a key's lines are most of the objects a variant makes)."""
+    made = object.__new__(cls)
+    _set(made, "__dict__", fields)
+    return made
+
+
+_set = object.__setattr__
 
 
 def _with_numbers(template: str) -> str | None:
