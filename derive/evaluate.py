@@ -166,6 +166,10 @@ _ONE = re.compile(r"(?<![\w.*])1\*|(?<!\*)\*1(?![\w.])")
 _ONE_POINT_ZERO = re.compile(r"\b(v\d+)\*1\.0(?![\w.])|(?<![\w.])1\.0\*(v\d+)\b")
 _FLOAT = re.compile(r"(?<![\w.])\d+\.\d+")  # a float literal
 _CALL = re.compile(r"\b(\w+)\((v\d+)\)")
+# A whole number minus a float (σ' = σ(1 − σ), tanh' = 1 − tanh²): written as a float,
+# the subtraction is the same (a whole number below 10^15 is exact as a float) without
+# the conversion of mixed types at run time.
+_WHOLE_MINUS = re.compile(r"\((\d{1,15}) - (v(\d+)(?:\*\*\d+)?)\)")
 _TAKEN = re.compile(r"(\s*)v(\d+) = first\[(\d+)\]")  # a first step's value read from the evaluator's
 _RUN_NAME = re.compile(r"\b([vp]\d+)\b")  # a run's variable: a quantity's value or a shared product
 _RENAMED = r"r\1"
@@ -225,11 +229,82 @@ def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
             c = _CALL.sub(written_out, c)
             if whole and whole.group(1) in inline:  # a written-out form is a float
                 floats.add(key)
+        if floats and "(" in c:  # (1 - σ): the whole number a float, as the subtraction makes it anyway
+            c = _WHOLE_MINUS.sub(lambda m: f"({m.group(1)}.0 - {m.group(2)})" if m.group(3) in floats else m.group(0), c)
         # a sum, difference or product with a float in it is a float
         if typed and plain and (_FLOAT.search(c) or not floats.isdisjoint(_VARIABLE.findall(c))):
             floats.add(key)
         out[i] = c
     return out, {int(k): text for k, text in stands.items()}
+
+
+def _tested_once(lines: list[str], bail: str) -> list[str]:
+    """A written-out run's tests of its values (``if not isfinite(…): bail``) made one
+    test at the end of a running sum, ``rt``: a sum that is not finite stays so, whatever
+    is added to it. A run that goes on after a value that is not finite gives what it
+    would have given (``bail``, or an ArithmeticError); a sum of finite values that
+    overflows is a false alarm, which the careful path settles."""
+    out: list[str] = []
+    tested = False
+    for line in lines:
+        if line.startswith("    if not isfinite(") and line.endswith("):"):
+            out.append(f"    rt = {'rt + ' if tested else ''}({line[len('    if not isfinite('):-2]})")
+            tested = True
+        elif line.strip() == bail and out and out[-1].startswith("    rt = "):
+            continue
+        else:
+            out.append(line)
+    return [*out, "    if not isfinite(rt):", f"        {bail}"] if tested else out
+
+
+_ASSIGNED = re.compile(r"    (r[vp]\d+) = (.*)")
+_RUN_VARIABLE = re.compile(r"\br[vp]\d+\b")
+
+
+def _inlined(lines: list[str]) -> list[str]:
+    """Straight-line code with every variable that one later line alone reads (before it
+    is assigned again, and after its inputs last were) written into that line, in
+    brackets: the same operations on the same values, one store and one load fewer
+    (a gradient into its parameter's update, a first step's value into its use)."""
+    lines = list(lines)
+    changed = True
+    while changed:
+        changed = False
+        for i, line in enumerate(lines):
+            m = _ASSIGNED.fullmatch(line)
+            if m is None or ":=" in m.group(2) or "e_" in m.group(2):
+                continue
+            name, expr = m.groups()
+            inputs = set(_RUN_VARIABLE.findall(expr))
+            if name in inputs:
+                continue
+            reads, at = 0, None
+            for j in range(i + 1, len(lines)):
+                later = lines[j]
+                n = len(re.findall(rf"\b{name}\b", later))
+                target = _ASSIGNED.fullmatch(later)
+                assigned = target.group(1) if target else None
+                if assigned == name:
+                    n -= 1  # the target itself
+                reads += n
+                if n and at is None:
+                    at = j
+                if assigned == name or reads > 1:
+                    break
+                if assigned in inputs and (reads == 0):
+                    at = None
+                    reads = 2  # an input changes before the read: leave it
+                    break
+            else:
+                if reads == 0:
+                    continue  # read nowhere after: a value the run hands on? leave it
+            if reads != 1 or at is None:
+                continue
+            lines[at] = re.sub(rf"\b{name}\b", f"({expr})", lines[at], count=1)
+            del lines[i]
+            changed = True
+            break
+    return lines
 
 
 def _total(names: Sequence[str]) -> str:
@@ -458,7 +533,7 @@ class Evaluator:
                 out.append(line.replace(text, f"{losses[-1]} = {_RUN_NAME.sub(_RENAMED, text[7:-1])}"))
             elif text not in ("losses = []", "append = losses.append"):
                 out.append(_RUN_NAME.sub(_RENAMED, line))
-        return out, losses
+        return _inlined(_tested_once(out, bail)), losses
 
     def _losses_lines(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
                       counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None,

@@ -234,7 +234,8 @@ class Sampler:
         return 2 * self._unit
 
     def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
-        return min(map(abs, picked)) <= self._unit and any(self.policy.round(v) == 0 for v in picked)
+        unit = self._unit
+        return any(self.policy.round(v) == 0 for v in picked if -unit <= v <= unit)
 
     @cached_property
     def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]] | None, ...]:
