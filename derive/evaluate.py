@@ -257,56 +257,6 @@ def _tested_once(lines: list[str], bail: str) -> list[str]:
     return [*out, "    if not isfinite(rt):", f"        {bail}"] if tested else out
 
 
-_ASSIGNED = re.compile(r"    (r[vp]\d+) = (.*)")
-_RUN_VARIABLE = re.compile(r"\br[vp]\d+\b")
-
-
-def _inlined(lines: list[str]) -> list[str]:
-    """Straight-line code with every variable that one later line alone reads (before it
-    is assigned again, and after its inputs last were) written into that line, in
-    brackets: the same operations on the same values, one store and one load fewer
-    (a gradient into its parameter's update, a first step's value into its use)."""
-    lines = list(lines)
-    changed = True
-    while changed:
-        changed = False
-        for i, line in enumerate(lines):
-            m = _ASSIGNED.fullmatch(line)
-            if m is None or ":=" in m.group(2) or "e_" in m.group(2):
-                continue
-            name, expr = m.groups()
-            inputs = set(_RUN_VARIABLE.findall(expr))
-            if name in inputs:
-                continue
-            reads, at = 0, None
-            for j in range(i + 1, len(lines)):
-                later = lines[j]
-                n = len(re.findall(rf"\b{name}\b", later))
-                target = _ASSIGNED.fullmatch(later)
-                assigned = target.group(1) if target else None
-                if assigned == name:
-                    n -= 1  # the target itself
-                reads += n
-                if n and at is None:
-                    at = j
-                if assigned == name or reads > 1:
-                    break
-                if assigned in inputs and (reads == 0):
-                    at = None
-                    reads = 2  # an input changes before the read: leave it
-                    break
-            else:
-                if reads == 0:
-                    continue  # read nowhere after: a value the run hands on? leave it
-            if reads != 1 or at is None:
-                continue
-            lines[at] = re.sub(rf"\b{name}\b", f"({expr})", lines[at], count=1)
-            del lines[i]
-            changed = True
-            break
-    return lines
-
-
 def _total(names: Sequence[str]) -> str:
     """Code for the sum of these variables: finite only if every one is. A long chain of
     ``+`` would nest too deep for the compiler; a large network's values go through sum()."""
@@ -533,7 +483,7 @@ class Evaluator:
                 out.append(line.replace(text, f"{losses[-1]} = {_RUN_NAME.sub(_RENAMED, text[7:-1])}"))
             elif text not in ("losses = []", "append = losses.append"):
                 out.append(_RUN_NAME.sub(_RENAMED, line))
-        return _inlined(_tested_once(out, bail)), losses
+        return _tested_once(out, bail), losses
 
     def _losses_lines(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
                       counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None,

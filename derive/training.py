@@ -25,8 +25,9 @@ from .rounding import NumberPolicy, given_text
 from .spec import DEFAULT_STEPS, RunSpec, Spec
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
-# The longest run that ``verdict_code`` writes out step by step (a draw's runs are short).
-WRITTEN_OUT = 40
+# The longest run that ``verdict_code`` writes out step by step (a draw's runs are short;
+# a longer one would make a long function to compile).
+WRITTEN_OUT = 20
 
 
 @dataclass(frozen=True)
