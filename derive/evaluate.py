@@ -13,11 +13,12 @@ NaN and ±inf (a ReLU of NaN is NaN, not 0), so one check of the result finds th
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
 from functools import cached_property
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -165,6 +166,13 @@ _ONE = re.compile(r"(?<![\w.*])1\*|(?<!\*)\*1(?![\w.])")
 _ONE_POINT_ZERO = re.compile(r"\b(v\d+)\*1\.0(?![\w.])|(?<![\w.])1\.0\*(v\d+)\b")
 _FLOAT = re.compile(r"(?<![\w.])\d+\.\d+")  # a float literal
 _CALL = re.compile(r"\b(\w+)\((v\d+)\)")
+# A whole number minus a float (σ' = σ(1 − σ), tanh' = 1 − tanh²): written as a float,
+# the subtraction is the same (a whole number below 10^15 is exact as a float) without
+# the conversion of mixed types at run time.
+_WHOLE_MINUS = re.compile(r"\((\d{1,15}) - (v(\d+)(?:\*\*\d+)?)\)")
+_TAKEN = re.compile(r"(\s*)v(\d+) = first\[(\d+)\]")  # a first step's value read from the evaluator's
+_RUN_NAME = re.compile(r"\b([vp]\d+)\b")  # a run's variable: a quantity's value or a shared product
+_RENAMED = r"r\1"
 
 
 def _literal(value: float) -> str | None:
@@ -221,11 +229,32 @@ def _folded(code: Mapping[int, str], inline: Mapping[str, str], kept: set[int],
             c = _CALL.sub(written_out, c)
             if whole and whole.group(1) in inline:  # a written-out form is a float
                 floats.add(key)
+        if floats and "(" in c:  # (1 - σ): the whole number a float, as the subtraction makes it anyway
+            c = _WHOLE_MINUS.sub(lambda m: f"({m.group(1)}.0 - {m.group(2)})" if m.group(3) in floats else m.group(0), c)
         # a sum, difference or product with a float in it is a float
         if typed and plain and (_FLOAT.search(c) or not floats.isdisjoint(_VARIABLE.findall(c))):
             floats.add(key)
         out[i] = c
     return out, {int(k): text for k, text in stands.items()}
+
+
+def _tested_once(lines: list[str], bail: str) -> list[str]:
+    """A written-out run's tests of its values (``if not isfinite(…): bail``) made one
+    test at the end of a running sum, ``rt``: a sum that is not finite stays so, whatever
+    is added to it. A run that goes on after a value that is not finite gives what it
+    would have given (``bail``, or an ArithmeticError); a sum of finite values that
+    overflows is a false alarm, which the careful path settles."""
+    out: list[str] = []
+    tested = False
+    for line in lines:
+        if line.startswith("    if not isfinite(") and line.endswith("):"):
+            out.append(f"    rt = {'rt + ' if tested else ''}({line[len('    if not isfinite('):-2]})")
+            tested = True
+        elif line.strip() == bail and out and out[-1].startswith("    rt = "):
+            continue
+        else:
+            out.append(line)
+    return [*out, "    if not isfinite(rt):", f"        {bail}"] if tested else out
 
 
 def _total(names: Sequence[str]) -> str:
@@ -294,6 +323,13 @@ class Evaluator:
         fast.append(f"    return [{', '.join(stands.get(i, f'v{i}') for i in range(n))}]")
 
         self._run = self._compile(fast, "run", "<derive:evaluate>")
+        # For a function that evaluates as ``values`` does and goes on (variants.py): its
+        # lines, each value as code, and a sum that is finite only if every value is. A sum,
+        # difference or product of a value that is not finite is not finite either (NaN,
+        # or ±inf), so the sum leaves out every variable that plain arithmetic reads.
+        read = {v for c in code.values() if _plain(c) for v in _VARIABLE.findall(c)}
+        tested = [f"v{i}" for i in (*self._given_slots, *code) if str(i) not in read]
+        self.values_code = (fast[1:-1], [stands.get(i, f"v{i}") for i in range(n)], _total(tested) if tested else "0.0")
         self._carried = code if carry_decimals is not None else self._code
 
     @cached_property
@@ -309,6 +345,11 @@ class Evaluator:
         fixed.append(f"    return [{', '.join(f'v{i}' for i in range(n))}], "
                      f"[{', '.join(f'c{i}' for i in range(n))}]")
         return self._compile(fixed, "run_fixed", "<derive:recompute>")
+
+    @property
+    def namespace(self) -> dict:
+        """What the compiled code calls (math, the activations' float versions), a copy."""
+        return dict(self._namespace)
 
     def _compile(self, lines: list[str], name: str, where: str):
         exec(compile("\n".join(lines), where, "exec"), self._namespace)
@@ -406,12 +447,47 @@ class Evaluator:
         key = (loss, tuple(moves), tuple(sorted(pinned.items())), counter, tuple(sorted(literals.items())), fresh, floats)
         made = self.__dict__.setdefault("_losses_functions", {})
         if key not in made:
-            made[key] = self._compile_losses(loss, moves, pinned, counter, literals, fresh, floats)
+            lines = self._losses_lines(loss, moves, pinned, counter, literals, fresh, floats)
+            made[key] = self._compile(lines, "run", "<derive:losses>")
         return made[key]
 
-    def _compile_losses(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
-                        counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None,
-                        floats: bool):
+    def losses_code(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
+                    counter: int | None, numbers: Mapping[int, float] | None, fresh: Sequence[int],
+                    floats: bool, steps: int, first: Callable[[int], str], bail: str) -> tuple[list[str], list[str]]:
+        """``losses_function``'s run of ``steps`` steps (at least two) as lines of another
+        generated function (a variant's whole try in one call), reading the given values
+        from its ``g``, and the names of the losses they leave: every variable renamed
+        (``v12`` is ``rv12``, ``p0`` is ``rp0``) so that the function's own stay as they
+        are, the first step's values that it takes read from ``first(slot)`` (code in the
+        function's names), each ``return None`` made ``bail``, and the steps written out
+        one after the other, each loss in a variable of its own (``rl0``, ``rl1``, …)
+        instead of a list."""
+        moving = {k for k, _ in moves} | {counter}
+        literals = {i: _literal(v) for i, v in (numbers or {}).items() if i not in moving}
+        literals = {i: text for i, text in literals.items() if text is not None}
+        lines = self._losses_lines(loss, moves, pinned, counter, literals, tuple(fresh), floats, sliced=False)[1:-1]
+        loop = next(k for k, line in enumerate(lines) if line.startswith("    for _ in range(steps"))
+        body = list(itertools.takewhile(lambda line: line.startswith("        "), lines[loop + 1:]))
+        lines = [*lines[:loop], *(line[4:] for line in body * (steps - 2)), *lines[loop + 1 + len(body):]]
+        out: list[str] = []
+        losses: list[str] = []
+        for line in lines:
+            text = line.strip()
+            taken = _TAKEN.fullmatch(line)
+            if taken:
+                out.append(f"{taken.group(1)}rv{taken.group(2)} = {first(int(taken.group(3)))}")
+            elif text == "return None":
+                out.append(line.replace("return None", bail))
+            elif text.startswith("append("):
+                losses.append(f"rl{len(losses)}")
+                out.append(line.replace(text, f"{losses[-1]} = {_RUN_NAME.sub(_RENAMED, text[7:-1])}"))
+            elif text not in ("losses = []", "append = losses.append"):
+                out.append(_RUN_NAME.sub(_RENAMED, line))
+        return _tested_once(out, bail), losses
+
+    def _losses_lines(self, loss: int, moves: Sequence[tuple[int, int]], pinned: Mapping[int, int],
+                      counter: int | None, literals: Mapping[int, str], fresh: tuple[int, ...] | None,
+                      floats: bool, steps: str = "steps", sliced: bool = True) -> list[str]:
         code, stands = _folded(self._step_code, self._inline, {*self._given_slots, *pinned}, literals,
                                [i for i in self._given_slots if i not in literals] if floats else ())
 
@@ -501,17 +577,17 @@ class Evaluator:
             first, tested_first = step(own)
             read = {int(v) for line in (*first, *on) for v in _VARIABLE.findall(line)}
             taken = [i for i in taken if i in read]
-            if taken and taken == list(range(taken[0], taken[-1] + 1)):  # one slice
+            if sliced and taken and taken == list(range(taken[0], taken[-1] + 1)):  # one slice
                 first.insert(0, f"{''.join(f'v{i}, ' for i in taken)}= first[{taken[0]}:{taken[-1] + 1}]")
             else:
                 first[:0] = [f"v{i} = first[{i}]" for i in taken]
             lines += [f"    {line}" for line in (*first, *checks(own, tested_first | handed), *on)]
-        lines += [f"    for _ in range(steps - {1 if fresh is None else 2}):",
+        lines += [f"    for _ in range({steps} - {1 if fresh is None else 2}):",
                  *(f"        {line}" for line in (*body, *on)),
                  *(f"    {line}" for line in end),
                  f"    append({var(loss)})",
                  "    return losses"]
-        return self._compile(lines, "run", "<derive:losses>")
+        return lines
 
     def _taken(self, code: Mapping[int, str], fresh: Sequence[int], pinned: Mapping[int, int],
                counter: int | None) -> list[int]:

@@ -25,6 +25,9 @@ from .rounding import NumberPolicy, given_text
 from .spec import DEFAULT_STEPS, RunSpec, Spec
 
 CONVERGING, OSCILLATING, DIVERGING = "converging", "oscillating", "diverging"
+# The longest run that ``verdict_code`` writes out step by step (a draw's runs are short;
+# a longer one would make a long function to compile).
+WRITTEN_OUT = 20
 
 
 @dataclass(frozen=True)
@@ -255,18 +258,40 @@ class Trainer:
         made = self.__dict__.setdefault("_losses_functions", {})
         key = (frozen, tuple(sorted((numbers or {}).items())), own)
         if key not in made:
-            ev = self.evaluator
-            names = ev.given_names
-            slot = {n: ev._given_slots[k] for k, n in enumerate(names)}
-            pinned = {star: slot[p] for p in frozen if p not in self.network.frozen for star in self.star_slots[p]}
-            moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
-            carried, counter = self.carried_moves(slot)
-            literal = {slot[n]: v for n, v in (numbers or {}).items()}
-            fresh = [slot["eta"]] if own else None
-            made[key] = (ev.losses_function(self.loss_slot, moves + carried, pinned, counter, literal, fresh,
-                                            floats=numbers is not None),
-                         names.index("eta"))
+            made[key] = (self.evaluator.losses_function(*self._losses_arguments(frozen, numbers, own)),
+                         self.evaluator.given_names.index("eta"))
         return made[key]
+
+    def _losses_arguments(self, frozen: tuple[str, ...], numbers: Mapping[str, float] | None, own: bool) -> tuple:
+        """``Evaluator.losses_function``'s arguments for ``_losses_function``."""
+        ev = self.evaluator
+        slot = {n: ev._given_slots[k] for k, n in enumerate(ev.given_names)}
+        pinned = {star: slot[p] for p in frozen if p not in self.network.frozen for star in self.star_slots[p]}
+        moves = [(slot[p.name], self.star_slot[p.name]) for p in self.network.params if p.name not in frozen]
+        carried, counter = self.carried_moves(slot)
+        literal = {slot[n]: v for n, v in (numbers or {}).items()}
+        fresh = [slot["eta"]] if own else None
+        return self.loss_slot, moves + carried, pinned, counter, literal, fresh, numbers is not None
+
+    def verdict_code(self, run: RunSpec, evaluator: Evaluator, fixed: Mapping[str, float],
+                     first: Callable[[int], str], bail: str) -> tuple[list[str], list[str]] | None:
+        """``verdict_of_values(run, evaluator, fixed, own=True)`` as lines of another
+        generated function that holds the evaluator's values (``first(slot)``: one as code
+        there) and its given values as ``g`` (``Evaluator.losses_code``), and the names of
+        the losses they leave, ``bail`` where ``losses_function`` gives None. None where
+        ``verdict_of_values`` is None, for η that is not a plain number, and for a run of
+        more than ``WRITTEN_OUT`` steps."""
+        ev = self.evaluator
+        names, slots = ev.given_names, ev._given_slots
+        rate = run.learning_rate
+        if ev is not evaluator or run.steps < 2 or "eta" not in names or len(slots) < 2:
+            return None
+        if run.steps > WRITTEN_OUT or type(rate) not in (int, float) or not math.isfinite(rate):
+            return None
+        args = self._losses_arguments(run.frozen, {**fixed, "eta": rate}, True)
+        lines, losses = ev.losses_code(*args, steps=run.steps, first=first, bail=bail)
+        # after the given values, η is the run's (as ``verdict_of_values`` sets it)
+        return [lines[0], f"    rv{slots[names.index('eta')]} = {rate!r}", *lines[1:]], losses
 
     def carried_moves(self, slot: Mapping[str, int]) -> tuple[list[tuple[int, int]], int | None]:
         """``carry`` for the compiled run: (given slot, value slot) of what else a step

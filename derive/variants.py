@@ -39,7 +39,7 @@ from . import derivation as D
 from .activations import ACTIVATIONS
 from .errors import DeriveError, SpecError
 from .solution import Exercise
-from .training import likeliest_first
+from .training import CONVERGING, Trainer, judge_finite, likeliest_first
 from .vary import Constraints
 
 
@@ -234,7 +234,8 @@ class Sampler:
         return 2 * self._unit
 
     def _any_rounds_to_zero(self, picked: Sequence[float]) -> bool:
-        return min(map(abs, picked)) <= self._unit and any(self.policy.round(v) == 0 for v in picked)
+        unit = self._unit
+        return any(self.policy.round(v) == 0 for v in picked if -unit <= v <= unit)
 
     @cached_property
     def _pickers(self) -> tuple[Callable[[Sequence[float]], Sequence[float]] | None, ...]:
@@ -272,22 +273,123 @@ class Sampler:
         a number below n comes up (tests/test_quick_verdict.py holds the two to the same
         numbers). Written out once, a few statements per range, without randrange's checks
         of its arguments and the loop over the ranges, which cost more than the drawing."""
+        lines, given, namespace = self._numbers_code
+        source = "\n".join(["def numbers(bits):", *lines, f"    return [{given}]"])
+        exec(compile(source, "<derive:numbers>", "exec"), namespace)  # noqa: S102 (our own code)
+        return namespace["numbers"]
+
+    @cached_property
+    def _numbers_code(self) -> tuple[list[str], str, dict]:
+        """``numbers``'s lines that draw (``d0``, ``d1``, … from ``bits``), its given values
+        as code, and what the lines read (the grids, the spec's given values)."""
         base, ranges = self._drawing
         drawn = {k: j for j, (_, k, *_) in enumerate(ranges)}
-        lines = ["def numbers(bits):"]
+        lines = []
         for j, (_, _, _, n, width) in enumerate(ranges):
             lines += [f"    i = bits({width})", f"    while i >= {n}:", f"        i = bits({width})",
                       f"    d{j} = grid{j}[i]"]
-        lines.append(f"    return [{', '.join(f'd{drawn[k]}' if k in drawn else f'base{k}' for k in range(len(base)))}]")
+        given = ", ".join(f"d{drawn[k]}" if k in drawn else f"base{k}" for k in range(len(base)))
         namespace = {**{f"grid{j}": r[2] for j, r in enumerate(ranges)}, **{f"base{k}": v for k, v in enumerate(base)}}
-        exec(compile("\n".join(lines), "<derive:numbers>", "exec"), namespace)  # noqa: S102 (our own code)
-        return namespace["numbers"]
+        return lines, given, namespace
+
+    @cached_property
+    def _attempt(self) -> Callable[[Callable[[int], int]], list | tuple] | None:
+        """``attempt(getrandbits)``: one try in one call, what ``numbers``, ``values`` and
+        ``_failures`` make of it written out as one function: the evaluated values (a
+        list) when they break no constraint, else the constraints they break (a tuple of
+        their keys), or (None, the drawn given values) where a run needs the careful path
+        (then ``_failures`` decides). The drawing, the evaluation, the constraints and the
+        runs are the very code of ``numbers``, ``Evaluator.values``, ``_failures`` and
+        ``verdict_of_values``, so every value is the same to the bit, without a list of
+        values and a call per constraint and run (tests/test_quick_verdict.py holds the
+        two to the same outcome). None when some run is not a compiled one (a sampler's
+        subclass has constraints of its own)."""
+        if type(self) is not Sampler:
+            return None
+        ev = self.exercise.evaluator
+        body, value, finite_if = ev.values_code
+        c = self.vary.constraints
+        drawing, given, numbers = self._numbers_code
+        namespace = {**ev.namespace, **numbers, "arithmetic": (ArithmeticError, ValueError),
+                     "rounds_to_zero": self._any_rounds_to_zero, "goes_down": self._loss_goes_down,
+                     "judge": judge_finite}
+        every = ", ".join(value)
+        # (the bounds are arguments: a local variable is the quickest read)
+        lines = ["def attempt(bits, isfinite=math.isfinite, unit=unit, minus_unit=minus_unit, two_units=two_units, "
+                 "bound=bound, minus_bound=minus_bound):",
+                 *drawing, f"    g = [{given}]",
+                 "    try:", *(f"    {line}" for line in body),
+                 "    except arithmetic:", "        return ('finite',)",
+                 f"    if not isfinite({finite_if}) and not all(map(isfinite, ({every},))):",
+                 "        return ('finite',)",
+                 "    out = ()"]
+        namespace.update(unit=self._unit, minus_unit=-self._unit, two_units=self._two_units, bound=c.max_preactivation,
+                         minus_bound=None if c.max_preactivation is None else -c.max_preactivation)
+
+        # Every value is finite here: -u <= v <= u is |v| <= u, and u < v < -u is |v| < u.
+        def near(indices: Sequence[int]) -> str:  # some |value| within a unit of the last decimal
+            return " or ".join(f"minus_unit <= {value[i]} <= unit" for i in indices)
+
+        if self.saturating:
+            lines += [f"    if not ({' and '.join(f'minus_bound < {value[i]} < bound' for i in self.saturating)}):",
+                      "        out = ('saturation',)"]
+        if self.gradients:
+            lines += [f"    if ({near(self.gradients)}) and rounds_to_zero(({', '.join(value[i] for i in self.gradients)},)):",
+                      "        out += ('zero_gradient',)"]
+        if self.loss:
+            before, after = (value[i] for i in self.loss)
+            lines += [f"    if not {before} - {after} > two_units and not goes_down({before}, {after}):",
+                      "        out += ('loss',)"]
+        if self.kinked:
+            lines += [f"    if ({near(self.kinked)}) and rounds_to_zero(({', '.join(value[i] for i in self.kinked)},)):",
+                      "        out += ('relu_kink',)"]
+        if self.target_sums:
+            sums = " or ".join(f"abs(sum(({', '.join(value[i] for i in t)},)) - 1) > 1e-9" for t in self.target_sums)
+            lines += [f"    if {sums}:", "        out += ('targets_sum',)"]
+        lines += ["    if out:", "        return out"]
+        if self.runs:
+            trainer = self.exercise.trainer
+            trainer = getattr(trainer, "base", trainer)  # the exercise's own (a RunTrainer's base)
+            drawn = {r.name for r in self.vary.ranges}
+            fixed = {n: v for n, v in self.base.items() if n not in drawn and n in ev.given_names}
+            for i in likeliest_first(self.runs):
+                run = self.runs[i]
+                code = None if getattr(run, "optimizer", None) is not None or not isinstance(trainer, Trainer) else (
+                    trainer.verdict_code(run, ev, fixed, value.__getitem__, "return (None, g)"))
+                if code is None:
+                    return None
+                run_lines, losses = code
+                # never up: what ``judge_finite`` tells first, without the list
+                never_up = " >= ".join(losses)
+                wanted = self.verdicts[i]
+                lines += ["    try:", *(f"    {line}" for line in run_lines), "    except arithmetic:", "        return (None, g)",
+                          f"    if ({CONVERGING!r} if {never_up} else judge([{', '.join(losses)}])) != {wanted!r}:",
+                          "        return ('verdicts',)"]
+        lines.append(f"    return [{every}]")
+        exec(compile("\n".join(lines), "<derive:attempt>", "exec"), namespace)  # noqa: S102 (our own code)
+        return namespace["attempt"]
 
     def draw(self, seed: int, failures: dict[str, int] | None = None) -> tuple[dict[str, float], int, list[float]]:
         """One variant's values for ``seed``: (drawn values, tries used, all evaluated values)."""
         bits = random.Random(seed).getrandbits
         failures = {} if failures is None else failures
         numbers, (_, ranges) = self._numbers, self._drawing
+        attempt = self._attempt
+        if attempt is not None:
+            given = [(name, self.exercise.evaluator._given_slots[k]) for name, k, *_ in ranges]
+            for tries in range(1, self.vary.tries + 1):
+                broken = attempt(bits)
+                if type(broken) is list:
+                    return {name: broken[slot] for name, slot in given}, tries, broken
+                if broken[0] is None:  # a run out of the ordinary: the careful path
+                    g = broken[1]
+                    values = self.exercise.evaluator.values(g)
+                    broken = self._failures(values, True)
+                    if not broken:
+                        return {name: g[k] for name, k, *_ in ranges}, tries, values
+                for key in broken:
+                    failures[key] = failures.get(key, 0) + 1
+            raise ConstraintError(self._give_up(seed, failures, self.vary.tries), MappingProxyType(failures))
         values_of = self.exercise.evaluator.values
         # the values are the evaluator's own (a graph's sampler has constraints of its own)
         failures_of = self.failures if type(self).failures is not Sampler.failures else partial(self._failures, own=True)

@@ -381,3 +381,72 @@ def test_the_folded_evaluation_is_the_printed_formulas(name):
 
     check()
 
+
+
+# --- a try in one call ------------------------------------------------------------------------
+
+def _fixed_draw(ex: Exercise, numbers: dict, wanted: tuple, constraints: Constraints) -> V.Sampler:
+    """A sampler whose every range holds one number: its try draws exactly ``numbers``."""
+    ranges = tuple(V.Range(name, (value,)) for name, value in numbers.items())
+    sampler = V.Sampler(ex, V.Vary(ranges, constraints, 1))
+    if sampler.runs:
+        sampler.verdicts = wanted
+    return sampler
+
+
+@pytest.mark.parametrize("name", ["reference", "softmax_online", "han_kamber", "relu_bce_frozen", "tanh_online"])
+def test_a_try_in_one_call_is_what_values_and_failures_make_of_it(name):
+    """``Sampler._attempt`` (the drawing, the evaluation, the constraints and the runs
+    written out as one function, the runs step after step with one test of their values
+    at the end) against the draw written out plainly: ``evaluate``, every constraint
+    with every value rounded, each run's verdict step by step."""
+    ex = exercise(name)
+    names = [n for n in ex.evaluator.given_names if n not in ex.network.bias_units]
+    runs = ex.runs or (spec_mod.RunSpec(1.0, 10, ()), spec_mod.RunSpec(0.2, 5, ()))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def check(data):
+        wild = data.draw(st.integers(0, 3)) == 0
+        drawn = {n: data.draw(VALUE if wild else st.floats(-2, 2)) for n in names}
+        wanted = tuple(data.draw(st.sampled_from(VERDICTS)) for _ in runs)
+        constraints = Constraints(max_preactivation=data.draw(st.sampled_from([None, 4.0, 1.5])), same_verdicts=True)
+        sampler = _fixed_draw(ex, drawn, wanted, constraints)
+        if ex.runs == ():
+            object.__setattr__(sampler, "runs", runs)
+            sampler.verdicts = wanted
+        attempt = sampler._attempt
+        assert attempt is not None
+        values = plain_values(sampler, drawn)
+        plain = _failures_as_written(sampler, values)
+        got = attempt(random.Random(0).getrandbits)
+        if type(got) is list:
+            assert plain == [] and [repr(v) for v in got] == [repr(v) for v in values]
+        elif got[0] is None:  # the careful path: what ``_failures`` makes of the values
+            assert list(got[1]) == [sampler._drawing[0][k] if n not in drawn else drawn[n]
+                                    for k, n in enumerate(ex.evaluator.given_names)]
+            assert sampler._failures(values, True) == plain
+        else:
+            assert list(got) == plain
+
+    check()
+
+
+@pytest.mark.parametrize("name", ["reference", "softmax_online"])
+def test_a_draw_counts_the_failures_of_the_plain_draw(name):
+    """The broken constraints of each try, counted in the order they come up (the stress
+    report and the error message read them), against the plain draw."""
+    sampler = V.Sampler(exercise(name))
+    for seed in range(30):
+        rng = random.Random(seed)
+        counted: dict[str, int] = {}
+        for attempt in range(1, sampler.vary.tries + 1):
+            drawn = {r.name: r.grid[rng.randrange(len(r.grid))] for r in sampler.vary.ranges}
+            broken = _failures_as_written(sampler, plain_values(sampler, drawn))
+            if not broken:
+                break
+            for key in broken:
+                counted[key] = counted.get(key, 0) + 1
+        failures: dict[str, int] = {}
+        sampler.draw(seed, failures)
+        assert list(failures.items()) == list(counted.items())
