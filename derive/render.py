@@ -60,7 +60,7 @@ def finalize(value: Any) -> Any:
     if kind is Tex:
         return value
     if kind is str:
-        return escape_tex(value)
+        return _escaped(value)
     if kind in _NUMBERS:
         return str(value)
     if isinstance(value, Tex):
@@ -75,6 +75,20 @@ def finalize(value: Any) -> Any:
 
 
 _NUMBERS = frozenset({int, float, bool, type(None)})
+
+
+def _escaped(text: str) -> Tex:
+    """``escape_tex`` of a ``str``, kept for short texts: a document prints the same words
+    ("step", " = ") dozens of times, and each costs a regular expression."""
+    escaped = _ESCAPED.get(text)
+    if escaped is None:
+        escaped = escape_tex(text)
+        if len(text) <= 40 and len(_ESCAPED) < 4096:
+            _ESCAPED[text] = escaped
+    return escaped
+
+
+_ESCAPED: dict[str, Tex] = {}
 
 
 class _TexMacro(jinja2.runtime.Macro):
@@ -289,8 +303,8 @@ def _read(obj: Any, attr: str | None) -> Any:
 
 def _join(items, separator: str = "") -> Tex:
     """Jinja's ``join``, escaping each item (and the separator) that is not ``Tex``."""
-    return Tex(escape_tex(separator).join([i if type(i) is Tex else escape_tex(i if isinstance(i, str) else str(i))
-                                           for i in items]))
+    return Tex((separator if type(separator) is Tex else _escaped(str(separator))).join(
+        [i if type(i) is Tex else escape_tex(i if isinstance(i, str) else str(i)) for i in items]))
 
 
 # --- twins: built-in macros that a key calls dozens of times, written in Python ---------
@@ -564,7 +578,7 @@ def cache_dir(sandboxed: bool = False) -> Path:
     The sandbox's are kept apart: the open environment's code reads attributes unchecked."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     kind = "-sandboxed" if sandboxed else ""
-    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex5{kind}"  # tex5: our code generator
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex6{kind}"  # tex6: our code generator and filters
 
 
 def _bytecode_cache(sandboxed: bool) -> jinja2.BytecodeCache | None:
@@ -628,6 +642,9 @@ def environment(template_dir: Path | None = None, *, sandboxed: bool = False) ->
         # (a dozen templates per variant) costs more than the rendering of some of them.
         auto_reload=False,
     )
+    for name, f in list(env.filters.items()):
+        if getattr(f, "jinja_async_variant", False):  # the function itself, without the test for async
+            env.filters[name] = f.__wrapped__
     env.filters["e"] = env.filters["escape"] = escape_tex
     env.filters["join"] = _join
     return env
