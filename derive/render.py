@@ -22,7 +22,10 @@ template that reads the same data as before gives its earlier text (``_Tex.inclu
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from .errors import DeriveError
 from .latex import Tex, escape_tex, latex_name, symbol_tex
 from .losses import LOSSES
 from .rounding import given_text
+from .solution import ChainLine, Line, ShownFactor
 
 __all__ = ["environment", "render", "context", "escape_tex", "SHEET", "KEY"]  # escape_tex: for old imports
 
@@ -56,7 +60,7 @@ def finalize(value: Any) -> Any:
     if kind is Tex:
         return value
     if kind is str:
-        return escape_tex(value)
+        return _escaped(value)
     if kind in _NUMBERS:
         return str(value)
     if isinstance(value, Tex):
@@ -73,9 +77,31 @@ def finalize(value: Any) -> Any:
 _NUMBERS = frozenset({int, float, bool, type(None)})
 
 
+def _escaped(text: str) -> Tex:
+    """``escape_tex`` of a ``str``, kept for short texts: a document prints the same words
+    ("step", " = ") dozens of times, and each costs a regular expression."""
+    escaped = _ESCAPED.get(text)
+    if escaped is None:
+        escaped = escape_tex(text)
+        if len(text) <= 40 and len(_ESCAPED) < 4096:
+            _ESCAPED[text] = escaped
+    return escaped
+
+
+_ESCAPED: dict[str, Tex] = {}
+
+
 class _TexMacro(jinja2.runtime.Macro):
     """A macro's output is made of template text and values that were finalized (escaped)
     inside it: it is TeX, and printing it must not escape it a second time."""
+
+    def __init__(self, environment, func, name, arguments, catch_kwargs, catch_varargs, caller,
+                 default_autoescape=None, reads=None):
+        super().__init__(environment, func, name, arguments, catch_kwargs, catch_varargs, caller, default_autoescape)
+        fast = environment.shortcuts and not environment.sandboxed
+        self._twin = _twins().get((func.__code__.co_filename, name)) if fast else None
+        # see _CodeGenerator.macro_def; a macro whose texts were never used again is run
+        self._reads = reads if fast and func.__code__ not in environment.__dict__.get("_macros_run", ()) else None
 
     def _invoke(self, arguments, autoescape):
         return Tex(super()._invoke(arguments, autoescape))
@@ -91,6 +117,10 @@ class _TexContext(jinja2.runtime.Context):
     def call(__self, __obj, *args, **kwargs):  # noqa: N805 (Jinja's signature)
         if (type(__obj) is _TexMacro and len(args) == __obj._argument_count and kwargs.keys() <= _LOOP_KEYS
                 and not (__obj.caller or __obj.catch_kwargs or __obj.catch_varargs)):
+            if __obj._twin is not None and (text := __obj._twin(*args)) is not None:
+                return text
+            if __obj._reads is not None:
+                return __self.environment.macro_text(__obj, args)
             try:
                 return Tex(__obj._func(*args))
             except StopIteration:
@@ -104,18 +134,26 @@ _LOOP_KEYS = frozenset({"_loop_vars", "_block_vars"})  # what the compiled code 
 
 class _CodeGenerator(jinja2.compiler.CodeGenerator):
     """Jinja's code generator, with macros made as ``_TexMacro`` (Jinja 3.1's
-    ``macro_def`` with the class name changed; the tests render macros, so a Jinja that
-    changes this fails them rather than escaping twice)."""
+    ``macro_def`` with the class name changed and what the macro reads added; the tests
+    render macros, so a Jinja that changes this fails them rather than escaping twice)."""
+
+    def visit_Template(self, node, frame=None) -> None:
+        self._root = node  # for macro_def: the template's other macros
+        super().visit_Template(node, frame)
 
     def macro_def(self, macro_ref, frame) -> None:
         arg_tuple = ", ".join(repr(x.name) for x in macro_ref.node.args)
         name = getattr(macro_ref.node, "name", None)
         if len(macro_ref.node.args) == 1:
             arg_tuple += ","
+        reads = None
+        if isinstance(macro_ref.node, jinja2.nodes.Macro) and not (
+                macro_ref.accesses_kwargs or macro_ref.accesses_varargs or macro_ref.accesses_caller):
+            reads = macro_reads(macro_ref.node, getattr(self, "_root", None))
         self.write(
             f"environment.macro_class(environment, macro, {name!r}, ({arg_tuple}),"
             f" {macro_ref.accesses_kwargs!r}, {macro_ref.accesses_varargs!r},"
-            f" {macro_ref.accesses_caller!r}, context.eval_ctx.autoescape)"
+            f" {macro_ref.accesses_caller!r}, context.eval_ctx.autoescape, {reads!r})"
         )
 
     # A key prints hundreds of values and reads over a thousand attributes: the two are
@@ -164,10 +202,213 @@ class _CodeGenerator(jinja2.compiler.CodeGenerator):
         self.simple_write(f"environment.included(template, context, {self.dump_local_context(frame)})", frame)
 
 
+# --- macros whose text is a function of a few attributes of their arguments -------------
+
+# What a macro may hold to have its text depend on its arguments alone: no statement that
+# reaches outside it (include, import, call blocks, namespaces), no call but of another
+# such macro of the template, no filter with a result of its own (random).
+_PURE_NODES = tuple(getattr(jinja2.nodes, n) for n in (
+    "Output", "TemplateData", "Const", "Name", "Getattr", "Getitem", "Slice", "If", "For", "Assign",
+    "Filter", "Test", "Compare", "Operand", "And", "Or", "Not", "Neg", "Pos", "Add", "Sub", "Mul", "Div",
+    "FloorDiv", "Mod", "Pow", "Concat", "CondExpr", "Tuple", "List", "Dict", "Pair", "Keyword", "Call"))
+_IMPURE_FILTERS = frozenset({"random"})
+
+
+def macro_reads(macro: jinja2.nodes.Macro, root: jinja2.nodes.Template | None) -> tuple | None:
+    """What a top-level macro's text depends on, as ``(argument index, attribute)`` pairs
+    (attribute None: the whole argument): it reads its arguments only as ``argument.attribute``
+    and nothing from the template's data, so the same values read give the same text
+    (``_Tex.macro_text``). None where the text may depend on anything else."""
+    if root is None or not any(node is macro for node in root.body):
+        return None
+    macros = _top_macros(root)
+    used: dict[str, jinja2.nodes.Macro] = {}
+    if not _pure(macro, macros, used):
+        return None
+    # Jinja's own account of the names the macros look up in the template's data: none
+    probe = jinja2.nodes.Template(list(used.values()), lineno=1).set_environment(root.environment)
+    if jinja2.meta.find_undeclared_variables(probe):
+        return None
+    params = {a.name: i for i, a in enumerate(macro.args)}
+    reads = set()
+    for node, parent in _walk(macro, None):
+        if isinstance(node, jinja2.nodes.Name) and node.ctx == "load" and node.name in params:
+            attr = parent.attr if isinstance(parent, jinja2.nodes.Getattr) and parent.node is node else None
+            reads.add((params[node.name], attr))
+    return tuple(sorted(reads, key=lambda r: (r[0], r[1] is not None, r[1] or "")))
+
+
+def _top_macros(root: jinja2.nodes.Template) -> dict[str, jinja2.nodes.Macro]:
+    """The template's top-level macros by name, leaving out a name that is also bound
+    otherwise (set, for, import, a second macro): a call by that name may reach another."""
+    bound: dict[str, int] = {}
+    for node, _ in _walk(root, None):
+        if isinstance(node, jinja2.nodes.Name) and node.ctx in ("store", "param"):
+            bound[node.name] = bound.get(node.name, 0) + 1
+        elif isinstance(node, jinja2.nodes.Macro):
+            bound[node.name] = bound.get(node.name, 0) + 1
+        elif isinstance(node, jinja2.nodes.Import):
+            bound[node.target] = bound.get(node.target, 0) + 2
+        elif isinstance(node, jinja2.nodes.FromImport):
+            for name in node.names:
+                name = name[1] if isinstance(name, tuple) else name
+                bound[name] = bound.get(name, 0) + 2
+    top = [n for n in root.body if isinstance(n, jinja2.nodes.Macro)]
+    return {n.name: n for n in top if bound.get(n.name) == 1}
+
+
+def _pure(macro: jinja2.nodes.Macro, macros: dict, used: dict) -> bool:
+    """Whether ``macro`` and the macros it calls hold only what ``_PURE_NODES`` allows,
+    and call only top-level macros of the template that no name of theirs hides."""
+    if macro.name in used:
+        return True
+    used[macro.name] = macro
+    local = {n.name for n, _ in _walk(macro, None) if isinstance(n, jinja2.nodes.Name) and n.ctx != "load"}
+    if local & macros.keys():
+        return False
+    for node, _ in _walk(macro, None):
+        if node is macro:
+            continue
+        if not isinstance(node, _PURE_NODES):
+            return False
+        if isinstance(node, jinja2.nodes.Filter) and node.name in _IMPURE_FILTERS:
+            return False
+        if isinstance(node, jinja2.nodes.Call):
+            if (not isinstance(node.node, jinja2.nodes.Name) or node.node.name not in macros
+                    or node.dyn_args is not None or node.dyn_kwargs is not None
+                    or not _pure(macros[node.node.name], macros, used)):
+                return False
+    return True
+
+
+def _walk(node: jinja2.nodes.Node, parent):
+    yield node, parent
+    for child in node.iter_child_nodes():
+        yield from _walk(child, node)
+
+
+def _read(obj: Any, attr: str | None) -> Any:
+    """``obj.attr`` as a template reads it, for comparing with an earlier read; an
+    attribute that cannot be read gives what equals nothing (the macro, run, says why)."""
+    if attr is None:
+        return obj
+    if type(obj) is dict and attr not in _DICT_ATTRIBUTES:
+        return obj[attr] if attr in obj else object()
+    try:
+        value = getattr(obj, attr, missing)
+        return value if value is not missing else obj[attr]
+    except Exception:
+        return object()
+
+
 def _join(items, separator: str = "") -> Tex:
     """Jinja's ``join``, escaping each item (and the separator) that is not ``Tex``."""
-    return Tex(escape_tex(separator).join([i if type(i) is Tex else escape_tex(i if isinstance(i, str) else str(i))
-                                           for i in items]))
+    return Tex((separator if type(separator) is Tex else _escaped(str(separator))).join(
+        [i if type(i) is Tex else escape_tex(i if isinstance(i, str) else str(i)) for i in items]))
+
+
+# --- twins: built-in macros that a key calls dozens of times, written in Python ---------
+#
+# A twin gives the text its macro gives, for the data the program makes (anything else:
+# None, and the macro is run). It stands in only for the built-in template's own macro,
+# and only while that macro's text is the one it was written from (``digest``): a
+# template of the instructor's, or a built-in one changed since, is rendered as Jinja
+# renders it. tests/test_render_twins.py holds each twin to its macro.
+
+
+def _key_lines(items) -> Tex | None:
+    """``lines(items)`` of solution.tex.j2: a key's calculation, a line per quantity."""
+    if type(items) is not tuple:
+        return None
+    out: list[str] = []
+    put = out.append
+    last_chain = None  # the line before: a chain, or None for the first line
+    for line in items:
+        kind = type(line)
+        if kind is ChainLine:
+            chain = True
+        elif kind is Line:
+            chain = False
+        else:
+            return None
+        if last_chain is not None:
+            put(" \\\\[0.6em]" if chain or last_chain else " \\\\")
+        last_chain = chain
+        if chain and line.forms:
+            put(_tex(line.lhs))
+            put(" &= ")
+            for p, path in enumerate(line.paths):
+                if p:
+                    put(" + ")
+                for i, f in enumerate(path):
+                    if type(f) is not ShownFactor:
+                        return None
+                    if i:
+                        put("\\,")
+                    put(_tex(f.partial))
+            out += (" = ", _join(line.forms, " = "), " ", _tex(line.relation), " ", _tex(line.value), "\n")
+        elif chain:
+            put(_tex(line.lhs))
+            put(" &= ")
+            for p, path in enumerate(line.paths):
+                if p:
+                    put(" \\\\* &\\quad + ")
+                for i, f in enumerate(path):
+                    if type(f) is not ShownFactor:
+                        return None
+                    if i:
+                        put("\\;")
+                    out += ("\\chainfactor{", _tex(f.partial), "}{= ", _tex(f.closed))
+                    if f.closed != f.value:
+                        put(" \\\\ = ")
+                        put(_tex(f.value))
+                    put("}")
+            put(" \\\\*\n  &= ")
+            for n, number in enumerate(line.numbers):
+                if n:
+                    put(" \\\\* &\\quad")
+                put(_tex(number))
+            out += (" ", _tex(line.relation), " ", _tex(line.value), "\n")
+        else:
+            forms, first_row = line.forms, line.first_row
+            put(_tex(line.lhs))
+            put(" &= ")
+            put(_join(forms[:first_row], " = "))
+            if first_row < len(forms):
+                put(" \\\\* &= ")
+                put(_join(forms[first_row:], " = "))
+            if line.value not in forms:
+                out += (" ", _tex(line.relation), " ", _tex(line.value))
+            if line.note == "frozen":
+                put(" \\quad\\text{(held fixed)}")
+    return Tex("".join(out))
+
+
+def _tex(value: Any) -> str:
+    """A value as a template prints it."""
+    return value if type(value) is Tex else finalize(value)
+
+
+TWINS = {(KEY, "lines"): (_key_lines, "e5d575dc7f1d4f17")}  # (template, macro): (twin, digest)
+
+
+@functools.cache
+def _twins() -> dict[tuple[str, str], Any]:
+    """The twins whose macros are as they were written from, by (file of the template as
+    the loader names it, macro)."""
+    loader = jinja2.FileSystemLoader(str(builtin_templates()))
+    found = {}
+    for (name, macro), (twin, digest) in TWINS.items():
+        source, filename, _ = loader.get_source(None, name)
+        if macro_digest(source, macro) == digest:
+            found[filename, macro] = twin
+    return found
+
+
+def macro_digest(source: str, macro: str) -> str | None:
+    """The digest of a macro's text in a template's source (None: not there)."""
+    found = re.search(r"\\BLOCK\{macro %s\(.*?\\BLOCK\{endmacro\}" % re.escape(macro), source, re.S)
+    return hashlib.sha256(found.group(0).encode()).hexdigest()[:16] if found else None
 
 
 class _Tex:
@@ -178,6 +419,7 @@ class _Tex:
     macro_class = _TexMacro
     context_class = _TexContext
     tex = Tex  # what the templates' code prints without a call to finalize
+    shortcuts = True  # False: every macro is run as written (the tests hold twins and kept texts to that)
 
     @jinja2.utils.internalcode
     def get_template(self, name, parent=None, globals=None):
@@ -214,6 +456,36 @@ class _Tex:
         del kept[KEPT:]
         return text
 
+    def macro_text(self, macro: _TexMacro, args: tuple) -> Tex:
+        """A macro's text (a plain call) for arguments whose attributes that it reads
+        (``macro_reads``) are those of one of its last few calls: that call's text. A
+        macro whose reads differ every time (a variant's numbers) is soon no longer
+        compared: after ``TRIES`` calls without a text used again."""
+        memo = self.__dict__.setdefault("_macro_texts", {}).get(macro._func.__code__)
+        if memo is None:
+            memo = self._macro_texts[macro._func.__code__] = [0, 0]  # calls, texts used again; then the texts
+        if memo[0] >= TRIES and not memo[1]:
+            self.__dict__.setdefault("_macros_run", set()).add(macro._func.__code__)
+            macro._reads = None
+            return self._macro_run(macro, args)
+        memo[0] += 1
+        read = tuple([_read(args[i], attr) for i, attr in macro._reads])
+        for before, text in memo[2:]:
+            if all(map(_same, before, read)):
+                memo[1] += 1
+                return text
+        text = self._macro_run(macro, args)
+        if type(text) is Tex:
+            memo.insert(2, (read, text))
+            del memo[2 + KEPT:]
+        return text
+
+    def _macro_run(self, macro: _TexMacro, args: tuple) -> Any:
+        try:
+            return Tex(macro._func(*args))
+        except StopIteration:
+            return self.undefined("value was undefined because a callable raised a StopIteration exception")
+
     def _reads(self, name: str) -> tuple[str, ...] | None:
         """The names a template reads from its context, its includes' and imports' too;
         None where a template name is computed (or a template includes itself)."""
@@ -236,6 +508,7 @@ class _Tex:
 
 
 KEPT = 4  # texts kept per included template: a sheet and a key each include a template with other data
+TRIES = 16  # calls of a macro without a text used again, after which its texts are no longer compared
 _PLAIN = frozenset({str, Tex, int, bool, type(None)})  # compared by value (floats are not: 0.0 == -0.0)
 
 
@@ -254,6 +527,20 @@ def _same(a: Any, b: Any) -> bool:
         return (a.keys() == b.keys()
                 and all(type(v) in _PLAIN and type(v) is type(b[k]) and v == b[k] for k, v in a.items()))
     return False
+
+
+class _TexTemplate(jinja2.Template):
+    @jinja2.utils.internalcode
+    def _get_default_module(self, ctx=None):
+        """Jinja's, with its test of whether the importing context holds globals of its own
+        (which take a module of their own) made on the environment's globals first: Jinja
+        compares them with a ChainMap's keys in Python, a few microseconds for each import."""
+        if ctx is not None and not self.environment.is_async and ctx.globals_keys <= self.environment.globals.keys():
+            ctx = None  # every key is one of the environment's globals, which the template holds
+        return super()._get_default_module(ctx)
+
+
+_Tex.template_class = _TexTemplate
 
 
 class TexEnvironment(_Tex, jinja2.Environment):
@@ -291,7 +578,7 @@ def cache_dir(sandboxed: bool = False) -> Path:
     The sandbox's are kept apart: the open environment's code reads attributes unchecked."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     kind = "-sandboxed" if sandboxed else ""
-    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex4{kind}"  # tex4: our code generator
+    return Path(base) / "derive" / f"templates-jinja{jinja2.__version__}-tex6{kind}"  # tex6: our code generator and filters
 
 
 def _bytecode_cache(sandboxed: bool) -> jinja2.BytecodeCache | None:
@@ -355,6 +642,9 @@ def environment(template_dir: Path | None = None, *, sandboxed: bool = False) ->
         # (a dozen templates per variant) costs more than the rendering of some of them.
         auto_reload=False,
     )
+    for name, f in list(env.filters.items()):
+        if getattr(f, "jinja_async_variant", False):  # the function itself, without the test for async
+            env.filters[name] = f.__wrapped__
     env.filters["e"] = env.filters["escape"] = escape_tex
     env.filters["join"] = _join
     return env

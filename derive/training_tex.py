@@ -30,7 +30,8 @@ def context(solution) -> list[dict]:
     named = any(r.settings is not None for r in runs)  # runs that compare optimizers name each one
     own = [_curve(run, named) for run in runs]  # a later run's plot shows the first run's curve too
     out = []
-    for i, (run, col) in enumerate(zip(runs, columns)):
+    for i, (run, column) in enumerate(zip(runs, columns)):
+        col = _each_once(column)
         finite = [v for v in run.losses if math.isfinite(v)]
         peak = max(range(len(finite)), key=finite.__getitem__) if finite else 0
         curves = [own[i]] + ([own[0]] if i > 0 else [])
@@ -59,14 +60,29 @@ def context(solution) -> list[dict]:
             "rises": sum(b > a for a, b in zip(finite, finite[1:])),
             "moves": moves if len(moves) <= MOVES else None,
             "moves_limit": MOVES - 1,
-            "last_above": bool(finite) and col.shown(finite[-1]) > col.shown(finite[0]),
+            "last_above": bool(finite) and column.shown(finite[-1]) > column.shown(finite[0]),
             "verdict": run.verdict,
             "overflow_at": run.overflow_at,
             "last_finite": col(finite[-1]) if finite else None,
             "plot": _plot(curves, run.steps),
-            "versus": _versus(run, col, first, columns[0]) if i > 0 and first is not None else None,
+            "versus": _versus(run, column, first, columns[0]) if i > 0 and first is not None else None,
         })
     return out
+
+
+def _each_once(col: "Column"):
+    """``col``, writing each value once: a table's loss is also its text's first, last or
+    peak loss. (Zero is written each time: 0.0 and -0.0 are one key.)"""
+    texts: dict[float, Tex] = {}
+
+    def text(value: float) -> Tex:
+        if value == 0:
+            return col(value)
+        written = texts.get(value)
+        if written is None:
+            written = texts[value] = col(value)
+        return written
+    return text
 
 
 MOVES = 4  # a run whose loss changes direction more often is summed up, not told move by move
@@ -100,7 +116,7 @@ class Column:
         return float(f"{value:.{SIGNIFICANT - 1}e}") if self.scientific else float(rounded(value, -self.decimals))
 
 
-def _moves(losses: list[float], col: Column) -> list[dict]:
+def _moves(losses: list[float], col) -> list[dict]:
     """The run told as it goes: each stretch of steps in one direction (rises, falls,
     stays), how many times, and the loss and step it reaches."""
     if len(losses) < 2:
