@@ -248,8 +248,15 @@ def _tested_once(lines: list[str], bail: str) -> list[str]:
     tested = False
     for line in lines:
         if line.startswith("    if not isfinite(") and line.endswith("):"):
-            out.append(f"    rt = {'rt + ' if tested else ''}({line[len('    if not isfinite('):-2]})")
+            tested_value = line[len("    if not isfinite("):-2]
+            # only a test of one value can become a term of the sum: anything else would
+            # still compile, and test something else
+            if "isfinite" in tested_value or tested_value.count("(") != tested_value.count(")"):
+                raise ValueError(f"a run's test of its values has an unexpected form: {line.strip()}")
+            out.append(f"    rt = {'rt + ' if tested else ''}({tested_value})")
             tested = True
+        elif "isfinite(" in line and line.strip() != "if not isfinite(rt):":
+            raise ValueError(f"a run's test of its values has an unexpected form: {line.strip()}")
         elif line.strip() == bail and out and out[-1].startswith("    rt = "):
             continue
         else:
