@@ -125,17 +125,19 @@ def _settings(s) -> list[tuple[str, float]]:
     return out
 
 
-def _conventions(s, form: bool = True) -> list[tuple[str, str]]:
+def _conventions(s, short: bool = False) -> list[tuple[str, str]]:
     """(LaTeX, plain text) of each convention a label names besides the numbers: the
     momentum form of a momentum run (books write it several ways, and the numbers depend
-    on which; ``form``: also where it is the default), the others where they depart from
-    the registry's default. Two compared runs that differ only in a convention are then
-    told apart."""
+    on which), the others where they depart from the registry's default. Two compared runs
+    that differ only in a convention are then told apart. ``short`` (a legend): the form
+    only where it is not the default, by its velocity rule alone, which tells the forms apart."""
     out = []
     if s.optimizer == "nesterov" and s.nesterov == "library":
-        out.append(_words(f"the libraries' form: {optimizers.NESTEROV_LIBRARY}"))
-    elif s.entry.states == ("v",) and (form or s.momentum != "velocity"):
-        out.append(_words(optimizers.MOMENTUM_FORMS[s.momentum]))
+        out.append(("the libraries' form", "the libraries' form") if short else
+                   _words(f"the libraries' form: {optimizers.NESTEROV_LIBRARY}"))
+    elif s.entry.states == ("v",) and not (short and s.momentum == "velocity"):
+        rule = optimizers.MOMENTUM_FORMS[s.momentum]
+        out.append(_words(rule.split(", ")[0] if short else rule))
     if "epsilon" in s.hyper and s.epsilon != s.entry.epsilon:
         out.append(_words(_EPSILON_AT[s.epsilon]))
     if s.optimizer in ("adam", "adamw") and s.epsilon != "hat" and not s.bias_correction:
@@ -186,7 +188,7 @@ def label_tex(run: Run, named: bool = False, short: bool = False, capital: bool 
     title = s.entry.title if s is not None else "gradient descent"
     if capital:
         title = title[0].upper() + title[1:]
-    conventions = [tex for tex, _ in _conventions(s, form=not short)] if s is not None else []
+    conventions = [tex for tex, _ in _conventions(s, short)] if s is not None else []
     if short:
         return Tex(", ".join([f"{title}, {eta}", *conventions]))
     parts = [eta, *(f"${latex_name(n)} = {given_tex(v)}$" for n, v in (_settings(s) if s is not None else ()))]

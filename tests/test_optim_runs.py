@@ -81,6 +81,7 @@ def test_runs_that_differ_only_in_a_convention_are_told_apart():
         assert len({r[key] for r in ctx}) == len(runs), key
     legends = [r["plot"]["curves"][0]["label"] for r in ctx]
     assert len(set(legends)) == len(runs)
+    assert legends[1].endswith(r"$v \leftarrow \mu v + (1 - \mu )g$")  # the velocity rule tells the forms apart
     assert r"$v \leftarrow \mu v + (1 - \mu )g$, $w \leftarrow w - \eta v$" in ctx[1]["label"]
     assert "without bias correction" in ctx[3]["label"] and r"$\epsilon$ inside the root" in ctx[3]["label"]
     assert "bias correction" not in ctx[2]["label"]  # Adam's defaults go unnamed
