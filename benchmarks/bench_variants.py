@@ -98,13 +98,21 @@ def text_stage(pythons: dict[str, str], jobs: list[int], count: int, repeats: in
     it has one, is left at its default), alternating."""
     runs: dict[tuple[str, int | None], list] = {("this", j): [] for j in jobs}
     runs.update({(name, None): [] for name in pythons if name != "this"})
+    # The folders are removed only once every run is done: on ext4 without a journal (this
+    # machine's disk), making a file skips, one by one, the inodes freed in the last minute,
+    # up to six while their table is not yet on disk (`recently_deleted` in the kernel), so
+    # removing one run's 20,000 files just before the next made that run's files several
+    # times dearer to make than a user's first run finds them.
+    outs = []
     for i in range(repeats):
         for (name, j), found in runs.items():
             out = tmp / f"text-{name}-{j}-{i}"
+            outs.append(out)
             cmd = [pythons[name], "-m", "derive", "variants", "--count", str(count), "--seed", "1",
                    "--out", str(out), "--no-pdf"]
             found.append(run_measured(cmd + (["--jobs", str(j)] if j else [])))
-            shutil.rmtree(out)
+    for out in outs:
+        shutil.rmtree(out)
     return runs
 
 
