@@ -331,11 +331,11 @@ def _count(text: str) -> int:
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
     wrong, values, policy = wrong_values(solution), solution.values, solution.policy
-    return [(heading, [_blank(n, values[n], policy, *wrong.get(n, _NONE)) for n in names])
+    return [(heading, [_blank(n, values[n], policy, *wrong.get(n, UNCHANGED)) for n in names])
             for heading, names in solution.exercise.shared(Shared).asked]
 
 
-_NONE = ((), ())  # (no mistake changes the quantity)
+UNCHANGED = ((), ())  # ``wrong_values`` of a quantity no mistake changes
 
 
 class Shared:

@@ -54,11 +54,12 @@ def fields(solution: Solution) -> tuple[list[tuple[str, list[lms.Blank]]], dict[
     """``lms.blanks`` and each blank's ``field``, by name. The blanks hold only their
     answers (``others`` is empty): the question text and the key need no more of them."""
     wrong, values, policy = lms.wrong_values(solution), solution.values, solution.policy
+    unchanged = lms.UNCHANGED
     out, groups = {}, []
     for heading, names in solution.exercise.shared(lms.Shared).asked:
         group = []
         for name in names:
-            answer, out[name] = written_field(values[name], policy, *wrong.get(name, _NONE))
+            answer, out[name] = written_field(values[name], policy, *wrong.get(name, unchanged))
             group.append(lms.Blank(name, answer, ()))
         groups.append((heading, group))
     return groups, out
@@ -79,7 +80,6 @@ def written_field(value: float, policy: NumberPolicy, found: list[float],
 
 
 _BAND = f"~%{lms.PARTIAL_CREDIT}%"
-_NONE = ((), ())  # (no mistake changes the quantity)
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise
