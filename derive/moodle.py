@@ -73,10 +73,10 @@ def written_field(value: float, policy: NumberPolicy, found: list[float],
     and going through ``lms.Other`` and back made a third of its time."""
     exp, answer, kept = lms.kept_values(value, policy, found, reasons)
     tolerance, rounding, wrong_tail = _tails(exp)
-    alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
+    # (each text made by one f-string: a chain of + copies the longer text once per part)
+    alts = [f"~%0%{shown}{wrong_tail}{cloze_feedback(whys if whys.__class__ is str else '; or: '.join(whys))}"
             for _, shown, _, whys in kept]
-    return (lms.Number(answer, tolerance),
-            "{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding + "".join(alts) + "}")
+    return lms.Number(answer, tolerance), f"{{1:NUMERICAL:={answer}:{tolerance}{_BAND}{answer}{rounding}{''.join(alts)}}}"
 
 
 _BAND = f"~%{lms.PARTIAL_CREDIT}%"
