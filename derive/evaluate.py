@@ -648,7 +648,7 @@ class Evaluator:
     # --- a mistake's values at a variant's correct values ------------------------------------
 
     def changed_code(self, changed: Collection[str], slot: Mapping[str, int],
-                     wanted: Collection[str]) -> tuple[list[str], dict[str, str], list[str], list[str], list[str]]:
+                     wanted: Collection[str]) -> tuple[list[str], dict[str, str], list[str], list[str]]:
         """What this graph computes differently from another one, the exercise's, that
         has the same quantities and formulas but for those of ``changed``, as code for a
         function that holds the other graph's values (all finite): quantity n's in
@@ -660,7 +660,9 @@ class Evaluator:
         other graph's, and into ``_`` that of any other one that could raise; (2) the
         value ``values`` gives each quantity that ``changed`` can reach, as code; (3) the
         lines that compute those, quantity n into ``w{slot[n]}``; (4) the variables of
-        these whose sum is finite only if every one of them is, and (5) all of them.
+        these that are all finite only if every one of them is (a sum, difference or
+        product of a value that is not finite is not finite: a value that such a formula
+        reads is tested through that formula's).
 
         A quantity that ``changed`` cannot reach has the same formula and the same inputs
         here as there: ``values`` gives it the other graph's value, and ``recompute``
@@ -669,7 +671,7 @@ class Evaluator:
         their inputs' values wherever those are, with the very code of ``recompute`` and
         of ``values``: the same values to the bit (tests/test_lms_fast.py holds them to
         the two). Where ``values`` refuses the graph (a value not finite, a formula that
-        raises) the caller's lines (3) raise or (5) hold a value that is not finite, and
+        raises) the caller's lines (3) raise or (4) hold a value that is not finite, and
         where ``recompute`` raises, lines (1) do."""
         qs = self.derivation.quantities
         index = self.derivation.index
@@ -695,4 +697,4 @@ class Evaluator:
                 assigned.append(str(i))
         values = {qs[i].name: put(here, self._stands.get(i, f"v{i}")) for i in sorted(index[n] for n in reached)}
         read = {v for i in assigned if _plain(self._run_code[int(i)]) for v in _VARIABLE.findall(self._run_code[int(i)])}
-        return swapped, values, lines, [here[i] for i in assigned if i not in read], [here[i] for i in assigned]
+        return swapped, values, lines, [here[i] for i in assigned if i not in read]

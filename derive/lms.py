@@ -184,9 +184,9 @@ def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...], order: tu
             lines += ["    try:", *(f"        {line}" for line in (*m.local, *m.lines)),
                       "    except (ArithmeticError, ValueError):", "        pass", "    else:"]
             indent += "    "
-        if m.assigned:  # (as ``Evaluator.values``: a sum is finite only if every term is)
+        if m.tested:  # (a sum of finite values that overflows is a false alarm, as in ``Evaluator.values``)
             total = " + ".join(m.tested) if len(m.tested) <= 200 else f"sum(({', '.join(m.tested)},))"
-            lines.append(f"{indent}if isfinite({total}) or all(map(isfinite, ({''.join(f'{v}, ' for v in m.assigned)}))):")
+            lines.append(f"{indent}if isfinite({total}) or all(map(isfinite, ({''.join(f'{v}, ' for v in m.tested)}))):")
             indent += "    "
         body = []
         for name, x, y in m.swapped:
@@ -205,19 +205,21 @@ def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...], order: tu
 class Mistake:
     """One misconception graph as ``wrong_values`` uses it, as code of ``_wrong_function``
     (``Evaluator.changed_code``): ``local`` computes the swapped quantities from the
-    correct values, ``lines`` what the graph's ``evaluate`` changes, ``tested`` and
-    ``assigned`` its values to be found finite; ``swapped`` holds (name, its value from
-    correct inputs, its value carried through), ``reached`` (name, its value carried
-    through) of the asked quantities, as code."""
+    correct values, ``lines`` what the graph's ``evaluate`` changes, ``tested`` its
+    values to be found finite; ``swapped`` holds (name, its value from
+    correct inputs, its value carried through) of the ``asked`` quantities whose formula
+    the mistake swaps, ``reached`` (name, its value carried through) of those only
+    computed from one, as code."""
 
-    def __init__(self, alt, changed: frozenset[str], slot: dict[str, int], swapped: list[str], reached: list[str]):
+    def __init__(self, alt, changed: frozenset[str], slot: dict[str, int], asked: list[str]):
         m = alt.misconception
         self.key = m.key
         self.why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
         self.carried_why = self.why + " (the mistake made in every step up to here)"
-        self.local, values, self.lines, self.tested, self.assigned = alt.evaluator.changed_code(changed, slot, swapped)
+        swapped = [name for name in asked if name in changed]
+        self.local, values, self.lines, self.tested = alt.evaluator.changed_code(changed, slot, swapped)
         self.swapped = tuple((name, f"l{slot[name]}", values[name]) for name in swapped)
-        self.reached = tuple((name, values[name]) for name in reached)
+        self.reached = tuple((name, values[name]) for name in asked if name in values and name not in changed)
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
@@ -366,12 +368,10 @@ class Shared:
         self.mistakes = []
         namespace = {}
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
-            reached = alt.derivation.downstream(changed)
-            names = [q.name for q in der.quantities if q.name in asked and q.name in reached]
-            if not names:
+            m = Mistake(alt, changed, slot, [n for n in self.order if n in asked])
+            if not m.swapped and not m.reached:
                 continue
-            self.mistakes.append(Mistake(alt, changed, slot, [n for n in names if n in changed],
-                                         [n for n in names if n not in changed]))
+            self.mistakes.append(m)
             for name, f in alt.evaluator.namespace.items():  # one function holds every graph's code
                 if not _same(namespace.setdefault(name, f), f):
                     raise ValueError(f"two misconception graphs call different functions {name}")
