@@ -677,7 +677,7 @@ class Evaluator:
         index = self.derivation.index
         reached = self.derivation.downstream(frozenset(changed))
         fixed = {str(i): f"a{slot[q.name]}" for i, q in enumerate(qs)}
-        here = {str(i): f"w{slot[q.name]}" if q.name in reached else f"{'g' if q.formula is None else 'a'}{slot[q.name]}"
+        here = {str(i): ("w" if q.name in reached else "g" if q.formula is None else "a") + str(slot[q.name])
                 for i, q in enumerate(qs)}
 
         def put(names: Mapping[str, str], code: str) -> str:
@@ -690,11 +690,8 @@ class Evaluator:
                 swapped.append(f"l{slot[qs[i].name]} = {put(fixed, c)}")
             elif self.carry_decimals is not None or not _plain(c):  # (a carried value is rounded: not finite raises)
                 swapped.append(f"_ = {put(fixed, c)}")
-        lines, assigned = [], []
-        for i, c in self._run_code.items():
-            if qs[i].name in reached:
-                lines.append(f"{here[str(i)]} = {put(here, c)}")
-                assigned.append(str(i))
+        code = {i: c for i, c in self._run_code.items() if qs[i].name in reached}
+        lines = [f"{here[str(i)]} = {put(here, c)}" for i, c in code.items()]
         values = {qs[i].name: put(here, self._stands.get(i, f"v{i}")) for i in sorted(index[n] for n in reached)}
-        read = {v for i in assigned if _plain(self._run_code[int(i)]) for v in _VARIABLE.findall(self._run_code[int(i)])}
-        return swapped, values, lines, [here[i] for i in assigned if i not in read]
+        read = {v for c in code.values() if _plain(c) for v in _VARIABLE.findall(c)}
+        return swapped, values, lines, [here[str(i)] for i in code if str(i) not in read]

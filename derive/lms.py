@@ -186,7 +186,8 @@ def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...], order: tu
             indent += "    "
         if m.tested:  # (a sum of finite values that overflows is a false alarm, as in ``Evaluator.values``)
             total = " + ".join(m.tested) if len(m.tested) <= 200 else f"sum(({', '.join(m.tested)},))"
-            lines.append(f"{indent}if isfinite({total}) or all(map(isfinite, ({''.join(f'{v}, ' for v in m.tested)}))):")
+            each = "".join(f"{v}, " for v in m.tested)
+            lines.append(f"{indent}if isfinite({total}) or all(map(isfinite, ({each}))):")
             indent += "    "
         body = []
         for name, x, y in m.swapped:
@@ -205,11 +206,10 @@ def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...], order: tu
 class Mistake:
     """One misconception graph as ``wrong_values`` uses it, as code of ``_wrong_function``
     (``Evaluator.changed_code``): ``local`` computes the swapped quantities from the
-    correct values, ``lines`` what the graph's ``evaluate`` changes, ``tested`` its
-    values to be found finite; ``swapped`` holds (name, its value from
-    correct inputs, its value carried through) of the ``asked`` quantities whose formula
-    the mistake swaps, ``reached`` (name, its value carried through) of those only
-    computed from one, as code."""
+    correct values, ``lines`` what the graph's ``evaluate`` changes, ``tested`` its values
+    to be found finite; ``swapped`` holds (name, its value from correct inputs, its value
+    carried through) of the ``asked`` quantities whose formula the mistake swaps,
+    ``reached`` (name, its value carried through) of those only computed from one."""
 
     def __init__(self, alt, changed: frozenset[str], slot: dict[str, int], asked: list[str]):
         m = alt.misconception

@@ -76,7 +76,8 @@ def written_field(value: float, policy: NumberPolicy, found: list[float],
     # (each text made by one f-string: a chain of + copies the longer text once per part)
     alts = [f"~%0%{shown}{wrong_tail}{cloze_feedback(whys if whys.__class__ is str else '; or: '.join(whys))}"
             for _, shown, _, whys in kept]
-    return lms.Number(answer, tolerance), f"{{1:NUMERICAL:={answer}:{tolerance}{_BAND}{answer}{rounding}{''.join(alts)}}}"
+    field = f"{{1:NUMERICAL:={answer}:{tolerance}{_BAND}{answer}{rounding}{''.join(alts)}}}"
+    return lms.Number(answer, tolerance), field
 
 
 _BAND = f"~%{lms.PARTIAL_CREDIT}%"
