@@ -2,21 +2,24 @@
 of its parts, beside another checkout's.
 
     python benchmarks/bench_lms.py [--count 300] [--rounds 3] [--repeats 5]
-                                   [--spec FILE] [--against OTHER_CHECKOUT]
+                                   [--spec FILE] [--against OTHER]
 
 Draws and solves --count variants of the built-in exercise (or --spec) once, then times
 over all of them, --repeats times each: ``moodle.question``, ``lms.blanks`` (the blanks
-with their misconception values), ``lms.mistakes`` (those values alone), a QTI 2.1 item
-and a Canvas quiz. CPU time (time.process_time) of this process, per variant: the best and
-the median of the repeats. With --against, the same in that checkout's derive (its
-directory, run with this interpreter), the two alternating --rounds times so that load on
-the machine hits both alike.
+with their misconception values), ``lms.wrong_values`` (those values alone, as the writers
+take them), a QTI 2.1 item and a Canvas quiz. CPU time (time.process_time) of this
+process, per variant: the best and the median of the repeats. With --against, the same in
+another derive: a checkout's directory (run with this interpreter, the checkout first on
+its path) or another environment's Python (its own installed derive), the two alternating
+--rounds times so that load on the machine hits both alike. Each side says which derive
+it imported.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +31,11 @@ HERE = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, sys, time
 root, count, spec_path, repeats = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-sys.path.insert(0, root)
+if sys.path[0] == "":  # (-c puts the current directory first: it may be a checkout too)
+    del sys.path[0]
+if root:
+    sys.path.insert(0, root)
+import derive
 from derive import canvas, lms, moodle, qti, spec as spec_mod, variants as V
 from derive.solution import Exercise
 
@@ -40,11 +47,11 @@ for s in solutions:  # what is made once per structure, and the caches
 steps = {
     "moodle.question": moodle.question,
     "lms.blanks": lms.blanks,
-    "lms.mistakes": lms.mistakes,
+    "lms.wrong_values": lms.wrong_values,
     "qti.item": lambda s: qti.item(s, "item"),
     "canvas.assessment": lambda s: canvas.assessment(s, "quiz"),
 }
-out = {}
+out = {"derive": derive.__file__}
 for name, step in steps.items():
     times = []
     for _ in range(repeats):
@@ -57,11 +64,14 @@ print(json.dumps(out))
 """
 
 
-def measure(root: Path, args) -> dict[str, list[float]]:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(root), str(args.count), args.spec or "",
-                           str(args.repeats)], capture_output=True, text=True)
+def measure(side: Path, args) -> dict:
+    """One run of CHILD: in a checkout's directory with this interpreter, or with another
+    interpreter and the derive it has installed."""
+    python, root = (sys.executable, str(side)) if side.is_dir() else (str(side), "")
+    proc = subprocess.run([python, "-c", CHILD, root, str(args.count), args.spec or "", str(args.repeats)],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
-        sys.exit(f"{root}: failed:\n{proc.stderr}")
+        sys.exit(f"{side}: failed:\n{proc.stderr}")
     return json.loads(proc.stdout)
 
 
@@ -71,14 +81,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--spec", help="a spec file (default: the built-in exercise)")
-    ap.add_argument("--against", metavar="CHECKOUT", help="another checkout's directory, timed alternately")
+    ap.add_argument("--against", metavar="OTHER",
+                    help="another checkout's directory, or another environment's python, timed alternately")
     args = ap.parse_args()
-    roots = {"this": HERE, **({"against": Path(args.against).resolve()} if args.against else {})}
+    # (an interpreter by its own path: a virtual environment's python is a link to the base one)
+    roots = {"this": HERE, **({"against": Path(os.path.abspath(args.against))} if args.against else {})}
     times: dict[str, dict[str, list[float]]] = {label: {} for label in roots}
+    imported: dict[str, str] = {}
     for _ in range(args.rounds):
         for label, root in roots.items():
-            for step, values in measure(root, args).items():
+            out = measure(root, args)
+            imported[label] = str(Path(out.pop("derive")).parent)
+            for step, values in out.items():
                 times[label].setdefault(step, []).extend(values)
+    for label in roots:
+        print(f"{label}: {roots[label]} (derive from {imported[label]})")
     print(f"CPU ms per variant, {args.count} variants, best / median of {args.rounds * args.repeats}")
     print(f"{'':20s}" + "".join(f"{label:>18s}" for label in roots))
     for step in times["this"]:

@@ -18,7 +18,7 @@ import math
 import re
 from collections import Counter
 from functools import cached_property
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -337,6 +337,7 @@ class Evaluator:
         read = {v for c in code.values() if _plain(c) for v in _VARIABLE.findall(c)}
         tested = [f"v{i}" for i in (*self._given_slots, *code) if str(i) not in read]
         self.values_code = (fast[1:-1], [stands.get(i, f"v{i}") for i in range(n)], _total(tested) if tested else "0.0")
+        self._run_code, self._stands = code, stands  # (``changed_code``)
         self._carried = code if carry_decimals is not None else self._code
 
     @cached_property
@@ -646,20 +647,51 @@ class Evaluator:
 
     # --- a mistake's values at a variant's correct values ------------------------------------
 
-    def recompute_function(self, order: Sequence[str], wanted: Sequence[int]):
-        """``recompute(givens, fixed)[1]`` at the slots ``wanted`` when ``fixed`` holds every
-        quantity, as one compiled call ``(values) -> list``: ``values`` are the fixed ones
-        of the quantities named in ``order`` (every quantity of this graph, in any order:
-        another graph's order, whose names it shares). It raises where ``recompute`` does:
-        of the formulas whose value is not returned only plain arithmetic is left out,
-        which cannot raise (without ``carry_decimals``; a carried value is rounded, which
-        refuses a value that is not finite, so then every formula stays)."""
+    def changed_code(self, changed: Collection[str], slot: Mapping[str, int],
+                     wanted: Collection[str]) -> tuple[list[str], dict[str, str], list[str], list[str]]:
+        """What this graph computes differently from another one, the exercise's, that
+        has the same quantities and formulas but for those of ``changed``, as code for a
+        function that holds the other graph's values (all finite): quantity n's in
+        ``a{slot[n]}``, and a given value as ``values`` takes it (the given value itself,
+        not as a float) also in ``g{slot[n]}``.
+
+        Returns (1) lines that compute into ``l{slot[n]}`` the value ``recompute`` gives a
+        quantity n of ``changed`` that is ``wanted``, when every value is fixed at the
+        other graph's, and into ``_`` that of any other one that could raise; (2) the
+        value ``values`` gives each quantity that ``changed`` can reach, as code; (3) the
+        lines that compute those, quantity n into ``w{slot[n]}``; (4) the variables of
+        these that are all finite only if every one of them is (a sum, difference or
+        product of a value that is not finite is not finite: a value that such a formula
+        reads is tested through that formula's).
+
+        A quantity that ``changed`` cannot reach has the same formula and the same inputs
+        here as there: ``values`` gives it the other graph's value, and ``recompute``
+        with every value fixed gives it that same value again, without raising (it was
+        computed so). Only the quantities that ``changed`` reaches are worked out, from
+        their inputs' values wherever those are, with the very code of ``recompute`` and
+        of ``values``: the same values to the bit (tests/test_lms_fast.py holds them to
+        the two). Where ``values`` refuses the graph (a value not finite, a formula that
+        raises) the caller's lines (3) raise or (4) hold a value that is not finite, and
+        where ``recompute`` raises, lines (1) do."""
+        qs = self.derivation.quantities
         index = self.derivation.index
-        if sorted(index[name] for name in order) != list(range(len(self.derivation.quantities))):
-            raise ValueError("recompute_function: expected every quantity of the graph once")
-        needed = set(wanted)
-        lines = ["def at(x):", "    " + "".join(f"v{index[name]}, " for name in order) + "= x"]
-        lines += [f"    c{i} = {c}" for i, c in self._carried.items()
-                  if i in needed or self.carry_decimals is not None or not _plain(c)]
-        lines.append(f"    return [{', '.join(f'c{j}' if j in self._carried else f'v{j}' for j in wanted)}]")
-        return self._compile(lines, "at", "<derive:at>")
+        reached = self.derivation.downstream(frozenset(changed))
+        fixed = {str(i): f"a{slot[q.name]}" for i, q in enumerate(qs)}
+        here = {str(i): ("w" if q.name in reached else "g" if q.formula is None else "a") + str(slot[q.name])
+                for i, q in enumerate(qs)}
+
+        def put(names: Mapping[str, str], code: str) -> str:
+            return _VARIABLE.sub(lambda m: names[m.group(1)], code)
+
+        swapped = []
+        for i in sorted(index[name] for name in changed):
+            c = self._carried[i]
+            if qs[i].name in wanted:
+                swapped.append(f"l{slot[qs[i].name]} = {put(fixed, c)}")
+            elif self.carry_decimals is not None or not _plain(c):  # (a carried value is rounded: not finite raises)
+                swapped.append(f"_ = {put(fixed, c)}")
+        code = {i: c for i, c in self._run_code.items() if qs[i].name in reached}
+        lines = [f"{here[str(i)]} = {put(here, c)}" for i, c in code.items()]
+        values = {qs[i].name: put(here, self._stands.get(i, f"v{i}")) for i in sorted(index[n] for n in reached)}
+        read = {v for c in code.values() if _plain(c) for v in _VARIABLE.findall(c)}
+        return swapped, values, lines, [here[str(i)] for i in code if str(i) not in read]

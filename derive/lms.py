@@ -157,59 +157,69 @@ def wrong_values(solution: Solution) -> dict[str, tuple[list[float], list[tuple[
     the mistake (what follows in later steps; for a quantity whose formula the mistake
     swaps, only where it differs from the first). Both come from the checker's swapped
     graphs: the first is ``recompute(givens, values)``, the second ``evaluate(givens)``,
-    each compiled down to what is asked here (``Mistake``). A mistake whose ``recompute``
-    raises, or whose ``evaluate`` would, gives no values."""
+    each worked out only where the mistake changes anything (``Evaluator.changed_code``).
+    A mistake whose ``recompute`` raises, or whose ``evaluate`` would, gives no values."""
     shared = solution.exercise.shared(Shared)
     values, givens = solution.values, solution.givens
-    return shared.wrong([values[name] for name in shared.order],
-                        [[givens[name] for name in names] for names in shared.given_orders])  # as each graph takes them
+    return shared.wrong([values[name] for name in shared.order], [givens[name] for name in shared.given_names])
 
 
-def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...]):
+def _wrong_function(mistakes: list[Mistake], changed: tuple[str, ...], order: tuple[str, ...],
+                    given: tuple[int, ...], namespace: dict):
     """``wrong_values``'s work as one function ``(correct values in Shared.order, given
-    values as each graph takes them) -> {name: (values, reasons)}``, written out once per
-    structure: the loops over mistakes and slots are known here, and left out of the
+    values in Shared.given_names) -> {name: (values, reasons)}``, written out once per
+    structure: each mistake computes only what it changes (``Mistake``), from the
+    variant's correct values, and the loops over mistakes and slots are left out of the
     three hundred values of every variant."""
     slot = {name: i for i, name in enumerate(changed)}
-    space: dict[str, object] = {"names": changed}
-    lines = ["def wrong(correct, inputs):"]
+    space = {**namespace, "names": changed, "isfinite": math.isfinite}
+    lines = ["def wrong(correct, inputs):",
+             "    " + "".join(f"a{k}, " for k in range(len(order))) + "= correct",
+             "    " + "".join(f"g{k}, " for k in given) + "= inputs"]
     lines += [f"    v{i}, r{i} = [], []" for i in slot.values()]
     for q, m in enumerate(mistakes):
-        space.update({f"L{q}": m.local, f"C{q}": m.carried, f"R{q}": (m.key, m.why), f"S{q}": (m.key, m.carried_why)})
-        lines += ["    try:", f"        l = L{q}(correct)", "    except (ArithmeticError, ValueError):", "        l = None",
-                  "    if l is not None:", f"        c = C{q}(inputs[{m.given_order}])  # None where evaluate raises",
-                  "        if c is not None:"]
-        for name, k, j in m.swapped:
+        space.update({f"R{q}": (m.key, m.why), f"S{q}": (m.key, m.carried_why)})
+        indent = "    "
+        if m.local or m.lines:
+            lines += ["    try:", *(f"        {line}" for line in (*m.local, *m.lines)),
+                      "    except (ArithmeticError, ValueError):", "        pass", "    else:"]
+            indent += "    "
+        if m.tested:  # (a sum of finite values that overflows is a false alarm, as in ``Evaluator.values``)
+            total = " + ".join(m.tested) if len(m.tested) <= 200 else f"sum(({', '.join(m.tested)},))"
+            each = "".join(f"{v}, " for v in m.tested)
+            lines.append(f"{indent}if isfinite({total}) or all(map(isfinite, ({each}))):")
+            indent += "    "
+        body = []
+        for name, x, y in m.swapped:
             i = slot[name]
-            lines += [f"            x, y = l[{k}], c[{j}]", f"            v{i}.append(x)", f"            r{i}.append(R{q})",
-                      "            if abs(y - x) > 1e-12 * max(1.0, abs(x)):",
-                      f"                v{i}.append(y)", f"                r{i}.append(S{q})"]
-        for name, j in m.reached:
+            body += [f"v{i}.append({x})", f"r{i}.append(R{q})", f"if abs({y} - {x}) > 1e-12 * max(1.0, abs({x})):",
+                     f"    v{i}.append({y})", f"    r{i}.append(S{q})"]
+        for name, y in m.reached:
             i = slot[name]
-            lines += [f"            v{i}.append(c[{j}])", f"            r{i}.append(S{q})"]
+            body += [f"v{i}.append({y})", f"r{i}.append(S{q})"]
+        lines += [indent + line for line in body or ["pass"]]
     lines.append("    return dict(zip(names, (" + "".join(f"(v{i}, r{i}), " for i in slot.values()) + ")))")
     exec(compile("\n".join(lines), "<derive:wrong>", "exec"), space)
     return space["wrong"]
 
 
 class Mistake:
-    """One misconception graph as ``wrong_values`` uses it: ``local(values)`` gives the swapped
-    quantities' slots of ``recompute`` from a variant's correct values (in ``Shared.order``),
-    ``carried(given values)`` the graph's ``evaluate`` (None where that raises), from the
-    given values in the order ``Shared.given_orders[given_order]``; ``swapped`` holds
-    (name, place in ``local``'s list, slot), ``reached`` (name, slot)."""
+    """One misconception graph as ``wrong_values`` uses it, as code of ``_wrong_function``
+    (``Evaluator.changed_code``): ``local`` computes the swapped quantities from the
+    correct values, ``lines`` what the graph's ``evaluate`` changes, ``tested`` its values
+    to be found finite; ``swapped`` holds (name, its value from correct inputs, its value
+    carried through) of the ``asked`` quantities whose formula the mistake swaps,
+    ``reached`` (name, its value carried through) of those only computed from one."""
 
-    def __init__(self, alt, order: tuple[str, ...], swapped: list[tuple[str, int]], reached: list[tuple[str, int]],
-                 given_order: int):
+    def __init__(self, alt, changed: frozenset[str], slot: dict[str, int], asked: list[str]):
         m = alt.misconception
         self.key = m.key
         self.why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
         self.carried_why = self.why + " (the mistake made in every step up to here)"
-        self.swapped = tuple((name, k, j) for k, (name, j) in enumerate(swapped))
-        self.reached = tuple(reached)
-        self.local = alt.evaluator.recompute_function(order, [j for _, j in swapped])
-        self.carried = alt.evaluator.values
-        self.given_order = given_order
+        swapped = [name for name in asked if name in changed]
+        self.local, values, self.lines, self.tested = alt.evaluator.changed_code(changed, slot, swapped)
+        self.swapped = tuple((name, f"l{slot[name]}", values[name]) for name in swapped)
+        self.reached = tuple((name, values[name]) for name in asked if name in values and name not in changed)
 
 
 def blank(name: str, value: float, policy: NumberPolicy, wrong: list[tuple[float, str, str]]) -> Blank:
@@ -331,11 +341,11 @@ def _count(text: str) -> int:
 
 def blanks(solution: Solution) -> list[tuple[str, list[Blank]]]:
     wrong, values, policy = wrong_values(solution), solution.values, solution.policy
-    return [(heading, [_blank(n, values[n], policy, *wrong.get(n, _NONE)) for n in names])
+    return [(heading, [_blank(n, values[n], policy, *wrong.get(n, UNCHANGED)) for n in names])
             for heading, names in solution.exercise.shared(Shared).asked]
 
 
-_NONE = ((), ())  # (no mistake changes the quantity)
+UNCHANGED = ((), ())  # ``wrong_values`` of a quantity no mistake changes
 
 
 class Shared:
@@ -348,27 +358,27 @@ class Shared:
         self.asked = asked_names(exercise)
         asked = {n for _, names in self.asked for n in names}
         # Per misconception graph: the asked quantities whose formula it swaps and those
-        # only computed from a swapped one, each with its slot in the graph. A quantity
-        # that no swapped formula reaches has the same code and the same inputs in the
-        # mistake's graph as in the exercise's: its value is the answer, which ``blank``
-        # drops, so it gets no slot; a graph without any is not evaluated at all.
+        # only computed from a swapped one. A quantity that no swapped formula reaches has
+        # the same code and the same inputs in the mistake's graph as in the exercise's:
+        # its value is the answer, which ``blank`` drops, so it is left out; a graph
+        # without any is not evaluated at all.
         self.order = tuple(q.name for q in der.quantities)
-        self.given_orders: list[tuple[str, ...]] = []  # (every graph has the same given values, most in one order)
+        self.given_names = tuple(q.name for q in der.givens)
+        slot = {name: k for k, name in enumerate(self.order)}
         self.mistakes = []
+        namespace = {}
         for alt, changed in zip(exercise.alternatives, exercise.swapped):
-            reached = alt.derivation.downstream(changed)
-            index = alt.derivation.index
-            slots = [(q.name, index[q.name]) for q in der.quantities if q.name in asked and q.name in reached]
-            if not slots:
+            m = Mistake(alt, changed, slot, [n for n in self.order if n in asked])
+            if not m.swapped and not m.reached:
                 continue
-            names = alt.evaluator.given_names
-            if names not in self.given_orders:
-                self.given_orders.append(names)
-            self.mistakes.append(Mistake(alt, self.order, [s for s in slots if s[0] in changed],
-                                         [s for s in slots if s[0] not in changed], self.given_orders.index(names)))
-        with_slot = {s[0] for m in self.mistakes for s in m.swapped + m.reached}
+            self.mistakes.append(m)
+            for name, f in alt.evaluator.namespace.items():  # one function holds every graph's code
+                if not _same(namespace.setdefault(name, f), f):
+                    raise ValueError(f"two misconception graphs call different functions {name}")
+        with_slot = {n for m in self.mistakes for n, *_ in m.swapped + m.reached}
         self.changed = tuple(n for _, names in self.asked for n in names if n in with_slot)  # some mistake changes
-        self.wrong = _wrong_function(self.mistakes, self.changed)
+        self.wrong = _wrong_function(self.mistakes, self.changed, self.order,
+                                     tuple(slot[n] for n in self.given_names), namespace)
         self.key_stages = tuple((stage, f"<h4>{html.escape(heading)}</h4>") for stage, heading
                                 in optimizer_key.moodle_stages(der, KEY_STAGES, D.UPDATE))
         if exercise.network is not None:  # a graph's figure and text show its forward values
@@ -378,6 +388,13 @@ class Shared:
             self.network_html = xml_safe(network_html(exercise))
             self.conventions_html = xml_safe(conventions_html(exercise))
             self.given_rows = given_rows(exercise)
+
+
+def _same(f, g) -> bool:
+    """Whether two graphs' code means the same by one name: the same function, or the same
+    method of equal objects (each graph's ``carry`` rounds with a policy of its own)."""
+    return f == g or (hasattr(f, "__func__") and hasattr(g, "__func__")
+                      and f.__func__ is g.__func__ and f.__self__ == g.__self__)
 
 
 # --- text -----------------------------------------------------------------------------------

@@ -54,11 +54,12 @@ def fields(solution: Solution) -> tuple[list[tuple[str, list[lms.Blank]]], dict[
     """``lms.blanks`` and each blank's ``field``, by name. The blanks hold only their
     answers (``others`` is empty): the question text and the key need no more of them."""
     wrong, values, policy = lms.wrong_values(solution), solution.values, solution.policy
+    unchanged = lms.UNCHANGED
     out, groups = {}, []
     for heading, names in solution.exercise.shared(lms.Shared).asked:
         group = []
         for name in names:
-            answer, out[name] = written_field(values[name], policy, *wrong.get(name, _NONE))
+            answer, out[name] = written_field(values[name], policy, *wrong.get(name, unchanged))
             group.append(lms.Blank(name, answer, ()))
         groups.append((heading, group))
     return groups, out
@@ -72,14 +73,14 @@ def written_field(value: float, policy: NumberPolicy, found: list[float],
     and going through ``lms.Other`` and back made a third of its time."""
     exp, answer, kept = lms.kept_values(value, policy, found, reasons)
     tolerance, rounding, wrong_tail = _tails(exp)
-    alts = ["~%0%" + shown + wrong_tail + cloze_feedback(whys if whys.__class__ is str else "; or: ".join(whys))
+    # (each text made by one f-string: a chain of + copies the longer text once per part)
+    alts = [f"~%0%{shown}{wrong_tail}{cloze_feedback(whys if whys.__class__ is str else '; or: '.join(whys))}"
             for _, shown, _, whys in kept]
-    return (lms.Number(answer, tolerance),
-            "{1:NUMERICAL:=" + answer + ":" + tolerance + _BAND + answer + rounding + "".join(alts) + "}")
+    field = f"{{1:NUMERICAL:={answer}:{tolerance}{_BAND}{answer}{rounding}{''.join(alts)}}}"
+    return lms.Number(answer, tolerance), field
 
 
 _BAND = f"~%{lms.PARTIAL_CREDIT}%"
-_NONE = ((), ())  # (no mistake changes the quantity)
 
 
 @lru_cache(maxsize=None)  # a handful of places per exercise

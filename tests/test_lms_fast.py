@@ -3,14 +3,15 @@
 ``lms.exponent`` rounds only values below one unit of the last decimal; ``lms.blank``
 finds the kept value a wrong value joins through buckets of whole numbers, whole numbers
 it finds by float arithmetic away from halfway points; ``moodle.written_field`` writes a
-blank's field without its ``lms.Other`` values; a mistake's
-local values come from ``Evaluator.recompute_function``, which leaves out formulas whose
-value is not asked. Each is held to the plain version over many values: halfway cases,
-values near zero and near each other, duplicates, values that are not finite."""
+blank's field without its ``lms.Other`` values; ``lms.wrong_values`` works out of each
+misconception graph only what its swapped formulas reach (``Evaluator.changed_code``).
+Each is held to the plain version over many values: halfway cases, values near zero and
+near each other, duplicates, values that are not finite, graphs that overflow."""
 
 from __future__ import annotations
 
 import math
+import random
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import EXAMPLES
 from derive import lms, moodle, spec as spec_mod, variants as V
+from derive.errors import DeriveError
 from derive.rounding import NumberPolicy, fixed
 from derive.solution import Exercise
 
@@ -174,31 +176,115 @@ def _spec(name: str):
     return spec_mod.load() if name == "built-in" else spec_mod.load(EXAMPLES / f"{name}.toml")
 
 
-@pytest.mark.parametrize("name", ["built-in", "softmax_online", "graph_max"])
-def test_recompute_function_is_recompute_at_the_slots_asked(name):
-    exercise = Exercise(_spec(name))
-    s = exercise.solve()
-    order = [q.name for q in exercise.derivation.quantities]
-    # correct values, and values so large that a square or an exponential overflows
-    for scale in (1.0, 1e155, 1e300):
-        values = {n: v * scale for n, v in s.values.items()}
-        for alt in exercise.alternatives:
-            slots = list(range(len(alt.derivation.quantities)))[::-1]
-            try:
-                want = alt.evaluator.recompute(s.givens, values)[1]
-            except (ArithmeticError, ValueError) as exc:
-                with pytest.raises(type(exc)):
-                    alt.evaluator.recompute_function(order, slots)([values[n] for n in order])
-                with pytest.raises(type(exc)):  # nothing asked: still raises where recompute does
-                    alt.evaluator.recompute_function(order, [])([values[n] for n in order])
-                continue
-            got = alt.evaluator.recompute_function(order, slots)([values[n] for n in order])
-            assert got == [want[j] for j in slots] or all(
-                g == w or (math.isnan(g) and math.isnan(w)) for g, w in zip(got, (want[j] for j in slots)))
-            assert alt.evaluator.recompute_function(order, [])([values[n] for n in order]) == []
+def whole_graphs(solution, refused: list | None = None) -> dict[str, tuple[list[float], list[tuple[str, str]]]]:
+    """``lms.wrong_values`` by the rule its docstring states, each misconception graph
+    evaluated whole: ``recompute`` at the variant's values for a swapped quantity, and the
+    graph's own ``values`` from the given ones for the whole calculation done with the
+    mistake; a graph where either fails gives nothing (and is put into ``refused``)."""
+    exercise, der = solution.exercise, solution.derivation
+    asked = {n for _, names in lms.asked_names(solution) for n in names}
+    values, givens = solution.values, solution.givens
+    out: dict[str, tuple[list[float], list[tuple[str, str]]]] = {}
+    for alt, changed in zip(exercise.alternatives, exercise.swapped):
+        reached = alt.derivation.downstream(changed)
+        names = [q.name for q in der.quantities if q.name in asked and q.name in reached]
+        for n in names:
+            out.setdefault(n, ([], []))
+        m = alt.misconception
+        why = m.title + (f" ({alt.detail})" if alt.detail else "") + ": " + m.explanation
+        carried_why = why + " (the mistake made in every step up to here)"
+        try:
+            local = alt.evaluator.recompute(givens, values)[1]
+        except (ArithmeticError, ValueError):
+            local = None
+        carried = alt.evaluator.values([givens[n] for n in alt.evaluator.given_names])
+        if local is None or carried is None:
+            if names and refused is not None:
+                refused.append("recompute raises" if local is None else "values refuses")
+            continue
+        for n in names:
+            j = alt.derivation.index[n]
+            found, reasons = out[n]
+            if n in changed:
+                x, y = local[j], carried[j]
+                found.append(x)
+                reasons.append((m.key, why))
+                if abs(y - x) > 1e-12 * max(1.0, abs(x)):
+                    found.append(y)
+                    reasons.append((m.key, carried_why))
+            else:
+                found.append(carried[j])
+                reasons.append((m.key, carried_why))
+    return out
 
 
-def test_recompute_function_needs_every_quantity(reference_exercise):
-    alt = reference_exercise.alternatives[0]
-    with pytest.raises(ValueError):
-        alt.evaluator.recompute_function([q.name for q in alt.derivation.quantities][1:], [])
+def _same_values(got, want) -> bool:
+    """The same names, and for each the same values to the bit (by repr: NaN, ±inf, −0.0,
+    and the type too) with the same reasons, in the same order."""
+    return got.keys() == want.keys() and all(
+        [repr(v) for v in got[n][0]] == [repr(v) for v in want[n][0]] and got[n][1] == want[n][1] for n in want)
+
+
+def _rounded(tmp_path):
+    text = spec_mod.builtin_path().read_text(encoding="utf-8")
+    path = tmp_path / "rounded.toml"
+    path.write_text(text.replace("[display]\ndecimals = 4", '[display]\ndecimals = 2\ncarry = "rounded"'),
+                    encoding="utf-8")
+    spec = spec_mod.load(path)
+    assert spec.carry == "rounded"
+    return spec
+
+
+# Every example, the built-in exercise and the built-in one carried rounded: for each, its
+# own given values and some of its variants, then every given value, or η alone, scaled up,
+# and given values scaled up and down at random, until the mistakes' graphs overflow or
+# raise (the exercise's own must not: a variant that does is never asked).
+WRONG_SPECS = ["built-in", "carried rounded", *sorted(p.stem for p in EXAMPLES.glob("*.toml"))]
+SCALES = (1e10, 1e50, 1e100, 1e150, 1e152, 1e154, 1e200, 1e300)
+RANDOM_SCALES = (1e-300, 1e-200, 1e-150, 1e-100, 1.0, 1.0, 1.0, 1e100, 1e150, 1e200, 1e300)
+
+
+def _solutions(exercise, tries: int = 150) -> list:
+    out = [exercise.solve()]
+    if exercise.spec.vary is not None:
+        out += [exercise.solve(v.overrides, seed=v.seed, variant=v.id)
+                for v in V.Sampler(exercise).draw_many(V.numbered(30), 5)]
+    base = exercise.givens()
+    rng = random.Random(2)
+    overrides = [{n: base[n] * scale for n in names} for scale in SCALES
+                 for names in (list(base), [n for n in base if n == "eta"]) if names]
+    overrides += [{n: v * rng.choice(RANDOM_SCALES) for n, v in base.items()} for _ in range(tries)]
+    for given in overrides:
+        try:
+            out.append(exercise.solve(given))
+        except DeriveError:  # the exercise's own values are not finite
+            pass
+    return out
+
+
+@pytest.mark.parametrize("name", WRONG_SPECS)
+def test_wrong_values_are_those_of_the_whole_graphs(name, tmp_path):
+    exercise = Exercise(_rounded(tmp_path) if name == "carried rounded" else _spec(name))
+    refused, values = [], 0
+    for s in _solutions(exercise):
+        got, want = lms.wrong_values(s), whole_graphs(s, refused)
+        assert _same_values(got, want), s.givens
+        values += sum(len(found) for found, _ in want.values())
+    assert values > 0
+
+
+def test_wrong_values_where_the_graphs_fail():
+    """What the test above meets: graphs that ``recompute`` or ``values`` refuse, and a
+    value that is not finite in a blank's list (a mistake that puts a huge pre-activation
+    in place of a saturated unit's activation, at the variant's values, while the mistake
+    carried through stays finite)."""
+    exercise = Exercise(_spec("mazur"))
+    refused = []
+    for s in _solutions(exercise):
+        assert _same_values(lms.wrong_values(s), whole_graphs(s, refused))
+    assert {"recompute raises", "values refuses"} <= set(refused)
+    s = exercise.solve({"i1": 5e-302, "i2": 1e99, "t1": 1e148, "w1": 1.5e-201, "w3": 2.5e199, "w4": 3e-201,
+                        "w6": 4.5e-101, "w8": 5.5e-301, "b1": 3.5e-151})
+    got = lms.wrong_values(s)
+    assert _same_values(got, whole_graphs(s))
+    assert any(not math.isfinite(v) for found, _ in got.values() for v in found)
