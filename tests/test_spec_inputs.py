@@ -342,3 +342,68 @@ def test_ctrl_c_prints_one_line(tmp_path):
         os.close(writer)
     assert proc.returncode == 130
     assert err == "derive: interrupted\n" and out == ""
+
+
+# --- missing weights: every name, or how many and where the numbering is told -------------------
+
+def _classifier(weights: str = "") -> str:
+    """A 3-4-3-2 network with a bias per unit: 39 parameters, numbered as the README's
+    "Names" tells (w1 x1→h1, w2 x1→h2, …, then b_h1 … b_h4, then the next layer)."""
+    return ('[network]\ninputs = ["x1", "x2", "x3"]\nbias = "neuron"\n'
+            '[[network.layers]]\nunits = ["h1", "h2", "h3", "h4"]\nactivation = "relu"\n'
+            '[[network.layers]]\nunits = ["g1", "g2", "g3"]\nactivation = "tanh"\n'
+            '[[network.layers]]\nunits = ["o1", "o2"]\nactivation = "softmax"\n'
+            '[loss]\nkind = "cross_entropy"\n[[examples]]\nx1 = 1\nx2 = -0.5\nx3 = 2\ny_o1 = 1\ny_o2 = 0\n'
+            f'[weights]\n{weights}[training]\nlearning_rate = 0.1\n')
+
+
+def _expected_names() -> list[str]:
+    out = []
+    for sources, targets, first in ((("x1", "x2", "x3"), ("h1", "h2", "h3", "h4"), 1),
+                                    (("h1", "h2", "h3", "h4"), ("g1", "g2", "g3"), 13),
+                                    (("g1", "g2", "g3"), ("o1", "o2"), 25)):
+        k = first
+        for s in sources:
+            for t in targets:
+                out.append(f"w{k} ({s} -> {t})")
+                k += 1
+        out += [f"b_{t} (bias -> {t})" for t in targets]
+    return out
+
+
+def test_every_missing_weight_is_named_in_one_line(tmp_path):
+    expected = _expected_names()
+    assert len(expected) == 39
+    line = one_line(cli("solve", write(tmp_path, _classifier()), "--no-pdf", "--out", tmp_path / "out"))
+    assert line.endswith(": weights: missing 39 parameters; expected a number for each of " + ", ".join(expected))
+    given = "".join(f"w{k} = 0.1\n" for k in range(1, 13))  # the first layer's weights only
+    line = one_line(cli("solve", write(tmp_path, _classifier(given)), "--no-pdf", "--out", tmp_path / "out"))
+    assert line.endswith("missing 27 parameters; expected a number for each of " + ", ".join(expected[12:]))
+
+
+@pytest.mark.parametrize("given, listed", [(20, True), (19, False)])
+def test_past_200_missing_weights_the_count_and_where_the_numbering_is_told(tmp_path, given, listed):
+    # 10 inputs, 20 hidden units, one output, no biases: 220 parameters
+    inputs = [f"x{i}" for i in range(1, 11)]
+    text = (f'[network]\ninputs = {inputs}\nbias = "none"\n'
+            f'[[network.layers]]\nunits = {[f"h{i}" for i in range(1, 21)]}\nactivation = "tanh"\n'
+            '[[network.layers]]\nunits = ["yhat"]\nactivation = "identity"\n'
+            '[loss]\nkind = "squared_error"\n[[examples]]\n' + "".join(f"{x} = 1\n" for x in inputs) + "y = 1\n"
+            "[weights]\n" + "".join(f"w{k} = 0.1\n" for k in range(1, given + 1)) + "[training]\nlearning_rate = 0.1\n")
+    line = one_line(cli("solve", write(tmp_path, text), "--no-pdf", "--out", tmp_path / "out"))
+    missing = 220 - given
+    if listed:
+        assert f"missing {missing} parameters; expected a number for each of w{given + 1} (" in line
+        assert line.count(" -> ") == missing and line.endswith("w220 (h20 -> yhat)")
+    else:
+        assert line.endswith(f": weights: missing {missing} parameters, too many to list (more than 200): "
+                             "w20 (x1 -> h20), w21 (x2 -> h1), w22 (x2 -> h2), … w220 (h20 -> yhat); expected a number for each, named "
+                             'source by source, then target by target, layer by layer, as README.md describes '
+                             'under "Names"')
+
+
+def test_the_readme_says_what_the_missing_weights_message_holds():
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert "one line listing every missing name with its connection, up to 200 of them" in readme
+    assert "**Names.** Parameters are numbered as on the course sheet: source by source, then target by target, " \
+           "layer by layer" in readme
