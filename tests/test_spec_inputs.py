@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -407,3 +408,36 @@ def test_the_readme_says_what_the_missing_weights_message_holds():
     assert "one line listing every missing name with its connection, up to 200 of them" in readme
     assert "**Names.** Parameters are numbered as on the course sheet: source by source, then target by target, " \
            "layer by layer" in readme
+
+
+# --- what the README says of layers and losses --------------------------------------------------
+
+README = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+
+
+@pytest.mark.parametrize("outputs, targets", [(["yhat"], ("y",)), (["o1", "o2"], ("y_o1", "y_o2"))])
+def test_an_output_layers_targets_are_optional(outputs, targets):
+    text = changed('units = ["yhat"]', f"units = {outputs}")
+    text = changed('targets = ["y"]', "", text)
+    text = changed("y = 1\n", "".join(f"{t} = 1\n" for t in targets), text).split("[weights]")[0]
+    text += "[weights]\n[training]\nlearning_rate = 0.2\n"  # the weights of two outputs left out
+    assert spec_mod.typed(spec_mod.read_toml(text, "s.toml"), "s.toml").layers[-1].targets == targets
+    assert "(default: y for one output unit; y_o1, y_o2, … for units o1, o2, …)" in README
+
+
+def test_every_loss_name_and_alias_is_in_the_readme():
+    from derive.losses import ALIASES, LOSSES
+
+    for key in LOSSES:
+        assert f"`{key}`" in README
+    for alias, (key, implied) in ALIASES.items():
+        assert f"`{alias}`" in README
+        spec = spec_mod.parse(re.sub(r"half = true.*\n", "", changed('kind = "squared_error"', f'kind = "{alias}"'))
+                              .replace('activation = "identity"', 'activation = "sigmoid"').split("[vary]")[0],
+                              "s.toml")
+        assert spec.loss.kind == key and all(getattr(spec.loss, k) == v for k, v in implied.items())
+    said = README[README.index("`loss.kind` also takes"):]
+    said = said[:said.index("own name.")]
+    for alias, (key, _) in ALIASES.items():
+        assert said.index(f"`{alias}`") < said.index(f"for `{key}`"), alias
+    assert set(re.findall(r"`(\w+)`", said)) == {*ALIASES, *(k for k, _ in ALIASES.values()), "ALIASES"}
