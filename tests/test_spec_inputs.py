@@ -24,7 +24,7 @@ from derive.answers import read_answers
 from derive.errors import SpecError
 from derive.solution import Exercise
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 from fuzzing import run
 
 REFERENCE = spec_mod.builtin_path().read_text(encoding="utf-8")
@@ -441,3 +441,43 @@ def test_every_loss_name_and_alias_is_in_the_readme():
     for alias, (key, _) in ALIASES.items():
         assert said.index(f"`{alias}`") < said.index(f"for `{key}`"), alias
     assert set(re.findall(r"`(\w+)`", said)) == {*ALIASES, *(k for k, _ in ALIASES.values()), "ALIASES"}
+
+
+# --- an array's table written with single brackets ----------------------------------------------
+
+def _single(name: str, first: bool) -> str:
+    """The built-in spec with one table of the array ``name`` written [name], before or
+    after the [[name]] tables."""
+    header = {"network.layers": "[[network.layers]]\nunits = [\"yhat\"]", "examples": "[[examples]]\nx1 = 1",
+              "training.runs": "[[training.runs]]\nlearning_rate = 1"}[name]
+    text = changed("[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n", "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n" * 2)
+    assert header in text, header
+    if first:  # every [[name]] after it: the first one becomes [name]
+        return text.replace(f"[[{name}]]", f"[{name}]", 1)
+    at = text.rindex(f"[[{name}]]")
+    return text[:at] + f"[{name}]" + text[at + len(f"[[{name}]]"):]
+
+
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("name, what", [("network.layers", "layer"), ("examples", "example"),
+                                        ("training.runs", "run")])
+def test_an_array_table_in_single_brackets_is_named(tmp_path, name, what, first):
+    text = _single(name, first)
+    no = 1 + text[:text.index(f"\n[{name}]") + 1].count("\n")
+    every_command(tmp_path, write(tmp_path, text), ": syntax: not valid TOML (Cannot ",
+                  f"; line {no} writes [{name}], a single table: write [[{name}]], with double brackets, "
+                  f"for every {what}")
+
+
+def test_the_arrays_named_are_the_specs_arrays():
+    """Every [[...]] the spec reads is one the hint knows."""
+    read = set(re.findall(r"""\b(\w+)\.tables\("(\w+)\"""", (ROOT / "derive" / "spec.py").read_text()))
+    assert {f"{'network.' if owner == 'net' else 'training.' if owner == 'training' else ''}{key}"
+            for owner, key in read} == set(spec_mod.ARRAYS)
+
+
+def test_other_toml_errors_get_no_hint(tmp_path):
+    line = one_line(cli("solve", write(tmp_path, changed("w1 = 0.7", "w1 = 0.7\nw1 = 0.8")), "--no-pdf"))
+    assert "Cannot overwrite a value" in line and "double brackets" not in line
+    line = one_line(cli("solve", write(tmp_path, changed("[display]", "[display]\n[display]")), "--no-pdf"))
+    assert "Cannot declare ('display',) twice" in line and "double brackets" not in line
