@@ -228,7 +228,7 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
     if pdf_path is not None:
         output.check_pdf_target(pdf_path)
     exercise = Exercise(spec_mod.load(spec_path))
-    answers = check_mod.read_answers(answers_path, list(exercise.derivation.index))
+    answers = check_mod.read_answers(answers_path, check_mod.names(exercise))
     if variant is not None:
         search = default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
         solution = check_mod.variant_solution(exercise, variant, key, search)

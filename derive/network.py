@@ -147,14 +147,15 @@ def _check_unit_names(spec: Spec, layers: tuple[Layer, ...]) -> None:
                             "choose names that differ in more than an underscore")
 
 
-RESERVED = {"L", "eta"}  # the loss and the learning rate
+RESERVED = {"L", "L0", "eta"}  # the loss, the loss at the starting parameters (online) and the learning rate
 
 
 def _check_name(spec: Spec, name: str, where: str) -> None:
     """Names the tool derives from others (h1_in, dL/dw1, w1*, h1', delta_h1, h1[2]) must
     not be given to a unit or a parameter, or two quantities would share one symbol."""
     if name in RESERVED:
-        raise SpecError(spec.source, where, f"'{name}' is reserved (loss, learning rate); choose another name")
+        raise SpecError(spec.source, where, f"'{name}' is reserved (loss, loss at the starting parameters, "
+                        "learning rate); choose another name")
     if name.endswith("_in") or name.startswith("delta_") or any(c in name for c in "*'/[]~ "):
         raise SpecError(spec.source, where, f"'{name}' looks like a derived name (…_in, delta_…, or with "
                         "* ' / [ ] ~ or a space); choose a plain name such as h1 or w7")
