@@ -4,9 +4,17 @@ answers.json of ``derive variants`` that holds a variant's given values.
 Both are untrusted. Each is read no further than its size limit, must be UTF-8 text (a
 byte-order mark is dropped), and every way it can be malformed, too large, too deeply
 nested or too long a number ends in one ``SpecError`` line naming the file and the field.
-A written number keeps its text (0.70 says more than 0.7) and must lie within what floats
+A written number keeps its digits (0.70 says more than 0.7) and must lie within what floats
 and the number policy handle: at most ``limits.NUMBER_CHARS`` characters, its size and its
 last digit's place between 1e-300 and 1e300.
+
+``number_text`` is the one rule for reading a number a student wrote, wherever it comes
+from: an answers file here, a class's CSV and the page (``derive.typed``). Spreadsheets and
+keyboards in many locales write a decimal comma (``0,0171``) and word processors a Unicode
+minus (``−0.0034``); both are read. A number has one decimal separator and no thousands
+separators, so ``1,234`` is 1.234 and ``1.234,5`` or ``1,234,567`` are refused: guessing
+which mark groups thousands would turn a student's 1,234 into 1234 in one locale and not
+in another.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".csv": "csv"}
 EXPONENT = 300  # a written number's size and its last digit's place stay within 10^±300
 YAML_DEPTH = 16  # an answers file is one mapping; a little nesting is reported, not read
 EXPECTED = "a .toml, .yaml or .csv file of name = value lines"
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
+SEPARATORS = "one decimal separator (0.02 or 0,02) and no thousands separators"
 
 
 @dataclass(frozen=True)
@@ -67,14 +77,29 @@ def read_answers(path: str | Path, names: Sequence[str]) -> tuple[Answer, ...]:
     return tuple(out)
 
 
+def number_text(typed: str) -> str:
+    """The text ``Written.parse`` reads for a number as a student wrote it (see the module
+    docstring); raises ValueError, whose text says what was expected."""
+    text = typed.strip().replace("\u2212", "-").replace("\u2013", "-")
+    if "," in text:
+        if "." in text or text.count(",") > 1:
+            raise ValueError(SEPARATORS)
+        text = text.replace(",", ".")
+    if not _NUMBER.fullmatch(text):
+        raise ValueError("a number")
+    Written.parse(text)
+    return text
+
+
 def written(where: str, name: str, value: str) -> Written:
     """A written number, within the range the checker computes with."""
     if len(value) > limits.NUMBER_CHARS:
         raise SpecError(where, name, f"a number of {len(value):,} characters; expected at most {limits.NUMBER_CHARS}")
     try:
-        number = Written.parse(value)
-    except ValueError:
-        raise SpecError(where, name, f"expected a number such as 0.02, got {shown(value)}") from None
+        number = Written.parse(number_text(value))
+    except ValueError as exc:
+        what = str(exc) if str(exc) == SEPARATORS else "a number such as 0.02"
+        raise SpecError(where, name, f"expected {what}, got {shown(value)}") from None
     if number.value and not (-EXPONENT <= number.exponent and number.value.adjusted() <= EXPONENT):
         raise SpecError(where, name, f"expected a number between 1e-{EXPONENT} and 1e{EXPONENT} in size, "
                         f"with at most {EXPONENT} decimal places, got {shown(value)}")
@@ -175,8 +200,11 @@ def _csv(source: str, text: str) -> list[tuple[str, str, int]]:
             if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
                 continue
             if len(row) != 2:
+                # name,0,02: a decimal comma in a comma-separated file splits the number
+                hint = " (a decimal comma: separate the columns with ';' or quote the number)" \
+                    if delimiter == "," and len(row) == 3 else ""
                 raise SpecError(f"{source}:{reader.line_num}", "ANSWERS",
-                                f"expected two columns name{delimiter}value; got {len(row)}")
+                                f"expected two columns name{delimiter}value; got {len(row)}{hint}")
             out.append((row[0].strip(), row[1].strip(), reader.line_num))
     except csv.Error as exc:  # a field over the csv module's limit, a NUL byte, a stray quote
         raise SpecError(f"{source}:{reader.line_num}", "ANSWERS", f"not readable as CSV ({exc})") from None

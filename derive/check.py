@@ -17,7 +17,10 @@ compared with a Solution, one quantity at a time, in the key's order:
 The public shape, for the terminal, ``--json``, the feedback sheet and a web page:
 
 ``check(exercise, solution, answers, allowance=1.0, source="") -> Report``, where
-``answers`` are ``Answer(name, Written, line)`` (``read_answers`` makes them from a file).
+``answers`` are ``Answer(name, Written, line)`` (``read_answers`` makes them from a file, each
+name one of ``names(exercise)``: the key's quantities and, with online updates, the losses at
+the starting parameters ``L0[1]``, …, ``L0``, which the derivation does not hold and which are
+checked after it).
 ``Report.results`` holds one ``Result`` per value written, root errors (verdict ``wrong``)
 first, then the key's order; ``Report.ok``, ``exit_code``, ``counts()``. A ``Result`` has
 ``name``, ``given`` (the text written), ``expected`` (full precision), ``verdict``,
@@ -138,15 +141,22 @@ def _spread(exercise: Exercise, givens, fixed, written: Mapping[str, Written], t
     return total
 
 
+def names(exercise: Exercise) -> list[str]:
+    """Every name an answers file may give: the key's quantities, and with online updates
+    the losses at the starting parameters (L0[1], …, L0), which the key shows last."""
+    return [*exercise.derivation.index, *exercise.start_names]
+
+
 def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], allowance: float = 1.0,
           source: str = "") -> Report:
     der = exercise.derivation
     truth = solution.values
     givens = dict(solution.givens)
     written = {a.name: a.written for a in answers}
-    fixed = {n: float(w.value) for n, w in written.items()}
+    # the derivation's own values: the losses at the starting parameters are not among them
+    fixed = {n: float(w.value) for n, w in written.items() if n in der.index}
     own = _recompute(exercise.evaluator, givens, fixed)
-    spread = _spread(exercise, givens, fixed, written, truth)
+    spread = _spread(exercise, givens, fixed, {n: w for n, w in written.items() if n in fixed}, truth)
     alts: list[tuple[Alternative, list[float]]] | None = None
     results: dict[str, Result] = {}
     how: dict[str, dict] = {}  # per value, per misconception named: (names taken, names replaced)
@@ -159,28 +169,9 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
         if q.formula is None:  # a given value copied: only the value itself counts
             results[q.name] = Result(q.name, w.text, true, "correct" if w.accepts(true, allowance) else "wrong")
             continue
-        rounded_in = tuple(n for n in upstream if abs(fixed[n] - truth[n]) > 1e-12 * max(1.0, abs(truth[n])))
-        roots = _roots(upstream, results)
-        follows = w.accepts(own[i], allowance, spread[i])
-        if w.accepts(true, allowance, spread[i]) and (follows or not roots):
-            # 0 for 0.0034 shows nothing of the value; 0 for 6e-17 (a sum that cancels) is right,
-            # and so is 0 where the student's own rounded values give exactly 0 (f(1 − f) from
-            # f = 1.00): more digits there would not have come from their sheet.
-            own_zero = bool(rounded_in) and own[i] == 0
-            verdict = "coarse" if w.value == 0 and w.is_rounding_of(true) and abs(true) > 1e-12 and not own_zero \
-                else "correct"
-            by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
-            results[q.name] = Result(q.name, w.text, true, verdict, rounded_in if by_rounding else (),
-                                     recomputed=own[i], rounding=by_rounding)
-            continue
-        if follows:
-            results[q.name] = Result(q.name, w.text, true, "carried", roots or rounded_in, recomputed=own[i],
-                                     rounding=not roots)
-            continue
-        if w.accepts(true, allowance, spread[i]):
-            # The true value, although the student's own wrong values give another: it was
-            # not computed from them (copied, or a second slip that undid the first).
-            results[q.name] = Result(q.name, w.text, true, "wrong", roots, recomputed=own[i])
+        judged = _judged(q.name, w, true, own[i], spread[i], upstream, fixed, truth, results, allowance)
+        if judged is not None:
+            results[q.name] = judged
             continue
         if truncated(w, own[i]):  # the right value, cut off: a slip, not a misconception
             results[q.name] = Result(q.name, w.text, true, "wrong", recomputed=own[i])
@@ -191,14 +182,91 @@ def check(exercise: Exercise, solution: Solution, answers: Sequence[Answer], all
         named, detail, how[q.name] = _misconception(der, q.name, w, own[i], spread[i], allowance, alts, written)
         results[q.name] = Result(q.name, w.text, true, "wrong", misconception=named[0] if named else None,
                                  detail=detail, recomputed=own[i], misconceptions=named)
+    start = _check_start(der, solution, written, fixed, own, spread, results, allowance)
     order = [r for r in results.values() if r.verdict == "wrong"]
     order += [r for r in results.values() if r.verdict != "wrong"]
     report = Report(solution, source, allowance, tuple(order), written)
     noted = []
     for r in order:
-        segments = tuple(notes(r, report, _written_inputs(der, r.name, written), how.get(r.name)))
+        inputs = start[r.name] if r.name in start else _written_inputs(der, r.name, written)
+        segments = tuple(notes(r, report, inputs, how.get(r.name)))
         noted.append(replace(r, segments=segments, note=plain(segments)))
     return replace(report, results=tuple(noted))
+
+
+def _judged(name: str, w: Written, true: float, own: float, spread: float, upstream: Sequence[str],
+            fixed: Mapping[str, float], truth: Mapping[str, float], results: Mapping[str, Result],
+            allowance: float) -> Result | None:
+    """The verdict on a computed value where the numbers alone decide it (correct, coarse,
+    carried, or the true value that does not follow); None for a wrong value, which the
+    caller diagnoses."""
+    rounded_in = _moved(upstream, fixed, truth)
+    roots = _roots(upstream, results)
+    follows = w.accepts(own, allowance, spread)
+    if w.accepts(true, allowance, spread) and (follows or not roots):
+        # 0 for 0.0034 shows nothing of the value; 0 for 6e-17 (a sum that cancels) is right,
+        # and so is 0 where the student's own rounded values give exactly 0 (f(1 − f) from
+        # f = 1.00): more digits there would not have come from their sheet.
+        own_zero = bool(rounded_in) and own == 0
+        verdict = "coarse" if w.value == 0 and w.is_rounding_of(true) and abs(true) > 1e-12 and not own_zero \
+            else "correct"
+        by_rounding = verdict == "correct" and not w.is_rounding_of(true) and bool(rounded_in)
+        return Result(name, w.text, true, verdict, rounded_in if by_rounding else (), recomputed=own,
+                      rounding=by_rounding)
+    if follows:
+        return Result(name, w.text, true, "carried", roots or rounded_in, recomputed=own, rounding=not roots)
+    if w.accepts(true, allowance, spread):
+        # The true value, although the student's own wrong values give another: it was
+        # not computed from them (copied, or a second slip that undid the first).
+        return Result(name, w.text, true, "wrong", roots, recomputed=own)
+    return None
+
+
+def _check_start(der, solution: Solution, written: Mapping[str, Written], fixed: Mapping[str, float],
+                 own: Sequence[float], spread: Sequence[float], results: dict[str, Result],
+                 allowance: float) -> dict[str, tuple[str, ...]]:
+    """Online updates: the losses at the starting parameters, which the derivation does not
+    hold. L0[1] is example 1's loss in the pass, L[1], so it follows the student's L[1] (or
+    what their values give for it); example e's loss there, L0[e], is computed from given
+    values alone; L0 is the mean (or sum) of the L0[e], the student's own where written.
+    Gives, for each, the student's values it was recomputed from."""
+    names = tuple(solution.start_values)
+    if not any(n in written for n in names):
+        return {}
+    truth = {**solution.values, **solution.start_values}
+    fixed = {**fixed, **{n: float(written[n].value) for n in names if n in written}}
+    first = der.index["L[1]"]
+    count = len(names) - 1 if solution.spec.loss.examples == "mean" else 1
+    # each loss as the student's own values give it, those values, and how far their rounding moves it
+    mine: dict[str, float] = {}
+    inputs: dict[str, tuple[str, ...]] = {}
+    moves: dict[str, float] = {}
+    for k, name in enumerate(names):
+        if k == 0:  # L0[1] = L[1]
+            if "L[1]" in written:
+                mine[name], inputs[name] = fixed["L[1]"], ("L[1]",)
+                moves[name] = 0.5 * written["L[1]"].unit if _moved(("L[1]",), fixed, truth) else 0.0
+            else:
+                mine[name], inputs[name], moves[name] = own[first], _written_inputs(der, "L[1]", written), spread[first]
+        elif k < len(names) - 1:  # L0[e], e > 1: from given values only
+            mine[name], inputs[name], moves[name] = truth[name], (), 0.0
+        else:  # L0, from the losses by example
+            parts = names[:-1]
+            mine[name] = sum(fixed.get(n, mine[n]) for n in parts) / count
+            inputs[name] = tuple(dict.fromkeys(m for n in parts for m in ((n,) if n in written else inputs[n])))
+            moves[name] = sum((0.5 * written[n].unit if _moved((n,), fixed, truth) else 0.0) if n in written
+                              else moves[n] for n in parts) / count
+        w = written.get(name)
+        if w is not None:
+            results[name] = _judged(name, w, truth[name], mine[name], moves[name], inputs[name], fixed, truth,
+                                    results, allowance) or Result(name, w.text, truth[name], "wrong",
+                                                                  recomputed=mine[name])
+    return inputs
+
+
+def _moved(names: Sequence[str], fixed: Mapping[str, float], truth: Mapping[str, float]) -> tuple[str, ...]:
+    """The values written that are not the true value (rounded, or wrong)."""
+    return tuple(n for n in names if abs(fixed[n] - truth[n]) > 1e-12 * max(1.0, abs(truth[n])))
 
 
 def _written_inputs(der, name: str, written: Mapping[str, Written]) -> tuple[str, ...]:

@@ -114,17 +114,18 @@ def _bar(n: int, label: str):
               help="Processes at once: variants made, PDFs compiled (default: all cores).")
 @click.option("--force", is_flag=True, help="Overwrite a folder that holds other files.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(sorted(export.WRITERS)), metavar="NAME",
-              help="Answer and LMS files to write; repeatable (default: json, csv, moodle; "
-                   f"choices: {', '.join(sorted(export.WRITERS))}). answers.json is always written.")
+              help="Answer and LMS files to write; repeatable. --format replaces the defaults (json, csv, "
+                   "moodle): list every format you want (--format csv --format moodle --format qti21). "
+                   f"Choices: {', '.join(sorted(export.WRITERS))}. answers.json is always written.")
 @click.option("--category", metavar="PATH",
               help="Moodle question category (default: $course$/<title>/<seed or roster name>).")
 @TEMPLATES_OPT
 def variants(spec_path: str | None, count: int | None, roster: Path | None, id_column: str | None, seed: int,
              stress: int | None, out: Path | None, no_pdf: bool, jobs: int | None, force: bool,
              formats: tuple[str, ...], category: str | None, templates: Path | None) -> None:
-    """Randomized variants of SPEC, each with its own sheet and key, plus answers.csv,
-    answers.json, moodle.xml and one PDF of all keys and one of all sheets. What varies
-    is declared in the spec's [vary] section."""
+    """Randomized variants of SPEC, each with its own sheet and key, plus answers.json, the
+    answer and LMS files of --format (by default answers.csv and moodle.xml) and one PDF
+    of all keys and one of all sheets. What varies is declared in the spec's [vary] section."""
     if sum(x is not None for x in (count, roster, stress)) != 1:
         raise DeriveError("variants: expected exactly one of --count N, --roster FILE.csv or --stress N")
     for option, n, most in (("--count", count, limits.VARIANTS), ("--stress", stress, limits.STRESS)):
@@ -227,7 +228,7 @@ def check_cmd(paths: tuple[str, ...], variant: str | None, key: Path | None, as_
     if pdf_path is not None:
         output.check_pdf_target(pdf_path)
     exercise = Exercise(spec_mod.load(spec_path))
-    answers = check_mod.read_answers(answers_path, list(exercise.derivation.index))
+    answers = check_mod.read_answers(answers_path, check_mod.names(exercise))
     if variant is not None:
         search = default_out(spec_path).with_name(default_out(spec_path).name + "-variants")
         solution = check_mod.variant_solution(exercise, variant, key, search)

@@ -90,8 +90,8 @@ def answers(solution: Solution) -> dict:
         "seed": solution.seed,
         "settings": _settings(solution),
         "given": {q.name: solution.givens[q.name] for q in solution.derivation.givens},
-        "quantities": {q.name: solution.values[q.name] for q in solution.derivation.quantities
-                       if q.stage != GIVEN},
+        "quantities": {**{q.name: solution.values[q.name] for q in solution.derivation.quantities
+                          if q.stage != GIVEN}, **solution.start_values},
         "training": _training(solution),
     }
 
@@ -133,7 +133,8 @@ class _Names:
     def __init__(self, exercise):
         der = exercise.derivation
         self.givens = tuple(q.name for q in der.givens)
-        self.quantities = tuple(q.name for q in der.quantities if q.stage != GIVEN)
+        self.computed = tuple(q.name for q in der.quantities if q.stage != GIVEN)
+        self.quantities = (*self.computed, *exercise.start_names)  # online: L0[1], …, L0 last, as in the key
         # a quantity's name is its key (Derivation.index): were one written twice, answers'
         # dicts would hold it once, and answers.json is left to them
         self.unique = len({*self.givens}) == len(self.givens) and len({*self.quantities}) == len(self.quantities)
@@ -183,14 +184,24 @@ def _item(s: Solution) -> str:
     names = s.exercise.shared(_Names) if s.network is not None else None
     if names is None or not names.unique:
         return indented(answers(s), 2)
-    givens, values = s.givens, s.values
+    givens = s.givens
     inner = ",\n" + "  " * 3
     return "".join([
         names.head, indented(s.variant), inner, '"seed": ', indented(s.seed), inner,
         '"settings": ', _settings_text(names, s), inner,
         '"given": ', _numbers(names.given_keys, [givens[n] for n in names.givens], 3), inner,
-        '"quantities": ', _numbers(names.quantity_keys, [values[n] for n in names.quantities], 3), inner,
+        '"quantities": ', _numbers(names.quantity_keys, _quantities(names, s), 3), inner,
         '"training": ', _training_text(s.runs, 3), "\n", "  " * 2, "}"])
+
+
+def _quantities(names: _Names, s: Solution) -> list:
+    """The values of ``names.quantities``: the derivation's, then the losses at the starting
+    parameters of online updates."""
+    values = s.values
+    out = [values[n] for n in names.computed]
+    if s.start_values:
+        out += s.start_values.values()
+    return out
 
 
 def _settings_text(names: _Names, s: Solution) -> str:
@@ -281,8 +292,8 @@ class _Csv:
     @staticmethod
     def piece(s: Solution, index: int, category: str | None = None) -> bytes:
         names = s.exercise.shared(_Names)
-        givens, values = s.givens, s.values
-        numbers = [*(givens[n] for n in names.givens), *(values[n] for n in names.quantities)]
+        givens = s.givens
+        numbers = [*(givens[n] for n in names.givens), *_quantities(names, s)]
         head = names.csv_head if index == 0 else ""
         if type(s.variant) is str and type(s.seed) is int and all([type(v) is float for v in numbers]):
             # what csv.writer writes for these types: the text quoted, its quotes doubled;

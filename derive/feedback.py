@@ -97,14 +97,15 @@ def key_line(report: Report, name: str) -> Tex:
     """The key's line for ``name`` in LaTeX: the formula with the numbers put in, and the
     value. A value that only renames another (ŷ' = ŷ'_in) quotes that one's numbers too."""
     der = report.solution.derivation
-    lines = {line.name: line for line in report.solution.sections.get(der[name].stage, ())}
+    lines = {line.name: line for line in (report.solution.sections.get(der[name].stage, ()) if name in der.index
+                                          else report.solution.start)}
     line = lines.get(name)
     if line is None:
         return Tex("")
     if isinstance(line, ChainLine):
         return Tex(f"{inline_name(name)} = {''.join(line.numbers)} {line.relation} {line.value}")
     forms = [f for f in line.forms if f != line.value]
-    formula = der[name].formula
+    formula = der[name].formula if name in der.index else None
     if formula is not None and formula.is_Symbol and formula.name in lines:
         inner = lines[formula.name]
         forms += [f for f in getattr(inner, "forms", ())[1:] if f != inner.value][-1:]
@@ -154,21 +155,23 @@ def feedback_context(report: Report) -> dict:
     s = report.solution
     der = s.derivation
     by = {r.name: r for r in report.results}
+
+    def row(r: Result) -> dict:
+        d = max(s.policy.decimals, report.written[r.name].decimals)
+        return {
+            "name": inline_name(r.name), "given": tex_number(r.given),
+            "expected": number(r.expected, d, strip=False), "verdict": r.verdict, "why": tex_of(r.segments),
+            "key": key_tables.breakable(key_line(report, r.name)) if r.verdict in ("wrong", "coarse") else "",
+        }
+
     parts = []
     for title, stages in parts_of(der):
-        rows = []
-        for q in der.quantities:
-            r = by.get(q.name)
-            if r is None or q.stage not in stages:
-                continue
-            d = max(s.policy.decimals, report.written[r.name].decimals)
-            rows.append({
-                "name": inline_name(r.name), "given": tex_number(r.given),
-                "expected": number(r.expected, d, strip=False), "verdict": r.verdict, "why": tex_of(r.segments),
-                "key": key_tables.breakable(key_line(report, r.name)) if r.verdict in ("wrong", "coarse") else "",
-            })
+        rows = [row(by[q.name]) for q in der.quantities if q.name in by and q.stage in stages]
         if rows:
             parts.append({"title": title, "rows": rows})
+    start = [row(by[name]) for name in s.start_values if name in by]  # online: as the key, last
+    if start:
+        parts.append({"title": "The loss at the starting parameters", "rows": start})
     return {
         "exercise": {"title": s.spec.title, "course": s.spec.course, "variant": s.variant, "seed": s.seed},
         "document": "Feedback on a hand calculation",

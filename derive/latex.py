@@ -180,6 +180,8 @@ def _split(name: str) -> tuple[str, str]:
     """Head and subscript of a plain name: h1 -> (h, 1), yhat2 -> (\\hat{y}, 2)."""
     if name == "L":
         return r"\mathcal{L}", ""
+    if name == "L0":  # online updates: the loss at the starting parameters, as the key writes it
+        return r"\mathcal{L}", "0"
     if name.isascii() and name.isdigit():  # units named by number, as in some textbooks: o_4
         return "o", name
     if "_" in name:  # h1_2 is h_{1,2}; b_h1 is b_{h_1}

@@ -147,17 +147,35 @@ def _check_unit_names(spec: Spec, layers: tuple[Layer, ...]) -> None:
                             "choose names that differ in more than an underscore")
 
 
-RESERVED = {"L", "eta"}  # the loss and the learning rate
+RESERVED = {"L", "L0", "eta"}  # the loss, the loss at the starting parameters (online) and the learning rate
 
 
 def _check_name(spec: Spec, name: str, where: str) -> None:
     """Names the tool derives from others (h1_in, dL/dw1, w1*, h1', delta_h1, h1[2]) must
     not be given to a unit or a parameter, or two quantities would share one symbol."""
     if name in RESERVED:
-        raise SpecError(spec.source, where, f"'{name}' is reserved (loss, learning rate); choose another name")
+        raise SpecError(spec.source, where, f"'{name}' is reserved (loss, loss at the starting parameters, "
+                        "learning rate); choose another name")
     if name.endswith("_in") or name.startswith("delta_") or any(c in name for c in "*'/[]~ "):
         raise SpecError(spec.source, where, f"'{name}' looks like a derived name (…_in, delta_…, or with "
                         "* ' / [ ] ~ or a space); choose a plain name such as h1 or w7")
+
+
+MISSING_LISTED = 200  # missing parameters named one by one; beyond, the first and the last
+
+
+def missing_weights(missing: list[Param]) -> str:
+    """Every missing name with its connection, in one line, so that one round of editing
+    fixes the spec; past ``MISSING_LISTED`` (a network whose weights come from a script)
+    the count, the first and last names, and where the numbering is told."""
+    def named(p: Param) -> str:
+        return f"{p.name} ({p.connection})"
+
+    if len(missing) <= MISSING_LISTED:
+        return f"missing {len(missing)} parameters; expected a number for each of {', '.join(map(named, missing))}"
+    return (f"missing {len(missing):,} parameters, too many to list (more than {MISSING_LISTED}): "
+            f"{', '.join(map(named, missing[:3]))}, … {named(missing[-1])}; expected a number for each, named "
+            "source by source, then target by target, layer by layer, as README.md describes under \"Names\"")
 
 
 def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
@@ -190,14 +208,12 @@ def _rename(spec: Spec, default: list[Param]) -> tuple[Param, ...]:
 
 def _check_values(spec: Spec, params: tuple[Param, ...], layers: tuple[Layer, ...]) -> None:
     names = [p.name for p in params]
-    known = set(names)  # membership in a set: a list made this quadratic (22k parameters: seconds)
     missing = [p for p in params if p.name not in spec.weights]
     if len(missing) == 1:
         p = missing[0]
         raise SpecError(spec.source, f"weights.{p.name}", f"missing; expected a number for the connection {p.connection}")
-    if missing:  # all of them in one line, so that one round of editing fixes the spec
-        listed = ", ".join(f"{p.name} ({p.connection})" for p in missing[:10]) + (", …" if len(missing) > 10 else "")
-        raise SpecError(spec.source, "weights", f"missing {len(missing)} parameters; expected a number for each of {listed}")
+    if missing:
+        raise SpecError(spec.source, "weights", missing_weights(missing))
     known = set(names)  # membership in a list would be quadratic in the parameters
     for name in spec.weights:
         if name not in known:

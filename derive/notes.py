@@ -134,9 +134,11 @@ def _diagnosis(r: "Result", report: "Report", finite: bool, how) -> list[Segment
         return [("t", "the sign is flipped")]
     if _transposed(r.given, mine):
         return [("t", "two digits swapped")]
-    stage = der[r.name].stage
+    def stage(name: str) -> str | None:  # the losses at the starting parameters have none
+        return der[name].stage if name in der.index else None
+
     for other, ow in report.written.items():
-        if other != r.name and ow.text == r.given and der[other].stage == stage:
+        if other != r.name and ow.text == r.given and stage(other) == stage(r.name):
             return [("t", "the value of your "), ("n", other)]
     return out
 

@@ -12,7 +12,7 @@ computes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
 from typing import Callable, Mapping, TypeVar
@@ -34,6 +34,7 @@ from .training import Run, RunSpec, Trainer
 STAGES = (D.GIVEN, D.FORWARD, D.LOSS, D.LOCAL, D.DELTA, D.GRADIENT, D.UPDATE, D.FORWARD_AFTER, D.LOSS_AFTER)
 GIVEN, FORWARD, LOSS, LOCAL, DELTA, GRADIENT, UPDATE, FORWARD_AFTER, LOSS_AFTER = STAGES
 T = TypeVar("T")
+START_LOSS = "L0"  # online updates: the loss at the starting parameters (L0[1], …, L0 by example)
 ROW_WIDTH = 80  # characters of printed math that fit on one row of the key, roughly
 
 
@@ -108,9 +109,15 @@ class Solution:
     seed: int | None = None
     variant: str | None = None
     # Online updates: the loss of each example, then of all, at the starting parameters
-    # (lines "L0[1]", …, "L0"), the yardstick for the loss after the pass.
+    # (lines "L0[1]", …, "L0"), the yardstick for the loss after the pass; and their values
+    # at full precision by the same names (Exercise.start_names), for answers.json and the
+    # checker: the derivation holds no such quantity.
     start: tuple[Line, ...] = ()
-    start_loss: float | None = None
+    start_values: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def start_loss(self) -> float | None:
+        return self.start_values.get(START_LOSS)
 
     @property
     def spec(self) -> Spec:
@@ -336,15 +343,23 @@ class Exercise:
         values = dict(zip(self._names, map(float, raw)))
         sections = self._sections(raw)
         runs = tuple(self.trainer.run(givens, r) for r in self.runs) if self.runs else ()
-        start, start_loss = self._start(givens, raw) if self.derivation.online else ((), None)
+        start, start_values = self._start(givens, raw) if self.derivation.online else ((), {})
         return Solution(self, MappingProxyType(values), MappingProxyType(dict(givens)),
-                        MappingProxyType(sections), runs, seed, variant, start, start_loss)
+                        MappingProxyType(sections), runs, seed, variant, start, MappingProxyType(start_values))
 
-    def _start(self, givens: Mapping[str, float], raw: list[float]) -> tuple[tuple[Line, ...], float]:
+    @cached_property
+    def start_names(self) -> tuple[str, ...]:
+        """Online updates: the names of the losses at the starting parameters, example by
+        example, then of all (``L0[1]``, …, ``L0``); none otherwise."""
+        if not self.derivation.online:
+            return ()
+        return (*(f"{START_LOSS}[{e}]" for e in range(1, self.derivation.n_examples + 1)), START_LOSS)
+
+    def _start(self, givens: Mapping[str, float], raw: list[float]) -> tuple[tuple[Line, ...], dict[str, float]]:
         """Online updates: the loss of every example at the starting parameters, and their
-        mean (or sum), as lines with the numbers put in. Example 1 meets the starting
-        parameters in the pass; example e's loss there is example 1's computation with e's
-        inputs and targets in their place."""
+        mean (or sum), as lines with the numbers put in, and their values by name. Example 1
+        meets the starting parameters in the pass; example e's loss there is example 1's
+        computation with e's inputs and targets in their place."""
         der, policy = self.derivation, self.policy
         net = self.network
         first = der.index["L[1]"]
@@ -364,18 +379,18 @@ class Exercise:
                                           "starting parameters cannot be computed in floating point; "
                                           "expected smaller inputs or weights") from None
                     values = exc.values
-            losses.append(values[first])
+            losses.append(float(values[first]))
             numbers = fill(self.forms[first].numeric, _putter(values, given, policy))
-            lines.append(Line(f"L0[{e}]", Tex(rf"\mathcal{{L}}_0^{{({e})}}"), (numbers,), *policy.written(values[first]),
-                              first_row=1))
+            lines.append(Line(self.start_names[e - 1], Tex(rf"\mathcal{{L}}_0^{{({e})}}"), (numbers,),
+                              *policy.written(values[first]), first_row=1))
         total = der.index["L"]
         slots = {der.index[f"L[{e}]"]: v for e, v in enumerate(losses, 1)}
         value = sum(losses) / (len(losses) if self.spec.loss.examples == "mean" else 1)
         if self.evaluator.carry_decimals is not None:  # carried rounded, as every other value
             value = NumberPolicy(self.evaluator.carry_decimals).round(value)
         numbers = fill(self.forms[total].numeric, lambda i, bare: policy.tex(slots[i]))
-        lines.append(Line("L0", Tex(r"\mathcal{L}_0"), (numbers,), *policy.written(value), first_row=1))
-        return tuple(lines), value
+        lines.append(Line(START_LOSS, Tex(r"\mathcal{L}_0"), (numbers,), *policy.written(value), first_row=1))
+        return tuple(lines), dict(zip(self.start_names, (*losses, value)))
 
     def not_finite(self, exc: NotFinite, givens: Mapping[str, float]) -> str:
         """One line: the first quantity that is not finite, what it came from, and which

@@ -241,11 +241,30 @@ def read_toml(text: str, source: str) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, "syntax", f"not valid TOML ({exc})") from None
+        raise SpecError(source, "syntax", f"not valid TOML ({exc}){_single_brackets(text, str(exc))}") from None
     except RecursionError:
         raise SpecError(source, "syntax", "arrays or tables nested too deeply; expected a flat spec") from None
     except ValueError as exc:  # an integer with more digits than Python converts
         raise SpecError(source, "syntax", f"a number too long to read ({str(exc).split(':')[0]})") from None
+
+
+# The spec's arrays of tables, each table written [[name]], and what one table is.
+ARRAYS = {"network.layers": "layer", "examples": "example", "training.runs": "run"}
+_HEADER = re.compile(r"\s*\[([^\[\]]+)\]\s*(?:#.*)?")
+
+
+def _single_brackets(text: str, message: str) -> str:
+    """A hint for an array's table written [name]: TOML, meeting it beside the [[name]]
+    of another, tells only that a value cannot be overwritten or a table declared twice."""
+    if not message.startswith(("Cannot overwrite a value", "Cannot declare")):
+        return ""
+    for no, line in enumerate(text.splitlines(), start=1):
+        m = _HEADER.fullmatch(line)
+        name = re.sub(r"[\s\"']", "", m.group(1)) if m else ""
+        if name in ARRAYS:
+            return (f"; line {no} writes [{name}], a single table: write [[{name}]], with double brackets, "
+                    f"for every {ARRAYS[name]}")
+    return ""
 
 
 TOP_LEVEL = ("title", "course", "network", "loss", "examples", "weights", "training",

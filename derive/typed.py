@@ -1,38 +1,22 @@
-"""Numbers as people type them, into the checker's Answers.
+"""Numbers as people type them into the page's form or a class's CSV, into the checker's
+Answers.
 
 A student types ``0,0171`` (decimal comma), ``−0.0034`` (a Unicode minus from a word
 processor) or ``1.7e-2``; a spreadsheet in a comma-decimal locale exports ``0,0171``. The
-page and the class check both read values through ``number_text`` and ``answers``, so a
-value means the same wherever it is typed. The digits as written still count: ``0,70``
+page, the class check and ``derive check`` all read values through ``answers.number_text``,
+so a value means the same wherever it is typed. The digits as written still count: ``0,70``
 claims two decimals.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Mapping, Sequence
 
-from .check import Answer
+from .answers import Answer, number_text
 from .rounding import Written
 
 MAX_TEXT = 40  # characters of one value; nobody writes a longer number by hand
 EXAMPLES = "0.0427, -0.0058, 4.27e-2 or 0,0427"  # no exercise's values: pages are searched for those
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
-
-
-def number_text(typed: str) -> str:
-    """The text ``Written.parse`` reads for a typed number; raises ValueError."""
-    text = typed.strip().replace("\u2212", "-").replace("\u2013", "-")
-    if len(text) > MAX_TEXT:
-        raise ValueError("too long for a number")
-    if "," in text:
-        if "." in text or text.count(",") > 1:
-            raise ValueError("expected one decimal separator")
-        text = text.replace(",", ".")
-    if not _NUMBER.fullmatch(text):
-        raise ValueError("not a number")
-    Written.parse(text)
-    return text
 
 
 def answers(names: Sequence[str], typed: Mapping[str, str]) -> tuple[tuple[Answer, ...], dict[str, str]]:
@@ -44,6 +28,8 @@ def answers(names: Sequence[str], typed: Mapping[str, str]) -> tuple[tuple[Answe
         if not text:
             continue
         try:
+            if len(text) > MAX_TEXT:
+                raise ValueError("too long for a number")
             out.append(Answer(name, Written.parse(number_text(text)), line))
         except ValueError:
             problems[name] = f"expected a number such as {EXAMPLES}"

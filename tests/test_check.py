@@ -209,6 +209,70 @@ def test_bad_answers(reference_exercise, tmp_path, suffix, text, line, field, wo
     assert words in str(err.value)
 
 
+# --- one reading of a student's number, on every path -----------------------------------------
+
+# What each text is read as (the text the checker keeps), or None: refused. One decimal
+# separator, comma or point, and no thousands separators: 1,234 is 1.234 wherever it is
+# written, never 1234.
+READINGS = [
+    ("2.2", "2.2"), ("2,2", "2.2"), ("0,0171", "0.0171"), ("0,70", "0.70"), ("-0,5", "-0.5"),
+    ("\u22120,5", "-0.5"), ("\u2013 0.5", None), ("\u20130,5", "-0.5"), ("1,7e-2", "1.7e-2"), (",5", ".5"),
+    ("1,234", "1.234"), ("1234", "1234"),
+    ("1.234,5", None), ("1,234.5", None), ("1,234,567", None), ("1.234.567", None), ("1 234", None),
+    ("1'234", None), ("2,2,", None), (",", None), ("abc", None),
+]
+
+
+@pytest.mark.parametrize("text, read", READINGS)
+def test_a_number_reads_the_same_in_a_file_a_class_and_the_page(reference_exercise, tmp_path, text, read):
+    """derive check (a name;value CSV, as a spreadsheet in a comma-decimal locale exports
+    it, and a TOML string), derive check --class (a ;-separated class CSV) and the page of
+    derive serve take a student's number by the same rule."""
+    from derive import classcheck, web
+
+    names = list(reference_exercise.derivation.index)
+    files = [tmp_path / "a.csv", tmp_path / "a.toml", tmp_path / "a.yaml"]
+    files[0].write_text(f"name;value\nh1_in;{text}\n", encoding="utf-8")
+    files[1].write_text(f'h1_in = "{text}"\n', encoding="utf-8")
+    files[2].write_text(f'h1_in: "{text}"\n', encoding="utf-8")
+    table = tmp_path / "class.csv"
+    table.write_text(f"id;h1_in\n7;{text}\n", encoding="utf-8")
+    page, problems = web.answers(reference_exercise, {"h1_in": text})
+    if read is None:
+        for path in files:
+            with pytest.raises(SpecError, match=f"{path}:\\d: h1_in: expected "):
+                C.read_answers(path, names)
+        with pytest.raises(classcheck.ClassError, match=":2: h1_in: expected a number"):
+            classcheck.read(table, reference_exercise)
+        assert not page and "h1_in" in problems
+        return
+    written = [C.read_answers(path, names)[0].written for path in files]
+    (student,) = classcheck.read(table, reference_exercise)
+    written += [student.answers[0].written, page[0].written]
+    assert {w.text for w in written} == {read} and not problems
+    assert {w.value for w in written} == {Decimal(read)}
+
+
+def test_decimal_commas_in_a_semicolon_csv_from_the_command_line(cli, tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("name;value\nh1_in;2,2\nh1;0,9002\n", encoding="utf-8")
+    proc = cli("check", path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [line.split()[:4] for line in proc.stdout.splitlines()[1:3]] == [
+        ["h1_in", "2.2", "2.2000", "correct"], ["h1", "0.9002", "0.9002", "correct"]]
+    path.write_text("name;value\nh1_in;2.200,5\n", encoding="utf-8")
+    proc = cli("check", path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"{path}:2: h1_in: expected one decimal separator (0.02 or 0,02) and no thousands separators, " \
+           "got '2.200,5'" in proc.stderr
+    # with commas between the columns an unquoted decimal comma makes a third column
+    path.write_text("name,value\nh1_in,2,2\n", encoding="utf-8")
+    proc = cli("check", path)
+    assert proc.returncode == 2 and "got 3 (a decimal comma: separate the columns with ';' or quote" in proc.stderr
+    path.write_text('name,value\nh1_in,"2,2"\n', encoding="utf-8")
+    assert cli("check", path).returncode == 0
+
+
 # --- the command line -----------------------------------------------------------------------
 
 def test_cli_json(cli):

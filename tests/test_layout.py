@@ -81,7 +81,7 @@ class Suite:
                                    for i, n in enumerate(chosen)))
         exercise = solution.Exercise(spec_mod.load(self.spec(name)))
         report = check_mod.check(exercise, exercise.solve(),
-                                 check_mod.read_answers(answers, list(exercise.derivation.index)),
+                                 check_mod.read_answers(answers, check_mod.names(exercise)),
                                  source=answers.name)
         tex = out / "feedback.tex"
         tex.write_text(render.render(render.environment(None), feedback.TEMPLATE,

@@ -185,3 +185,180 @@ def test_three_examples_summed_and_carried_rounded(tmp_path):
     positions = [key.index(rf"\subsection*{{Example {e}") for e in (1, 2, 3)]
     assert positions == sorted(positions) and positions[-1] < key.index(r"\subsection*{The loss of the pass}")
     assert "their sum is the loss of the pass" in " ".join(key.split())
+
+
+# --- the losses at the starting parameters by name: answers.json, answers.csv, derive check ------
+
+CLASSIFIER = """title = "A 3-4-3-2 classifier, trained online"
+[network]
+inputs = ["x1", "x2", "x3"]
+bias = "neuron"
+[[network.layers]]
+units = ["h1", "h2", "h3", "h4"]
+activation = "relu"
+[[network.layers]]
+units = ["g1", "g2", "g3"]
+activation = "leaky_relu"
+slope = 0.1
+[[network.layers]]
+units = ["o1", "o2"]
+activation = "softmax"
+targets = ["y1", "y2"]
+[loss]
+kind = "cross_entropy"
+[[examples]]
+x1 = 1
+x2 = -0.5
+x3 = 2
+y1 = 1
+y2 = 0
+[[examples]]
+x1 = -1
+x2 = 1.5
+x3 = 0.5
+y1 = 0
+y2 = 1
+[weights]
+w1 = 0.2
+w2 = -0.3
+w3 = 0.4
+w4 = -0.8
+w5 = -0.5
+w6 = 0.6
+w7 = -0.5
+w8 = 0.2
+w9 = 0.9
+w10 = -0.8
+w11 = 0.6
+w12 = -0.2
+b_h1 = 0
+b_h2 = 0
+b_h3 = 0.2
+b_h4 = 0.2
+w13 = -0.5
+w14 = -0.2
+w15 = -0.5
+w16 = 0.6
+w17 = 0.4
+w18 = -0.8
+w19 = 0.9
+w20 = -0.5
+w21 = -0.2
+w22 = 0.9
+w23 = -0.8
+w24 = 0.9
+b_g1 = 0.2
+b_g2 = 0
+b_g3 = 0.1
+w25 = -0.8
+w26 = 0.6
+w27 = -0.3
+w28 = 0.1
+w29 = 0.4
+w30 = -0.3
+b_o1 = 0
+b_o2 = -0.1
+[training]
+learning_rate = 0.1
+update = "online"
+[display]
+decimals = 4
+"""
+
+
+def _plain_start_losses() -> list[float]:
+    """Each example's cross-entropy at the starting weights, by a plain forward pass in
+    floats: w1… numbered source by source, a layer's biases after its weights."""
+    import math
+    import tomllib
+
+    spec = tomllib.loads(CLASSIFIER)
+    w = spec["weights"]
+    sizes, k, layers = [3, 4, 3, 2], 1, []
+    for n_in, n_out, bias in zip(sizes, sizes[1:], (("h1", "h2", "h3", "h4"), ("g1", "g2", "g3"), ("o1", "o2"))):
+        matrix = [[0.0] * n_out for _ in range(n_in)]
+        for i in range(n_in):
+            for j in range(n_out):
+                matrix[i][j] = w[f"w{k}"]
+                k += 1
+        layers.append((matrix, [w[f"b_{u}"] for u in bias]))
+    losses = []
+    for e in spec["examples"]:
+        a = [e["x1"], e["x2"], e["x3"]]
+        for depth, (matrix, biases) in enumerate(layers):
+            t = [sum(a[i] * matrix[i][j] for i in range(len(a))) + biases[j] for j in range(len(biases))]
+            if depth == 0:
+                a = [max(0.0, v) for v in t]
+            elif depth == 1:
+                a = [v if v > 0 else 0.1 * v for v in t]
+            else:
+                total = sum(math.exp(v) for v in t)
+                a = [math.exp(v) / total for v in t]
+        losses.append(-(e["y1"] * math.log(a[0]) + e["y2"] * math.log(a[1])))
+    return losses
+
+
+def test_the_losses_at_the_starting_parameters_have_names(tmp_path):
+    from derive import export
+    import csv
+    import io
+    import json
+
+    start = _plain_start_losses()
+    expected = {"L0[1]": start[0], "L0[2]": start[1], "L0": (start[0] + start[1]) / 2}
+    spec = tmp_path / "classifier.toml"
+    spec.write_text(CLASSIFIER)
+    r = run_cli("solve", spec, "--out", tmp_path / "out", "--no-pdf")
+    assert r.returncode == 0, r.stderr
+    quantities = json.loads((tmp_path / "out" / "answers.json").read_text())["quantities"]
+    assert list(quantities)[-3:] == ["L0[1]", "L0[2]", "L0"]  # last, as in the key
+    for name, value in expected.items():
+        assert quantities[name] == pytest.approx(value, rel=1e-12), name
+    assert quantities["L0[1]"] == quantities["L[1]"]  # example 1 meets the starting parameters in the pass
+    key = (tmp_path / "out" / "solution.tex").read_text()
+    for tex, name in ((r"\mathcal{L}_0^{(1)}", "L0[1]"), (r"\mathcal{L}_0^{(2)}", "L0[2]"), (r"\mathcal{L}_0", "L0")):
+        assert f"{tex} &=" in key and f"\\approx {shown(expected[name])}" in key
+    sol = Exercise(spec_mod.load(spec)).solve()
+    rows = list(csv.DictReader(io.StringIO(export.write_csv([sol]))))
+    assert [float(rows[0][n]) for n in expected] == [quantities[n] for n in expected]
+
+    # derive check: right at the key's four decimals
+    answers = tmp_path / "answers.toml"
+    answers.write_text("".join(f'"{n}" = {shown(v)}\n' for n, v in expected.items()))
+    r = run_cli("check", spec, answers, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    by = {x["name"]: x for x in json.loads(r.stdout)["results"]}
+    assert {n: by[n]["verdict"] for n in expected} == {n: "correct" for n in expected}
+    assert all(by[n]["expected"] == pytest.approx(v, rel=1e-12) for n, v in expected.items())
+    # a slip in example 2's loss there is wrong, and the mean of the student's own is carried
+    slip = start[1] + 0.01
+    answers.write_text(f'"L[1]" = {shown(start[0])}\n"L0[2]" = {shown(slip)}\nL0 = {shown((start[0] + slip) / 2)}\n')
+    r = run_cli("check", spec, answers, "--json")
+    assert r.returncode == 1
+    by = {x["name"]: x for x in json.loads(r.stdout)["results"]}
+    assert (by["L0[2]"]["verdict"], by["L0"]["verdict"], by["L0"]["because"]) == ("wrong", "carried", ["L0[2]"])
+    # L0[1] follows the student's L[1], even a wrong one
+    answers.write_text('"L[1]" = 1.6000\n"L0[1]" = 1.6000\n')
+    by = {x["name"]: x for x in json.loads(run_cli("check", spec, answers, "--json").stdout)["results"]}
+    assert (by["L[1]"]["verdict"], by["L0[1]"]["verdict"], by["L0[1]"]["because"]) == ("wrong", "carried", ["L[1]"])
+    # the feedback sheet quotes the key's line of a wrong one
+    from derive import check as check_mod, feedback
+
+    answers.write_text("L0 = 1.6177\n")  # the sum, not the mean
+    exercise = Exercise(spec_mod.load(spec))
+    report = check_mod.check(exercise, sol, check_mod.read_answers(answers, check_mod.names(exercise)))
+    (part,) = feedback.feedback_context(report)["parts"]
+    assert part["title"] == "The loss at the starting parameters" and part["rows"][0]["verdict"] == "wrong"
+    assert rf"\approx {shown(expected['L0'])}" in part["rows"][0]["key"]
+    assert "L0" in check_mod.names(exercise) and "L0" not in check_mod.names(Exercise(spec_mod.load()))
+
+
+def test_l0_is_reserved_and_in_the_readme(tmp_path):
+    from derive.errors import SpecError
+
+    text = CLASSIFIER.replace('units = ["g1", "g2", "g3"]', 'units = ["g1", "g2", "L0"]')
+    with pytest.raises(SpecError, match="'L0' is reserved"):
+        spec_mod.parse(text, "s.toml")
+    readme = " ".join((SPEC.parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert "`L0[1]`, `L0[2]`, … (ℒ₀⁽¹⁾, ℒ₀⁽²⁾: each example at the starting parameters; `L0[1]` equals `L[1]`)" \
+           " and `L0` (ℒ₀, their mean or sum)" in readme

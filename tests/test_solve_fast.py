@@ -99,10 +99,10 @@ def _csv_piece(s, index: int) -> bytes:
     givens, names = [q.name for q in der.givens], [q.name for q in der.quantities if q.stage != GIVEN]
     out = io.StringIO()
     rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    if index == 0:
-        rows.writerow(["variant", "seed", *givens, *names])
+    if index == 0:  # online updates: the losses at the starting parameters last (L0[1], …, L0)
+        rows.writerow(["variant", "seed", *givens, *names, *s.start_values])
     rows.writerow([s.variant or "", "" if s.seed is None else s.seed,
-                   *(s.givens[n] for n in givens), *(s.values[n] for n in names)])
+                   *(s.givens[n] for n in givens), *(s.values[n] for n in names), *s.start_values.values()])
     return out.getvalue().encode("utf-8")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from derive.answers import read_answers
 from derive.errors import SpecError
 from derive.solution import Exercise
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, ROOT
 from fuzzing import run
 
 REFERENCE = spec_mod.builtin_path().read_text(encoding="utf-8")
@@ -342,3 +343,141 @@ def test_ctrl_c_prints_one_line(tmp_path):
         os.close(writer)
     assert proc.returncode == 130
     assert err == "derive: interrupted\n" and out == ""
+
+
+# --- missing weights: every name, or how many and where the numbering is told -------------------
+
+def _classifier(weights: str = "") -> str:
+    """A 3-4-3-2 network with a bias per unit: 39 parameters, numbered as the README's
+    "Names" tells (w1 x1→h1, w2 x1→h2, …, then b_h1 … b_h4, then the next layer)."""
+    return ('[network]\ninputs = ["x1", "x2", "x3"]\nbias = "neuron"\n'
+            '[[network.layers]]\nunits = ["h1", "h2", "h3", "h4"]\nactivation = "relu"\n'
+            '[[network.layers]]\nunits = ["g1", "g2", "g3"]\nactivation = "tanh"\n'
+            '[[network.layers]]\nunits = ["o1", "o2"]\nactivation = "softmax"\n'
+            '[loss]\nkind = "cross_entropy"\n[[examples]]\nx1 = 1\nx2 = -0.5\nx3 = 2\ny_o1 = 1\ny_o2 = 0\n'
+            f'[weights]\n{weights}[training]\nlearning_rate = 0.1\n')
+
+
+def _expected_names() -> list[str]:
+    out = []
+    for sources, targets, first in ((("x1", "x2", "x3"), ("h1", "h2", "h3", "h4"), 1),
+                                    (("h1", "h2", "h3", "h4"), ("g1", "g2", "g3"), 13),
+                                    (("g1", "g2", "g3"), ("o1", "o2"), 25)):
+        k = first
+        for s in sources:
+            for t in targets:
+                out.append(f"w{k} ({s} -> {t})")
+                k += 1
+        out += [f"b_{t} (bias -> {t})" for t in targets]
+    return out
+
+
+def test_every_missing_weight_is_named_in_one_line(tmp_path):
+    expected = _expected_names()
+    assert len(expected) == 39
+    line = one_line(cli("solve", write(tmp_path, _classifier()), "--no-pdf", "--out", tmp_path / "out"))
+    assert line.endswith(": weights: missing 39 parameters; expected a number for each of " + ", ".join(expected))
+    given = "".join(f"w{k} = 0.1\n" for k in range(1, 13))  # the first layer's weights only
+    line = one_line(cli("solve", write(tmp_path, _classifier(given)), "--no-pdf", "--out", tmp_path / "out"))
+    assert line.endswith("missing 27 parameters; expected a number for each of " + ", ".join(expected[12:]))
+
+
+@pytest.mark.parametrize("given, listed", [(20, True), (19, False)])
+def test_past_200_missing_weights_the_count_and_where_the_numbering_is_told(tmp_path, given, listed):
+    # 10 inputs, 20 hidden units, one output, no biases: 220 parameters
+    inputs = [f"x{i}" for i in range(1, 11)]
+    text = (f'[network]\ninputs = {inputs}\nbias = "none"\n'
+            f'[[network.layers]]\nunits = {[f"h{i}" for i in range(1, 21)]}\nactivation = "tanh"\n'
+            '[[network.layers]]\nunits = ["yhat"]\nactivation = "identity"\n'
+            '[loss]\nkind = "squared_error"\n[[examples]]\n' + "".join(f"{x} = 1\n" for x in inputs) + "y = 1\n"
+            "[weights]\n" + "".join(f"w{k} = 0.1\n" for k in range(1, given + 1)) + "[training]\nlearning_rate = 0.1\n")
+    line = one_line(cli("solve", write(tmp_path, text), "--no-pdf", "--out", tmp_path / "out"))
+    missing = 220 - given
+    if listed:
+        assert f"missing {missing} parameters; expected a number for each of w{given + 1} (" in line
+        assert line.count(" -> ") == missing and line.endswith("w220 (h20 -> yhat)")
+    else:
+        assert line.endswith(f": weights: missing {missing} parameters, too many to list (more than 200): "
+                             "w20 (x1 -> h20), w21 (x2 -> h1), w22 (x2 -> h2), … w220 (h20 -> yhat); expected a number for each, named "
+                             'source by source, then target by target, layer by layer, as README.md describes '
+                             'under "Names"')
+
+
+def test_the_readme_says_what_the_missing_weights_message_holds():
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert "one line listing every missing name with its connection, up to 200 of them" in readme
+    assert "**Names.** Parameters are numbered as on the course sheet: source by source, then target by target, " \
+           "layer by layer" in readme
+
+
+# --- what the README says of layers and losses --------------------------------------------------
+
+README = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+
+
+@pytest.mark.parametrize("outputs, targets", [(["yhat"], ("y",)), (["o1", "o2"], ("y_o1", "y_o2"))])
+def test_an_output_layers_targets_are_optional(outputs, targets):
+    text = changed('units = ["yhat"]', f"units = {outputs}")
+    text = changed('targets = ["y"]', "", text)
+    text = changed("y = 1\n", "".join(f"{t} = 1\n" for t in targets), text).split("[weights]")[0]
+    text += "[weights]\n[training]\nlearning_rate = 0.2\n"  # the weights of two outputs left out
+    assert spec_mod.typed(spec_mod.read_toml(text, "s.toml"), "s.toml").layers[-1].targets == targets
+    assert "(default: y for one output unit; y_o1, y_o2, … for units o1, o2, …)" in README
+
+
+def test_every_loss_name_and_alias_is_in_the_readme():
+    from derive.losses import ALIASES, LOSSES
+
+    for key in LOSSES:
+        assert f"`{key}`" in README
+    for alias, (key, implied) in ALIASES.items():
+        assert f"`{alias}`" in README
+        spec = spec_mod.parse(re.sub(r"half = true.*\n", "", changed('kind = "squared_error"', f'kind = "{alias}"'))
+                              .replace('activation = "identity"', 'activation = "sigmoid"').split("[vary]")[0],
+                              "s.toml")
+        assert spec.loss.kind == key and all(getattr(spec.loss, k) == v for k, v in implied.items())
+    said = README[README.index("`loss.kind` also takes"):]
+    said = said[:said.index("own name.")]
+    for alias, (key, _) in ALIASES.items():
+        assert said.index(f"`{alias}`") < said.index(f"for `{key}`"), alias
+    assert set(re.findall(r"`(\w+)`", said)) == {*ALIASES, *(k for k, _ in ALIASES.values()), "ALIASES"}
+
+
+# --- an array's table written with single brackets ----------------------------------------------
+
+def _single(name: str, first: bool) -> str:
+    """The built-in spec with one table of the array ``name`` written [name], before or
+    after the [[name]] tables."""
+    header = {"network.layers": "[[network.layers]]\nunits = [\"yhat\"]", "examples": "[[examples]]\nx1 = 1",
+              "training.runs": "[[training.runs]]\nlearning_rate = 1"}[name]
+    text = changed("[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n", "[[examples]]\nx1 = 1\nx2 = 1\ny = 1\n" * 2)
+    assert header in text, header
+    if first:  # every [[name]] after it: the first one becomes [name]
+        return text.replace(f"[[{name}]]", f"[{name}]", 1)
+    at = text.rindex(f"[[{name}]]")
+    return text[:at] + f"[{name}]" + text[at + len(f"[[{name}]]"):]
+
+
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("name, what", [("network.layers", "layer"), ("examples", "example"),
+                                        ("training.runs", "run")])
+def test_an_array_table_in_single_brackets_is_named(tmp_path, name, what, first):
+    text = _single(name, first)
+    no = 1 + text[:text.index(f"\n[{name}]") + 1].count("\n")
+    every_command(tmp_path, write(tmp_path, text), ": syntax: not valid TOML (Cannot ",
+                  f"; line {no} writes [{name}], a single table: write [[{name}]], with double brackets, "
+                  f"for every {what}")
+
+
+def test_the_arrays_named_are_the_specs_arrays():
+    """Every [[...]] the spec reads is one the hint knows."""
+    read = set(re.findall(r"""\b(\w+)\.tables\("(\w+)\"""", (ROOT / "derive" / "spec.py").read_text()))
+    assert {f"{'network.' if owner == 'net' else 'training.' if owner == 'training' else ''}{key}"
+            for owner, key in read} == set(spec_mod.ARRAYS)
+
+
+def test_other_toml_errors_get_no_hint(tmp_path):
+    line = one_line(cli("solve", write(tmp_path, changed("w1 = 0.7", "w1 = 0.7\nw1 = 0.8")), "--no-pdf"))
+    assert "Cannot overwrite a value" in line and "double brackets" not in line
+    line = one_line(cli("solve", write(tmp_path, changed("[display]", "[display]\n[display]")), "--no-pdf"))
+    assert "Cannot declare ('display',) twice" in line and "double brackets" not in line

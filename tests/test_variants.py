@@ -627,3 +627,16 @@ def test_a_grid_that_runs_out_is_reported_before_an_earlier_variant_that_fails(t
                                                   "--out", "v", "--jobs", jobs])
         assert str(result.exception) == "variant 011: a value that is not finite"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
+def test_format_replaces_the_default_set_and_says_so(cli, tmp_path):
+    out = tmp_path / "v"
+    r = cli("variants", "--count", "2", "--no-pdf", "--out", out, "--format", "moodle")
+    assert r.returncode == 0, r.stderr
+    assert (out / "moodle.xml").exists() and (out / "answers.json").exists()
+    assert not (out / "answers.csv").exists()
+    shown = " ".join(cli("variants", "--help").stdout.split())
+    assert "--format replaces the defaults (json, csv, moodle): list every format you want" in shown
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert ("`--format` replaces the defaults; list every format you want: `--format moodle` alone writes "
+            "`moodle.xml` and `answers.json` but no `answers.csv`") in readme
