@@ -58,15 +58,16 @@ class ClassError(DeriveError):
 
 
 def asked(exercise: Exercise) -> tuple[str, ...]:
-    """The quantities a student is asked for, in the key's order."""
-    return tuple(q.name for q in exercise.derivation.quantities if q.stage in ASKED)
+    """The quantities a student is asked for, in the key's order: with online updates the
+    losses at the starting parameters (L0[1], …, L0) last, as the key and answers.csv have them."""
+    return (*(q.name for q in exercise.derivation.quantities if q.stage in ASKED), *exercise.start_names)
 
 
 # --- reading -----------------------------------------------------------------------------------
 
 def read(path: Path, exercise: Exercise) -> list[Student]:
     """Every student's answers from a folder of answers files or one CSV file."""
-    names = list(exercise.derivation.index)
+    names = check_mod.names(exercise)
     if path.is_dir():
         return _folder(path, names)
     if path.suffix.lower() == ".csv":
@@ -231,7 +232,8 @@ def spreadsheet_text(text: str) -> str:
 
 def grades_csv(graded: Sequence[Graded], exercise: Exercise, points: Mapping[str, float]) -> str:
     """grades.csv: text in quotes (ids keep their leading zeros), numbers bare."""
-    n_asked = len(asked(exercise))
+    names = asked(exercise)
+    n_asked = len(names)
     out = io.StringIO()
     rows = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
     rows.writerow(["id", *COLUMNS, "blank", "score", "max_score", "root_errors", "misconceptions"])
@@ -240,7 +242,7 @@ def grades_csv(graded: Sequence[Graded], exercise: Exercise, points: Mapping[str
         mistakes = [f"{r.name}: {MISCONCEPTIONS[r.misconception].title}" for r in g.report.results
                     if r.misconception in MISCONCEPTIONS]
         rows.writerow([spreadsheet_text(g.student.id), *(counts[v] for v in COLUMNS),
-                       n_asked - len(g.report.results), _number(g.score), _number(n_asked * max(points.values())),
+                       n_asked - len(set(names).intersection(g.report.written)), _number(g.score), _number(n_asked * max(points.values())),
                        spreadsheet_text(" ".join(root_errors(g.report))), spreadsheet_text("; ".join(mistakes))])
     return out.getvalue()
 

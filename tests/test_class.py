@@ -270,3 +270,19 @@ def test_answers_csv_of_variants_keeps_ids_as_text(variants):
     header = rows[0]
     data = json.loads((variants / "answers.json").read_text())["variants"][0]
     assert rows[1][header.index("L'")] == data["quantities"]["L'"]  # full precision, as a number
+
+
+def test_an_online_keys_losses_at_the_start_are_columns_like_any_other(tmp_path):
+    # answers.csv of an online exercise ends with L0[1], …, L0: a class sheet made from
+    # its header must be read, and a loss left out counted blank.
+    exercise = Exercise(spec.load(ROOT / "examples" / "softmax_online.toml"))
+    names = classcheck.asked(exercise)
+    assert names[-3:] == ("L0[1]", "L0[2]", "L0")
+    path = tmp_path / "class.csv"
+    path.write_text("id,L0[1],L0\n1,0.5,\n", encoding="utf-8")
+    students = classcheck.read(path, exercise)
+    graded = classcheck.grade(exercise, students, classcheck.solutions(exercise, students, None),
+                              classcheck.DEFAULT_POINTS)
+    assert [r.name for r in graded[0].report.results] == ["L0[1]"]
+    row = next(csv.DictReader(io.StringIO(classcheck.grades_csv(graded, exercise, classcheck.DEFAULT_POINTS))))
+    assert int(row["blank"]) == len(names) - 1
