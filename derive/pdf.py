@@ -25,6 +25,10 @@ from typing import Callable
 from .errors import DeriveError
 
 MAX_PASSES = 3
+# What a log says when the next pass would set the document otherwise: LaTeX's labels
+# ("Rerun to get cross-references right"), longtable's column widths ("Table widths have
+# changed. Rerun LaTeX."), and the like of other standard packages.
+RERUN = re.compile(r"\bRerun (to get|LaTeX)\b", re.IGNORECASE)
 TIMEOUT = 60.0  # seconds per document; the built-in ones need 1-2
 POLL = 0.01  # seconds between looks at the running pdflatex processes
 
@@ -118,7 +122,7 @@ class _Job:
         log = self._log()
         if self.proc.returncode != 0 or not (self.work / (Path(self.name).stem + ".pdf")).exists():
             raise TexError(f"{self.tex.name}: LaTeX failed; nothing was written:\n{relevant_log_lines(log)}")
-        if "Rerun to get" in log and self.passes < MAX_PASSES:
+        if RERUN.search(log) and self.passes < MAX_PASSES:
             self.start(env, limit)
             return False
         os.replace(self.work / (Path(self.name).stem + ".pdf"), self.tex.with_suffix(".pdf"))
