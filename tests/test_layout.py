@@ -1,7 +1,7 @@
 """Layout budgets over a suite of specs (the examples, the specs of tests/data, a deep
 8-32-32-32-4 network and one spec per loss the examples leave out): every document made from
-them (sheet, key, feedback sheet, the variants' sheets and keys) compiles with no line past
-the margin, the keys of the wide and the deep network fit their page budgets, no page ends
+them (sheet, key, feedback sheet, the variants' sheets and keys) compiles in one pass (its
+tables right without the .aux of another) with no line past the margin, the keys of the wide and the deep network fit their page budgets, no page ends
 with a heading or an introduction whose content is on the next page, and a larger network's
 key is laid out as tables whose numbers agree with an independent forward pass and with
 high-precision finite differences of the composed loss.
@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import EXAMPLES, run_cli  # noqa: E402
-from derive import check as check_mod, feedback, key_tables, render, solution, spec as spec_mod  # noqa: E402
+from derive import check as check_mod, feedback, key_tables, pdf, render, solution, spec as spec_mod  # noqa: E402
 from oracle import composed_loss, finite_difference  # noqa: E402
 import specs  # noqa: E402
 
@@ -43,7 +43,7 @@ class Suite:
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self.made: dict[str, dict[str, tuple[str, int, Path]]] = {}
+        self.made: dict[str, dict[str, tuple[str, int, Path, list[str]]]] = {}
 
     def spec(self, name: str) -> Path:
         if name in GIVEN:
@@ -53,9 +53,9 @@ class Suite:
             path.write_text(specs.to_toml(GENERATED[name]))
         return path
 
-    def documents(self, name: str) -> dict[str, tuple[str, int, Path]]:
-        """document -> (pdflatex's log, pages, PDF): the sheet, the key, a feedback sheet
-        and, for a spec with [vary], the sheets and keys of two variants."""
+    def documents(self, name: str) -> dict[str, tuple[str, int, Path, list[str]]]:
+        """document -> (pdflatex's log, pages, PDF, what its first log asked): the sheet, the
+        key, a feedback sheet and, for a spec with [vary], the sheets and keys of two variants."""
         if name not in self.made:
             out = self.folder / name
             r = run_cli("solve", self.spec(name), "--out", out, "--no-pdf")
@@ -94,18 +94,21 @@ def suite(tmp_path_factory):
     return Suite(tmp_path_factory.mktemp("layout"))
 
 
-def compile_log(tex: Path) -> tuple[str, int, Path]:
-    """pdflatex's log of one document, its page count and its PDF (a second pass only
-    when the log asks for one, as `derive` runs it)."""
-    for _ in range(2):
+def compile_log(tex: Path) -> tuple[str, int, Path, list[str]]:
+    """pdflatex's last log of one document, its page count, its PDF and the lines of its
+    first log that ask for another pass (passes run while the log asks, as `derive` runs them)."""
+    first = None
+    for _ in range(pdf.MAX_PASSES):
         subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
-                       cwd=tex.parent, capture_output=True, timeout=300)
+                       cwd=tex.parent, capture_output=True, timeout=300, env=pdf.tex_env())
         log = tex.with_suffix(".log").read_text(errors="replace")
-        if "Rerun to get" not in log:
+        asking = [line for line in log.splitlines() if pdf.RERUN.search(line)]
+        first = asking if first is None else first
+        if not asking:
             break
     pages = re.search(r"Output written on .*?\((\d+) pages?", log)
     assert pages, f"{tex.name} did not compile:\n{log[-2000:]}"
-    return log, int(pages.group(1)), tex.with_suffix(".pdf")
+    return log, int(pages.group(1)), tex.with_suffix(".pdf"), first
 
 
 def overfull(log: str) -> list[str]:
@@ -115,14 +118,48 @@ def overfull(log: str) -> list[str]:
 @needs_tex
 @pytest.mark.parametrize("name", SUITE)
 def test_no_line_runs_past_the_margin(suite, name):
-    for document, (log, _, _) in suite.documents(name).items():
+    for document, (log, _, _, _) in suite.documents(name).items():
         assert overfull(log) == [], f"{name} {document}: {overfull(log)}"
+
+
+@needs_tex
+@pytest.mark.parametrize("name", SUITE)
+def test_every_document_is_done_in_one_pass(suite, name):
+    """No log asks for another pass: a longtable's head, body and rules line up on the
+    first (its widths do not wait for the .aux), and `derive solve` runs pdflatex once."""
+    for document, (_, _, _, asked) in suite.documents(name).items():
+        assert asked == [], f"{name} {document}: {asked}"
+
+
+LONGTABLE_ASKS = "Table widths have changed. Rerun LaTeX."
+LATEX_ASKS = "Label(s) may have changed. Rerun to get cross-references right."
+
+
+@needs_tex
+@pytest.mark.parametrize("ask, asking_passes, passes", [
+    (LONGTABLE_ASKS, 1, 2), (LATEX_ASKS, 1, 2), (LONGTABLE_ASKS, 99, pdf.MAX_PASSES), ("", 99, 1)])
+def test_tex_runs_again_while_its_log_asks(tmp_path, ask, asking_passes, passes):
+    """A document whose log asks for another pass, in longtable's words or LaTeX's, gets
+    one, up to MAX_PASSES; the document here prints its pass."""
+    tex = tmp_path / "asks.tex"
+    tex.write_text(r"""\documentclass{article}
+\pagestyle{empty}
+\begin{document}
+\makeatletter
+\ifdefined\passes\count@\passes\else\count@\z@\fi\advance\count@\@ne
+\immediate\write\@auxout{\gdef\string\passes{\the\count@}}
+\ifnum\count@>%d \else\PackageWarningNoLine{test}{%s}\fi
+pass \the\count@
+\end{document}
+""" % (asking_passes, ask))
+    pdf.compile_one(tex)
+    assert pdftotext_pages(tex.with_suffix(".pdf"))[0].split() == ["pass", str(passes)]
 
 
 @needs_tex
 @pytest.mark.parametrize("name", BUDGETS)
 def test_large_keys_fit_their_page_budget(suite, name):
-    _, pages, _ = suite.documents(name)["key"]
+    _, pages, _, _ = suite.documents(name)["key"]
     assert pages <= BUDGETS[name]
 
 
@@ -298,8 +335,8 @@ def stranded(pdf: Path, tex: Path) -> list[str]:
 @needs_tex
 @pytest.mark.parametrize("name", SUITE)
 def test_no_page_ends_with_a_heading_or_a_stem(suite, name):
-    for document, (_, _, pdf) in suite.documents(name).items():
-        assert stranded(pdf, pdf.with_suffix(".tex")) == [], f"{name} {document}"
+    for document, (_, _, made, _) in suite.documents(name).items():
+        assert stranded(made, made.with_suffix(".tex")) == [], f"{name} {document}"
 
 
 def readme_table(suite: Suite) -> str:
@@ -308,7 +345,7 @@ def readme_table(suite: Suite) -> str:
             "|---|---|---|---|---|---|"]
     for name in SUITE:
         docs = suite.documents(name)
-        variants = "; ".join(", ".join(str(pages) for doc, (_, pages, _) in docs.items() if doc.startswith(kind))
+        variants = "; ".join(", ".join(str(pages) for doc, (_, pages, _, _) in docs.items() if doc.startswith(kind))
                              for kind in ("variant key", "variant sheet"))
         where = f"`examples/{name}.toml`" if GIVEN.get(name, DATA).parent == EXAMPLES else (
             f"`tests/data/{name}.toml`" if name in GIVEN else f"`{name}` (tests/specs.py)")
