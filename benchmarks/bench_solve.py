@@ -9,8 +9,8 @@ the bare interpreter start with `import sympy, jinja2, click`; `derive solve --n
 each, both at once, as `derive solve` runs them). Prints medians of the wall time and of
 the CPU time (user + system, which moves less than the wall time when other work shares
 the machine), and the PDF step (`solve` minus `solve --no-pdf`) and the whole `solve`
-against bare pdflatex. With --against, `derive solve --no-pdf` of another interpreter's
-derive (another checkout's .venv) joins the interleaved runs.
+against bare pdflatex. With --against, `derive solve --no-pdf` and `derive solve` of another
+interpreter's derive (another checkout's .venv) join the interleaved runs.
 
 derive's modules are compiled to bytecode first, as an installed package has them
 (SymPy's are; where PYTHONDONTWRITEBYTECODE is set, an editable install would otherwise
@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-pdf", action="store_true", help="leave out the runs with PDFs and pdflatex")
-    parser.add_argument("--against", metavar="PYTHON", help="also time `derive solve --no-pdf` of this interpreter")
+    parser.add_argument("--against", metavar="PYTHON", help="also time `derive solve` of this interpreter")
     args = parser.parse_args()
     py = sys.executable
     for python in filter(None, (py, args.against)):
@@ -77,7 +77,7 @@ def main() -> None:
         texs = [tex_dir / "sheet.tex", tex_dir / "solution.tex"]
         have_tex = shutil.which("pdflatex") is not None and not args.no_pdf
         t: dict[str, list[tuple[float, float]]] = {"imports": [], "nopdf": [], "against": [], "solve": [],
-                                                   "pdflatex": []}
+                                                   "against_solve": [], "pdflatex": []}
         load = os.getloadavg()[0]
         for _ in range(args.runs):
             t["imports"].append(wall([py, "-c", "import sympy, jinja2, click"]))
@@ -87,6 +87,9 @@ def main() -> None:
                                           "--force"]))
             if have_tex:
                 t["solve"].append(wall([py, "-m", "derive", "solve", "--out", str(out), "--force"]))
+                if args.against:
+                    t["against_solve"].append(wall([args.against, "-m", "derive", "solve", "--out", str(out),
+                                                    "--force"]))
                 start = time.perf_counter()
                 bare_pdflatex(texs, aux)
                 t["pdflatex"].append((time.perf_counter() - start, 0.0))
@@ -107,6 +110,10 @@ def main() -> None:
         print(f"pdflatex alone, same two files at once    {m['pdflatex']:.3f} s")
         print(f"PDF step of derive solve                  {step:.3f} s  ({step / m['pdflatex']:.2f}x bare pdflatex; target at most 1.3x)")
         print(f"whole derive solve vs bare pdflatex       {m['solve'] / m['pdflatex']:.2f}x")
+        if "against_solve" in m:
+            step = m["against_solve"] - m["against"]
+            print(f"the same, --against                       {m['against_solve']:.3f} s; PDF step {step:.3f} s "
+                  f"({step / m['pdflatex']:.2f}x); whole {m['against_solve'] / m['pdflatex']:.2f}x")
 
 
 if __name__ == "__main__":
