@@ -270,3 +270,20 @@ def test_answers_csv_of_variants_keeps_ids_as_text(variants):
     header = rows[0]
     data = json.loads((variants / "answers.json").read_text())["variants"][0]
     assert rows[1][header.index("L'")] == data["quantities"]["L'"]  # full precision, as a number
+
+
+def test_a_class_of_one_is_counted_in_the_singular(tmp_path):
+    def run(rows: str, *more: str) -> str:
+        path = tmp_path / f"class{rows.count(chr(10))}.csv"
+        path.write_text("id,h1\n" + rows, encoding="utf-8")
+        out = tmp_path / path.stem
+        r = subprocess.run([sys.executable, "-m", "derive", "check", "--class", str(path), "--out", str(out), *more],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert r.returncode in (0, 1), r.stderr
+        return r.stdout
+
+    one = run("7,0.9002\n")
+    assert "\n1 student; 1 with every value" in one and " and 1 feedback sheet in " in one
+    assert "\nwrote 1 feedback PDF\n" in one
+    two = run("7,0.9002\n8,0.5\n", "--no-pdf")
+    assert "\n2 students; 1 with every value" in two and " and 2 feedback sheets in " in two
