@@ -799,13 +799,22 @@ def _rows(items: list, width: int = 10) -> list[list]:
     wide as the widest name or value of any row in it."""
     if not items:
         return []
-    room = [COLUMN_SPACE + CHARACTER * max(printed_width(i["tex"]), printed_width(i["value"])) for i in items]
+    # a value without a command (a plain number, the most) is as wide as its characters
+    room = [COLUMN_SPACE + CHARACTER * max(_name_width(i["tex"]),
+                                           len(i["value"]) if "\\" not in i["value"] else printed_width(i["value"]))
+            for i in items]
     n_rows = -(-len(items) // width)
     while True:
         size = -(-len(items) // n_rows)
-        if size == 1 or sum(max(room[j::size]) for j in range(size)) <= ROW_ROOM:
+        columns = room if n_rows == 1 else [max(room[j::size]) for j in range(size)]
+        if size == 1 or sum(columns) <= ROW_ROOM:
             return [items[i:i + size] for i in range(0, len(items), size)]
         n_rows = -(-len(items) // (size - 1))
+
+
+@functools.cache  # a name is met again in every variant
+def _name_width(tex: str) -> int:
+    return printed_width(tex)
 
 
 def _units(units: tuple[str, ...], shown: int = 6) -> list[str]:
