@@ -277,7 +277,7 @@ def summary(graded: Sequence[Graded], exercise: Exercise, top: int = 8) -> str:
     lines = ["  ".join(cell.ljust(w) if k == 0 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths)))
              for row in table]
     ok = sum(g.report.ok for g in graded)
-    lines += ["", f"{n} students; {ok} with every value they wrote correct or carried forward"]
+    lines += ["", f"{n} student{'' if n == 1 else 's'}; {ok} with every value they wrote correct or carried forward"]
     if roots:
         lines.append("most frequent root errors: " + ", ".join(f"{k} ({v})" for k, v in roots.most_common(top)))
     if mistakes:

@@ -90,6 +90,10 @@ def train(spec_path: str | None, etas: tuple[str, ...], steps: str | None, freez
 LONG_RUN = 100  # items from which a progress bar is worth showing
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _bar(n: int, label: str):
     # Only for a person watching: in a pipe or a log the bar's label would be noise.
     if n < LONG_RUN or not sys.stderr.isatty():
@@ -157,12 +161,13 @@ def variants(spec_path: str | None, count: int | None, roster: Path | None, id_c
             texs = run.write(stage, bar.update if bar else None)
         result = None if no_pdf else _variant_pdfs(stage.path, texs, jobs)
         stage.commit()
-    click.echo(f"wrote {out}/: {len(keys)} sheets and keys in {output.SHEETS}/ and "
+    click.echo(f"wrote {out}/: {_count(len(keys), 'sheet')} and {'key' if len(keys) == 1 else 'keys'} "
+               f"in {output.SHEETS}/ and "
                f"{output.KEYS}/, {', '.join(export.WRITERS[f][0] for f in formats)}")
     if result and result.skipped:
         click.echo(result.skipped, err=True)
     elif result:
-        click.echo(f"wrote {len(result.made)} PDFs, {out / 'sheets.pdf'} and {out / 'keys.pdf'}")
+        click.echo(f"wrote {_count(len(result.made), 'PDF')}, {out / 'sheets.pdf'} and {out / 'keys.pdf'}")
 
 
 def _variant_pdfs(folder: Path, texs: list[Path], jobs: int | None) -> pdf.Compiled:
@@ -284,13 +289,14 @@ def _check_class(spec_path: str | None, class_path: Path, variants_path: Path | 
                 result = pdf.compile_all(texs, jobs, bar.update if bar else None)
         stage.commit()
     click.echo(classcheck.summary(graded, exercise))
-    click.echo(f"\nwrote {out / classcheck.GRADES} and {len(graded)} feedback sheets in {out / classcheck.FEEDBACK}/")
+    click.echo(f"\nwrote {out / classcheck.GRADES} and {_count(len(graded), 'feedback sheet')} "
+               f"in {out / classcheck.FEEDBACK}/")
     if result is None:
         return
     if result.skipped:
         click.echo(result.skipped, err=True)
     else:
-        click.echo(f"wrote {len(result.made)} feedback PDFs")
+        click.echo(f"wrote {_count(len(result.made), 'feedback PDF')}")
 
 
 @cli.command()

@@ -189,6 +189,27 @@ FUNCTIONS: dict[str, tuple[int | None, Any]] = {
     "relu": (1, g_relu),
 }
 ALLOWED = "numbers, names, + - * / ^, unary minus and " + ", ".join(FUNCTIONS)
+# Functions that are not the graph's under other names they go by; and functions of
+# mathematics the graph does not have, for which a name close in letters (sin: min) is no
+# hint: the message lists the allowed ones instead.
+EQUIVALENT = {"ln": "log", "fabs": "abs", "expit": "sigmoid", "logistic": "sigmoid", "maximum": "max",
+              "minimum": "min"}
+OTHER_FUNCTIONS = frozenset(n for n in dir(math) if not n.startswith("_")) | {
+    "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "sec", "csc", "cot", "sign", "sgn",
+    "round", "heaviside", "softplus", "softmax", "gelu", "elu", "selu", "swish", "silu", "mish", "erfc",
+}
+
+
+def _function_hint(name: str | None) -> str:
+    """What to add to the message that function ``name`` is not allowed."""
+    if name is None:
+        return ""
+    meant = name.lower() if name.lower() in FUNCTIONS else EQUIVALENT.get(name.lower())
+    if meant is not None:
+        return f" (did you mean '{meant}'?)"
+    if name.lower() == "pow":
+        return " (write a power as a ^ b)"
+    return "" if name.lower() in OTHER_FUNCTIONS else did_you_mean(name, FUNCTIONS)
 
 
 # --- the parser ----------------------------------------------------------------------------
@@ -303,8 +324,8 @@ def _build(node: ast.AST, text: str, known: Mapping[str, sp.Symbol], depth: int)
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in FUNCTIONS:
             shown = ast.get_source_segment(text, node.func)
-            hint = did_you_mean(name, FUNCTIONS) if name else ""
-            raise Refused(f"function '{shown}' is not allowed{hint}; expected one of {', '.join(FUNCTIONS)}")
+            raise Refused(f"function '{shown}' is not allowed{_function_hint(name)}; "
+                          f"expected one of {', '.join(FUNCTIONS)}")
         if node.keywords:
             raise Refused(f"{_describe(node.keywords[0], text)} is not allowed in {name}(...)")
         arity, fn = FUNCTIONS[name]

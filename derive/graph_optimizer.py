@@ -135,7 +135,11 @@ def _pass(plain: Derivation, at: dict[str, sp.Expr], tag: str, stage: str | None
     names.update({sp.Symbol(x): v for x, v in at.items()})
 
     def move(e):
-        return e.xreplace(names) if e is not None else None
+        # unevaluated, so that a later pass is written as the first one is (y x, not x y)
+        if e is None:
+            return None
+        with sp.evaluate(False):
+            return e.xreplace(names)
 
     out = []
     for q in qs:

@@ -16,8 +16,8 @@ a sum, a bracket, a fraction or an exponent it stands bare (``−0.3 − 0.9 · 
 ``e^{0.7}``), and after a plus or minus its sign joins that one (``a + (−b)`` is written
 ``a − b``, ``−(−0.7)`` is ``0.7``). So the printer marks each number with its place: bare,
 signed (the operator before it is part of the marker), negated, or a factor. A term
-``y · log(o)`` of a loss is marked as one that vanishes when ``y`` is 0, and ``fill``
-leaves it out then (the key says so where it states the loss).
+``y · log(o)`` of a loss is marked as one that vanishes when ``y`` is 0 (``(1 − y) · log(1 − o)``
+when ``y`` is 1), and ``fill`` leaves it out then (the key says so where it states the loss).
 
 ``Tex`` marks text that is already LaTeX and safe to put into a document. Only this
 module (the printer, names, ``escape_tex``) and the number policy make it; everything
@@ -239,8 +239,9 @@ class Printer(LatexPrinter):
     def _print_Mul(self, expr):
         text = self._print_product(expr)
         if self.markers is not None and _vanishes(expr):
-            # A term y · log(o): nothing to add when the given y is 0 (fill drops it).
-            guards = ",".join(str(self.markers[a]) for a in expr.args if a.is_Symbol and a in self.markers)
+            # A term y · log(o): nothing to add when the given y is 0, nor a term
+            # (1 − y) · log(1 − o) when it is 1 (fill drops it).
+            guards = ",".join(f"{self.markers[y]}={at}" for y, at in _guards(expr) if y in self.markers)
             return f"{_DROP}{guards}{_DROP}{text}{_END}"
         return text
 
@@ -379,19 +380,33 @@ def numeric_template(expr: sp.Expr, index: Mapping[sp.Symbol, int]) -> str:
 # The places of a number (see the module docstring). A marker is MARK, a kind, the symbol's
 # index, MARK: kind "" a factor, "=" bare, "~" negated, "+"/"-" signed (the operator before
 # it is part of the marker). _DROP guards _DROP term _END is a term that vanishes when one
-# of its guards is 0; _SUM … _SUM is a sum holding such terms.
+# of its guards holds (i=v: symbol i is shown as v); _SUM … _SUM is a sum holding such terms.
 _DROP, _END, _SUM = "\x01", "\x02", "\x03"
 _NUMBER = f"{MARK}(\\d+){MARK}(?!\\^)"  # a number that is not the base of a power
 _LEADING = re.compile(r"(^|\{|\\left\(|\(|[\x01\x03])(- )?" + _NUMBER)
 _SIGNED = re.compile(r" ([+-]) " + _NUMBER)
 _MARKER = re.compile(f"{MARK}([=~+-]?)(\\d+){MARK}")
-_DROPPED = re.compile(f"{_DROP}([\\d,]+){_DROP}(.*?){_END}", re.S)
+_DROPPED = re.compile(f"{_DROP}([\\d,=]+){_DROP}(.*?){_END}", re.S)
 _SUMS = re.compile(f"{_SUM}(.*?){_SUM}", re.S)
+_BRACKETED_SUM = re.compile(f"\\(({_SUM}.*?{_SUM})\\)", re.S)
+
+
+def _guards(term: sp.Expr) -> list[tuple[sp.Symbol, int]]:
+    """The factors of a product that are a plain symbol y or 1 − y, each with the value of
+    y at which it is 0."""
+    out = []
+    for a in term.args:
+        if a.is_Symbol:
+            out.append((a, 0))
+        elif (a.is_Add and len(a.args) == 2 and a.args[0] == 1 and a.args[1].is_Mul
+              and len(a.args[1].args) == 2 and a.args[1].args[0] == -1 and a.args[1].args[1].is_Symbol):
+            out.append((a.args[1].args[1], 1))
+    return out
 
 
 def _vanishes(term: sp.Expr) -> bool:
-    """A product with a logarithm and a plain symbol among its factors: y · log(o)."""
-    return (not all(a.is_Symbol for a in term.args) and any(a.is_Symbol for a in term.args)
+    """A product of a logarithm and a factor y or 1 − y: y · log(o), (1 − y) · log(1 − o)."""
+    return (not all(a.is_Symbol for a in term.args) and bool(_guards(term))
             and any(isinstance(a, sp.log) for a in term.args))
 
 
@@ -407,7 +422,7 @@ def _operator_inside(m: re.Match) -> str:
 def _placed(template: str) -> str:
     """A printed template with each number marked by its place."""
     if _DROP in template:
-        template = re.sub(f"( [+-] )?({_DROP}[\\d,]+{_DROP})(- )?", _operator_inside, template)
+        template = re.sub(f"( [+-] )?({_DROP}[\\d,=]+{_DROP})(- )?", _operator_inside, template)
     template = _SIGNED.sub(lambda m: f"{MARK}{m.group(1)}{m.group(2)}{MARK}", template)
     return _LEADING.sub(lambda m: f"{m.group(1)}{MARK}{'~' if m.group(2) else '='}{m.group(3)}{MARK}", template)
 
@@ -417,9 +432,19 @@ def fill(template: str, shown: Callable[[int, bool], str]) -> Tex:
     number for symbol ``i`` as the key writes it (``bare``: standing alone, no parentheses;
     otherwise a negative number comes in parentheses)."""
     if _DROP in template:
-        template = _DROPPED.sub(
-            lambda m: "" if any(shown(int(g), True) == "0" for g in m.group(1).split(",")) else m.group(2),
-            template)
+        def vanishes(m: re.Match) -> bool:
+            return any(shown(int(i), True) == at for i, at in (g.split("=") for g in m.group(1).split(",")))
+
+        def bracketed(m: re.Match) -> str:
+            # −(y log ŷ + (1 − y) log(1 − ŷ)) with one term left is written without the
+            # brackets, −1 · log(0.52), as the categorical loss's one term is.
+            inner = m.group(1)
+            kept = sum(not vanishes(d) for d in _DROPPED.finditer(inner))
+            alone = kept == 1 and not _DROPPED.sub("", inner).strip(f"{_SUM} ")
+            return inner if alone else f"({inner})"
+
+        template = _BRACKETED_SUM.sub(bracketed, template)
+        template = _DROPPED.sub(lambda m: "" if vanishes(m) else m.group(2), template)
     text = _MARKER.sub(lambda m: _number(m.group(1), int(m.group(2)), shown), template)
     if _SUM in text:
         text = _SUMS.sub(lambda m: _opening(m.group(1)), text)

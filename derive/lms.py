@@ -566,10 +566,11 @@ def conventions_html(solution: Solution | Exercise) -> str:
 
 def numbers_rule(solution: Solution | Exercise) -> str:
     d = solution.policy.decimals
-    carried = ("every intermediate result is rounded to {d} decimals before it is used further, as in a "
+    d = f"{d} decimal{'' if d == 1 else 's'}"
+    carried = ("every intermediate result is rounded to {d} before it is used further, as in a "
                "calculation by hand" if solution.spec.carry == "rounded"
-               else "values are carried at full precision and written rounded to {d} decimals").format(d=d)
-    return (f"Numbers: {carried}. Enter each answer as a plain decimal number rounded to {d} decimals "
+               else "values are carried at full precision and written rounded to {d}").format(d=d)
+    return (f"Numbers: {carried}. Enter each answer as a plain decimal number rounded to {d} "
             "(a value that would round to zero: with two significant digits, e.g. 0.0000032).")
 
 

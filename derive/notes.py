@@ -85,7 +85,7 @@ def notes(r: "Result", report: "Report", inputs: Sequence[str],
                                                                            ("v", exact)]
     if r.verdict == "coarse":
         places = max(1, -math.floor(math.log10(abs(r.expected))))
-        return [("t", "too few digits to show the value "), ("v", exact), ("t", f"; write {places} decimals or more")]
+        return [("t", "too few digits to show the value "), ("v", exact), ("t", f"; write {places} decimal{'' if places == 1 else 's'} or more")]
     if r.verdict == "carried":
         out = [("t", "follows from your rounded " if r.rounding else "follows from your ")] + values(r.because)
         if number(r.recomputed, w.decimals, strip=False) != r.given:

@@ -113,7 +113,12 @@ def _pass(net: Network, loss: LossSpec, n_examples: int, chains, current: dict[s
         names = {q.symbol: sp.Symbol(_tagged(q.name, tag, q.stage == D.GRADIENT)) for q in qs}
 
         def move(x):
-            return x.xreplace(names) if x is not None else None
+            # Unevaluated, so that the pass is written as the first one is: in the order
+            # its terms were built, −(y log ŷ + …) not −y log ŷ − ….
+            if x is None:
+                return None
+            with sp.evaluate(False):
+                return x.xreplace(names)
 
         qs = [replace(q, name=names[q.symbol].name, symbol=names[q.symbol], formula=move(q.formula),
                       closed=move(q.closed), expanded=move(q.expanded)) for q in qs]

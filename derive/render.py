@@ -47,6 +47,7 @@ from .latex import Tex, escape_tex, latex_name, symbol_tex
 from .losses import LOSSES
 from .rounding import given_text
 from .solution import ChainLine, Line, ShownFactor
+from .solution import _width as printed_width
 
 __all__ = ["environment", "render", "context", "escape_tex", "SHEET", "KEY"]  # escape_tex: for old imports
 
@@ -786,14 +787,34 @@ def _any_example(formula: Tex) -> Tex:
     return Tex(formula.replace("^{(1)}", "^{(n)}"))
 
 
+# In pt: the room of a row of given values beside its "parameter" column (A4 at 2.2 cm
+# margins, 11 pt type), and what a column takes: a printed character of its widest name or
+# value (printed_width's count; a digit is 5.5 pt wide) and the space between columns.
+ROW_ROOM, CHARACTER, COLUMN_SPACE = 420.0, 5.5, 12.0
+
+
 def _rows(items: list, width: int = 10) -> list[list]:
-    """Rows of at most ``width``, as even as possible (15 items: 8 and 7, not 10 and 5);
-    names of three digits and more take the room of a column: eight to a row."""
-    if any(len(i["name"]) > 3 for i in items):
-        width = 8
+    """Rows of at most ``width``, as even as possible (15 items: 8 and 7, not 10 and 5),
+    and only as many to a row as fit on the line. The rows are one table: a column is as
+    wide as the widest name or value of any row in it."""
+    if not items:
+        return []
+    # a value without a command (a plain number, the most) is as wide as its characters
+    room = [COLUMN_SPACE + CHARACTER * max(_name_width(i["tex"]),
+                                           len(i["value"]) if "\\" not in i["value"] else printed_width(i["value"]))
+            for i in items]
     n_rows = -(-len(items) // width)
-    size = -(-len(items) // n_rows) if items else width
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    while True:
+        size = -(-len(items) // n_rows)
+        columns = room if n_rows == 1 else [max(room[j::size]) for j in range(size)]
+        if size == 1 or sum(columns) <= ROW_ROOM:
+            return [items[i:i + size] for i in range(0, len(items), size)]
+        n_rows = -(-len(items) // (size - 1))
+
+
+@functools.cache  # a name is met again in every variant
+def _name_width(tex: str) -> int:
+    return printed_width(tex)
 
 
 def _units(units: tuple[str, ...], shown: int = 6) -> list[str]:

@@ -129,14 +129,14 @@ def bound(key: str, slope: float = 0.0) -> Fraction | float:
 
 
 def _hidden(exercise) -> tuple[dict, tuple]:
-    """Per distinct hidden activation its bound (keyed by activation, symbol and slope),
-    and per hidden layer which entry it adds to and the names of its units' local factors
+    """Per distinct hidden activation its bound and the hidden layers (numbered from 1) that
+    use it (keyed by activation, symbol and slope), and per hidden layer which entry it adds to and the names of its units' local factors
     ∂h/∂h_in (first example): what a variant's factors are read by and compared with."""
     net = exercise.network
     suffix = "[1]" if exercise.derivation.n_examples > 1 else ""
     entries: dict[tuple, dict] = {}
     layers = []
-    for layer in net.layers[:-1]:
+    for number, layer in enumerate(net.layers[:-1], 1):
         act = ACTIVATIONS[layer.activation]
         if not act.elementwise:
             continue
@@ -145,8 +145,8 @@ def _hidden(exercise) -> tuple[dict, tuple]:
         key = (layer.activation, layer.symbol or act.symbol, slope)
         entries.setdefault(key, {
             "key": layer.activation, "title": act.title, "symbol": symbol_tex(layer.symbol or act.symbol),
-            "slope": given_text(slope), "bound": _fraction_tex(top),
-        })
+            "slope": given_text(slope), "bound": _fraction_tex(top), "layers": [],
+        })["layers"].append(number)
         layers.append((key, float(top) * (1 - 1e-9),
                        tuple((f"d{u}/d{u}_in{suffix}", latex_name(f"d{u}/d{u}_in")) for u in layer.units)))
     return entries, tuple(layers)

@@ -330,7 +330,8 @@ def reason(r, report: Report, typed: Mapping[str, str], reveal: bool) -> Markup:
         return text + (Markup("; the exact value is {}").format(true) if true else "")
     if r.verdict == "coarse":
         places = max(1, -_floor_log10(abs(r.expected)))
-        return Markup("too few digits to show the value; write {} decimals or more").format(places) + (
+        return Markup("too few digits to show the value; write {} decimal{} or more").format(
+            places, "" if places == 1 else "s") + (
             Markup(" ({})").format(true) if true else "")
     out = Markup("")
     if r.misconception in MISCONCEPTIONS:

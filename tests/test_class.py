@@ -286,3 +286,20 @@ def test_an_online_keys_losses_at_the_start_are_columns_like_any_other(tmp_path)
     assert [r.name for r in graded[0].report.results] == ["L0[1]"]
     row = next(csv.DictReader(io.StringIO(classcheck.grades_csv(graded, exercise, classcheck.DEFAULT_POINTS))))
     assert int(row["blank"]) == len(names) - 1
+
+
+def test_a_class_of_one_is_counted_in_the_singular(tmp_path):
+    def run(rows: str, *more: str) -> str:
+        path = tmp_path / f"class{rows.count(chr(10))}.csv"
+        path.write_text("id,h1\n" + rows, encoding="utf-8")
+        out = tmp_path / path.stem
+        r = subprocess.run([sys.executable, "-m", "derive", "check", "--class", str(path), "--out", str(out), *more],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert r.returncode in (0, 1), r.stderr
+        return r.stdout
+
+    one = run("7,0.9002\n")
+    assert "\n1 student; 1 with every value" in one and " and 1 feedback sheet in " in one
+    assert "\nwrote 1 feedback PDF\n" in one
+    two = run("7,0.9002\n8,0.5\n", "--no-pdf")
+    assert "\n2 students; 1 with every value" in two and " and 2 feedback sheets in " in two

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import pytest
 
 from conftest import EXAMPLES, ROOT, run_cli
 from test_reference import PUBLISHED
+from derive import lms
+from derive import spec as spec_mod
+from derive.solution import Exercise
 
 REFERENCE = (EXAMPLES / "reference.toml").read_text()
 
@@ -177,3 +181,18 @@ def test_a_tex_error_shows_the_relevant_log_lines(tmp_path):
     assert "Undefined control sequence" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.startswith("derive: sheet.tex: LaTeX failed")
     assert not (tmp_path / "o").exists()  # nothing half made; --no-pdf writes the .tex to inspect
+
+
+@pytest.mark.parametrize("example", ["reference", "graph_max"])
+@pytest.mark.parametrize("carry", ["full", "rounded"])
+def test_one_decimal_is_written_in_the_singular(tmp_path, example, carry):
+    text = re.sub(r"(?m)^decimals = \d+$", f'decimals = 1\ncarry = "{carry}"', (EXAMPLES / f"{example}.toml").read_text())
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    r = run_cli("solve", path, "--out", tmp_path / "out", "--no-pdf")
+    assert r.returncode == 0, r.stderr
+    for document in ("sheet.tex", "solution.tex"):
+        words = " ".join((tmp_path / "out" / document).read_text().split())
+        assert "1 decimals" not in words and "1 decimal" in words, document
+    rule = lms.numbers_rule(Exercise(spec_mod.parse(text, "spec.toml")).solve())
+    assert "1 decimals" not in rule and "rounded to 1 decimal " in rule

@@ -167,6 +167,24 @@ def test_parser_refuses(formula):
     assert "\n" not in message and len(message) < 400
 
 
+@pytest.mark.parametrize("formula,hint", [
+    ("sin(x)", None), ("cos(x)", None), ("arctan(x)", None), ("floor(x)", None), ("softplus(x)", None),
+    ("ln(x)", "did you mean 'log'?"), ("tahn(x)", "did you mean 'tanh'?"), ("Exp(x)", "did you mean 'exp'?"), ("ReLU(x)", "did you mean 'relu'?"),
+    ("sigmod(x)", "did you mean 'sigmoid'?"), ("pow(x, 2)", "write a power as a ^ b"),
+])
+def test_a_function_not_allowed_gets_a_hint_only_where_one_is_meant(formula, hint):
+    text = f"[graph]\ninputs = {{ x = 1, y = 2 }}\nnodes = [ {{ f = {_toml_string(formula)} }} ]\n"
+    with pytest.raises(SpecError) as info:
+        spec_mod.parse(text, "f.toml")
+    message = str(info.value)
+    assert f"function '{formula.split('(')[0]}' is not allowed" in message
+    assert "expected one of exp, log, sqrt, abs, max, min, sigmoid, tanh, relu" in message
+    if hint is None:
+        assert "(" not in message.split("is not allowed", 1)[1].split(";")[0], message
+    else:
+        assert f"is not allowed ({hint});" in message
+
+
 def test_parentheses_alone_nest_nothing():
     # Python's parser drops redundant parentheses, so 150 of them are still one addition.
     text = "[graph]\ninputs = { x = 1, y = 2 }\nnodes = [ { f = '" + "(" * 150 + "x + y" + ")" * 150 + "' } ]\n"

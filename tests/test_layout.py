@@ -122,6 +122,48 @@ def test_no_line_runs_past_the_margin(suite, name):
         assert overfull(log) == [], f"{name} {document}: {overfull(log)}"
 
 
+def _given_rows(tex: str) -> list[list[str]]:
+    """The parameter names of each part of the sheet's table of given values, and that
+    table's column count."""
+    tables = re.findall(r"\\begin\{tabular\}\{@\{\}l\*\{(\d+)\}\{c\}@\{\}\}(.*?)\\end\{tabular\}", tex, re.S)
+    assert len(tables) == 1, "the parts are one table, so that their columns line up"
+    columns, body = tables[0]
+    rows = [re.findall(r"\$([^$]*)\$", line) for line in body.splitlines() if line.startswith("parameter &")]
+    assert max(map(len, rows)) == int(columns)
+    return rows
+
+
+@needs_tex
+@pytest.mark.parametrize("values,row_lengths", [
+    ({}, [9]),  # names of several characters (b_h1, b_yhat) but narrow columns: one row, as w1 … w9 are
+    ({"w1": -0.4817, "w2": -0.4817, "w3": -0.4817, "w4": 0.4817, "b_h1": -0.4817, "b_h2": -0.4817,
+      "w5": 0.4817, "w6": -0.4817, "b_yhat": -0.4817}, [5, 4]),  # nine of these would run past the margin
+])
+def test_given_values_take_the_columns_that_fit_the_line(tmp_path, values, row_lengths):
+    text = (DATA / "bce_adam_two_steps.toml").read_text()
+    for name, value in values.items():
+        text = re.sub(rf"(?m)^{name} = .*$", f"{name} = {value}", text)
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    r = run_cli("solve", path, "--out", tmp_path / "out", "--no-pdf")
+    assert r.returncode == 0, r.stderr
+    sheet = tmp_path / "out" / "sheet.tex"
+    assert [len(row) for row in _given_rows(sheet.read_text())] == row_lengths
+    log, _, _ = compile_log(sheet)
+    assert overfull(log) == []
+
+
+def test_given_values_in_rows_as_even_as_fit():
+    def items(n: int, value: str) -> list[dict]:
+        return [{"name": f"w{i}", "tex": f"w_{{{i}}}", "value": value} for i in range(1, n + 1)]
+
+    assert [len(r) for r in render._rows(items(15, "0.1"))] == [8, 7]  # not 10 and 5
+    assert [len(r) for r in render._rows(items(10, "0.1"))] == [10]
+    assert [len(r) for r in render._rows(items(10, "-0.4817"))] == [5, 5]
+    assert [len(r) for r in render._rows(items(16, "-0.4817"))] == [8, 8]
+    assert render._rows([]) == []
+
+
 @needs_tex
 @pytest.mark.parametrize("name", SUITE)
 def test_every_document_is_done_in_one_pass(suite, name):

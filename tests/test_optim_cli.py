@@ -5,6 +5,7 @@ answers.json holding the state; check reading a student's step-2 values."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -82,3 +83,22 @@ def test_check_names_a_state_not_carried(tmp_path):
     assert results["v_w7[2]"]["verdict"] == "correct"
     assert results["v_w8[2]"]["verdict"] == "wrong"
     assert results["v_w8[2]"]["misconception"] == "state_not_carried"
+
+
+PROSE_GAP = re.compile(r"(?m)(^\s*[.,;:]|[A-Za-z)] +[.,;:](\s|$))")  # a full stop or comma after a line break or a space
+
+
+@pytest.mark.parametrize("training,ends", [
+    ('optimizer = "adam"\nsteps = 2', "before that step."),
+    ('optimizer = "momentum"\nfrozen = ["w5"]', r"before that step; $w_{5}$ is held fixed."),
+    ('optimizer = "sgd"\nfrozen = ["w5", "w9"]', r"before that step; $w_{5}, w_{9}$ are held fixed."),
+])
+def test_the_update_sentence_ends_where_its_words_do(tmp_path, training, ends):
+    out = tmp_path / "out"
+    r = run_cli("solve", spec_with(tmp_path, training), "--out", out, "--no-pdf")
+    assert r.returncode == 0, r.stderr
+    for document in ("sheet.tex", "solution.tex"):
+        text = (out / document).read_text(encoding="utf-8")
+        conventions = text[text.index(r"\item Update:"):text.index(r"\end{itemize}", text.index(r"\item Update:"))]
+        assert ends in " ".join(conventions.split()), document
+        assert not PROSE_GAP.search(conventions), PROSE_GAP.search(conventions)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 import tomllib
@@ -415,3 +416,26 @@ def test_l2_decay_shows_the_penalty_and_objective_at_every_point():
         r = 0.1 * (w["x1"] ** 2 + w["x2"] ** 2)
         assert v[f"R{tag}"] == pytest.approx(r, rel=1e-12)
         assert v[f"J{tag}"] == pytest.approx(o.loss(w) + r, rel=1e-12)
+
+
+def test_every_pass_is_written_in_the_order_of_the_formulas():
+    """Each node's formula and each gradient's chain in the order the spec writes them (y · x,
+    y + p, 0.1 · a + 2 · b) and ∂f/∂node before ∂node/∂x, as a graph without an optimizer
+    has them, in the first pass and in every pass after a step alike."""
+    raw = {"graph": {"inputs": {"x": 1.5, "y": -2}, "nodes": [{"p": "y * x"}, {"q": "y + p"}, {"f": "0.1*q^2 + 2*p"}]},
+           "training": {"optimizer": "momentum", "learning_rate": 0.1, "mu": 0.9, "steps": 2}}
+    solution = load(raw).solve()
+    plain = Exercise(spec_mod.from_table({"graph": raw["graph"]}, "<test>")).solve()
+    written = {line.name: line.forms[0] for lines in plain.sections.values() for line in lines if line.kind == "line"}
+    assert written["p"] == "y x" and written["q"] == "y + p" and written["f"].startswith("0.1 q^{2}")
+    seen = set()
+    for lines in solution.sections.values():
+        for line in lines:
+            bare = line.name.replace("'", "")
+            if line.kind != "line" or bare not in written:
+                continue
+            form = re.sub(r"\^\{?\*(\(\d+\))?\}?", "", line.forms[0].replace("'", ""))
+            form = re.sub(r"\\left\((\w+)\\right\)", r"\1", form)  # (x^*)^2 is x^2 without its star
+            assert form == written[bare], line.name
+            seen.add(line.name)
+    assert {"p", "p'", "p''", "q'", "f''", "df'/dx", "df'/dy"} <= seen

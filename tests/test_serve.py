@@ -272,3 +272,13 @@ def test_the_figure_is_drawn_from_the_layout():
     for k in range(1, 10):
         assert f">w</tspan><tspan font-size=\"10\" baseline-shift=\"sub\">{k}</tspan>" in svg_text
     assert not re.search(r"\d\.\d", svg_text)  # whole pixels only
+
+
+@pytest.mark.parametrize("example", ["reference", "graph_max"])
+@pytest.mark.parametrize("carry", ["full", "rounded"])
+def test_the_page_asks_for_one_decimal_in_the_singular(tmp_path, example, carry):
+    text = (ROOT / "examples" / f"{example}.toml").read_text()
+    path = tmp_path / "spec.toml"
+    path.write_text(re.sub(r"(?m)^decimals = \d+$", f'decimals = 1\ncarry = "{carry}"', text))
+    page = " ".join(TestClient(serve.app(serve.load([str(path)]))).get("/e/1").text.split())
+    assert "1 decimals" not in page and re.search(r"to 1 decimal\b", page)

@@ -3,6 +3,7 @@ table, the five questions in the sheet and the key, and templates an instructor 
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ import sympy as sp
 from derive import pdf, render, theory
 from derive import spec as spec_mod
 from derive.solution import Exercise
+
+import specs
 
 # Reference values (independent of the program): the reference network's hidden activations.
 H1, H2 = 0.9002495109, 0.8021838886
@@ -193,7 +196,8 @@ def key_of(tmp_path, cli, text: str) -> str:
     result = cli("solve", path, "--no-pdf", "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     key = (tmp_path / "out" / "solution.tex").read_text()
-    return " ".join(key[key.index("Vanishing gradients"):key.index(r"\begin{tabular}", key.index("Vanishing gradients"))].split())
+    start = key.index("Vanishing gradients")
+    return " ".join(key[start:key.index(r"\begin{longtable}", start)].split())  # up to its table
 
 
 # With x1 = x2 = 1 and w5 = w6 = 0 the hidden pre-activations are w1 + w3 = 2.2 and
@@ -225,3 +229,16 @@ def test_vanishing_with_relu_hidden_units(tmp_path, cli):
 def test_vanishing_with_sigmoid_hidden_units_names_the_quarter(tmp_path, cli):
     key = key_of(tmp_path, cli, spec_mod.builtin_path().read_text())
     assert r"are all below the bound $\tfrac{1}{4}$" in key
+
+
+def test_each_sentence_names_the_hidden_layers_it_is_about(tmp_path, cli):
+    raw = specs.table(hidden=(("h1", "h2"), ("g1", "g2"), ("f1", "f2")), hidden_act="relu", rng=random.Random(4))
+    raw["network"]["layers"][1].update(activation="leaky_relu", slope=0.1)
+    key = key_of(tmp_path / "mixed", cli, specs.to_toml(raw))
+    assert "The units of hidden layers 1 and 3 are ReLUs:" in key
+    assert "The units of hidden layer 2 are leaky ReLUs:" in key
+    assert "hidden units of this network" not in key
+    # one activation in every hidden layer: the sentence is about all of them
+    raw = specs.table(hidden=(("h1", "h2"), ("g1", "g2")), hidden_act="relu", rng=random.Random(4))
+    key = key_of(tmp_path / "alike", cli, specs.to_toml(raw))
+    assert "The hidden units of this network are ReLUs:" in key and "hidden layer" not in key

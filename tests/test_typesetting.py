@@ -15,6 +15,7 @@ import sympy as sp
 from conftest import DATA, EXAMPLES
 from derive import spec as spec_mod
 from derive.latex import Printer, fill
+from derive.losses import LOSSES
 from derive.solution import Exercise
 
 a, b, c, t, y, o = sp.symbols("a b c t y o")
@@ -113,3 +114,48 @@ def test_every_filled_form_still_gives_its_value(path):
                 assert got == pytest.approx(solution.values[line.name], rel=1e-8, abs=1e-9), (line.name, form)
                 checked += 1
     assert checked > 20
+
+
+# --- binary cross-entropy, and the passes of an optimizer's steps ---------------------------
+
+def test_a_binary_cross_entropy_term_whose_factor_is_zero_is_left_out():
+    loss = LOSSES["binary_cross_entropy"].term(o, y, False)
+    assert put(loss, {y: 1, o: 0.52}) == r"- 1 \cdot \log{\left(0.52 \right)}"
+    assert put(loss, {y: 0, o: 0.52}) == r"- \left(1 - 0\right) \cdot \log{\left(1 - 0.52 \right)}"
+    assert put(loss, {y: 0.3, o: 0.52}) == \
+        r"- (0.3 \cdot \log{\left(0.52 \right)} + \left(1 - 0.3\right) \cdot \log{\left(1 - 0.52 \right)})"
+
+
+def _first_pass_name(name: str) -> str:
+    """A quantity of a later pass by the name it has in the first: h1_in'' is h1_in."""
+    return name.replace("'", "")
+
+
+def _first_pass_form(tex: str) -> str:
+    """A later pass's symbolic form as the first pass writes it: no primes, and the given
+    parameters in place of those a step left (w_{1}^{*(2)} is w_{1})."""
+    return re.sub(r"\^\{?\*(\(\d+\))?\}?", "", tex.replace("'", ""))
+
+
+@pytest.mark.parametrize("target", [1, 0])
+def test_every_pass_of_an_optimizer_key_is_written_as_the_first(target):
+    text = (DATA / "bce_adam_two_steps.toml").read_text().replace("y = 1", f"y = {target}")
+    solution = Exercise(spec_mod.parse(text, "bce.toml")).solve()
+    first = {line.name: line.forms[0] for line in solution.sections["forward"] + solution.sections["loss"]}
+    later = [line for stage in ("pass[2]", "forward_after", "loss_after") for line in solution.sections[stage]
+             if line.kind == "line" and _first_pass_name(line.name) in first]
+    assert {_first_pass_name(line.name) for line in later} == set(first)  # every forward quantity, and L
+    for line in later:  # the output's pre-activation with its bias last, L as −(y log ŷ + …)
+        assert _first_pass_form(line.forms[0]) == first[_first_pass_name(line.name)], line.name
+    losses = [line for stage in ("loss", "pass[2]", "loss_after") for line in solution.sections[stage]
+              if line.name in ("L", "L'", "L''")]
+    assert [line.name for line in losses] == ["L", "L'", "L''"]
+    for line in losses:  # the term that is 0 is left out in every pass, as the key's note says
+        numbers = line.forms[1]
+        assert "1 - 1" not in numbers and "log" in numbers
+        assert numbers.count(r"\log") == 1 and ("1 - 0" in numbers) == (target == 0)
+        assert got_value(numbers) == pytest.approx(solution.values[line.name], abs=5e-4)
+
+
+def got_value(form: str) -> float:
+    return eval(arithmetic(form), {"exp": math.exp, "log": math.log, "tanh": math.tanh})
