@@ -149,8 +149,8 @@ def test_given_values_take_the_columns_that_fit_the_line(tmp_path, values, row_l
     assert r.returncode == 0, r.stderr
     sheet = tmp_path / "out" / "sheet.tex"
     assert [len(row) for row in _given_rows(sheet.read_text())] == row_lengths
-    log, _, _ = compile_log(sheet)
-    assert overfull(log) == []
+    log, _, _, asking = compile_log(sheet)
+    assert overfull(log) == [] and asking == []
 
 
 def test_given_values_in_rows_as_even_as_fit():
