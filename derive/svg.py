@@ -160,6 +160,7 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 def _gate_text(tex: str) -> str:
+    tex = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", tex)  # a/3, not "fraca3"
     for command, char in _GATE_SYMBOLS.items():
         tex = tex.replace(command, char)
     # a whole-number power (xpy^{2}) as superscript digits; other TeX stays as written
