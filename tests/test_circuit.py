@@ -221,3 +221,4 @@ def test_the_tikz_draws_one_arrowhead_per_gate_input_and_one_for_the_output():
     assert circuit.count(r"\node[nodename, anchor=east]") == 4
     assert circuit.count(r"\node[nodename, anchor=north]") == 3
     assert circuit.count(r"\node[nodename, anchor=west]") == 1
+    assert "with respect to that value. A name at\nthe end of a wire" in key  # the reader is told so
