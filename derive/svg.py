@@ -160,6 +160,7 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 def _gate_text(tex: str) -> str:
+    tex = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", tex)  # a/3, not "fraca3"
     for command, char in _GATE_SYMBOLS.items():
         tex = tex.replace(command, char)
     # a whole-number power (xpy^{2}) as superscript digits; other TeX stays as written
@@ -168,17 +169,16 @@ def _gate_text(tex: str) -> str:
 
 def circuit(fig: dict, title: str = "The circuit") -> str:
     """A computational graph's circuit as one <svg> element, from the figure data the sheet's
-    TikZ macro draws (``graph_key._figure_context``: boxes, wires, links, in cm, y up): a box
-    per gate with its operation and its name above, wires with the value above and the
-    gradient below where the data holds them."""
-    from .graph_key import box_width  # the same widths as the TikZ boxes
-
+    TikZ macro draws (``graph_key._figure_context``: boxes, wires with their branches, links,
+    in cm, y up): a box per gate with its operation and its name above, wires with the value
+    above and the gradient below where the data holds them."""
     boxes = {b["id"]: b for b in fig["boxes"]}
-    half = {i: 0.0 if b["input"] else box_width(b["label"]) / 2 for i, b in boxes.items()}
     name_w = 0.8  # cm: room for a name written left of its wire or right of the output
-    xs = [b["x"] - (name_w if b["input"] else half[i]) for i, b in boxes.items()]
-    xs += [k["x"] - name_w for k in fig["links"]] + [w["x_end"] + 0.4 + name_w for w in fig["wires"]]
-    ys = [b["y"] for b in fig["boxes"]] + [k["y"] for k in fig["links"]]
+    xs = [b["x"] - (name_w if b["input"] else b["width"] / 2) for b in boxes.values()]
+    xs += [b["x"] + b["width"] / 2 for b in boxes.values()]
+    xs += [k["x"] - name_w for k in fig["links"]]
+    xs += [w["x_end"] + (0.4 + name_w if w["output"] else name_w if w["tag"] else 0) for w in fig["wires"]]
+    ys = [b["y"] for b in fig["boxes"]] + [p[1] for w in fig["wires"] for br in w["branches"] for p in br["points"]]
     left, right = min(xs), max(xs)
     top, bottom = max(ys) + 0.9, min(ys) - 0.7
     width = round((right - left) * SCALE) + 2 * PAD
@@ -187,18 +187,9 @@ def circuit(fig: dict, title: str = "The circuit") -> str:
     def px(x: float, y: float) -> tuple[int, int]:
         return round((x - left) * SCALE + PAD), round((top - y) * SCALE + PAD)
 
-    def east(i: str) -> tuple[int, int]:
-        b = boxes[i]
-        return px(b["x"] + half[i], b["y"])
-
-    def west(i: str) -> tuple[int, int]:
-        b = boxes[i]
-        return px(b["x"] - half[i], b["y"])
-
-    def curve(a: tuple[int, int], b: tuple[int, int]) -> str:
-        bend = round(0.5 * SCALE)
-        return (f'<path d="M{a[0]},{a[1]} C{a[0] + bend},{a[1]} {b[0] - bend},{b[1]} {b[0]},{b[1]}" '
-                'fill="none" marker-end="url(#arrow)"/>')
+    def path(points: list[tuple[int, int]], arrow: bool) -> str:
+        d = " ".join(f"{'M' if i == 0 else 'L'}{x},{y}" for i, (x, y) in enumerate(points))
+        return f'<path d="{d}" fill="none"' + (' marker-end="url(#arrow)"/>' if arrow else "/>")
 
     def label(tex: str, x: float, y: float, size: int, anchor: str = "middle", fill: str = "#111") -> str:
         # names and numbers only (the data's LaTeX): written as text, escaped, never as markup
@@ -209,38 +200,36 @@ def circuit(fig: dict, title: str = "The circuit") -> str:
            f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#222"/></marker></defs>',
-           '<g class="wires" stroke="#222" stroke-width="1.6" font-family="serif" font-style="italic">']
+           '<g class="wires" stroke="#222" stroke-width="1.6" stroke-linejoin="round" font-family="serif" '
+           'font-style="italic">']
     for w in fig["wires"]:
-        a, end = east(w["source"]), px(w["x_end"], w["y"])
+        source = boxes[w["source"]]
+        a, end = px(source["x"] + source["width"] / 2, w["y"]), px(w["x_end"], w["y"])
         out.append(f'<line x1="{a[0]}" y1="{a[1]}" x2="{end[0]}" y2="{end[1]}"/>')
-        mid = (a[0] + end[0]) / 2
+        mid = px(w["label_x"], w["y"])[0]
         if w["value"]:
             out.append(label(w["value"], mid, a[1] - 0.28 * SCALE, SMALL))
         if w["gradient"]:
             out.append(label(w["gradient"], mid, a[1] + 0.3 * SCALE, SMALL, fill="#8b1a1a"))
-        if w["split"]:
-            out.append(f'<circle cx="{end[0]}" cy="{end[1]}" r="3" fill="#222"/>')
-        for t, lane in zip(w["targets"], w["lanes"]):
-            if lane is None:
-                out.append(curve(end, west(t)))
-                continue
-            # below the gates in between, as the TikZ circuit draws it
-            into, low = west(t), px(0, lane)[1]
-            shift = round(0.8 * SCALE)
-            out.append(f'<path d="M{end[0]},{end[1]} C{end[0] + shift // 2},{end[1]} {end[0] + shift // 2},{low} '
-                       f'{end[0] + shift},{low} L{into[0] - shift},{low} C{into[0] - shift // 2},{low} '
-                       f'{into[0] - shift // 2},{into[1]} {into[0]},{into[1]}" fill="none" marker-end="url(#arrow)"/>')
-        if w["onward"]:
-            out.append(f'<line x1="{end[0]}" y1="{end[1]}" x2="{end[0] + round(0.35 * SCALE)}" y2="{end[1]}" '
-                       'marker-end="url(#arrow)"/>')
+        for br in w["branches"]:
+            out.append(path([px(*p) for p in br["points"]], bool(br["target"])))
+        for d in w["dots"]:
+            x, y = px(*d)
+            out.append(f'<circle cx="{x}" cy="{y}" r="3" fill="#222"/>')
+        if w["tag"]:
+            x, y = px(w["tag"][0], w["tag"][1])
+            if w["tag"][2] == "north":
+                out.append(label(w["name"], x, y + 0.25 * SCALE, SMALL))
+            else:
+                out.append(label(w["name"], x + 4, y, SMALL, anchor="start"))
         if w["output"]:
             tip = end[0] + round(0.4 * SCALE)
             out.append(f'<line x1="{end[0]}" y1="{end[1]}" x2="{tip}" y2="{end[1]}" marker-end="url(#arrow)"/>')
             out.append(label(fig["output"], tip + 4, end[1], FONT, anchor="start"))
     for k in fig["links"]:
-        x, y = px(k["x"], k["y"])
-        out.append(label(k["name"], x - 2, y, SMALL, anchor="end"))
-        out.append(curve((x, y), west(k["target"])))
+        target = boxes[k["target"]]
+        out.append(label(k["name"], px(k["x"], k["y"])[0] - 2, px(k["x"], k["y"])[1], SMALL, anchor="end"))
+        out.append(path([px(k["x"], k["y"]), px(target["x"] - target["width"] / 2, k["y"])], True))
     out.append("</g>")
     out.append('<g class="gates" stroke="#222" stroke-width="1.6" font-family="serif" font-style="italic">')
     for i, b in boxes.items():
@@ -248,7 +237,7 @@ def circuit(fig: dict, title: str = "The circuit") -> str:
         if b["input"]:
             out.append(label(b["name"], x - 4, y, FONT, anchor="end"))
             continue
-        w, h = round(2 * half[i] * SCALE), round(0.8 * SCALE)
+        w, h = round(b["width"] * SCALE), round(b["height"] * SCALE)
         out.append(f'<rect x="{x - w // 2}" y="{y - h // 2}" width="{w}" height="{h}" rx="4" fill="#f4f4f4"/>')
         out.append(label(_gate_text(b["label"]), x, y, FONT))
         out.append(label(b["name"], x, y - h // 2 - 0.22 * SCALE, SMALL))

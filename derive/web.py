@@ -264,6 +264,7 @@ def graph_sheet(solution: Solution) -> dict:
         "variant": solution.variant,
         "figure": Markup(svg.circuit(ctx["figure"]["sheet"], f"The circuit of {spec.title}")),
         "values_on_wires": any(w["value"] for w in ctx["figure"]["sheet"]["wires"]),
+        "wrapped": bool(ctx["figure"]["sheet"]["links"]),
         "output": mathml(ctx["output"]),
         "gradient": mathml(rf"\partial {ctx['output']}/\partial {ctx['output']} = 1"),
         "nodes": [mathml(f"{n['name']} = {n['formula']}") for n in ctx["nodes"]],
